@@ -1,0 +1,46 @@
+import type { Phase } from '../phases.js';
+
+/**
+ * Every default of Herald's configuration, in one place. Durations carry their unit in the name.
+ * FlyteAdmin's own keys keep FlyteAdmin's defaults, except where FlyteAdmin's default is an
+ * empty subject/body/sender: Herald ships readable ones instead.
+ */
+export const CONFIG_DEFAULTS = {
+  /** FlyteAdmin's default: notifications disabled (no-op publisher and processor). */
+  type: 'local',
+  /** FlyteAdmin defaults both to 0: one attempt, no wait. */
+  reconnectAttempts: 0,
+  reconnectDelaySeconds: 0,
+  emailer: {
+    subject: 'Notice: Execution "{{ name }}" has {{ phase }} in "{{ domain }}".',
+    sender: 'flyte-notifications@example.com',
+    body:
+      'Execution "{{ name }}" has {{ phase }} in "{{ domain }}".' +
+      '{{#if url}} View details at <a href="{{ url }}">{{ url }}</a>.{{/if}}{{ error }}',
+    /** Recipients added to every event in `defaultPhases`, beside the event's own. */
+    defaultRecipients: [] as string[],
+    defaultPhases: ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'] as Phase[],
+  },
+  processor: {
+    /** Messages handled at once; receiving pauses when this many are in flight. */
+    maxInFlight: 64,
+    /** One delivery attempt is aborted after this long and counts as a transient failure. */
+    deliveryTimeoutMs: 30_000,
+    /** Deliveries of a message are attempted this many times before it is dead-lettered. */
+    maxAttempts: 8,
+    /** First retry waits this long, doubling each attempt (with jitter) up to retryMaxDelayMs. */
+    retryBaseDelayMs: 1_000,
+    retryMaxDelayMs: 300_000,
+    /** On SIGTERM, in-flight deliveries get this long to finish before the rest is handed back. */
+    shutdownGraceMs: 30_000,
+    /** Delivered (event id, destination) pairs remembered to suppress duplicates on redelivery. */
+    dedupCapacity: 100_000,
+  },
+  sandbox: {
+    /** Messages the in-memory queue holds before publishing is refused (never blocks). */
+    queueCapacity: 10_000,
+  },
+  outbox: {
+    directory: './outbox',
+  },
+} as const;

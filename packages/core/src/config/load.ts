@@ -1,0 +1,324 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import YAML from 'yaml';
+import { type ConfigProblem, ConfigError, TemplateError } from '../errors.js';
+import { describeIssues, formatPath } from '../issues.js';
+import { buildTemplateContext } from '../render/context.js';
+import { type CompiledEmailTemplate, TemplateRenderer } from '../render/renderer.js';
+import { sampleEvent } from '../sample-event.js';
+import { CONFIG_DEFAULTS } from './defaults.js';
+import { expandEnv } from './env.js';
+import type { EmailProvider, ResolvedConfig, TransportType } from './resolved.js';
+import { type ConfigFile, configFileSchema } from './schema.js';
+
+/** Where to read environment variables from; tests pass their own. */
+export type Environment = Readonly<Record<string, string | undefined>>;
+
+/** The name a config built from {@link EMBEDDED_SANDBOX_CONFIG} reports as its source. */
+export const EMBEDDED_SOURCE = '<embedded sandbox default>';
+
+/** The configuration used when none is given: in-process queue, emails written to ./outbox. */
+export const EMBEDDED_SANDBOX_CONFIG = `
+notifications:
+  type: sandbox
+herald:
+  outbox:
+    directory: ./outbox
+`;
+
+/**
+ * Reads, expands, validates and resolves a YAML config file.
+ * Relative paths inside it (outbox directory, dead-letter file) are relative to the file.
+ * @throws ConfigError listing every problem, each naming its key path.
+ */
+export function loadConfigFile(file: string, env: Environment = process.env): ResolvedConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError([{ path: '', message: `cannot read config file: ${(err as Error).message}` }], file);
+  }
+  return parseConfig(text, { source: file, env, baseDir: dirname(resolve(file)) });
+}
+
+/**
+ * Like {@link loadConfigFile}, from YAML text.
+ * @throws ConfigError listing every problem.
+ */
+export function parseConfig(
+  text: string,
+  options: { source?: string; env?: Environment; baseDir?: string } = {},
+): ResolvedConfig {
+  const source = options.source ?? EMBEDDED_SOURCE;
+  const env = options.env ?? process.env;
+  const baseDir = options.baseDir ?? process.cwd();
+  const problems: ConfigProblem[] = [];
+  const warnings: string[] = [];
+
+  const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => ({ path: '', message: `invalid YAML: ${e.message.split('\n')[0]}` })),
+      source,
+    );
+  }
+  const raw = doc.toJS() ?? {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError([{ path: '', message: 'expected a mapping at the top of the file' }], source);
+  }
+  warnAboutTopLevelTypos(raw as Record<string, unknown>, warnings);
+
+  const expanded = expandEnv(raw, env, problems);
+  const parsed = configFileSchema.safeParse(expanded, { reportInput: true });
+  if (!parsed.success) {
+    problems.push(...describeIssues(parsed.error.issues));
+    // Templates are checked even when other keys are wrong, so one run lists every problem.
+    checkTemplates(templateSourcesOf(expanded), problems);
+    throw new ConfigError(problems, source);
+  }
+  const config = resolveConfig(parsed.data, { source, env, baseDir, warnings, problems });
+  checkTemplates(
+    {
+      subject: config.emailer.subject,
+      body: config.emailer.body,
+      text: config.emailer.text,
+      partials: config.templates.partials,
+    },
+    problems,
+  );
+  if (problems.length > 0) throw new ConfigError(problems, source);
+  return config;
+}
+
+function resolveConfig(
+  file: ConfigFile,
+  ctx: { source: string; env: Environment; baseDir: string; warnings: string[]; problems: ConfigProblem[] },
+): ResolvedConfig {
+  const n = file.notifications ?? {};
+  const h = file.herald ?? {};
+  const d = CONFIG_DEFAULTS;
+  const type: TransportType = n.type ?? d.type;
+  const server = n.emailer?.emailServerConfig ?? {};
+
+  if (n.region !== undefined) {
+    ctx.warnings.push('notifications.region is deprecated: use notifications.aws.region');
+  }
+  const region = n.aws?.region || n.region || ctx.env.AWS_REGION || ctx.env.AWS_DEFAULT_REGION || '';
+
+  const outboxDirectory = resolve(ctx.baseDir, h.outbox?.directory ?? d.outbox.directory);
+  const processing = {
+    maxInFlight: h.processor?.maxInFlight ?? d.processor.maxInFlight,
+    deliveryTimeoutMs: h.processor?.deliveryTimeoutMs ?? d.processor.deliveryTimeoutMs,
+    maxAttempts: h.processor?.maxAttempts ?? d.processor.maxAttempts,
+    retryBaseDelayMs: h.processor?.retryBaseDelayMs ?? d.processor.retryBaseDelayMs,
+    retryMaxDelayMs: h.processor?.retryMaxDelayMs ?? d.processor.retryMaxDelayMs,
+    shutdownGraceMs: h.processor?.shutdownGraceMs ?? d.processor.shutdownGraceMs,
+    dedupCapacity: h.processor?.dedupCapacity ?? d.processor.dedupCapacity,
+  };
+  if (processing.retryBaseDelayMs > processing.retryMaxDelayMs) {
+    ctx.problems.push({
+      path: 'herald.processor.retryBaseDelayMs',
+      message: `must not exceed herald.processor.retryMaxDelayMs (${processing.retryMaxDelayMs}), got ${processing.retryBaseDelayMs}`,
+    });
+  }
+
+  const config: ResolvedConfig = {
+    source: ctx.source,
+    type,
+    aws: { region },
+    gcp: { projectId: n.gcp?.projectId ?? '' },
+    publisher: { topicName: n.publisher?.topicName ?? '' },
+    processor: { queueName: n.processor?.queueName ?? '', accountId: n.processor?.accountId ?? '' },
+    reconnect: {
+      attempts: n.reconnectAttempts ?? d.reconnectAttempts,
+      delaySeconds: n.reconnectDelaySeconds ?? d.reconnectDelaySeconds,
+    },
+    emailer: {
+      provider: chooseEmailProvider(type, server.serviceName, h.emailer?.provider, ctx.problems),
+      sender: n.emailer?.sender || d.emailer.sender,
+      subject: n.emailer?.subject || d.emailer.subject,
+      body: n.emailer?.body || d.emailer.body,
+      text: h.emailer?.text,
+      defaultRecipients: h.emailer?.defaultRecipients ?? [...d.emailer.defaultRecipients],
+      defaultPhases: h.emailer?.defaultPhases ?? [...d.emailer.defaultPhases],
+      server: {
+        serviceName: server.serviceName,
+        apiKeyEnvVar: server.apiKeyEnvVar ?? '',
+        apiKeyFilePath: server.apiKeyFilePath ?? '',
+        smtpServer: server.smtpServer ?? '',
+        smtpPort: server.smtpPort,
+        smtpSkipTLSVerify: server.smtpSkipTLSVerify ?? false,
+        smtpUsername: server.smtpUsername ?? '',
+        smtpPasswordSecretName: server.smtpPasswordSecretName ?? '',
+      },
+    },
+    templates: { partials: { ...(h.templates?.partials ?? {}) } },
+    processing,
+    sandbox: {
+      queueCapacity: h.sandbox?.queueCapacity ?? d.sandbox.queueCapacity,
+      deadLetterFile: resolve(ctx.baseDir, h.sandbox?.deadLetterFile ?? join(outboxDirectory, 'dead-letter.jsonl')),
+    },
+    outbox: { directory: outboxDirectory },
+    warnings: ctx.warnings,
+  };
+  requireTransportKeys(config, ctx.problems);
+  return config;
+}
+
+/**
+ * FlyteAdmin's choice of emailer: `emailServerConfig.serviceName` wins, else SES for aws.
+ * Where FlyteAdmin silently drops email for gcp, Herald asks for an explicit choice.
+ */
+function chooseEmailProvider(
+  type: TransportType,
+  serviceName: 'sendgrid' | 'smtp' | undefined,
+  explicit: EmailProvider | undefined,
+  problems: ConfigProblem[],
+): EmailProvider {
+  if (explicit) return explicit;
+  if (serviceName) return serviceName;
+  switch (type) {
+    case 'aws':
+      return 'ses';
+    case 'sandbox':
+      return 'outbox';
+    case 'local':
+      return 'none';
+    case 'gcp':
+      problems.push({
+        path: 'notifications.emailer.emailServerConfig.serviceName',
+        message: 'type gcp has no built-in emailer: expected sendgrid or smtp (or set herald.emailer.provider)',
+      });
+      return 'none';
+  }
+}
+
+function requireTransportKeys(config: ResolvedConfig, problems: ConfigProblem[]): void {
+  const need = (ok: boolean, path: string, what: string) => {
+    if (!ok) problems.push({ path, message: `is required for type ${config.type} (${what})` });
+  };
+  if (config.type === 'aws') {
+    need(config.aws.region !== '', 'notifications.aws.region', 'or AWS_REGION in the environment');
+    need(config.publisher.topicName !== '', 'notifications.publisher.topicName', 'the SNS topic ARN');
+    need(config.processor.queueName !== '', 'notifications.processor.queueName', 'the SQS queue name');
+    need(config.processor.accountId !== '', 'notifications.processor.accountId', 'the AWS account owning the queue');
+  }
+  if (config.type === 'gcp') {
+    need(config.gcp.projectId !== '', 'notifications.gcp.projectId', 'the Google Cloud project');
+    need(config.publisher.topicName !== '', 'notifications.publisher.topicName', 'the Pub/Sub topic');
+    need(config.processor.queueName !== '', 'notifications.processor.queueName', 'the Pub/Sub subscription');
+  }
+  const server = config.emailer.server;
+  if (config.emailer.provider === 'smtp') {
+    need(server.smtpServer !== '', 'notifications.emailer.emailServerConfig.smtpServer', 'the SMTP host');
+  }
+  if (config.emailer.provider === 'sendgrid') {
+    need(
+      server.apiKeyEnvVar !== '' || server.apiKeyFilePath !== '',
+      'notifications.emailer.emailServerConfig.apiKeyEnvVar',
+      'or apiKeyFilePath: where the SendGrid API key is read from',
+    );
+  }
+}
+
+/** The renderer and the default email template a config describes. */
+export interface ConfigTemplates {
+  renderer: TemplateRenderer;
+  defaultEmail: CompiledEmailTemplate;
+}
+
+/**
+ * Compiles the templates a config names. Used by the loader, so a template that does not
+ * parse is a config error, and by the processor, which renders with them.
+ * @throws TemplateError naming the config key of the bad template.
+ */
+export function compileConfigTemplates(config: ResolvedConfig): ConfigTemplates {
+  const renderer = new TemplateRenderer({ partials: config.templates.partials });
+  const defaultEmail = renderer.compileEmail(
+    { subject: config.emailer.subject, html: config.emailer.body, text: config.emailer.text },
+    'notifications.emailer',
+  );
+  return { renderer, defaultEmail };
+}
+
+interface TemplateSources {
+  subject?: unknown;
+  body?: unknown;
+  text?: unknown;
+  partials?: unknown;
+}
+
+function templateSourcesOf(tree: unknown): TemplateSources {
+  const at = (...keys: string[]): unknown =>
+    keys.reduce<unknown>((node, key) => (node && typeof node === 'object' ? (node as Record<string, unknown>)[key] : undefined), tree);
+  return {
+    subject: at('notifications', 'emailer', 'subject'),
+    body: at('notifications', 'emailer', 'body'),
+    text: at('herald', 'emailer', 'text'),
+    partials: at('herald', 'templates', 'partials'),
+  };
+}
+
+/**
+ * Compiles each template on its own, so every bad one is reported, then renders the email
+ * once against a complete sample event: that also catches a reference to a partial that does
+ * not exist, which Handlebars reports only when rendering.
+ */
+function checkTemplates(sources: TemplateSources, problems: ConfigProblem[]): void {
+  const partials: Record<string, string> = {};
+  if (sources.partials && typeof sources.partials === 'object') {
+    for (const [name, source] of Object.entries(sources.partials)) {
+      if (typeof source !== 'string') continue;
+      if (record(problems, formatPath(['herald', 'templates', 'partials', name]), () => new TemplateRenderer({ partials: { [name]: source } }))) {
+        partials[name] = source;
+      }
+    }
+  }
+  const renderer = new TemplateRenderer({ partials });
+  const str = (v: unknown, fallback: string) => (typeof v === 'string' && v !== '' ? v : fallback);
+  const subject = str(sources.subject, CONFIG_DEFAULTS.emailer.subject);
+  const body = str(sources.body, CONFIG_DEFAULTS.emailer.body);
+  const text = typeof sources.text === 'string' ? sources.text : undefined;
+  const sample = buildTemplateContext(sampleEvent());
+  record(problems, 'notifications.emailer.subject', () => renderer.compilePlain(subject, 'subject')(sample));
+  record(problems, 'notifications.emailer.body', () =>
+    renderer.compileEmail({ subject: '', html: body }, 'body').render(sample),
+  );
+  if (text !== undefined) record(problems, 'herald.emailer.text', () => renderer.compilePlain(text, 'text')(sample));
+}
+
+/** Runs `attempt`; a TemplateError becomes a problem at `path`. True when it succeeded. */
+function record(problems: ConfigProblem[], path: string, attempt: () => unknown): boolean {
+  try {
+    attempt();
+    return true;
+  } catch (err) {
+    if (!(err instanceof TemplateError)) throw err;
+    problems.push({ path, message: err.message.slice(err.template.length + 2) });
+    return false;
+  }
+}
+
+const KNOWN_TOP_LEVEL = ['notifications', 'herald'];
+
+function warnAboutTopLevelTypos(raw: Record<string, unknown>, warnings: string[]): void {
+  for (const key of Object.keys(raw)) {
+    if (KNOWN_TOP_LEVEL.includes(key)) continue;
+    const near = KNOWN_TOP_LEVEL.find((known) => editDistance(key.toLowerCase(), known) <= 2);
+    if (near) warnings.push(`${key}: unknown top-level key ignored (did you mean '${near}'?)`);
+  }
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = row[0] as number;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = row[j] as number;
+      row[j] = Math.min(above + 1, (row[j - 1] as number) + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diagonal = above;
+    }
+  }
+  return row[b.length] as number;
+}

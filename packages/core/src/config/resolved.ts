@@ -1,0 +1,59 @@
+import type { Phase } from '../phases.js';
+
+/** Where notifications travel: FlyteAdmin's `notifications.type`. */
+export type TransportType = 'aws' | 'gcp' | 'sandbox' | 'local';
+/** Which emailer delivers email. `none` only for `type: local` (notifications disabled). */
+export type EmailProvider = 'ses' | 'sendgrid' | 'smtp' | 'outbox' | 'none';
+
+/** FlyteAdmin's `emailServerConfig`, with its defaults applied. */
+export interface ResolvedEmailServerConfig {
+  serviceName: 'sendgrid' | 'smtp' | undefined;
+  apiKeyEnvVar: string;
+  apiKeyFilePath: string;
+  smtpServer: string;
+  smtpPort: number | undefined;
+  smtpSkipTLSVerify: boolean;
+  smtpUsername: string;
+  smtpPasswordSecretName: string;
+}
+
+/**
+ * A fully validated configuration with every default applied. Code past the loader takes this
+ * and never checks for missing fields.
+ */
+export interface ResolvedConfig {
+  /** The file it came from, or `<embedded sandbox default>`. */
+  source: string;
+  type: TransportType;
+  aws: { region: string };
+  gcp: { projectId: string };
+  publisher: { topicName: string };
+  processor: { queueName: string; accountId: string };
+  reconnect: { attempts: number; delaySeconds: number };
+  emailer: {
+    provider: EmailProvider;
+    sender: string;
+    subject: string;
+    /** HTML body template. */
+    body: string;
+    /** Plain-text body template; derived from `body` when undefined. */
+    text: string | undefined;
+    defaultRecipients: string[];
+    defaultPhases: Phase[];
+    server: ResolvedEmailServerConfig;
+  };
+  templates: { partials: Record<string, string> };
+  processing: {
+    maxInFlight: number;
+    deliveryTimeoutMs: number;
+    maxAttempts: number;
+    retryBaseDelayMs: number;
+    retryMaxDelayMs: number;
+    shutdownGraceMs: number;
+    dedupCapacity: number;
+  };
+  sandbox: { queueCapacity: number; deadLetterFile: string };
+  outbox: { directory: string };
+  /** Things that are allowed but probably not meant (deprecated or unknown keys). */
+  warnings: string[];
+}

@@ -1,0 +1,101 @@
+import { z } from 'zod';
+import { emailAddressSchema } from '../event.js';
+import { PHASES } from '../phases.js';
+
+// Values may arrive as strings after ${VAR} expansion, and FlyteAdmin's own YAML writes some
+// numbers as strings (smtpPort: "587"); both are accepted where a number is meant.
+const intLike = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.preprocess(
+    (v) => (typeof v === 'string' && /^\s*-?\d+\s*$/.test(v) ? Number(v) : v),
+    z.number().int().min(min).max(max),
+  );
+const boolLike = z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean());
+const text = z.string();
+const nonEmpty = z.string().min(1);
+
+/** FlyteAdmin's `notifications.emailer.emailServerConfig`. */
+const emailServerConfigSchema = z
+  .object({
+    serviceName: z.enum(['sendgrid', 'smtp']).optional(),
+    apiKeyEnvVar: text.optional(),
+    apiKeyFilePath: text.optional(),
+    smtpServer: text.optional(),
+    smtpPort: intLike(1, 65535).optional(),
+    smtpSkipTLSVerify: boolLike.optional(),
+    smtpUsername: text.optional(),
+    smtpPasswordSecretName: text.optional(),
+  })
+  .strict();
+
+/** FlyteAdmin's `notifications:` block, key for key. */
+export const notificationsSchema = z
+  .object({
+    type: z.enum(['aws', 'gcp', 'sandbox', 'local']).optional(),
+    region: text.optional(),
+    aws: z.object({ region: text.optional() }).strict().optional(),
+    gcp: z.object({ projectId: text.optional() }).strict().optional(),
+    publisher: z.object({ topicName: text.optional() }).strict().optional(),
+    processor: z.object({ queueName: text.optional(), accountId: text.optional() }).strict().optional(),
+    emailer: z
+      .object({
+        subject: text.optional(),
+        sender: text.optional(),
+        body: text.optional(),
+        emailServerConfig: emailServerConfigSchema.optional(),
+      })
+      .strict()
+      .optional(),
+    reconnectAttempts: intLike(0).optional(),
+    reconnectDelaySeconds: intLike(0).optional(),
+  })
+  .strict();
+
+/** Herald's own settings, beside FlyteAdmin's block. */
+export const heraldSchema = z
+  .object({
+    processor: z
+      .object({
+        maxInFlight: intLike(1, 10_000).optional(),
+        deliveryTimeoutMs: intLike(1).optional(),
+        maxAttempts: intLike(1, 1000).optional(),
+        retryBaseDelayMs: intLike(0).optional(),
+        retryMaxDelayMs: intLike(0).optional(),
+        shutdownGraceMs: intLike(0).optional(),
+        dedupCapacity: intLike(0).optional(),
+      })
+      .strict()
+      .optional(),
+    emailer: z
+      .object({
+        provider: z.enum(['ses', 'sendgrid', 'smtp', 'outbox']).optional(),
+        text: text.optional(),
+        defaultRecipients: z.array(emailAddressSchema).optional(),
+        defaultPhases: z.array(z.enum(PHASES)).min(1).optional(),
+      })
+      .strict()
+      .optional(),
+    templates: z
+      .object({ partials: z.record(nonEmpty, text).optional() })
+      .strict()
+      .optional(),
+    sandbox: z
+      .object({
+        queueCapacity: intLike(1).optional(),
+        deadLetterFile: nonEmpty.optional(),
+      })
+      .strict()
+      .optional(),
+    outbox: z.object({ directory: nonEmpty.optional() }).strict().optional(),
+  })
+  .strict();
+
+/** The whole file. Other top-level sections (a full FlyteAdmin config has many) are ignored. */
+export const configFileSchema = z
+  .object({
+    notifications: notificationsSchema.optional(),
+    herald: heraldSchema.optional(),
+  })
+  .loose();
+
+/** The config file as written, after validation. */
+export type ConfigFile = z.infer<typeof configFileSchema>;

@@ -1,0 +1,15 @@
+export * from './phases.js';
+export * from './errors.js';
+export * from './event.js';
+export * from './codec.js';
+export { describeIssues, describeValue, formatPath } from './issues.js';
+export * from './logger.js';
+export * from './memory-queue.js';
+export * from './sample-event.js';
+export * from './config/defaults.js';
+export * from './config/resolved.js';
+export * from './config/load.js';
+export * from './render/context.js';
+export * from './render/renderer.js';
+export { htmlToText } from './render/html-to-text.js';
+export { templateHelpers } from './render/helpers.js';

@@ -1,0 +1,89 @@
+import type { z } from 'zod';
+
+/**
+ * Turns schema issues into `path: what was expected, got what` lines, the form used by both
+ * the event decoder and the config loader, so every validation error in Herald reads alike.
+ */
+export function describeIssues(
+  issues: readonly z.core.$ZodIssue[],
+  basePath: readonly PropertyKey[] = [],
+): { path: string; message: string }[] {
+  const out: { path: string; message: string }[] = [];
+  for (const issue of issues) {
+    const path = [...basePath, ...issue.path];
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        out.push({ path: formatPath([...path, key]), message: 'unknown key' });
+      }
+      continue;
+    }
+    if (issue.code === 'invalid_union' && issue.errors.length > 0) {
+      // Report the branch that got furthest: the one whose first issue has the longest path.
+      const best = [...issue.errors].sort(
+        (a, b) => (b[0]?.path.length ?? 0) - (a[0]?.path.length ?? 0),
+      )[0];
+      if (best && best.length > 0) {
+        out.push(...describeIssues(best, path));
+        continue;
+      }
+    }
+    out.push({ path: formatPath(path), message: describeIssue(issue) });
+  }
+  return out;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const input = (issue as { input?: unknown }).input;
+  switch (issue.code) {
+    case 'invalid_type':
+      if (input === undefined) return `is required (expected ${article(issue.expected)})`;
+      return `expected ${article(issue.expected)}, got ${describeValue(input)}`;
+    case 'invalid_value':
+      return `expected one of ${issue.values.map((v) => String(v)).join(', ')}, got ${describeValue(input)}`;
+    case 'too_small':
+      if (issue.origin === 'string' && issue.minimum === 1) return 'expected a non-empty string';
+      if (issue.origin === 'array' && issue.minimum === 1) return 'expected a non-empty list';
+      return `expected ${issue.origin} ${issue.inclusive ? '>=' : '>'} ${String(issue.minimum)}, got ${describeValue(input)}`;
+    case 'too_big':
+      return `expected ${issue.origin} ${issue.inclusive ? '<=' : '<'} ${String(issue.maximum)}, got ${describeValue(input)}`;
+    case 'invalid_format':
+      return `expected ${issue.format === 'datetime' ? 'an ISO 8601 date-time' : `a valid ${issue.format}`}, got ${describeValue(input)}`;
+    default:
+      return input === undefined ? issue.message : `${issue.message}, got ${describeValue(input)}`;
+  }
+}
+
+function article(expected: string): string {
+  switch (expected) {
+    case 'array':
+      return 'a list';
+    case 'object':
+      return 'a mapping';
+    case 'int':
+      return 'an integer';
+    default:
+      return /^[aeiou]/.test(expected) ? `an ${expected}` : `a ${expected}`;
+  }
+}
+
+/** A short, single-line rendering of a bad value for an error message. */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  if (typeof value === 'string') {
+    const shown = value.length > 60 ? `${value.slice(0, 57)}...` : value;
+    return `'${shown.replace(/[\r\n]/g, ' ')}'`;
+  }
+  return String(value);
+}
+
+/** `a.b[0].c` from `['a', 'b', 0, 'c']`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const key of path) {
+    if (typeof key === 'number') out += `[${key}]`;
+    else out += out ? `.${String(key)}` : String(key);
+  }
+  return out;
+}

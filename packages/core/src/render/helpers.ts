@@ -1,0 +1,36 @@
+import type { HelperDelegate } from 'handlebars';
+import { formatDuration } from './context.js';
+
+/**
+ * Helpers available in every template. Kept small and pure: templates come from config and
+ * from events, so nothing here may reach outside the values it is given.
+ */
+export const templateHelpers: Record<string, HelperDelegate> = {
+  /** `{{upper phase}}` -> `FAILED` */
+  upper: (value: unknown) => String(value ?? '').toUpperCase(),
+  /** `{{lower phaseName}}` -> `failed` */
+  lower: (value: unknown) => String(value ?? '').toLowerCase(),
+  /** `{{#if (eq phaseName "FAILED")}}…{{/if}}` */
+  eq: (a: unknown, b: unknown) => a === b,
+  /** `{{#if (ne phaseName "SUCCEEDED")}}…{{/if}}` */
+  ne: (a: unknown, b: unknown) => a !== b,
+  /** `{{default labels.team "unowned"}}`: the fallback when the value is empty. */
+  default: (value: unknown, fallback: unknown) =>
+    value === undefined || value === null || value === '' ? fallback : value,
+  /** `{{json event}}`: the value as JSON (escaped like any value in an HTML body). */
+  json: (value: unknown) => JSON.stringify(value, null, 2),
+  /** `{{date event.time}}` -> `2026-11-21 10:00:00 UTC`; unparseable input is shown as given. */
+  date: (value: unknown) => {
+    const ms = typeof value === 'string' || typeof value === 'number' ? new Date(value).getTime() : Number.NaN;
+    if (Number.isNaN(ms)) return String(value ?? '');
+    return `${new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, '')} UTC`;
+  },
+  /** `{{duration durationMs}}` -> `1h 2m 5s` */
+  duration: (ms: unknown) => (typeof ms === 'number' ? formatDuration(ms) : ''),
+  /** `{{truncate errorMessage 200}}`: at most N characters, with an ellipsis when cut. */
+  truncate: (value: unknown, max: unknown) => {
+    const text = String(value ?? '');
+    const limit = typeof max === 'number' ? max : 200;
+    return text.length > limit ? `${text.slice(0, Math.max(0, limit - 1))}…` : text;
+  },
+};
