@@ -3,7 +3,8 @@ import { formatDuration } from './context.js';
 
 /**
  * Helpers available in every template. Kept small and pure: templates come from config and
- * from events, so nothing here may reach outside the values it is given.
+ * from events, so nothing here may reach outside the values it is given. No helper may share a
+ * name with a top-level context variable: Handlebars would call the helper instead.
  */
 export const templateHelpers: Record<string, HelperDelegate> = {
   /** `{{upper phase}}` -> `FAILED` */
@@ -19,14 +20,14 @@ export const templateHelpers: Record<string, HelperDelegate> = {
     value === undefined || value === null || value === '' ? fallback : value,
   /** `{{json event}}`: the value as JSON (escaped like any value in an HTML body). */
   json: (value: unknown) => JSON.stringify(value, null, 2),
-  /** `{{date event.time}}` -> `2026-11-21 10:00:00 UTC`; unparseable input is shown as given. */
-  date: (value: unknown) => {
+  /** `{{formatDate event.time}}` -> `2026-11-21 10:00:00 UTC`; unparseable input is shown as given. */
+  formatDate: (value: unknown) => {
     const ms = typeof value === 'string' || typeof value === 'number' ? new Date(value).getTime() : Number.NaN;
     if (Number.isNaN(ms)) return String(value ?? '');
     return `${new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, '')} UTC`;
   },
-  /** `{{duration durationMs}}` -> `1h 2m 5s` */
-  duration: (ms: unknown) => (typeof ms === 'number' ? formatDuration(ms) : ''),
+  /** `{{formatDuration durationMs}}` -> `1h 2m 5s` */
+  formatDuration: (ms: unknown) => (typeof ms === 'number' ? formatDuration(ms) : ''),
   /** `{{truncate errorMessage 200}}`: at most N characters, with an ellipsis when cut. */
   truncate: (value: unknown, max: unknown) => {
     const text = String(value ?? '');

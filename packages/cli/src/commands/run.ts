@@ -1,0 +1,112 @@
+import { type ExecutionEvent, type Logger, MemoryQueue, type ResolvedConfig } from '@herald/core';
+import { type Processor, createProcessor, type ProcessorEventMap } from '@herald/processor';
+import { createPublisher } from '@herald/publisher';
+import { UsageError } from '../errors.js';
+
+/** Options of `herald run`. */
+export interface RunOptions {
+  /** Events to publish once the processor is running (sandbox demo, smoke tests). */
+  publish: ExecutionEvent[];
+  /** Stop once everything published has been settled. */
+  exitWhenIdle: boolean;
+  /** Where the end-of-run summary goes. */
+  out: NodeJS.WritableStream;
+}
+
+/**
+ * Runs the processor until SIGINT/SIGTERM (or until idle with `exitWhenIdle`), then drains
+ * in-flight work and resolves. A second signal exits at once.
+ */
+export async function runProcessor(config: ResolvedConfig, logger: Logger, options: RunOptions): Promise<number> {
+  if (options.exitWhenIdle && config.type !== 'sandbox') {
+    throw new UsageError('--exit-when-idle needs type sandbox: a shared queue is never known to be empty');
+  }
+  const queue = config.type === 'sandbox' || config.type === 'local' ? new MemoryQueue(config.sandbox.queueCapacity) : undefined;
+  const processor = createProcessor(config, { logger, memoryQueue: queue });
+  const tally = logLifecycle(processor, logger);
+
+  if (config.type === 'local') {
+    logger.warn({}, 'notifications.type is local: notifications are disabled; nothing will be processed');
+  }
+  processor.start();
+  logger.info({ type: config.type, emailer: config.emailer.provider, config: config.source }, 'herald processor started');
+
+  if (options.publish.length > 0) {
+    const publisher = createPublisher(config, { memoryQueue: queue });
+    const results = await publisher.publish(options.publish);
+    for (const [i, result] of results.entries()) {
+      const event = options.publish[i] as ExecutionEvent;
+      logger.info({ eventId: result.eventId, messageId: result.messageId, phase: event.phase, execution: event.execution.name }, 'event published');
+    }
+    await publisher.close();
+  }
+
+  const stopped = new Promise<void>((resolve) => {
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals) => {
+      signals++;
+      if (signals > 1) {
+        logger.error({ signal }, 'second signal: exiting without draining');
+        process.exit(1);
+      }
+      logger.info({ signal }, 'stopping: draining in-flight work');
+      resolve();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    if (options.exitWhenIdle && queue) {
+      const check = () => {
+        if (queue.size === 0 && processor.inFlight === 0) resolve();
+      };
+      // Settled is emitted while the message still holds its slot; look once it is released.
+      processor.events.on('message_settled', () => void processor.idle().then(check));
+      check();
+    }
+  });
+  // Signal handlers do not keep Node's event loop alive, and an idle in-memory queue has no
+  // timers or sockets: without this the process would end by itself.
+  const keepAlive = setInterval(() => {}, 1 << 30);
+  await stopped;
+  await processor.stop();
+  clearInterval(keepAlive);
+  logger.info({ delivered: tally.delivered.length, retries: tally.retries, deadLettered: tally.deadLettered }, 'herald processor stopped');
+  if (options.exitWhenIdle) options.out.write(formatSummary(tally, config));
+  return 0;
+}
+
+interface Tally {
+  delivered: ProcessorEventMap['delivered'][];
+  retries: number;
+  deadLettered: number;
+}
+
+function logLifecycle(processor: Processor, logger: Logger): Tally {
+  const tally: Tally = { delivered: [], retries: 0, deadLettered: 0 };
+  processor.events.on('delivered', (e) => {
+    tally.delivered.push(e);
+    logger.info(
+      { eventId: e.eventId, provider: e.provider, to: e.to, subject: e.subject, messageId: e.providerMessageId, location: e.location, ms: Math.round(e.durationMs) },
+      'email delivered',
+    );
+  });
+  processor.events.on('retry_scheduled', (e) => {
+    tally.retries++;
+    logger.warn({ eventId: e.eventId, destinations: e.destinations, attempt: e.attempt, delayMs: e.delayMs, error: e.error }, 'delivery failed; retry scheduled');
+  });
+  processor.events.on('dead_lettered', (e) => {
+    tally.deadLettered++;
+    logger.error({ messageId: e.messageId, eventId: e.eventId, kind: e.kind, destination: e.destination, reason: e.reason }, 'dead-lettered');
+  });
+  processor.events.on('source_error', (e) => logger.warn({ ...e }, 'queue operation failed'));
+  return tally;
+}
+
+function formatSummary(tally: Tally, config: ResolvedConfig): string {
+  const lines = [`\n${tally.delivered.length} email${tally.delivered.length === 1 ? '' : 's'} delivered`];
+  for (const d of tally.delivered) {
+    lines.push(`  ${d.subject}`, `    to ${d.to.join(', ')}${d.location ? `\n    ${d.location}` : ''}`);
+  }
+  if (tally.retries > 0) lines.push(`${tally.retries} retr${tally.retries === 1 ? 'y' : 'ies'} along the way`);
+  if (tally.deadLettered > 0) lines.push(`${tally.deadLettered} dead-lettered: see ${config.sandbox.deadLetterFile}`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,112 @@
+import { ConfigError, HeraldError } from '@herald/core';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { formatDeliveries, renderDeliveries } from './commands/render.js';
+import { runProcessor } from './commands/run.js';
+import { describeConfig } from './commands/validate.js';
+import { EXIT, UsageError } from './errors.js';
+import { readConfig, readEvents } from './inputs.js';
+import { createLogger, LOG_LEVELS } from './logging.js';
+import { createPublisher } from '@herald/publisher';
+
+/** Streams the CLI writes to; tests pass their own. */
+export interface CliIo {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+/**
+ * Runs `herald` with the given arguments and resolves to its exit status:
+ * 0 success, 1 runtime failure, 2 bad usage or bad configuration.
+ */
+export async function main(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  let status: number = EXIT.ok;
+  const program = new Command('herald')
+    .description('Queue-backed notifications for workflow engines')
+    .addOption(new Option('--log-level <level>', 'log verbosity').choices(LOG_LEVELS).default('info'))
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .showHelpAfterError('(run herald --help for usage)');
+
+  const logger = () => createLogger(program.opts<{ logLevel: string }>().logLevel);
+
+  program
+    .command('run')
+    .description('run the processor until SIGINT/SIGTERM, then drain in-flight work')
+    .option('-c, --config <file>', 'YAML config (default: embedded sandbox)')
+    .option('--publish <files...>', 'publish these event files once running (JSON or JSON lines)')
+    .option('--exit-when-idle', 'stop once every published event is settled (sandbox)', false)
+    .action(async (opts: { config?: string; publish?: string[]; exitWhenIdle: boolean }) => {
+      const config = readConfig(opts.config);
+      const publish = (opts.publish ?? []).flatMap((file) => readEvents(file));
+      status = await runProcessor(config, logger(), { publish, exitWhenIdle: opts.exitWhenIdle, out: io.stdout });
+    });
+
+  program
+    .command('publish')
+    .description('publish events and print their message ids')
+    .requiredOption('-c, --config <file>', 'YAML config')
+    .requiredOption('-e, --event <file>', "event file: JSON, JSON array or JSON lines; '-' reads stdin")
+    .action(async (opts: { config: string; event: string }) => {
+      const config = readConfig(opts.config);
+      const events = readEvents(opts.event);
+      let publisher: ReturnType<typeof createPublisher>;
+      try {
+        publisher = createPublisher(config);
+      } catch (err) {
+        if (err instanceof HeraldError) throw new UsageError(err.message);
+        throw err;
+      }
+      try {
+        for (const result of await publisher.publish(events)) {
+          io.stdout.write(`${result.messageId || '(not published: notifications disabled)'}\t${result.eventId}\n`);
+        }
+      } finally {
+        await publisher.close();
+      }
+    });
+
+  program
+    .command('render')
+    .description('print what each destination would receive for an event, without sending')
+    .option('-c, --config <file>', 'YAML config (default: embedded sandbox)')
+    .requiredOption('-e, --event <file>', "event file: JSON, JSON array or JSON lines; '-' reads stdin")
+    .option('--json', 'print a JSON array, one element per delivery', false)
+    .action((opts: { config?: string; event: string; json: boolean }) => {
+      const config = readConfig(opts.config);
+      const events = readEvents(opts.event);
+      const deliveries = renderDeliveries(config, events);
+      io.stdout.write(opts.json ? `${JSON.stringify(deliveries, null, 2)}\n` : formatDeliveries(deliveries, events));
+    });
+
+  program
+    .command('validate')
+    .description('check a config file and its templates; exit 2 listing every problem')
+    .requiredOption('-c, --config <file>', 'YAML config')
+    .action((opts: { config: string }) => {
+      io.stdout.write(`${describeConfig(readConfig(opts.config))}\n`);
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return status;
+  } catch (err) {
+    return report(err, io);
+  }
+}
+
+function report(err: unknown, io: CliIo): number {
+  if (err instanceof CommanderError) {
+    // Help and version exit 0 through here too.
+    return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  }
+  if (err instanceof ConfigError || err instanceof UsageError || err instanceof InvalidArgumentError) {
+    io.stderr.write(`herald: ${err.message}\n`);
+    return EXIT.usage;
+  }
+  if (err instanceof HeraldError) {
+    io.stderr.write(`herald: ${err.message}\n`);
+    return EXIT.failure;
+  }
+  io.stderr.write(`herald: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  return EXIT.failure;
+}

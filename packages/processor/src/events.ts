@@ -1,0 +1,63 @@
+import type { DeadLetterRecord } from './source.js';
+
+/** The lifecycle of messages and deliveries, as typed events. */
+export interface ProcessorEventMap {
+  message_received: { messageId: string; receiveCount: number };
+  delivered: {
+    messageId: string;
+    eventId: string;
+    destination: string;
+    provider: string;
+    providerMessageId: string;
+    location?: string | undefined;
+    to: string[];
+    subject: string;
+    durationMs: number;
+  };
+  duplicate_skipped: { messageId: string; eventId: string; destination: string };
+  retry_scheduled: {
+    messageId: string;
+    eventId: string;
+    destinations: string[];
+    attempt: number;
+    delayMs: number;
+    error: string;
+  };
+  dead_lettered: { messageId: string } & DeadLetterRecord;
+  message_settled: { messageId: string; eventId?: string | undefined; outcome: 'acked' | 'retry' };
+  /** A source operation failed (receive, ack, retryLater, deadLetter); the message is not lost. */
+  source_error: { operation: string; messageId?: string | undefined; error: string };
+}
+
+/** One of the event names. */
+export type ProcessorEventName = keyof ProcessorEventMap;
+type Listener<K extends ProcessorEventName> = (payload: ProcessorEventMap[K]) => void;
+
+/**
+ * A minimal typed event emitter. A throwing listener is isolated: it cannot break the pipeline.
+ */
+export class ProcessorEvents {
+  private readonly listeners = new Map<ProcessorEventName, Set<Listener<never>>>();
+
+  on<K extends ProcessorEventName>(name: K, listener: Listener<K>): () => void {
+    let set = this.listeners.get(name);
+    if (!set) {
+      set = new Set();
+      this.listeners.set(name, set);
+    }
+    set.add(listener as Listener<never>);
+    return () => set.delete(listener as Listener<never>);
+  }
+
+  emit<K extends ProcessorEventName>(name: K, payload: ProcessorEventMap[K]): void {
+    const set = this.listeners.get(name);
+    if (!set) return;
+    for (const listener of set) {
+      try {
+        (listener as Listener<K>)(payload);
+      } catch {
+        // A listener's bug must not turn into a lost or duplicated notification.
+      }
+    }
+  }
+}

@@ -1,0 +1,73 @@
+import {
+  compileConfigTemplates,
+  HeraldError,
+  type Logger,
+  type MemoryQueue,
+  type ResolvedConfig,
+  silentLogger,
+} from '@herald/core';
+import { createEmailer, type Emailer } from '@herald/emailer';
+import { ProcessorEvents } from './events.js';
+import { type DeliveryLedger, MemoryLedger } from './ledger.js';
+import { MemorySource } from './memory-source.js';
+import { Pipeline } from './pipeline.js';
+import { Processor } from './processor.js';
+import type { Source } from './source.js';
+
+/** Parts of a processor that can be supplied instead of built from the config. */
+export interface ProcessorDependencies {
+  logger?: Logger;
+  /** Required for `type: sandbox`: the in-process queue the publisher writes to. */
+  memoryQueue?: MemoryQueue;
+  source?: Source;
+  emailer?: Emailer;
+  ledger?: DeliveryLedger;
+  random?: () => number;
+}
+
+/**
+ * Builds the processor a config describes: its source, emailer and pipeline.
+ * @throws HeraldError when the config's transport cannot be built here.
+ */
+export function createProcessor(config: ResolvedConfig, deps: ProcessorDependencies = {}): Processor {
+  const logger = deps.logger ?? silentLogger;
+  const source = deps.source ?? createSource(config, deps);
+  const emailer = deps.emailer ?? createEmailer(config);
+  const events = new ProcessorEvents();
+  const shutdown = new AbortController();
+  const pipeline = new Pipeline({
+    config,
+    templates: compileConfigTemplates(config),
+    source,
+    emailer,
+    ledger: deps.ledger ?? new MemoryLedger(config.processing.dedupCapacity),
+    events,
+    logger,
+    shutdownSignal: shutdown.signal,
+    random: deps.random,
+  });
+  return new Processor({
+    source,
+    pipeline,
+    events,
+    logger,
+    maxInFlight: config.processing.maxInFlight,
+    shutdownGraceMs: config.processing.shutdownGraceMs,
+    shutdown,
+  });
+}
+
+function createSource(config: ResolvedConfig, deps: ProcessorDependencies): Source {
+  switch (config.type) {
+    case 'sandbox':
+    case 'local': {
+      // local: FlyteAdmin's no-op processor. An empty in-memory queue that nothing publishes to.
+      if (!deps.memoryQueue) throw new HeraldError(`type ${config.type} needs the in-process queue (memoryQueue)`);
+      return new MemorySource(deps.memoryQueue, {
+        deadLetterFile: config.type === 'sandbox' ? config.sandbox.deadLetterFile : undefined,
+      });
+    }
+    default:
+      throw new HeraldError(`type ${config.type} is not available in this version of Herald's processor`);
+  }
+}

@@ -1,0 +1,11 @@
+export type { DeadLetterRecord, ReceivedMessage, Source } from './source.js';
+export { MemorySource, type MemoryDeadLetter, type MemorySourceOptions } from './memory-source.js';
+export { InFlightLimiter } from './flow-control.js';
+export { backoffDelayMs, type BackoffPolicy } from './backoff.js';
+export { type DeliveryLedger, MemoryLedger } from './ledger.js';
+export { ProcessorEvents, type ProcessorEventMap, type ProcessorEventName } from './events.js';
+export { routeEvent, type Destination, type EmailDestination } from './route.js';
+export { composeEmail } from './compose.js';
+export { Pipeline, type PipelineDependencies } from './pipeline.js';
+export { Processor, type ProcessorOptions } from './processor.js';
+export { createProcessor, type ProcessorDependencies } from './factory.js';

@@ -1,0 +1,88 @@
+import { appendFile, mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { MemoryQueue, MemoryQueueMessage } from '@herald/core';
+import type { DeadLetterRecord, ReceivedMessage, Source } from './source.js';
+
+/** A dead-lettered message as the memory source records it (one JSON line each). */
+export interface MemoryDeadLetter extends DeadLetterRecord {
+  messageId: string;
+  time: string;
+  body: string;
+}
+
+/** Options for {@link MemorySource}. */
+export interface MemorySourceOptions {
+  /** JSON-lines file that dead-lettered messages are appended to; none keeps them in memory only. */
+  deadLetterFile?: string;
+}
+
+interface Received extends ReceivedMessage {
+  readonly queued: MemoryQueueMessage;
+}
+
+/** The source of `type: sandbox`: reads the in-process {@link MemoryQueue}. */
+export class MemorySource implements Source {
+  readonly name = 'memory';
+  readonly maxBatch = 100;
+  /** Everything dead-lettered so far, in order. */
+  readonly deadLettered: MemoryDeadLetter[] = [];
+  private readonly deadLetterFile: string | undefined;
+  private dirReady: Promise<unknown> | undefined;
+
+  constructor(
+    private readonly queue: MemoryQueue,
+    options: MemorySourceOptions = {},
+  ) {
+    this.deadLetterFile = options.deadLetterFile;
+  }
+
+  async receive(max: number, signal: AbortSignal): Promise<ReceivedMessage[]> {
+    const taken = await this.queue.receive(max, signal);
+    return taken.map(
+      (queued): Received => ({
+        id: queued.id,
+        body: queued.body,
+        attributes: queued.attributes,
+        receiveCount: queued.receiveCount,
+        queued,
+      }),
+    );
+  }
+
+  async ack(message: ReceivedMessage): Promise<void> {
+    this.queue.ack((message as Received).queued);
+  }
+
+  async retryLater(message: ReceivedMessage, delayMs: number): Promise<void> {
+    this.queue.release((message as Received).queued, delayMs);
+  }
+
+  async deadLetter(message: ReceivedMessage, record: DeadLetterRecord): Promise<void> {
+    const body = typeof message.body === 'string' ? message.body : Buffer.from(message.body).toString('utf8');
+    const entry: MemoryDeadLetter = { ...record, messageId: message.id, time: new Date().toISOString(), body };
+    if (this.deadLetterFile) {
+      this.dirReady ??= mkdir(dirname(this.deadLetterFile), { recursive: true });
+      await this.dirReady;
+      await appendFile(this.deadLetterFile, `${JSON.stringify(entry)}\n`);
+    }
+    this.deadLettered.push(entry);
+  }
+
+  /**
+   * An in-memory queue dies with the process, so whatever is still queued is recorded in the
+   * dead-letter file (kind `shutdown`) rather than silently dropped.
+   */
+  async close(): Promise<void> {
+    this.queue.releaseDelayedNow();
+    const controller = new AbortController();
+    controller.abort();
+    for (;;) {
+      const left = await this.receive(this.maxBatch, controller.signal);
+      if (left.length === 0) break;
+      for (const message of left) {
+        await this.deadLetter(message, { kind: 'shutdown', reason: 'processor stopped before this message was delivered' });
+        await this.ack(message);
+      }
+    }
+  }
+}

@@ -1,0 +1,240 @@
+import {
+  type ConfigTemplates,
+  DecodeError,
+  DeliveryError,
+  decodeEvent,
+  type ExecutionEvent,
+  type Logger,
+  type ResolvedConfig,
+  TemplateError,
+} from '@herald/core';
+import type { Emailer } from '@herald/emailer';
+import { backoffDelayMs } from './backoff.js';
+import { composeEmail } from './compose.js';
+import type { ProcessorEvents } from './events.js';
+import type { DeliveryLedger } from './ledger.js';
+import { type Destination, routeEvent } from './route.js';
+import type { ReceivedMessage, Source } from './source.js';
+
+/** Everything the pipeline needs; built by `createProcessor` or by a test. */
+export interface PipelineDependencies {
+  config: Pick<ResolvedConfig, 'emailer' | 'processing'>;
+  templates: ConfigTemplates;
+  source: Source;
+  emailer: Emailer | undefined;
+  ledger: DeliveryLedger;
+  events: ProcessorEvents;
+  logger: Logger;
+  /** Aborted when shutdown's grace period ends: running sends are cancelled and retried later. */
+  shutdownSignal: AbortSignal;
+  random?: () => number;
+}
+
+type Outcome =
+  | { kind: 'done' }
+  | { kind: 'retry'; destination: string; error: string; retryAfterMs: number }
+  | { kind: 'permanent'; destination: string; error: string };
+
+/**
+ * Handles one message from receipt to settlement: decode → route → render → deliver → settle.
+ *
+ * - An undecodable message is dead-lettered at once and acked.
+ * - Destinations are delivered in parallel; each one's failure is its own: a permanent failure
+ *   dead-letters that destination only, a transient one brings the whole message back later,
+ *   and the destinations that already succeeded are skipped then (ledger), so nobody gets two
+ *   emails.
+ * - The message is acked only when every destination was delivered or dead-lettered.
+ * - Never throws: a failure to settle leaves the message with the source, which redelivers it.
+ */
+export class Pipeline {
+  constructor(private readonly deps: PipelineDependencies) {}
+
+  async handle(message: ReceivedMessage): Promise<void> {
+    const { events, source } = this.deps;
+    events.emit('message_received', { messageId: message.id, receiveCount: message.receiveCount });
+    let event: ExecutionEvent;
+    try {
+      event = decodeEvent(message.body);
+    } catch (err) {
+      const reason = err instanceof DecodeError ? err.message : `cannot decode: ${String(err)}`;
+      await this.deadLetterThenAck(message, { kind: 'undecodable', reason });
+      return;
+    }
+
+    try {
+      const destinations = routeEvent(event, this.deps.config);
+      const outcomes = await Promise.all(destinations.map((d) => this.deliver(message, event, d)));
+      await this.settle(message, event, outcomes);
+    } catch (err) {
+      // Only a bug gets here; the message goes back to the queue rather than being lost.
+      this.deps.logger.error({ err, messageId: message.id }, 'unexpected error while handling message');
+      await this.safely('retryLater', message, () => source.retryLater(message, this.deps.config.processing.retryBaseDelayMs));
+    }
+  }
+
+  private async deliver(message: ReceivedMessage, event: ExecutionEvent, destination: Destination): Promise<Outcome> {
+    const { ledger, events, emailer, config, shutdownSignal } = this.deps;
+    const key = `${event.id}/${destination.key}`;
+    if (ledger.has(key)) {
+      events.emit('duplicate_skipped', { messageId: message.id, eventId: event.id, destination: destination.key });
+      return { kind: 'done' };
+    }
+    if (!emailer) {
+      // type: local — notifications are disabled, as in FlyteAdmin.
+      return { kind: 'done' };
+    }
+    let email: ReturnType<typeof composeEmail>;
+    try {
+      email = composeEmail(event, destination, this.deps.templates, config);
+    } catch (err) {
+      if (err instanceof TemplateError) return { kind: 'permanent', destination: destination.key, error: err.message };
+      throw err;
+    }
+    const started = performance.now();
+    const signal = AbortSignal.any([AbortSignal.timeout(config.processing.deliveryTimeoutMs), shutdownSignal]);
+    try {
+      const result = await emailer.send(email, { signal });
+      ledger.add(key);
+      events.emit('delivered', {
+        messageId: message.id,
+        eventId: event.id,
+        destination: destination.key,
+        provider: emailer.name,
+        providerMessageId: result.messageId,
+        location: result.location,
+        to: email.to,
+        subject: email.subject,
+        durationMs: performance.now() - started,
+      });
+      return { kind: 'done' };
+    } catch (err) {
+      if (err instanceof DeliveryError && !err.retryable) {
+        return { kind: 'permanent', destination: destination.key, error: err.message };
+      }
+      // Transient by classification, or unclassified (a provider bug): retrying cannot lose
+      // anything, and attempts are bounded by maxAttempts.
+      return {
+        kind: 'retry',
+        destination: destination.key,
+        error: err instanceof Error ? err.message : String(err),
+        retryAfterMs: err instanceof DeliveryError ? (err.retryAfterMs ?? 0) : 0,
+      };
+    }
+  }
+
+  private async settle(message: ReceivedMessage, event: ExecutionEvent, outcomes: Outcome[]): Promise<void> {
+    const { source, ledger, config } = this.deps;
+    for (const outcome of outcomes) {
+      if (outcome.kind !== 'permanent') continue;
+      const recorded = await this.safely('deadLetter', message, () =>
+        source.deadLetter(message, {
+          kind: 'permanent-failure',
+          reason: outcome.error,
+          eventId: event.id,
+          destination: outcome.destination,
+        }),
+      );
+      if (!recorded) return this.retry(message, event, [outcome.destination], 'dead-letter destination unavailable', 0);
+      ledger.add(`${event.id}/${outcome.destination}`);
+      this.deps.events.emit('dead_lettered', {
+        messageId: message.id,
+        kind: 'permanent-failure',
+        reason: outcome.error,
+        eventId: event.id,
+        destination: outcome.destination,
+      });
+    }
+
+    const retries = outcomes.filter((o): o is Extract<Outcome, { kind: 'retry' }> => o.kind === 'retry');
+    if (retries.length === 0) return this.ack(message, event.id);
+
+    if (message.receiveCount >= config.processing.maxAttempts) {
+      for (const retry of retries) {
+        const reason = `gave up after ${message.receiveCount} attempts: ${retry.error}`;
+        const recorded = await this.safely('deadLetter', message, () =>
+          source.deadLetter(message, { kind: 'attempts-exhausted', reason, eventId: event.id, destination: retry.destination }),
+        );
+        if (!recorded) return this.retry(message, event, [retry.destination], retry.error, 0);
+        ledger.add(`${event.id}/${retry.destination}`);
+        this.deps.events.emit('dead_lettered', {
+          messageId: message.id,
+          kind: 'attempts-exhausted',
+          reason,
+          eventId: event.id,
+          destination: retry.destination,
+        });
+      }
+      return this.ack(message, event.id);
+    }
+    const retryAfterMs = Math.max(...retries.map((r) => r.retryAfterMs));
+    return this.retry(
+      message,
+      event,
+      retries.map((r) => r.destination),
+      retries.map((r) => r.error).join('; '),
+      retryAfterMs,
+    );
+  }
+
+  private async retry(
+    message: ReceivedMessage,
+    event: ExecutionEvent,
+    destinations: string[],
+    error: string,
+    retryAfterMs: number,
+  ): Promise<void> {
+    const { processing } = this.deps.config;
+    const delayMs = backoffDelayMs(
+      { baseDelayMs: processing.retryBaseDelayMs, maxDelayMs: processing.retryMaxDelayMs },
+      message.receiveCount,
+      retryAfterMs,
+      this.deps.random,
+    );
+    this.deps.events.emit('retry_scheduled', {
+      messageId: message.id,
+      eventId: event.id,
+      destinations,
+      attempt: message.receiveCount,
+      delayMs,
+      error,
+    });
+    await this.safely('retryLater', message, () => this.deps.source.retryLater(message, delayMs));
+    this.deps.events.emit('message_settled', { messageId: message.id, eventId: event.id, outcome: 'retry' });
+  }
+
+  private async deadLetterThenAck(
+    message: ReceivedMessage,
+    record: { kind: 'undecodable'; reason: string },
+  ): Promise<void> {
+    const recorded = await this.safely('deadLetter', message, () => this.deps.source.deadLetter(message, record));
+    if (!recorded) {
+      await this.safely('retryLater', message, () =>
+        this.deps.source.retryLater(message, this.deps.config.processing.retryBaseDelayMs),
+      );
+      return;
+    }
+    this.deps.events.emit('dead_lettered', { messageId: message.id, ...record });
+    await this.ack(message, undefined);
+  }
+
+  private async ack(message: ReceivedMessage, eventId: string | undefined): Promise<void> {
+    if (await this.safely('ack', message, () => this.deps.source.ack(message))) {
+      this.deps.events.emit('message_settled', { messageId: message.id, eventId, outcome: 'acked' });
+    }
+  }
+
+  /** Runs a source operation; a failure is reported and returns false instead of throwing. */
+  private async safely(operation: string, message: ReceivedMessage, run: () => Promise<void>): Promise<boolean> {
+    try {
+      await run();
+      return true;
+    } catch (err) {
+      this.deps.events.emit('source_error', {
+        operation,
+        messageId: message.id,
+        error: err instanceof Error ? err.message : String(err),
+      });
+      return false;
+    }
+  }
+}

@@ -1,0 +1,129 @@
+import type { Logger } from '@herald/core';
+import type { ProcessorEvents } from './events.js';
+import { InFlightLimiter } from './flow-control.js';
+import type { Pipeline } from './pipeline.js';
+import type { Source } from './source.js';
+
+/** Options for {@link Processor}. */
+export interface ProcessorOptions {
+  source: Source;
+  pipeline: Pipeline;
+  events: ProcessorEvents;
+  logger: Logger;
+  /** Messages handled at once. */
+  maxInFlight: number;
+  /** How long `stop` lets in-flight messages finish before cancelling them. */
+  shutdownGraceMs: number;
+  /** Aborting it cancels in-flight sends; the same signal the pipeline was built with. */
+  shutdown: AbortController;
+  /** Wait after a failed receive, doubling up to 30 s, so a broken connection is not hammered. */
+  receiveRetryBaseMs?: number;
+}
+
+/**
+ * Runs the receive loop: keeps up to `maxInFlight` messages in the pipeline, asking the source
+ * for more only when slots are free (backpressure), and survives receive failures with backoff.
+ */
+export class Processor {
+  private readonly limiter: InFlightLimiter;
+  private readonly stopReceiving = new AbortController();
+  private loop: Promise<void> | undefined;
+  private stopping: Promise<void> | undefined;
+
+  constructor(private readonly options: ProcessorOptions) {
+    this.limiter = new InFlightLimiter(options.maxInFlight);
+  }
+
+  /** The lifecycle events of every message. */
+  get events(): ProcessorEvents {
+    return this.options.events;
+  }
+
+  /** Messages currently in the pipeline. */
+  get inFlight(): number {
+    return this.limiter.inFlight;
+  }
+
+  /** Starts receiving. Idempotent. */
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  /**
+   * Stops receiving, lets in-flight messages finish for up to `shutdownGraceMs`, then cancels
+   * the rest (they are handed back to the queue as retries), and closes the source.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  /** Resolves when no message is in flight. */
+  idle(): Promise<void> {
+    return this.limiter.idle();
+  }
+
+  private async shutdown(): Promise<void> {
+    const { logger, shutdownGraceMs, shutdown, source } = this.options;
+    this.stopReceiving.abort();
+    await this.loop;
+    if (this.limiter.inFlight > 0) {
+      logger.info({ inFlight: this.limiter.inFlight, graceMs: shutdownGraceMs }, 'waiting for in-flight messages');
+      let timer: NodeJS.Timeout | undefined;
+      const expired = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(true), shutdownGraceMs);
+      });
+      const timedOut = await Promise.race([this.limiter.idle().then(() => false), expired]);
+      clearTimeout(timer);
+      if (timedOut) {
+        logger.warn({ inFlight: this.limiter.inFlight }, 'grace period over: cancelling in-flight deliveries');
+        shutdown.abort();
+        await this.limiter.idle();
+      }
+    }
+    await source.close();
+  }
+
+  private async run(): Promise<void> {
+    const { source, pipeline, events, logger } = this.options;
+    const signal = this.stopReceiving.signal;
+    const baseMs = this.options.receiveRetryBaseMs ?? 1000;
+    let failures = 0;
+    while (!signal.aborted) {
+      await this.limiter.waitForSlot(signal);
+      if (signal.aborted) break;
+      let batch: Awaited<ReturnType<Source['receive']>>;
+      try {
+        batch = await source.receive(Math.min(this.limiter.available, source.maxBatch), signal);
+        failures = 0;
+      } catch (err) {
+        if (signal.aborted) break;
+        failures++;
+        const waitMs = Math.min(30_000, baseMs * 2 ** (failures - 1));
+        events.emit('source_error', { operation: 'receive', error: err instanceof Error ? err.message : String(err) });
+        logger.warn({ err, waitMs }, 'receive failed; retrying');
+        await sleep(waitMs, signal);
+        continue;
+      }
+      for (const message of batch) {
+        this.limiter.take();
+        void pipeline
+          .handle(message)
+          .catch((err: unknown) => logger.error({ err, messageId: message.id }, 'pipeline failed'))
+          .finally(() => this.limiter.release());
+      }
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+  });
+}

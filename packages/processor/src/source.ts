@@ -1,0 +1,46 @@
+/** A message as a {@link Source} hands it to the pipeline. */
+export interface ReceivedMessage {
+  /** The transport's id for this message (SQS MessageId, Pub/Sub id, in-memory id). */
+  readonly id: string;
+  readonly body: string | Uint8Array;
+  readonly attributes: Readonly<Record<string, string>>;
+  /** How many times the transport has delivered it, this time included; 1 the first time. */
+  readonly receiveCount: number;
+}
+
+/** Why a message (or one of its deliveries) went to the dead-letter destination. */
+export interface DeadLetterRecord {
+  kind: 'undecodable' | 'permanent-failure' | 'attempts-exhausted' | 'shutdown';
+  reason: string;
+  eventId?: string;
+  /** The destination that failed, when only one of the message's deliveries did. */
+  destination?: string;
+}
+
+/**
+ * Where messages come from and how they are settled: one implementation per transport
+ * (SQS, Pub/Sub subscription, in-memory). A source keeps a received message alive (visibility,
+ * lease) until one of `ack` or `retryLater` is called for it.
+ */
+export interface Source {
+  /** Transport name for logs: `memory`, `sqs`, `pubsub`. */
+  readonly name: string;
+  /** Most messages one `receive` returns (SQS: 10). */
+  readonly maxBatch: number;
+  /**
+   * Up to `max` messages; waits (long-polls) until at least one arrives or `signal` aborts,
+   * then returns what it has, possibly nothing.
+   */
+  receive(max: number, signal: AbortSignal): Promise<ReceivedMessage[]>;
+  /** Done with it: delete / ack. */
+  ack(message: ReceivedMessage): Promise<void>;
+  /** Not done: make it come back after `delayMs`. */
+  retryLater(message: ReceivedMessage, delayMs: number): Promise<void>;
+  /**
+   * Record a copy, with the reason, at the dead-letter destination. Does not settle the
+   * message: the pipeline acks it afterwards, so nothing is removed before it is recorded.
+   */
+  deadLetter(message: ReceivedMessage, record: DeadLetterRecord): Promise<void>;
+  /** Stop and release resources; messages not yet handled are handed back or recorded. */
+  close(): Promise<void>;
+}

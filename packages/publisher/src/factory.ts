@@ -1,0 +1,31 @@
+import { HeraldError, type MemoryQueue, type ResolvedConfig } from '@herald/core';
+import { MemoryPublisher } from './memory.js';
+import { NoopPublisher } from './noop.js';
+import type { Publisher } from './publisher.js';
+
+/** What a publisher may need besides the config. */
+export interface PublisherDependencies {
+  /** The in-process queue shared with the processor; required for `type: sandbox`. */
+  memoryQueue?: MemoryQueue;
+}
+
+/**
+ * The publisher a config describes.
+ * @throws HeraldError when the transport cannot be built from here (e.g. sandbox without its
+ * in-process queue, which only exists inside a running processor).
+ */
+export function createPublisher(config: ResolvedConfig, deps: PublisherDependencies = {}): Publisher {
+  switch (config.type) {
+    case 'local':
+      return new NoopPublisher();
+    case 'sandbox':
+      if (!deps.memoryQueue) {
+        throw new HeraldError(
+          'type sandbox keeps its queue inside the running processor: publish with `herald run --publish FILE`',
+        );
+      }
+      return new MemoryPublisher(deps.memoryQueue);
+    default:
+      throw new HeraldError(`type ${config.type} is not available in this version of Herald's publisher`);
+  }
+}

@@ -1,0 +1,23 @@
+import { completeEvent, encodeEvent, eventAttributes, type ExecutionEvent, type ExecutionEventInput, type MemoryQueue } from '@herald/core';
+import type { PublishResult, Publisher } from './publisher.js';
+
+/**
+ * Publishes into the in-process {@link MemoryQueue} of `type: sandbox`. Never waits on the
+ * processor: a full queue refuses at once with `QueueFullError`.
+ */
+export class MemoryPublisher implements Publisher {
+  readonly name = 'memory';
+
+  constructor(private readonly queue: MemoryQueue) {}
+
+  async publish(events: readonly (ExecutionEventInput | ExecutionEvent)[]): Promise<PublishResult[]> {
+    // Validate all first, so a bad event in a batch publishes none of it.
+    const complete = events.map((event) => completeEvent(event));
+    return complete.map((event) => ({
+      eventId: event.id,
+      messageId: this.queue.send(encodeEvent(event), eventAttributes(event)),
+    }));
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,16 @@
+import { completeEvent, type ExecutionEvent, type ExecutionEventInput } from '@herald/core';
+import type { PublishResult, Publisher } from './publisher.js';
+
+/**
+ * FlyteAdmin's `type: local`: notifications are disabled. Events are still validated, so a
+ * misbehaving engine is noticed before notifications are switched on.
+ */
+export class NoopPublisher implements Publisher {
+  readonly name = 'noop';
+
+  async publish(events: readonly (ExecutionEventInput | ExecutionEvent)[]): Promise<PublishResult[]> {
+    return events.map((event) => ({ eventId: completeEvent(event).id, messageId: '' }));
+  }
+
+  async close(): Promise<void> {}
+}
