@@ -1,2 +1,2 @@
-export { main, type CliIo } from './main.js';
-export { renderDeliveries, formatDeliveries, type RenderedDelivery } from './commands/render.js';
+export { formatDeliveries, type RenderedDelivery, renderDeliveries } from './commands/render.js';
+export { type CliIo, main } from './main.js';

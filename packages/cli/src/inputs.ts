@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import {
+  completeEvent,
   DecodeError,
   EMBEDDED_SANDBOX_CONFIG,
   type ExecutionEvent,
-  completeEvent,
   loadConfigFile,
   parseConfig,
   type ResolvedConfig,

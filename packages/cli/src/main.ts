@@ -1,4 +1,5 @@
 import { ConfigError, HeraldError } from '@herald/core';
+import { createPublisher } from '@herald/publisher';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { formatDeliveries, renderDeliveries } from './commands/render.js';
 import { runProcessor } from './commands/run.js';
@@ -6,7 +7,6 @@ import { describeConfig } from './commands/validate.js';
 import { EXIT, UsageError } from './errors.js';
 import { readConfig, readEvents } from './inputs.js';
 import { createLogger, LOG_LEVELS } from './logging.js';
-import { createPublisher } from '@herald/publisher';
 
 /** Streams the CLI writes to; tests pass their own. */
 export interface CliIo {
@@ -18,7 +18,10 @@ export interface CliIo {
  * Runs `herald` with the given arguments and resolves to its exit status:
  * 0 success, 1 runtime failure, 2 bad usage or bad configuration.
  */
-export async function main(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+export async function main(
+  argv: string[],
+  io: CliIo = { stdout: process.stdout, stderr: process.stderr },
+): Promise<number> {
   let status: number = EXIT.ok;
   const program = new Command('herald')
     .description('Queue-backed notifications for workflow engines')

@@ -1,11 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { DecodeError } from './errors.js';
-import {
-  EVENT_VERSION,
-  type ExecutionEvent,
-  type ExecutionEventInput,
-  executionEventSchema,
-} from './event.js';
+import { EVENT_VERSION, type ExecutionEvent, type ExecutionEventInput, executionEventSchema } from './event.js';
 import { describeIssues } from './issues.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -68,7 +63,10 @@ export function eventAttributes(event: ExecutionEvent): { phase: string; project
  * `source` = `defaultSource`), then validates.
  * @throws DecodeError when the result is not a valid event.
  */
-export function completeEvent(input: ExecutionEventInput | Record<string, unknown>, defaultSource = 'herald'): ExecutionEvent {
+export function completeEvent(
+  input: ExecutionEventInput | Record<string, unknown>,
+  defaultSource = 'herald',
+): ExecutionEvent {
   const value = input as Record<string, unknown>;
   return validateEvent({
     ...value,

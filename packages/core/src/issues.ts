@@ -19,9 +19,7 @@ export function describeIssues(
     }
     if (issue.code === 'invalid_union' && issue.errors.length > 0) {
       // Report the branch that got furthest: the one whose first issue has the longest path.
-      const best = [...issue.errors].sort(
-        (a, b) => (b[0]?.path.length ?? 0) - (a[0]?.path.length ?? 0),
-      )[0];
+      const best = [...issue.errors].sort((a, b) => (b[0]?.path.length ?? 0) - (a[0]?.path.length ?? 0))[0];
       if (best && best.length > 0) {
         out.push(...describeIssues(best, path));
         continue;

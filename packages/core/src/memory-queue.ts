@@ -37,7 +37,9 @@ export class MemoryQueue {
    */
   send(body: string, attributes: Record<string, string> = {}): string {
     if (this.held >= this.capacity) {
-      throw new QueueFullError(`in-memory queue is full (${this.capacity} messages); raise herald.sandbox.queueCapacity`);
+      throw new QueueFullError(
+        `in-memory queue is full (${this.capacity} messages); raise herald.sandbox.queueCapacity`,
+      );
     }
     const message: MemoryQueueMessage = { id: randomUUID(), body, attributes: { ...attributes }, receiveCount: 0 };
     this.held++;

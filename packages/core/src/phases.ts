@@ -19,12 +19,7 @@ export const PHASES = [
 export type Phase = (typeof PHASES)[number];
 
 /** Phases after which an execution never changes again; Flyte only notifies on these. */
-export const TERMINAL_PHASES: ReadonlySet<Phase> = new Set<Phase>([
-  'SUCCEEDED',
-  'FAILED',
-  'TIMED_OUT',
-  'ABORTED',
-]);
+export const TERMINAL_PHASES: ReadonlySet<Phase> = new Set<Phase>(['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED']);
 
 /** True when the phase is one an execution ends in. */
 export function isTerminalPhase(phase: Phase): boolean {

@@ -17,7 +17,7 @@ export function createEmailer(config: ResolvedConfig): Emailer | undefined {
     default:
       throw new HeraldError(
         `email provider '${config.emailer.provider}' is not available in this version of Herald; ` +
-          "use type: sandbox (outbox) or set herald.emailer.provider: outbox",
+          'use type: sandbox (outbox) or set herald.emailer.provider: outbox',
       );
   }
 }

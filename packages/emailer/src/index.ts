@@ -1,3 +1,3 @@
 export type { Emailer, EmailMessage, SendOptions, SendResult } from './emailer.js';
-export { OutboxEmailer, type OutboxEmailerOptions } from './outbox.js';
 export { createEmailer } from './factory.js';
+export { OutboxEmailer, type OutboxEmailerOptions } from './outbox.js';

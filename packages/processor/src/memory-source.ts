@@ -80,7 +80,10 @@ export class MemorySource implements Source {
       const left = await this.receive(this.maxBatch, controller.signal);
       if (left.length === 0) break;
       for (const message of left) {
-        await this.deadLetter(message, { kind: 'shutdown', reason: 'processor stopped before this message was delivered' });
+        await this.deadLetter(message, {
+          kind: 'shutdown',
+          reason: 'processor stopped before this message was delivered',
+        });
         await this.ack(message);
       }
     }

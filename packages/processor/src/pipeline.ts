@@ -68,7 +68,9 @@ export class Pipeline {
     } catch (err) {
       // Only a bug gets here; the message goes back to the queue rather than being lost.
       this.deps.logger.error({ err, messageId: message.id }, 'unexpected error while handling message');
-      await this.safely('retryLater', message, () => source.retryLater(message, this.deps.config.processing.retryBaseDelayMs));
+      await this.safely('retryLater', message, () =>
+        source.retryLater(message, this.deps.config.processing.retryBaseDelayMs),
+      );
     }
   }
 
@@ -152,7 +154,12 @@ export class Pipeline {
       for (const retry of retries) {
         const reason = `gave up after ${message.receiveCount} attempts: ${retry.error}`;
         const recorded = await this.safely('deadLetter', message, () =>
-          source.deadLetter(message, { kind: 'attempts-exhausted', reason, eventId: event.id, destination: retry.destination }),
+          source.deadLetter(message, {
+            kind: 'attempts-exhausted',
+            reason,
+            eventId: event.id,
+            destination: retry.destination,
+          }),
         );
         if (!recorded) return this.retry(message, event, [retry.destination], retry.error, 0);
         ledger.add(`${event.id}/${retry.destination}`);

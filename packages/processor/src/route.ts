@@ -31,7 +31,10 @@ type RouteConfig = Pick<ResolvedConfig, 'emailer'>;
  * reached twice for one event gets two emails.
  */
 export function routeEvent(event: ExecutionEvent, config: RouteConfig): Destination[] {
-  const groups = new Map<string, { subject?: string | undefined; body?: string | undefined; to: Set<string>; origins: string[] }>();
+  const groups = new Map<
+    string,
+    { subject?: string | undefined; body?: string | undefined; to: Set<string>; origins: string[] }
+  >();
   const add = (to: readonly string[], origin: string, subject?: string, body?: string) => {
     const variant = subject === undefined && body === undefined ? 'default' : templateId(subject, body);
     let group = groups.get(variant);
@@ -45,7 +48,12 @@ export function routeEvent(event: ExecutionEvent, config: RouteConfig): Destinat
 
   event.notifications?.forEach((notification, index) => {
     if (!notification.email || !notification.phases.includes(event.phase)) return;
-    add(notification.email.recipients, `event notifications[${index}]`, notification.email.subject, notification.email.body);
+    add(
+      notification.email.recipients,
+      `event notifications[${index}]`,
+      notification.email.subject,
+      notification.email.body,
+    );
   });
   if (config.emailer.defaultRecipients.length > 0 && config.emailer.defaultPhases.includes(event.phase)) {
     add(config.emailer.defaultRecipients, 'herald.emailer.defaultRecipients');

@@ -1,4 +1,4 @@
-export type { PublishResult, Publisher } from './publisher.js';
+export { createPublisher, type PublisherDependencies } from './factory.js';
 export { MemoryPublisher } from './memory.js';
 export { NoopPublisher } from './noop.js';
-export { createPublisher, type PublisherDependencies } from './factory.js';
+export type { Publisher, PublishResult } from './publisher.js';

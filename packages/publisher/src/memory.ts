@@ -1,5 +1,12 @@
-import { completeEvent, encodeEvent, eventAttributes, type ExecutionEvent, type ExecutionEventInput, type MemoryQueue } from '@herald/core';
-import type { PublishResult, Publisher } from './publisher.js';
+import {
+  completeEvent,
+  type ExecutionEvent,
+  type ExecutionEventInput,
+  encodeEvent,
+  eventAttributes,
+  type MemoryQueue,
+} from '@herald/core';
+import type { Publisher, PublishResult } from './publisher.js';
 
 /**
  * Publishes into the in-process {@link MemoryQueue} of `type: sandbox`. Never waits on the

@@ -1,5 +1,5 @@
 import { completeEvent, type ExecutionEvent, type ExecutionEventInput } from '@herald/core';
-import type { PublishResult, Publisher } from './publisher.js';
+import type { Publisher, PublishResult } from './publisher.js';
 
 /**
  * FlyteAdmin's `type: local`: notifications are disabled. Events are still validated, so a

@@ -50,7 +50,9 @@ export function formatDeliveries(deliveries: RenderedDelivery[], events: Executi
   for (const event of events) {
     const mine = deliveries.filter((d) => d.eventId === event.id);
     const { project, domain, name } = event.execution;
-    lines.push(`Event ${event.id}: ${project}/${domain}/${name} ${event.phase} -> ${mine.length} deliver${mine.length === 1 ? 'y' : 'ies'}`);
+    lines.push(
+      `Event ${event.id}: ${project}/${domain}/${name} ${event.phase} -> ${mine.length} deliver${mine.length === 1 ? 'y' : 'ies'}`,
+    );
     for (const d of mine) {
       lines.push('');
       lines.push(`  ${d.channel} via ${d.provider} (${d.origins.join(', ')})`);
@@ -64,7 +66,12 @@ export function formatDeliveries(deliveries: RenderedDelivery[], events: Executi
       lines.push('  --- text ---');
       lines.push(...d.text.split('\n').map((l) => `  ${l}`));
       lines.push('  --- html ---');
-      lines.push(...d.html.trimEnd().split('\n').map((l) => `  ${l}`));
+      lines.push(
+        ...d.html
+          .trimEnd()
+          .split('\n')
+          .map((l) => `  ${l}`),
+      );
     }
     lines.push('');
   }

@@ -1,5 +1,5 @@
 import { type ExecutionEvent, type Logger, MemoryQueue, type ResolvedConfig } from '@herald/core';
-import { type Processor, createProcessor, type ProcessorEventMap } from '@herald/processor';
+import { createProcessor, type Processor, type ProcessorEventMap } from '@herald/processor';
 import { createPublisher } from '@herald/publisher';
 import { UsageError } from '../errors.js';
 
@@ -21,7 +21,8 @@ export async function runProcessor(config: ResolvedConfig, logger: Logger, optio
   if (options.exitWhenIdle && config.type !== 'sandbox') {
     throw new UsageError('--exit-when-idle needs type sandbox: a shared queue is never known to be empty');
   }
-  const queue = config.type === 'sandbox' || config.type === 'local' ? new MemoryQueue(config.sandbox.queueCapacity) : undefined;
+  const queue =
+    config.type === 'sandbox' || config.type === 'local' ? new MemoryQueue(config.sandbox.queueCapacity) : undefined;
   const processor = createProcessor(config, { logger, memoryQueue: queue });
   const tally = logLifecycle(processor, logger);
 
@@ -29,14 +30,20 @@ export async function runProcessor(config: ResolvedConfig, logger: Logger, optio
     logger.warn({}, 'notifications.type is local: notifications are disabled; nothing will be processed');
   }
   processor.start();
-  logger.info({ type: config.type, emailer: config.emailer.provider, config: config.source }, 'herald processor started');
+  logger.info(
+    { type: config.type, emailer: config.emailer.provider, config: config.source },
+    'herald processor started',
+  );
 
   if (options.publish.length > 0) {
     const publisher = createPublisher(config, { memoryQueue: queue });
     const results = await publisher.publish(options.publish);
     for (const [i, result] of results.entries()) {
       const event = options.publish[i] as ExecutionEvent;
-      logger.info({ eventId: result.eventId, messageId: result.messageId, phase: event.phase, execution: event.execution.name }, 'event published');
+      logger.info(
+        { eventId: result.eventId, messageId: result.messageId, phase: event.phase, execution: event.execution.name },
+        'event published',
+      );
     }
     await publisher.close();
   }
@@ -69,7 +76,10 @@ export async function runProcessor(config: ResolvedConfig, logger: Logger, optio
   await stopped;
   await processor.stop();
   clearInterval(keepAlive);
-  logger.info({ delivered: tally.delivered.length, retries: tally.retries, deadLettered: tally.deadLettered }, 'herald processor stopped');
+  logger.info(
+    { delivered: tally.delivered.length, retries: tally.retries, deadLettered: tally.deadLettered },
+    'herald processor stopped',
+  );
   if (options.exitWhenIdle) options.out.write(formatSummary(tally, config));
   return 0;
 }
@@ -85,17 +95,31 @@ function logLifecycle(processor: Processor, logger: Logger): Tally {
   processor.events.on('delivered', (e) => {
     tally.delivered.push(e);
     logger.info(
-      { eventId: e.eventId, provider: e.provider, to: e.to, subject: e.subject, messageId: e.providerMessageId, location: e.location, ms: Math.round(e.durationMs) },
+      {
+        eventId: e.eventId,
+        provider: e.provider,
+        to: e.to,
+        subject: e.subject,
+        messageId: e.providerMessageId,
+        location: e.location,
+        ms: Math.round(e.durationMs),
+      },
       'email delivered',
     );
   });
   processor.events.on('retry_scheduled', (e) => {
     tally.retries++;
-    logger.warn({ eventId: e.eventId, destinations: e.destinations, attempt: e.attempt, delayMs: e.delayMs, error: e.error }, 'delivery failed; retry scheduled');
+    logger.warn(
+      { eventId: e.eventId, destinations: e.destinations, attempt: e.attempt, delayMs: e.delayMs, error: e.error },
+      'delivery failed; retry scheduled',
+    );
   });
   processor.events.on('dead_lettered', (e) => {
     tally.deadLettered++;
-    logger.error({ messageId: e.messageId, eventId: e.eventId, kind: e.kind, destination: e.destination, reason: e.reason }, 'dead-lettered');
+    logger.error(
+      { messageId: e.messageId, eventId: e.eventId, kind: e.kind, destination: e.destination, reason: e.reason },
+      'dead-lettered',
+    );
   });
   processor.events.on('source_error', (e) => logger.warn({ ...e }, 'queue operation failed'));
   return tally;

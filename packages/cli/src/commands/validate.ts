@@ -4,10 +4,18 @@ import type { ResolvedConfig } from '@herald/core';
 export function describeConfig(config: ResolvedConfig): string {
   const lines = [`OK: ${config.source}`, `  type: ${config.type}`, `  emailer: ${config.emailer.provider}`];
   if (config.type === 'aws') {
-    lines.push(`  region: ${config.aws.region}`, `  topic: ${config.publisher.topicName}`, `  queue: ${config.processor.queueName} (account ${config.processor.accountId})`);
+    lines.push(
+      `  region: ${config.aws.region}`,
+      `  topic: ${config.publisher.topicName}`,
+      `  queue: ${config.processor.queueName} (account ${config.processor.accountId})`,
+    );
   }
   if (config.type === 'gcp') {
-    lines.push(`  project: ${config.gcp.projectId}`, `  topic: ${config.publisher.topicName}`, `  subscription: ${config.processor.queueName}`);
+    lines.push(
+      `  project: ${config.gcp.projectId}`,
+      `  topic: ${config.publisher.topicName}`,
+      `  subscription: ${config.processor.queueName}`,
+    );
   }
   if (config.emailer.provider === 'outbox') lines.push(`  outbox: ${config.outbox.directory}`);
   for (const warning of config.warnings) lines.push(`  warning: ${warning}`);

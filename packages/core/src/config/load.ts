@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import YAML from 'yaml';
-import { type ConfigProblem, ConfigError, TemplateError } from '../errors.js';
+import { ConfigError, type ConfigProblem, TemplateError } from '../errors.js';
 import { describeIssues, formatPath } from '../issues.js';
 import { buildTemplateContext } from '../render/context.js';
 import { type CompiledEmailTemplate, TemplateRenderer } from '../render/renderer.js';
@@ -250,7 +250,10 @@ interface TemplateSources {
 
 function templateSourcesOf(tree: unknown): TemplateSources {
   const at = (...keys: string[]): unknown =>
-    keys.reduce<unknown>((node, key) => (node && typeof node === 'object' ? (node as Record<string, unknown>)[key] : undefined), tree);
+    keys.reduce<unknown>(
+      (node, key) => (node && typeof node === 'object' ? (node as Record<string, unknown>)[key] : undefined),
+      tree,
+    );
   return {
     subject: at('notifications', 'emailer', 'subject'),
     body: at('notifications', 'emailer', 'body'),
@@ -269,7 +272,13 @@ function checkTemplates(sources: TemplateSources, problems: ConfigProblem[]): vo
   if (sources.partials && typeof sources.partials === 'object') {
     for (const [name, source] of Object.entries(sources.partials)) {
       if (typeof source !== 'string') continue;
-      if (record(problems, formatPath(['herald', 'templates', 'partials', name]), () => new TemplateRenderer({ partials: { [name]: source } }))) {
+      if (
+        record(
+          problems,
+          formatPath(['herald', 'templates', 'partials', name]),
+          () => new TemplateRenderer({ partials: { [name]: source } }),
+        )
+      ) {
         partials[name] = source;
       }
     }

@@ -71,7 +71,9 @@ export function buildTemplateContext(event: ExecutionEvent): TemplateContext {
   };
 }
 
-function identifier(id: { project: string; domain: string; name: string; version?: string | undefined } | undefined): TemplateIdentifier {
+function identifier(
+  id: { project: string; domain: string; name: string; version?: string | undefined } | undefined,
+): TemplateIdentifier {
   return {
     project: id?.project ?? '',
     domain: id?.domain ?? '',

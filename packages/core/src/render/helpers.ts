@@ -24,7 +24,10 @@ export const templateHelpers: Record<string, HelperDelegate> = {
   formatDate: (value: unknown) => {
     const ms = typeof value === 'string' || typeof value === 'number' ? new Date(value).getTime() : Number.NaN;
     if (Number.isNaN(ms)) return String(value ?? '');
-    return `${new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, '')} UTC`;
+    return `${new Date(ms)
+      .toISOString()
+      .replace('T', ' ')
+      .replace(/\.\d+Z$/, '')} UTC`;
   },
   /** `{{formatDuration durationMs}}` -> `1h 2m 5s` */
   formatDuration: (ms: unknown) => (typeof ms === 'number' ? formatDuration(ms) : ''),
