@@ -45,9 +45,11 @@ function describeIssue(issue: z.core.$ZodIssue): string {
     case 'too_big':
       return `expected ${issue.origin} ${issue.inclusive ? '<=' : '<'} ${String(issue.maximum)}, got ${describeValue(input)}`;
     case 'invalid_format':
+      // A regex check carries its own message ("expected an email address").
+      if (issue.format === 'regex') return `${issue.message}, got ${describeValue(input)}`;
       return `expected ${issue.format === 'datetime' ? 'an ISO 8601 date-time' : `a valid ${issue.format}`}, got ${describeValue(input)}`;
     default:
-      return input === undefined ? issue.message : `${issue.message}, got ${describeValue(input)}`;
+      return issue.message;
   }
 }
 

@@ -48,9 +48,10 @@ export async function runProcessor(config: ResolvedConfig, logger: Logger, optio
     await publisher.close();
   }
 
+  let onSignal: (signal: NodeJS.Signals) => void = () => {};
   const stopped = new Promise<void>((resolve) => {
     let signals = 0;
-    const onSignal = (signal: NodeJS.Signals) => {
+    onSignal = (signal: NodeJS.Signals) => {
       signals++;
       if (signals > 1) {
         logger.error({ signal }, 'second signal: exiting without draining');
@@ -76,6 +77,8 @@ export async function runProcessor(config: ResolvedConfig, logger: Logger, optio
   await stopped;
   await processor.stop();
   clearInterval(keepAlive);
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
   logger.info(
     { delivered: tally.delivered.length, retries: tally.retries, deadLettered: tally.deadLettered },
     'herald processor stopped',

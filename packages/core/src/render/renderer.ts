@@ -149,7 +149,8 @@ export class TemplateRenderer {
     } catch {
       return convertRendered;
     }
-    return derived;
+    // html-to-text trims its output; so does the derived form.
+    return (context) => derived(context).trim();
   }
 
   private compileOne(env: typeof Handlebars, source: string, where: string): TemplateFn {

@@ -1,0 +1,107 @@
+import { completeEvent, DecodeError, decodeEvent, encodeEvent, eventAttributes, sampleEvent } from '@herald/core';
+import { describe, expect, it } from 'vitest';
+
+const event = sampleEvent();
+
+function decodeError(body: string | Uint8Array): DecodeError {
+  try {
+    decodeEvent(body);
+  } catch (err) {
+    if (err instanceof DecodeError) return err;
+    throw err;
+  }
+  throw new Error('expected a DecodeError');
+}
+
+describe('decodeEvent', () => {
+  it('decodes a raw JSON body', () => {
+    expect(decodeEvent(encodeEvent(event))).toEqual(event);
+  });
+
+  it('decodes an SNS envelope as SQS receives it without raw delivery', () => {
+    const envelope = JSON.stringify({
+      Type: 'Notification',
+      MessageId: 'm-1',
+      TopicArn: 'arn:x',
+      Message: encodeEvent(event),
+    });
+    expect(decodeEvent(envelope)).toEqual(event);
+  });
+
+  it('decodes bytes, as Pub/Sub delivers data', () => {
+    expect(decodeEvent(new TextEncoder().encode(encodeEvent(event)))).toEqual(event);
+  });
+
+  it('keeps unknown fields so newer publishers do not break older processors', () => {
+    const decoded = decodeEvent(JSON.stringify({ ...event, cluster: 'us-east-1a' }));
+    expect((decoded as Record<string, unknown>).cluster).toBe('us-east-1a');
+  });
+
+  it('names the field and the bad value of an unknown phase', () => {
+    const err = decodeError(JSON.stringify({ ...event, phase: 'DONE' }));
+    expect(err.problems).toEqual([
+      "phase: expected one of UNDEFINED, QUEUED, RUNNING, SUCCEEDING, SUCCEEDED, FAILING, FAILED, ABORTED, TIMED_OUT, ABORTING, got 'DONE'",
+    ]);
+  });
+
+  it('lists every bad field, with nested paths', () => {
+    const err = decodeError(
+      JSON.stringify({
+        ...event,
+        execution: { project: 'p', domain: 'd' },
+        notifications: [{ phases: [], email: { recipients: ['x'] } }],
+      }),
+    );
+    expect(err.problems).toEqual(
+      expect.arrayContaining([
+        'execution.name: is required (expected a string)',
+        'notifications[0].phases: expected a non-empty list',
+        "notifications[0].email.recipients[0]: expected an email address, got 'x'",
+      ]),
+    );
+  });
+
+  it('rejects a body that is not JSON, quoting its start', () => {
+    expect(decodeError('this is not an event {').message).toMatch(/^body: not JSON .*"this is not an event \{"$/);
+  });
+
+  it('rejects bytes that are not UTF-8', () => {
+    expect(decodeError(new Uint8Array([0xff, 0xfe, 0x00])).message).toBe('body: not valid UTF-8');
+  });
+
+  it('rejects a JSON value that is not an object', () => {
+    expect(decodeError('[1,2]').message).toBe('body: expected a JSON object, got a list');
+  });
+
+  it('rejects an SNS envelope whose Message is not JSON', () => {
+    expect(decodeError(JSON.stringify({ Type: 'Notification', Message: 'nope' })).message).toMatch(
+      /^Message \(SNS envelope\): not JSON/,
+    );
+  });
+
+  it('rejects a notification without a destination', () => {
+    const err = decodeError(JSON.stringify({ ...event, notifications: [{ phases: ['FAILED'] }] }));
+    expect(err.problems).toEqual(['notifications[0]: expected one destination: email, slack, pagerDuty or webhook']);
+  });
+});
+
+describe('completeEvent', () => {
+  it('fills version, id, time and source when they are left out', () => {
+    const { version, id, time, source, ...rest } = event;
+    const completed = completeEvent(rest, 'my-engine');
+    expect(completed.version).toBe(1);
+    expect(completed.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(Number.isNaN(Date.parse(completed.time))).toBe(false);
+    expect(completed.source).toBe('my-engine');
+  });
+
+  it('keeps the ids it is given', () => {
+    expect(completeEvent(event).id).toBe(event.id);
+  });
+});
+
+describe('eventAttributes', () => {
+  it('exposes phase, project and domain for server-side filtering', () => {
+    expect(eventAttributes(event)).toEqual({ phase: 'FAILED', project: 'flytesnacks', domain: 'development' });
+  });
+});

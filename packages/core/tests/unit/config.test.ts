@@ -1,0 +1,169 @@
+import { fileURLToPath } from 'node:url';
+import { ConfigError, loadConfigFile, parseConfig } from '@herald/core';
+import { describe, expect, it } from 'vitest';
+
+const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
+
+function problemsOf(yaml: string, env: Record<string, string> = {}): string[] {
+  try {
+    parseConfig(yaml, { env });
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems.map((p) => `${p.path}: ${p.message}`);
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('FlyteAdmin compatibility', () => {
+  it("accepts FlyteAdmin's documented AWS block and keeps its meaning", () => {
+    const config = loadConfigFile(fixture('flyteadmin-aws.yaml'), {});
+    expect(config.type).toBe('aws');
+    expect(config.aws.region).toBe('us-east-1');
+    expect(config.publisher.topicName).toBe('arn:aws:sns:us-east-1:123456789012:flyte-notifications');
+    expect(config.processor).toEqual({ queueName: 'flyte-notifications', accountId: '123456789012' });
+    expect(config.emailer.provider).toBe('ses');
+    expect(config.emailer.sender).toBe('flyte-notifications@company.com');
+    expect(config.warnings).toEqual(['notifications.region is deprecated: use notifications.aws.region']);
+  });
+
+  it("accepts FlyteAdmin's GCP block with a SendGrid emailServerConfig", () => {
+    const config = loadConfigFile(fixture('flyteadmin-gcp-sendgrid.yaml'), {});
+    expect(config.type).toBe('gcp');
+    expect(config.gcp.projectId).toBe('my-gcp-project');
+    expect(config.emailer.provider).toBe('sendgrid');
+    expect(config.emailer.server.apiKeyEnvVar).toBe('SENDGRID_API_KEY');
+  });
+
+  it('defaults to type local, as FlyteAdmin does', () => {
+    const config = parseConfig('{}', { env: {} });
+    expect(config.type).toBe('local');
+    expect(config.emailer.provider).toBe('none');
+    expect(config.reconnect).toEqual({ attempts: 0, delaySeconds: 0 });
+  });
+
+  it('prefers aws.region over the deprecated region', () => {
+    const config = parseConfig('notifications: {type: sandbox, region: us-east-1, aws: {region: eu-west-1}}', {
+      env: {},
+    });
+    expect(config.aws.region).toBe('eu-west-1');
+  });
+
+  it("reads smtpPort written as a string, as FlyteAdmin's YAML does", () => {
+    const config = parseConfig(
+      'notifications: {type: sandbox, emailer: {emailServerConfig: {serviceName: smtp, smtpServer: mail.local, smtpPort: "587"}}}',
+      { env: {} },
+    );
+    expect(config.emailer.server.smtpPort).toBe(587);
+    expect(config.emailer.provider).toBe('smtp');
+  });
+
+  it('asks for an emailer with type gcp, where FlyteAdmin silently sends nothing', () => {
+    expect(
+      problemsOf(
+        'notifications: {type: gcp, gcp: {projectId: p}, publisher: {topicName: t}, processor: {queueName: q}}',
+      ),
+    ).toEqual([
+      'notifications.emailer.emailServerConfig.serviceName: type gcp has no built-in emailer: expected sendgrid or smtp (or set herald.emailer.provider)',
+    ]);
+  });
+});
+
+describe('validation errors', () => {
+  it('names the key path, what was expected and what was found', () => {
+    expect(problemsOf('notifications: {type: sandbox, processor: {queueName: 42}}')).toEqual([
+      'notifications.processor.queueName: expected a string, got 42',
+    ]);
+  });
+
+  it('lists every problem at once, templates included', () => {
+    const problems = problemsOf(`
+notifications:
+  type: carrier-pigeon
+  reconnectAttempts: many
+  emailer:
+    subject: "{{#if phase}}unclosed"
+herald:
+  processor:
+    maxInFlight: 0
+  colour: blue
+`);
+    expect(problems).toEqual([
+      "notifications.type: expected one of aws, gcp, sandbox, local, got 'carrier-pigeon'",
+      "notifications.reconnectAttempts: expected a number, got 'many'",
+      'herald.processor.maxInFlight: expected number >= 1, got 0',
+      'herald.colour: unknown key',
+      "notifications.emailer.subject: template does not parse: line 1: unexpected end of template (unclosed block or mustache?) near '...{#if phase}}unclosed'",
+    ]);
+  });
+
+  it('reports a partial that does not exist at load time, not at send time', () => {
+    expect(problemsOf('notifications: {type: sandbox, emailer: {body: "{{> footer}}"}}')).toEqual([
+      'notifications.emailer.body: failed to render: The partial footer could not be found',
+    ]);
+  });
+
+  it('requires what each transport needs', () => {
+    expect(problemsOf('notifications: {type: aws}')).toEqual([
+      'notifications.aws.region: is required for type aws (or AWS_REGION in the environment)',
+      'notifications.publisher.topicName: is required for type aws (the SNS topic ARN)',
+      'notifications.processor.queueName: is required for type aws (the SQS queue name)',
+      'notifications.processor.accountId: is required for type aws (the AWS account owning the queue)',
+    ]);
+  });
+
+  it('checks that the first retry delay does not exceed the longest', () => {
+    expect(problemsOf('herald: {processor: {retryBaseDelayMs: 5000, retryMaxDelayMs: 1000}}')).toEqual([
+      'herald.processor.retryBaseDelayMs: must not exceed herald.processor.retryMaxDelayMs (1000), got 5000',
+    ]);
+  });
+
+  it('reports invalid YAML', () => {
+    expect(problemsOf('notifications: [unclosed')[0]).toMatch(/^: invalid YAML/);
+  });
+
+  it('warns about a top-level key that looks like a typo', () => {
+    expect(parseConfig('herlad: {}', { env: {} }).warnings).toEqual([
+      "herlad: unknown top-level key ignored (did you mean 'herald'?)",
+    ]);
+  });
+});
+
+describe('environment variables', () => {
+  it('expands ${VAR} and ${VAR:-default}', () => {
+    const config = parseConfig(
+      'notifications: {type: aws, aws: {region: "${REGION}"}, publisher: {topicName: "arn:${ACCOUNT:-000}"}, processor: {queueName: q, accountId: "${ACCOUNT:-000}"}}',
+      { env: { REGION: 'eu-central-1' } },
+    );
+    expect(config.aws.region).toBe('eu-central-1');
+    expect(config.publisher.topicName).toBe('arn:000');
+  });
+
+  it('expands numbers too', () => {
+    expect(parseConfig('herald: {processor: {maxInFlight: "${N}"}}', { env: { N: '7' } }).processing.maxInFlight).toBe(
+      7,
+    );
+  });
+
+  it('names the key whose variable is not set', () => {
+    expect(problemsOf('notifications: {type: sandbox, emailer: {sender: "${SENDER}"}}')).toContain(
+      'notifications.emailer.sender: environment variable SENDER is not set',
+    );
+  });
+
+  it('keeps $${ as a literal ${', () => {
+    expect(parseConfig('notifications: {emailer: {sender: "a$${b}@x.org"}}', { env: {} }).emailer.sender).toBe(
+      'a${b}@x.org',
+    );
+  });
+});
+
+describe('defaults', () => {
+  it('resolves relative paths against the config file', () => {
+    const config = parseConfig('notifications: {type: sandbox}\nherald: {outbox: {directory: mail}}', {
+      env: {},
+      baseDir: '/srv/herald',
+    });
+    expect(config.outbox.directory).toBe('/srv/herald/mail');
+    expect(config.sandbox.deadLetterFile).toBe('/srv/herald/mail/dead-letter.jsonl');
+  });
+});

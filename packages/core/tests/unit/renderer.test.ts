@@ -1,0 +1,150 @@
+import { fileURLToPath } from 'node:url';
+import {
+  buildTemplateContext,
+  cleanSubject,
+  compileConfigTemplates,
+  htmlToText,
+  loadConfigFile,
+  sampleEvent,
+  TemplateError,
+  TemplateRenderer,
+} from '@herald/core';
+import { describe, expect, it } from 'vitest';
+
+const flyteSubject = 'Notice: Execution "{{ workflow.name }}" has {{ phase }} in "{{ domain }}".';
+const render = (subject: string, html: string, text?: string, event = sampleEvent()) =>
+  new TemplateRenderer().compileEmail({ subject, html, text }, 'test').render(buildTemplateContext(event));
+
+describe("FlyteAdmin's placeholders", () => {
+  it("render FlyteAdmin's documented subject byte for byte", () => {
+    const event = sampleEvent({ phase: 'TIMED_OUT' });
+    // What FlyteAdmin's substituteEmailParameters produces for the same execution.
+    expect(render(flyteSubject, '', undefined, event).subject).toBe(
+      'Notice: Execution "core.example.wf" has timed_out in "development".',
+    );
+  });
+
+  it('accept placeholders without spaces, as FlyteAdmin does', () => {
+    expect(render('{{project}}/{{domain}}/{{name}} {{phase}}', '').subject).toBe(
+      'flytesnacks/development/f8a1b2c3 failed',
+    );
+  });
+
+  it("give FlyteAdmin's error sentence, or nothing without an error", () => {
+    expect(render('x', '{{ error }}').text).toBe('The execution failed with error: [division by zero].');
+    expect(render('x', '[{{ error }}]', undefined, sampleEvent({ phase: 'SUCCEEDED', error: undefined })).html).toBe(
+      '[]',
+    );
+    expect(buildTemplateContext(sampleEvent()).error).toBe(' The execution failed with error: [division by zero].');
+  });
+
+  it('give workflow and launch plan identifiers, empty when the event has none', () => {
+    const html =
+      '{{ workflow.project }}|{{ workflow.domain }}|{{ workflow.name }}|{{ workflow.version }}|' +
+      '{{ launch_plan.project }}|{{ launch_plan.domain }}|{{ launch_plan.name }}|{{ launch_plan.version }}';
+    expect(render('x', html).html).toBe(
+      'flytesnacks|development|core.example.wf|v1|flytesnacks|development|core.example.lp|v1',
+    );
+    expect(render('x', html, undefined, sampleEvent({ workflow: undefined, launchPlan: undefined })).html).toBe(
+      '|||||||',
+    );
+  });
+});
+
+describe('escaping', () => {
+  const hostile = sampleEvent({ error: { message: '<script>alert("x")</script>' } });
+
+  it('escapes values in the HTML body', () => {
+    const { html } = render('x', '<p>{{ errorMessage }}</p>', undefined, hostile);
+    expect(html).toBe('<p>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;</p>');
+  });
+
+  it('gives the value as plain text in the text body', () => {
+    expect(render('x', '<p>{{ errorMessage }}</p>', undefined, hostile).text).toBe('<script>alert("x")</script>');
+  });
+
+  it('does not HTML-escape the subject', () => {
+    expect(render('{{ errorMessage }}', '', undefined, hostile).subject).toBe('<script>alert("x")</script>');
+  });
+
+  it('never lets a value put a line break into the subject', () => {
+    const event = sampleEvent({ execution: { project: 'p', domain: 'd\r\nBcc: victim@example.com', name: 'n' } });
+    expect(render('{{ domain }} failed', '', undefined, event).subject).toBe('d Bcc: victim@example.com failed');
+    expect(cleanSubject('a\n\n b\u2028c ')).toBe('a  b c');
+  });
+});
+
+describe('text body', () => {
+  it('uses its own template when one is configured', () => {
+    expect(render('x', '<b>{{ name }}</b>', 'run {{ name }}').text).toBe('run f8a1b2c3');
+  });
+
+  it('is derived from the HTML, links and headings kept readable', () => {
+    const { text } = render('x', '<h1>{{ workflow.name }}</h1><p>See <a href="{{ url }}">the console</a>.</p>');
+    expect(text).toBe(
+      'core.example.wf\n\nSee the console [https://flyte.example.com/console/projects/flytesnacks/domains/development/executions/f8a1b2c3].',
+    );
+  });
+
+  it('is the same whether derived from the template or from the rendered HTML', () => {
+    const html = '<ul>{{#each labels}}<li>{{@key}}: {{this}}</li>{{/each}}</ul><p>{{ duration }}</p>';
+    const event = sampleEvent({ labels: { team: 'ml', tier: 'gold' } });
+    const rendered = render('x', html, undefined, event);
+    expect(rendered.text).toBe('* team: ml\n * tier: gold\n\n2m');
+    expect(rendered.text).toBe(htmlToText(rendered.html).trim());
+  });
+
+  it('converts raw HTML output after rendering, so markup never leaks into the text', () => {
+    const event = sampleEvent({ labels: { note: '<b>bold</b> claim' } });
+    expect(render('x', '<p>{{{ labels.note }}}</p>', undefined, event).text).toBe('bold claim');
+  });
+});
+
+describe('templates', () => {
+  it('fail to compile with the template named, not at send time', () => {
+    expect(() =>
+      new TemplateRenderer().compileEmail({ subject: '{{#if x}}', html: '' }, 'notifications.emailer'),
+    ).toThrow(TemplateError);
+  });
+
+  it('offer helpers', () => {
+    const html =
+      '{{upper phase}} {{formatDuration durationMs}} {{formatDate event.time}} {{default labels.owner "nobody"}} {{truncate errorMessage 8}}';
+    expect(render('x', html).html).toBe('FAILED 2m 2026-11-21 10:00:00 UTC nobody divisio…');
+  });
+
+  it('offer partials in HTML and text', () => {
+    const renderer = new TemplateRenderer({ partials: { footer: '<p>Sent by <b>Herald</b></p>' } });
+    const email = renderer.compileEmail({ subject: '{{ name }}', html: '<p>{{ name }}</p>{{> footer}}' }, 'x');
+    const out = email.render(buildTemplateContext(sampleEvent()));
+    expect(out.html).toBe('<p>f8a1b2c3</p><p>Sent by <b>Herald</b></p>');
+    expect(out.text).toBe('f8a1b2c3\n\nSent by Herald');
+  });
+
+  it('compile a template carried on events once and reuse it', () => {
+    const renderer = new TemplateRenderer();
+    const sources = { subject: '{{ name }}', html: '<p>{{ phase }}</p>' };
+    expect(renderer.compileEventEmail(sources, 'a')).toBe(renderer.compileEventEmail({ ...sources }, 'b'));
+  });
+
+  it('keep only a bounded number of event templates', () => {
+    const renderer = new TemplateRenderer({ eventTemplateCacheSize: 2 });
+    const first = renderer.compileEventEmail({ subject: '1', html: '' }, 'x');
+    renderer.compileEventEmail({ subject: '2', html: '' }, 'x');
+    renderer.compileEventEmail({ subject: '3', html: '' }, 'x');
+    expect(renderer.compileEventEmail({ subject: '1', html: '' }, 'x')).not.toBe(first);
+  });
+});
+
+describe('config templates', () => {
+  it("render FlyteAdmin's documented AWS example the way FlyteAdmin does", () => {
+    const config = loadConfigFile(fileURLToPath(new URL('../fixtures/flyteadmin-aws.yaml', import.meta.url)), {});
+    const email = compileConfigTemplates(config).defaultEmail.render(buildTemplateContext(sampleEvent()));
+    expect(email.subject).toBe('Notice: Execution "core.example.wf" has failed in "development".');
+    expect(email.html).toBe(
+      'Execution \\"core.example.wf [f8a1b2c3]\\" has failed in \\"development\\". View details at ' +
+        '<a href=\\http://flyte.company.com/console/projects/flytesnacks/domains/development/executions/f8a1b2c3> ' +
+        'http://flyte.company.com/console/projects/flytesnacks/domains/development/executions/f8a1b2c3</a>.  The execution failed with error: [division by zero].\n',
+    );
+  });
+});
