@@ -77,10 +77,24 @@ export class Pipeline {
   private async deliver(message: ReceivedMessage, event: ExecutionEvent, destination: Destination): Promise<Outcome> {
     const { ledger, events, emailer, config, shutdownSignal } = this.deps;
     const key = `${event.id}/${destination.key}`;
-    if (ledger.has(key)) {
+    const claim = ledger.begin(key);
+    if (claim === 'settled') {
       events.emit('duplicate_skipped', { messageId: message.id, eventId: event.id, destination: destination.key });
       return { kind: 'done' };
     }
+    if (claim === 'busy') {
+      // Another copy of this message is delivering it right now; come back and see how it went.
+      return { kind: 'retry', destination: destination.key, error: 'being delivered by another copy', retryAfterMs: 0 };
+    }
+    const outcome = await this.attempt(message, event, destination);
+    // A permanent failure stays claimed until it is dead-lettered (see settle).
+    if (outcome.kind === 'done') ledger.settle(key);
+    if (outcome.kind === 'retry') ledger.abandon(key);
+    return outcome;
+  }
+
+  private async attempt(message: ReceivedMessage, event: ExecutionEvent, destination: Destination): Promise<Outcome> {
+    const { events, emailer, config, shutdownSignal } = this.deps;
     if (!emailer) {
       // type: local — notifications are disabled, as in FlyteAdmin.
       return { kind: 'done' };
@@ -96,7 +110,6 @@ export class Pipeline {
     const signal = AbortSignal.any([AbortSignal.timeout(config.processing.deliveryTimeoutMs), shutdownSignal]);
     try {
       const result = await emailer.send(email, { signal });
-      ledger.add(key);
       events.emit('delivered', {
         messageId: message.id,
         eventId: event.id,
@@ -126,8 +139,8 @@ export class Pipeline {
 
   private async settle(message: ReceivedMessage, event: ExecutionEvent, outcomes: Outcome[]): Promise<void> {
     const { source, ledger, config } = this.deps;
-    for (const outcome of outcomes) {
-      if (outcome.kind !== 'permanent') continue;
+    const permanent = outcomes.filter((o): o is Extract<Outcome, { kind: 'permanent' }> => o.kind === 'permanent');
+    for (const [index, outcome] of permanent.entries()) {
       const recorded = await this.safely('deadLetter', message, () =>
         source.deadLetter(message, {
           kind: 'permanent-failure',
@@ -136,8 +149,12 @@ export class Pipeline {
           destination: outcome.destination,
         }),
       );
-      if (!recorded) return this.retry(message, event, [outcome.destination], 'dead-letter destination unavailable', 0);
-      ledger.add(`${event.id}/${outcome.destination}`);
+      if (!recorded) {
+        // Nothing is settled without being recorded: release the claims and try again later.
+        for (const left of permanent.slice(index)) ledger.abandon(`${event.id}/${left.destination}`);
+        return this.retry(message, event, [outcome.destination], 'dead-letter destination unavailable', 0);
+      }
+      ledger.settle(`${event.id}/${outcome.destination}`);
       this.deps.events.emit('dead_lettered', {
         messageId: message.id,
         kind: 'permanent-failure',
@@ -162,7 +179,7 @@ export class Pipeline {
           }),
         );
         if (!recorded) return this.retry(message, event, [retry.destination], retry.error, 0);
-        ledger.add(`${event.id}/${retry.destination}`);
+        ledger.settle(`${event.id}/${retry.destination}`);
         this.deps.events.emit('dead_lettered', {
           messageId: message.id,
           kind: 'attempts-exhausted',
