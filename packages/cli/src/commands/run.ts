@@ -26,59 +26,65 @@ export async function runProcessor(config: ResolvedConfig, logger: Logger, optio
   const processor = createProcessor(config, { logger, memoryQueue: queue });
   const tally = logLifecycle(processor, logger);
 
-  if (config.type === 'local') {
-    logger.warn({}, 'notifications.type is local: notifications are disabled; nothing will be processed');
-  }
-  processor.start();
-  logger.info(
-    { type: config.type, emailer: config.emailer.provider, config: config.source },
-    'herald processor started',
-  );
-
-  if (options.publish.length > 0) {
-    const publisher = createPublisher(config, { memoryQueue: queue });
-    const results = await publisher.publish(options.publish);
-    for (const [i, result] of results.entries()) {
-      const event = options.publish[i] as ExecutionEvent;
-      logger.info(
-        { eventId: result.eventId, messageId: result.messageId, phase: event.phase, execution: event.execution.name },
-        'event published',
-      );
-    }
-    await publisher.close();
-  }
-
-  let onSignal: (signal: NodeJS.Signals) => void = () => {};
-  const stopped = new Promise<void>((resolve) => {
-    let signals = 0;
-    onSignal = (signal: NodeJS.Signals) => {
-      signals++;
-      if (signals > 1) {
-        logger.error({ signal }, 'second signal: exiting without draining');
-        process.exit(1);
-      }
-      logger.info({ signal }, 'stopping: draining in-flight work');
-      resolve();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    if (options.exitWhenIdle && queue) {
-      const check = () => {
-        if (queue.size === 0 && processor.inFlight === 0) resolve();
-      };
-      // Settled is emitted while the message still holds its slot; look once it is released.
-      processor.events.on('message_settled', () => void processor.idle().then(check));
-      check();
-    }
+  // Listen for signals before anything starts, so a signal at any point drains cleanly.
+  let stop: () => void = () => {};
+  const stopRequested = new Promise<void>((resolve) => {
+    stop = resolve;
   });
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      logger.error({ signal }, 'second signal: exiting without draining');
+      process.exit(1);
+    }
+    logger.info({ signal }, 'stopping: draining in-flight work');
+    stop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   // Signal handlers do not keep Node's event loop alive, and an idle in-memory queue has no
   // timers or sockets: without this the process would end by itself.
   const keepAlive = setInterval(() => {}, 1 << 30);
-  await stopped;
-  await processor.stop();
-  clearInterval(keepAlive);
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
+
+  try {
+    if (config.type === 'local') {
+      logger.warn({}, 'notifications.type is local: notifications are disabled; nothing will be processed');
+    }
+    processor.start();
+    logger.info(
+      { type: config.type, emailer: config.emailer.provider, config: config.source },
+      'herald processor started',
+    );
+
+    if (options.publish.length > 0) {
+      const publisher = createPublisher(config, { memoryQueue: queue });
+      const results = await publisher.publish(options.publish);
+      for (const [i, result] of results.entries()) {
+        const event = options.publish[i] as ExecutionEvent;
+        logger.info(
+          { eventId: result.eventId, messageId: result.messageId, phase: event.phase, execution: event.execution.name },
+          'event published',
+        );
+      }
+      await publisher.close();
+    }
+
+    if (options.exitWhenIdle && queue) {
+      const stopWhenIdle = () => {
+        if (queue.size === 0 && processor.inFlight === 0) stop();
+      };
+      // Settled is emitted while the message still holds its slot; look once it is released.
+      processor.events.on('message_settled', () => void processor.idle().then(stopWhenIdle));
+      stopWhenIdle();
+    }
+    await stopRequested;
+    await processor.stop();
+  } finally {
+    clearInterval(keepAlive);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
   logger.info(
     { delivered: tally.delivered.length, retries: tally.retries, deadLettered: tally.deadLettered },
     'herald processor stopped',

@@ -1,6 +1,6 @@
 import {
-  encodeEvent,
   type ExecutionEvent,
+  encodeEvent,
   MemoryQueue,
   parseConfig,
   type ResolvedConfig,

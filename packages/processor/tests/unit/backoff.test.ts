@@ -1,5 +1,5 @@
-import { backoffDelayMs, routeEvent } from '@herald/processor';
 import { sampleEvent } from '@herald/core';
+import { backoffDelayMs, routeEvent } from '@herald/processor';
 import { describe, expect, it } from 'vitest';
 
 describe('backoffDelayMs', () => {
@@ -36,8 +36,14 @@ describe('routeEvent', () => {
   });
 
   it('gives the same key whatever order the recipients come in', () => {
-    const a = routeEvent(sampleEvent({ notifications: [{ phases: ['FAILED'], email: { recipients: ['x@e.com', 'y@e.com'] } }] }), config);
-    const b = routeEvent(sampleEvent({ notifications: [{ phases: ['FAILED'], email: { recipients: ['Y@e.com', 'x@e.com'] } }] }), config);
+    const a = routeEvent(
+      sampleEvent({ notifications: [{ phases: ['FAILED'], email: { recipients: ['x@e.com', 'y@e.com'] } }] }),
+      config,
+    );
+    const b = routeEvent(
+      sampleEvent({ notifications: [{ phases: ['FAILED'], email: { recipients: ['Y@e.com', 'x@e.com'] } }] }),
+      config,
+    );
     expect(a[0]?.key).toBe(b[0]?.key);
   });
 
@@ -52,7 +58,9 @@ describe('routeEvent', () => {
   });
 
   it('adds default recipients only in the default phases', () => {
-    const withDefaults = { emailer: { ...emailer, defaultRecipients: ['ops@e.com'] } } as Parameters<typeof routeEvent>[1];
+    const withDefaults = { emailer: { ...emailer, defaultRecipients: ['ops@e.com'] } } as Parameters<
+      typeof routeEvent
+    >[1];
     expect(routeEvent(sampleEvent({ notifications: [] }), withDefaults).map((d) => d.to)).toEqual([['ops@e.com']]);
     expect(routeEvent(sampleEvent({ phase: 'SUCCEEDED', notifications: [] }), withDefaults)).toEqual([]);
   });

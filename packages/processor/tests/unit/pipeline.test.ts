@@ -81,7 +81,11 @@ describe('pipeline', () => {
     expect(h.seen.duplicate_skipped.length).toBeGreaterThan(0);
     // maxAttempts is 3: the flaky destination is given up on and recorded, not dropped.
     expect(h.source.deadLettered).toEqual([
-      expect.objectContaining({ kind: 'attempts-exhausted', eventId: 'e4', reason: expect.stringMatching(/^gave up after 3 attempts/) }),
+      expect.objectContaining({
+        kind: 'attempts-exhausted',
+        eventId: 'e4',
+        reason: expect.stringMatching(/^gave up after 3 attempts/),
+      }),
     ]);
   });
 
@@ -109,7 +113,11 @@ describe('pipeline', () => {
   it('dead-letters a destination whose event-supplied template does not parse', async () => {
     h = makeHarness();
     h.processor.start();
-    h.publish(sampleEvent({ notifications: [{ phases: ['FAILED'], email: { recipients: ['x@example.com'], subject: '{{#if' } }] }));
+    h.publish(
+      sampleEvent({
+        notifications: [{ phases: ['FAILED'], email: { recipients: ['x@example.com'], subject: '{{#if' } }],
+      }),
+    );
     await h.acked(1);
     expect(h.source.deadLettered[0]).toMatchObject({ kind: 'permanent-failure' });
     expect(h.source.deadLettered[0]?.reason).toMatch(/template does not parse/);

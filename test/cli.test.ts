@@ -1,0 +1,175 @@
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import PostalMime from 'postal-mime';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { finished, herald, root, start, waitForLog } from './helpers/cli.js';
+
+const fixture = (name: string) => join(root, 'packages/core/tests/fixtures', name);
+const example = (name: string) => join(root, 'examples', name);
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'herald-cli-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function sandboxConfig(extra = ''): Promise<string> {
+  const file = join(dir, 'herald.yaml');
+  await writeFile(file, `notifications: {type: sandbox}\nherald:\n  outbox: {directory: outbox}\n${extra}`);
+  return file;
+}
+
+describe('herald validate', () => {
+  it("accepts FlyteAdmin's documented AWS block", async () => {
+    const result = await herald(['validate', '--config', fixture('flyteadmin-aws.yaml')]);
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain('type: aws');
+    expect(result.stdout).toContain('warning: notifications.region is deprecated');
+  });
+
+  it("accepts FlyteAdmin's GCP block with SendGrid", async () => {
+    const result = await herald(['validate', '--config', fixture('flyteadmin-gcp-sendgrid.yaml')]);
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain('emailer: sendgrid');
+  });
+
+  it('exits 2 naming every bad key', async () => {
+    const file = join(dir, 'bad.yaml');
+    await writeFile(file, 'notifications:\n  type: aws\n  region: 42\n  emailer:\n    body: "{{#each}}"\n');
+    const result = await herald(['validate', '--config', file]);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('notifications.region: expected a string, got 42');
+    expect(result.stderr).toContain('notifications.emailer.body: template does not parse');
+  });
+
+  it('exits 2 when the file does not exist', async () => {
+    const result = await herald(['validate', '--config', join(dir, 'missing.yaml')]);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('cannot read config file');
+  });
+});
+
+describe('herald render', () => {
+  it('shows the HTML escaped and the text plain, one JSON element per delivery', async () => {
+    const result = await herald([
+      'render',
+      '--config',
+      example('sandbox.yaml'),
+      '--event',
+      example('events/failed.json'),
+      '--json',
+    ]);
+    expect(result.status).toBe(0);
+    const deliveries = JSON.parse(result.stdout);
+    expect(deliveries).toHaveLength(1);
+    expect(deliveries[0]).toMatchObject({
+      channel: 'email',
+      to: ['ml-team@example.com', 'oncall@example.com', 'platform@example.com'],
+      subject: 'Notice: Execution "core.flyte_basics.hello_world.wf" has failed in "development".',
+    });
+    expect(deliveries[0].html).toContain('&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;');
+    expect(deliveries[0].html).not.toContain('<script>');
+    expect(deliveries[0].text).toContain("<script>alert('x')</script>");
+  });
+
+  it('reads JSON lines from stdin and renders nothing for a phase nobody asked for', async () => {
+    const running = await readFile(example('events/running.json'), 'utf8');
+    const result = await herald(['render', '--event', '-', '--json'], {
+      input: `${JSON.stringify(JSON.parse(running))}\n`,
+    });
+    expect(result.status).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual([]);
+  });
+
+  it('exits 2 naming the line of a bad event', async () => {
+    const result = await herald(['render', '--event', '-'], { input: '{"phase":"FAILED"}\nnot json\n' });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(/- line 1: not a valid event: .*execution: is required/);
+  });
+});
+
+describe('herald run (sandbox)', () => {
+  it('publishes, delivers to the outbox and exits when idle', async () => {
+    const config = await sandboxConfig();
+    const result = await herald([
+      'run',
+      '--config',
+      config,
+      '--publish',
+      example('events/failed.json'),
+      example('events/succeeded.json'),
+      example('events/running.json'),
+      '--exit-when-idle',
+    ]);
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain('2 emails delivered');
+
+    const files = (await readdir(join(dir, 'outbox'))).filter((f) => f.endsWith('.eml')).sort();
+    expect(files).toHaveLength(2);
+    const parsed = await PostalMime.parse(await readFile(join(dir, 'outbox', files[0] as string)));
+    expect(parsed.subject).toBeTruthy();
+    expect(parsed.html).toBeTruthy();
+    expect(parsed.text).toBeTruthy();
+  });
+
+  it('logs JSON lines on stderr, one per delivery', async () => {
+    const config = await sandboxConfig();
+    const result = await herald([
+      'run',
+      '--config',
+      config,
+      '--publish',
+      example('events/failed.json'),
+      '--exit-when-idle',
+    ]);
+    const lines = result.stderr
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const delivered = lines.filter((l) => l.msg === 'email delivered');
+    expect(delivered).toHaveLength(1);
+    expect(delivered[0].location).toMatch(/\.eml$/);
+  });
+
+  it('stops on SIGTERM and exits 0', async () => {
+    const child = start(['run', '--config', await sandboxConfig()]);
+    await waitForLog(child, 'herald processor started');
+    child.kill('SIGTERM');
+    const result = await finished(child);
+    expect(result.status).toBe(0);
+    expect(result.stderr).toContain('herald processor stopped');
+  });
+
+  it('runs on the embedded sandbox default without a config', async () => {
+    const result = await herald(['run', '--publish', example('events/failed.json'), '--exit-when-idle'], { cwd: dir });
+    expect(result.status).toBe(0);
+    expect((await readdir(join(dir, 'outbox'))).some((f) => f.endsWith('.eml'))).toBe(true);
+  });
+});
+
+describe('usage errors', () => {
+  it('exits 2 on an unknown command', async () => {
+    expect((await herald(['frobnicate'])).status).toBe(2);
+  });
+
+  it('explains that a sandbox queue cannot be published to from outside', async () => {
+    const result = await herald([
+      'publish',
+      '--config',
+      await sandboxConfig(),
+      '--event',
+      example('events/failed.json'),
+    ]);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('herald run --publish');
+  });
+
+  it('prints help and exits 0', async () => {
+    const result = await herald(['--help']);
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain('render');
+  });
+});
