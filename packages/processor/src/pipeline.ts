@@ -75,7 +75,7 @@ export class Pipeline {
   }
 
   private async deliver(message: ReceivedMessage, event: ExecutionEvent, destination: Destination): Promise<Outcome> {
-    const { ledger, events, emailer, config, shutdownSignal } = this.deps;
+    const { ledger, events } = this.deps;
     const key = `${event.id}/${destination.key}`;
     const claim = ledger.begin(key);
     if (claim === 'settled') {
