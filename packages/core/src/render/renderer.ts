@@ -25,7 +25,8 @@ export interface CompiledEmailTemplate {
   render(context: TemplateContext): RenderedEmail;
 }
 
-type TemplateFn = (context: unknown) => string;
+/** A compiled template: context in, text out. */
+export type TemplateFn = (context: unknown) => string;
 
 /** Options for {@link TemplateRenderer}. */
 export interface TemplateRendererOptions {
@@ -38,6 +39,17 @@ export interface TemplateRendererOptions {
    */
   eventTemplateCacheSize?: number;
 }
+
+/** Escaping mode of a template: HTML bodies escape values; subjects and text bodies do not. */
+type Mode = 'html' | 'plain';
+
+/**
+ * Handlebars' own block helpers. An environment keeps only those its template uses (the two
+ * "missing" handlers are always needed by compiled code).
+ */
+const BUILTIN_HELPERS = ['each', 'if', 'unless', 'with', 'lookup', 'log'];
+
+const KNOWN_HELPERS = Object.fromEntries(Object.keys(templateHelpers).map((name) => [name, true as const]));
 
 // Raw output (`{{{x}}}`, `{{& x}}`) is meant as HTML, so it must go through html-to-text after
 // rendering rather than be copied into a derived text template.
@@ -53,37 +65,39 @@ const RAW_OUTPUT = /\{\{\{|\{\{~?\s*&/;
  *   html-to-text (placeholders survive the conversion), falling back to converting each
  *   rendered HTML body when the template writes raw HTML.
  *
- * Syntax errors surface from `compile*`, not at send time.
+ * Syntax errors, unknown helpers and missing partials surface from `compile*`, not at send time.
  */
 export class TemplateRenderer {
-  private readonly htmlEnv = Handlebars.create();
-  private readonly plainEnv = Handlebars.create();
+  private readonly partials: Record<Mode, Record<string, string>> = { html: {}, plain: {} };
+  /** Helpers used by any partial: a template that includes partials gets these too. */
+  private readonly partialHelpers = new Set<string>();
+  private readonly environments = new Map<string, typeof Handlebars>();
   private readonly eventTemplates = new Map<string, CompiledEmailTemplate>();
   private readonly eventTemplateCacheSize: number;
+  private sample: TemplateContext | undefined;
 
   constructor(options: TemplateRendererOptions = {}) {
     this.eventTemplateCacheSize = options.eventTemplateCacheSize ?? 500;
-    for (const env of [this.htmlEnv, this.plainEnv]) env.registerHelper(templateHelpers);
     for (const [name, source] of Object.entries(options.partials ?? {})) {
-      const where = `partial '${name}'`;
-      parse(this.htmlEnv, source, where);
-      this.htmlEnv.registerPartial(name, source);
+      const ast = parse(source, `partial '${name}'`);
+      for (const helper of helpersUsedBy(ast)) this.partialHelpers.add(helper);
+      this.partials.html[name] = source;
       // Subjects and derived text bodies use the partial in its text form.
-      this.plainEnv.registerPartial(name, htmlToText(source));
+      this.partials.plain[name] = htmlToText(source);
     }
   }
 
   /**
    * Compiles the three templates of an email.
    * @param name where the templates come from, for error messages (e.g. a config key path).
-   * @throws TemplateError when a template does not parse.
+   * @throws TemplateError when a template does not parse, or names an unknown helper or partial.
    */
   compileEmail(sources: EmailTemplateSources, name: string): CompiledEmailTemplate {
-    const subject = this.compileOne(this.plainEnv, sources.subject, `${name}.subject`);
-    const html = this.compileOne(this.htmlEnv, sources.html, `${name}.body`);
+    const subject = this.compile('plain', sources.subject, `${name}.subject`);
+    const html = this.compile('html', sources.html, `${name}.body`);
     const text =
       sources.text !== undefined
-        ? this.compileOne(this.plainEnv, sources.text, `${name}.text`)
+        ? this.compile('plain', sources.text, `${name}.text`)
         : this.deriveText(sources.html, html);
     return {
       render: (context) => {
@@ -118,11 +132,12 @@ export class TemplateRenderer {
   }
 
   /**
-   * Compiles one plain (not HTML-escaped) template, e.g. for a channel's JSON payload.
+   * Compiles one plain (not HTML-escaped) template, e.g. a subject or a JSON payload.
+   * Rendering errors are thrown as TemplateError.
    * @throws TemplateError when it does not parse.
    */
   compilePlain(source: string, name: string): TemplateFn {
-    const fn = this.compileOne(this.plainEnv, source, name);
+    const fn = this.compile('plain', source, name);
     return (context) => {
       try {
         return fn(context);
@@ -143,8 +158,8 @@ export class TemplateRenderer {
     if (RAW_OUTPUT.test(htmlSource)) return convertRendered;
     let derived: TemplateFn;
     try {
-      derived = this.compileOne(this.plainEnv, htmlToText(htmlSource), 'derived text');
-      const sample = buildTemplateContext(sampleEvent());
+      derived = this.compile('plain', htmlToText(htmlSource), 'derived text');
+      const sample = this.sampleContext();
       if (normalizeSpace(derived(sample)) !== normalizeSpace(convertRendered(sample))) return convertRendered;
     } catch {
       return convertRendered;
@@ -153,22 +168,90 @@ export class TemplateRenderer {
     return (context) => derived(context).trim();
   }
 
-  private compileOne(env: typeof Handlebars, source: string, where: string): TemplateFn {
-    parse(env, source, where);
-    // Handlebars compiles lazily on first call; the parse above has already caught syntax errors.
-    const fn = env.compile(source, { noEscape: env === this.plainEnv });
-    return fn as TemplateFn;
+  private compile(mode: Mode, source: string, where: string): TemplateFn {
+    const ast = parse(source, where);
+    const used = helpersUsedBy(ast);
+    if (usesPartials(ast)) for (const helper of this.partialHelpers) used.add(helper);
+    const fn = this.environment(mode, used).compile(source, {
+      noEscape: mode === 'plain',
+      // Every helper is known up front, so `{{ name }}` compiles to a plain property read
+      // instead of a run-time "is this a helper?" check.
+      knownHelpers: KNOWN_HELPERS,
+      knownHelpersOnly: true,
+    }) as TemplateFn;
+    // Handlebars compiles on first use; doing that now, on a complete sample, turns an unknown
+    // helper or a missing partial into an error here rather than at send time.
+    try {
+      fn(this.sampleContext());
+    } catch (err) {
+      throw new TemplateError(where, (err as Error).message, { cause: err });
+    }
+    return fn;
+  }
+
+  /**
+   * Handlebars copies every registered helper and partial into each call of a top-level
+   * template, so each template gets an environment holding only the helpers it uses:
+   * rendering is then about twice as fast as with one shared environment.
+   */
+  private environment(mode: Mode, helpers: Set<string>): typeof Handlebars {
+    const names = [...helpers].sort();
+    const key = `${mode}:${names.join(',')}`;
+    let env = this.environments.get(key);
+    if (!env) {
+      env = Handlebars.create();
+      for (const name of BUILTIN_HELPERS) if (!helpers.has(name)) env.unregisterHelper(name);
+      for (const name of names) {
+        const helper = templateHelpers[name];
+        if (helper) env.registerHelper(name, helper);
+      }
+      env.registerPartial(this.partials[mode]);
+      this.environments.set(key, env);
+    }
+    return env;
+  }
+
+  private sampleContext(): TemplateContext {
+    this.sample ??= buildTemplateContext(sampleEvent());
+    return this.sample;
   }
 }
 
-function parse(env: typeof Handlebars, source: string, where: string): void {
+function parse(source: string, where: string): hbs.AST.Program {
   try {
-    env.parse(source);
+    return Handlebars.parse(source);
   } catch (err) {
     throw new TemplateError(where, `template does not parse: ${describeParseError((err as Error).message)}`, {
       cause: err,
     });
   }
+}
+
+/** Names of the helpers (Herald's and the built-in block helpers) a template calls, anywhere in it. */
+function helpersUsedBy(ast: hbs.AST.Program): Set<string> {
+  const found = new Set<string>();
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) {
+      for (const item of node) visit(item);
+      return;
+    }
+    if (!node || typeof node !== 'object') return;
+    const n = node as { type?: string; path?: { original?: unknown } };
+    if (
+      (n.type === 'MustacheStatement' || n.type === 'BlockStatement' || n.type === 'SubExpression') &&
+      typeof n.path?.original === 'string' &&
+      (Object.hasOwn(templateHelpers, n.path.original) || BUILTIN_HELPERS.includes(n.path.original))
+    ) {
+      found.add(n.path.original);
+    }
+    for (const [key, value] of Object.entries(node)) if (key !== 'loc') visit(value);
+  };
+  visit(ast);
+  return found;
+}
+
+function usesPartials(ast: hbs.AST.Program): boolean {
+  return JSON.stringify(ast).includes('"type":"Partial');
 }
 
 /**

@@ -98,7 +98,7 @@ herald:
 
   it('reports a partial that does not exist at load time, not at send time', () => {
     expect(problemsOf('notifications: {type: sandbox, emailer: {body: "{{> footer}}"}}')).toEqual([
-      'notifications.emailer.body: failed to render: The partial footer could not be found',
+      'notifications.emailer.body: The partial footer could not be found',
     ]);
   });
 
