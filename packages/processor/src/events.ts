@@ -12,6 +12,8 @@ export interface ProcessorEventMap {
     location?: string | undefined;
     to: string[];
     subject: string;
+    /** The plain-text body that was sent, for previews and the sandbox summary. */
+    text: string;
     durationMs: number;
   };
   duplicate_skipped: { messageId: string; eventId: string; destination: string };

@@ -119,6 +119,7 @@ export class Pipeline {
         location: result.location,
         to: email.to,
         subject: email.subject,
+        text: email.text,
         durationMs: performance.now() - started,
       });
       return { kind: 'done' };

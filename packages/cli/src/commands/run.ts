@@ -137,8 +137,11 @@ function logLifecycle(processor: Processor, logger: Logger): Tally {
 function formatSummary(tally: Tally, config: ResolvedConfig): string {
   const lines = [`\n${tally.delivered.length} email${tally.delivered.length === 1 ? '' : 's'} delivered`];
   for (const d of tally.delivered) {
-    lines.push(`  ${d.subject}`, `    to ${d.to.join(', ')}${d.location ? `\n    ${d.location}` : ''}`);
+    lines.push('', `  Subject: ${d.subject}`, `  To:      ${d.to.join(', ')}`);
+    if (d.location) lines.push(`  File:    ${d.location}`);
+    lines.push(...d.text.split('\n').map((line) => `  | ${line}`));
   }
+  lines.push('');
   if (tally.retries > 0) lines.push(`${tally.retries} retr${tally.retries === 1 ? 'y' : 'ies'} along the way`);
   if (tally.deadLettered > 0) lines.push(`${tally.deadLettered} dead-lettered: see ${config.sandbox.deadLetterFile}`);
   return `${lines.join('\n')}\n`;
