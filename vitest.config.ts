@@ -25,6 +25,8 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['packages/*/tests/integration/**/*.test.ts', 'test/**/*.test.ts'],
+          globalSetup: ['test/setup/services.ts'],
+          setupFiles: ['test/setup/aws-env.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },

@@ -20,8 +20,16 @@ export function herald(args: string[], options: { input?: string; cwd?: string }
 }
 
 /** Starts the built `herald` binary and returns the process, for signal tests. */
-export function start(args: string[], cwd = root): ChildProcess & { output: { stdout: string; stderr: string } } {
-  const child = spawn(process.execPath, [bin, ...args], { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+export function start(
+  args: string[],
+  cwd = root,
+  env: Record<string, string> = {},
+): ChildProcess & { output: { stdout: string; stderr: string } } {
+  const child = spawn(process.execPath, [bin, ...args], {
+    cwd,
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   const output = { stdout: '', stderr: '' };
   child.stdout?.on('data', (chunk) => {
     output.stdout += chunk;

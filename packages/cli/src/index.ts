@@ -1,2 +1,3 @@
 export { formatDeliveries, type RenderedDelivery, renderDeliveries } from './commands/render.js';
+export { awsInfraUp, type InfraStep, topicNameOf } from './infra/aws.js';
 export { type CliIo, main } from './main.js';

@@ -5,6 +5,7 @@ import { formatDeliveries, renderDeliveries } from './commands/render.js';
 import { runProcessor } from './commands/run.js';
 import { describeConfig } from './commands/validate.js';
 import { EXIT, UsageError } from './errors.js';
+import { awsInfraUp } from './infra/aws.js';
 import { readConfig, readEvents } from './inputs.js';
 import { createLogger, LOG_LEVELS } from './logging.js';
 
@@ -54,7 +55,7 @@ export async function main(
       const events = readEvents(opts.event);
       let publisher: ReturnType<typeof createPublisher>;
       try {
-        publisher = createPublisher(config);
+        publisher = createPublisher(config, { logger: logger() });
       } catch (err) {
         if (err instanceof HeraldError) throw new UsageError(err.message);
         throw err;
@@ -89,6 +90,19 @@ export async function main(
       io.stdout.write(`${describeConfig(readConfig(opts.config))}\n`);
     });
 
+  const infra = program.command('infra').description('create the cloud resources a config needs');
+  infra
+    .command('up')
+    .description('create the topic, queue, dead-letter queue, subscription and sender identity, idempotently')
+    .requiredOption('-c, --config <file>', 'YAML config')
+    .action(async (opts: { config: string }) => {
+      const config = readConfig(opts.config);
+      if (config.type !== 'aws') {
+        throw new UsageError(`herald infra up: nothing to create for type ${config.type}`);
+      }
+      await awsInfraUp(config, (step) => io.stdout.write(`${step.resource.padEnd(14)} ${step.name}  ${step.status}\n`));
+    });
+
   try {
     await program.parseAsync(argv, { from: 'user' });
     return status;
@@ -108,6 +122,11 @@ function report(err: unknown, io: CliIo): number {
   }
   if (err instanceof HeraldError) {
     io.stderr.write(`herald: ${err.message}\n`);
+    return EXIT.failure;
+  }
+  if (err instanceof Error && '$metadata' in err) {
+    // An AWS service answered with an error the command could not handle: say which, briefly.
+    io.stderr.write(`herald: AWS ${err.name}: ${err.message}\n`);
     return EXIT.failure;
   }
   io.stderr.write(`herald: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

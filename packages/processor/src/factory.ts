@@ -13,6 +13,7 @@ import { MemorySource } from './memory-source.js';
 import { Pipeline } from './pipeline.js';
 import { Processor } from './processor.js';
 import type { Source } from './source.js';
+import { SqsSource } from './sqs-source.js';
 
 /** Parts of a processor that can be supplied instead of built from the config. */
 export interface ProcessorDependencies {
@@ -67,6 +68,20 @@ function createSource(config: ResolvedConfig, deps: ProcessorDependencies): Sour
         deadLetterFile: config.type === 'sandbox' ? config.sandbox.deadLetterFile : undefined,
       });
     }
+    case 'aws':
+      return new SqsSource({
+        queueName: config.processor.queueName,
+        accountId: config.processor.accountId,
+        deadLetterQueueName: config.awsTransport.deadLetterQueueName,
+        region: config.aws.region,
+        endpoint: config.awsTransport.endpoint,
+        visibilityTimeoutSeconds: config.awsTransport.visibilityTimeoutSeconds,
+        waitTimeSeconds: config.awsTransport.waitTimeSeconds,
+        receiveConcurrency: config.awsTransport.receiveConcurrency,
+        reconnectAttempts: config.reconnect.attempts,
+        reconnectDelaySeconds: config.reconnect.delaySeconds,
+        logger: deps.logger,
+      });
     default:
       throw new HeraldError(`type ${config.type} is not available in this version of Herald's processor`);
   }

@@ -31,15 +31,16 @@ export class InFlightLimiter {
     });
   }
 
-  /** Takes one slot; callers check {@link available} first. */
-  take(): void {
-    this.count++;
+  /** Takes `n` slots; callers check {@link available} first. */
+  take(n = 1): void {
+    this.count += n;
   }
 
-  /** Gives one slot back. */
-  release(): void {
-    this.count--;
-    this.slotWaiters.shift()?.();
+  /** Gives `n` slots back. */
+  release(n = 1): void {
+    if (n <= 0) return;
+    this.count -= n;
+    for (let i = 0; i < n; i++) this.slotWaiters.shift()?.();
     if (this.count === 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];

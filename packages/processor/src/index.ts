@@ -9,3 +9,6 @@ export { Pipeline, type PipelineDependencies } from './pipeline.js';
 export { Processor, type ProcessorOptions } from './processor.js';
 export { type Destination, type EmailDestination, routeEvent } from './route.js';
 export type { DeadLetterRecord, ReceivedMessage, Source } from './source.js';
+export { DeleteBatcher } from './sqs-delete-batcher.js';
+export { DEAD_LETTER_ATTRIBUTES, SqsSource, type SqsSourceOptions } from './sqs-source.js';
+export { VisibilityKeeper } from './sqs-visibility.js';

@@ -209,12 +209,15 @@ export class Pipeline {
     retryAfterMs: number,
   ): Promise<void> {
     const { processing } = this.deps.config;
-    const delayMs = backoffDelayMs(
-      { baseDelayMs: processing.retryBaseDelayMs, maxDelayMs: processing.retryMaxDelayMs },
-      message.receiveCount,
-      retryAfterMs,
-      this.deps.random,
-    );
+    // Cancelled by shutdown: hand it straight back for another processor to take.
+    const delayMs = this.deps.shutdownSignal.aborted
+      ? 0
+      : backoffDelayMs(
+          { baseDelayMs: processing.retryBaseDelayMs, maxDelayMs: processing.retryMaxDelayMs },
+          message.receiveCount,
+          retryAfterMs,
+          this.deps.random,
+        );
     this.deps.events.emit('retry_scheduled', {
       messageId: message.id,
       eventId: event.id,

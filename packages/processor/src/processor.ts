@@ -27,7 +27,7 @@ export interface ProcessorOptions {
 export class Processor {
   private readonly limiter: InFlightLimiter;
   private readonly stopReceiving = new AbortController();
-  private loop: Promise<void> | undefined;
+  private loops: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
 
   constructor(private readonly options: ProcessorOptions) {
@@ -44,9 +44,15 @@ export class Processor {
     return this.limiter.inFlight;
   }
 
-  /** Starts receiving. Idempotent. */
-  start(): void {
-    this.loop ??= this.run();
+  /**
+   * Connects the source (checks that its queue exists), then starts receiving. Idempotent.
+   * @throws whatever the source's start-up check throws (e.g. a queue that does not exist).
+   */
+  async start(): Promise<void> {
+    if (this.loops) return;
+    await this.options.source.start?.();
+    const concurrency = Math.max(1, this.options.source.receiveConcurrency ?? 1);
+    this.loops ??= Promise.all(Array.from({ length: concurrency }, () => this.run())).then(() => {});
   }
 
   /**
@@ -66,7 +72,7 @@ export class Processor {
   private async shutdown(): Promise<void> {
     const { logger, shutdownGraceMs, shutdown, source } = this.options;
     this.stopReceiving.abort();
-    await this.loop;
+    await this.loops;
     if (this.limiter.inFlight > 0) {
       logger.info({ inFlight: this.limiter.inFlight, graceMs: shutdownGraceMs }, 'waiting for in-flight messages');
       let timer: NodeJS.Timeout | undefined;
@@ -92,11 +98,18 @@ export class Processor {
     while (!signal.aborted) {
       await this.limiter.waitForSlot(signal);
       if (signal.aborted) break;
+      // Reserve the slots before asking, so concurrent receives never overshoot maxInFlight;
+      // the ones the queue did not fill are given back below.
+      const wanted = Math.min(this.limiter.available, source.maxBatch);
+      if (wanted <= 0) continue;
+      this.limiter.take(wanted);
       let batch: Awaited<ReturnType<Source['receive']>>;
       try {
-        batch = await source.receive(Math.min(this.limiter.available, source.maxBatch), signal);
+        batch = await source.receive(wanted, signal);
         failures = 0;
+        this.limiter.release(wanted - batch.length);
       } catch (err) {
+        this.limiter.release(wanted);
         if (signal.aborted) break;
         failures++;
         const waitMs = Math.min(30_000, baseMs * 2 ** (failures - 1));
@@ -106,7 +119,6 @@ export class Processor {
         continue;
       }
       for (const message of batch) {
-        this.limiter.take();
         void pipeline
           .handle(message)
           .catch((err: unknown) => logger.error({ err, messageId: message.id }, 'pipeline failed'))

@@ -27,6 +27,10 @@ export interface Source {
   readonly name: string;
   /** Most messages one `receive` returns (SQS: 10). */
   readonly maxBatch: number;
+  /** How many `receive` calls the processor keeps open at once. @defaultValue 1 */
+  readonly receiveConcurrency?: number;
+  /** Connects and checks that the queue exists; called once before the first `receive`. */
+  start?(): Promise<void>;
   /**
    * Up to `max` messages; waits (long-polls) until at least one arrives or `signal` aborts,
    * then returns what it has, possibly nothing.

@@ -1,12 +1,14 @@
-import { HeraldError, type MemoryQueue, type ResolvedConfig } from '@herald/core';
+import { HeraldError, type Logger, type MemoryQueue, type ResolvedConfig } from '@herald/core';
 import { MemoryPublisher } from './memory.js';
 import { NoopPublisher } from './noop.js';
 import type { Publisher } from './publisher.js';
+import { SnsPublisher } from './sns.js';
 
 /** What a publisher may need besides the config. */
 export interface PublisherDependencies {
   /** The in-process queue shared with the processor; required for `type: sandbox`. */
   memoryQueue?: MemoryQueue;
+  logger?: Logger;
 }
 
 /**
@@ -25,6 +27,15 @@ export function createPublisher(config: ResolvedConfig, deps: PublisherDependenc
         );
       }
       return new MemoryPublisher(deps.memoryQueue);
+    case 'aws':
+      return new SnsPublisher({
+        topicArn: config.publisher.topicName,
+        region: config.aws.region,
+        endpoint: config.awsTransport.endpoint,
+        reconnectAttempts: config.reconnect.attempts,
+        reconnectDelaySeconds: config.reconnect.delaySeconds,
+        logger: deps.logger,
+      });
     default:
       throw new HeraldError(`type ${config.type} is not available in this version of Herald's publisher`);
   }

@@ -2,3 +2,4 @@ export { createPublisher, type PublisherDependencies } from './factory.js';
 export { MemoryPublisher } from './memory.js';
 export { NoopPublisher } from './noop.js';
 export type { Publisher, PublishResult } from './publisher.js';
+export { batches as snsBatches, PublishError, SnsPublisher, type SnsPublisherOptions } from './sns.js';

@@ -51,7 +51,7 @@ export async function runProcessor(config: ResolvedConfig, logger: Logger, optio
     if (config.type === 'local') {
       logger.warn({}, 'notifications.type is local: notifications are disabled; nothing will be processed');
     }
-    processor.start();
+    await processor.start();
     logger.info(
       { type: config.type, emailer: config.emailer.provider, config: config.source },
       'herald processor started',

@@ -43,4 +43,14 @@ export const CONFIG_DEFAULTS = {
   outbox: {
     directory: './outbox',
   },
+  aws: {
+    /** How long a received SQS message stays invisible; extended while it is still being delivered. */
+    visibilityTimeoutSeconds: 30,
+    /** SQS long-poll wait (the maximum SQS allows). */
+    waitTimeSeconds: 20,
+    /** ReceiveMessage calls in flight at once, each returning up to 10 messages. */
+    receiveConcurrency: 4,
+    /** `auto` tries SESv2 SendEmail and falls back to v1 where an endpoint lacks v2. */
+    sesApi: 'auto',
+  },
 } as const;

@@ -159,6 +159,17 @@ function resolveConfig(
       deadLetterFile: resolve(ctx.baseDir, h.sandbox?.deadLetterFile ?? join(outboxDirectory, 'dead-letter.jsonl')),
     },
     outbox: { directory: outboxDirectory },
+    awsTransport: {
+      endpoint: h.aws?.endpoint,
+      deadLetterQueueName: h.aws?.deadLetterQueueName ?? `${n.processor?.queueName ?? 'herald'}-dlq`,
+      visibilityTimeoutSeconds: h.aws?.visibilityTimeoutSeconds ?? d.aws.visibilityTimeoutSeconds,
+      waitTimeSeconds: h.aws?.waitTimeSeconds ?? d.aws.waitTimeSeconds,
+      receiveConcurrency: h.aws?.receiveConcurrency ?? d.aws.receiveConcurrency,
+      // One more than Herald's own limit: Herald dead-letters with a reason first; the redrive
+      // only catches messages that crash the processor before it can settle them.
+      maxReceiveCount: h.aws?.maxReceiveCount ?? processing.maxAttempts + 1,
+      sesApi: h.aws?.sesApi ?? d.aws.sesApi,
+    },
     warnings: ctx.warnings,
   };
   requireTransportKeys(config, ctx.problems);

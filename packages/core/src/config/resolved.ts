@@ -53,6 +53,18 @@ export interface ResolvedConfig {
     dedupCapacity: number;
   };
   sandbox: { queueCapacity: number; deadLetterFile: string };
+  /** AWS transport settings (Herald's own; FlyteAdmin's keys are above). */
+  awsTransport: {
+    /** Endpoint for every AWS client; undefined leaves it to the SDK (AWS_ENDPOINT_URL…). */
+    endpoint: string | undefined;
+    deadLetterQueueName: string;
+    visibilityTimeoutSeconds: number;
+    waitTimeSeconds: number;
+    receiveConcurrency: number;
+    /** The redrive policy `herald infra up` sets: receives before SQS moves a message to the DLQ. */
+    maxReceiveCount: number;
+    sesApi: 'auto' | 'v2' | 'v1';
+  };
   outbox: { directory: string };
   /** Things that are allowed but probably not meant (deprecated or unknown keys). */
   warnings: string[];

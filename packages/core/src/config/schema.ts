@@ -86,6 +86,18 @@ export const heraldSchema = z
       .strict()
       .optional(),
     outbox: z.object({ directory: nonEmpty.optional() }).strict().optional(),
+    aws: z
+      .object({
+        endpoint: nonEmpty.optional(),
+        deadLetterQueueName: nonEmpty.optional(),
+        visibilityTimeoutSeconds: intLike(1, 43_200).optional(),
+        waitTimeSeconds: intLike(0, 20).optional(),
+        receiveConcurrency: intLike(1, 64).optional(),
+        maxReceiveCount: intLike(1, 1000).optional(),
+        sesApi: z.enum(['auto', 'v2', 'v1']).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

@@ -1,0 +1,129 @@
+import { SESClient, SendEmailCommand as SendEmailV1Command } from '@aws-sdk/client-ses';
+import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
+import { DeliveryError } from '@herald/core';
+import type { Emailer, EmailMessage, SendOptions, SendResult } from './emailer.js';
+
+/** Options for {@link SesEmailer}. */
+export interface SesEmailerOptions {
+  region: string;
+  /** Endpoint override (LocalStack, moto); undefined leaves it to the SDK and AWS_ENDPOINT_URL_SES. */
+  endpoint?: string | undefined;
+  /**
+   * `v2` uses SESv2 SendEmail, `v1` the classic API, `auto` starts with v2 and switches to v1
+   * for good when the endpoint does not implement v2 (LocalStack community).
+   * @defaultValue 'auto'
+   */
+  api?: 'auto' | 'v2' | 'v1';
+  /** Clients to use instead of building them (tests). */
+  v2Client?: SESv2Client;
+  v1Client?: SESClient;
+}
+
+// Error codes (the SDK's `name`) that mean "slow down": retry later, the email is fine.
+const THROTTLING = new Set([
+  'Throttling',
+  'ThrottlingException',
+  'TooManyRequestsException',
+  'MaxSendingRateExceeded',
+  'LimitExceededException',
+  'SendingPausedException',
+  'AccountSendingPausedException',
+  'ConfigurationSetSendingPausedException',
+]);
+// The endpoint does not know SESv2 at all.
+const V2_MISSING = new Set(['UnknownOperationException', 'NotImplemented', 'InternalFailure']);
+
+/**
+ * Sends through Amazon SES: SESv2 `SendEmail` with an HTML and a text part, from the configured
+ * sender to every recipient in To, as FlyteAdmin sends them.
+ */
+export class SesEmailer implements Emailer {
+  readonly name = 'ses';
+  private readonly v2: SESv2Client;
+  private readonly v1: SESClient;
+  private api: 'auto' | 'v2' | 'v1';
+
+  constructor(options: SesEmailerOptions) {
+    const clientConfig = { region: options.region, endpoint: options.endpoint };
+    this.v2 = options.v2Client ?? new SESv2Client(clientConfig);
+    this.v1 = options.v1Client ?? new SESClient(clientConfig);
+    this.api = options.api ?? 'auto';
+  }
+
+  async send(message: EmailMessage, options: SendOptions = {}): Promise<SendResult> {
+    if (this.api !== 'v1') {
+      try {
+        const out = await this.v2.send(
+          new SendEmailCommand({
+            FromEmailAddress: message.from,
+            Destination: { ToAddresses: message.to },
+            Content: {
+              Simple: {
+                Subject: { Data: message.subject, Charset: 'UTF-8' },
+                Body: {
+                  Html: { Data: message.html, Charset: 'UTF-8' },
+                  Text: { Data: message.text, Charset: 'UTF-8' },
+                },
+              },
+            },
+          }),
+          { abortSignal: options.signal },
+        );
+        this.api = 'v2';
+        return { messageId: out.MessageId ?? '' };
+      } catch (err) {
+        if (!(this.api === 'auto' && V2_MISSING.has((err as Error).name) && httpStatus(err) !== undefined)) {
+          throw classify(err);
+        }
+        this.api = 'v1';
+      }
+    }
+    try {
+      const out = await this.v1.send(
+        new SendEmailV1Command({
+          Source: message.from,
+          Destination: { ToAddresses: message.to },
+          Message: {
+            Subject: { Data: message.subject, Charset: 'UTF-8' },
+            Body: { Html: { Data: message.html, Charset: 'UTF-8' }, Text: { Data: message.text, Charset: 'UTF-8' } },
+          },
+        }),
+        { abortSignal: options.signal },
+      );
+      return { messageId: out.MessageId ?? '' };
+    } catch (err) {
+      throw classify(err);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.v2.destroy();
+    this.v1.destroy();
+  }
+}
+
+function httpStatus(err: unknown): number | undefined {
+  return (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+}
+
+/**
+ * The one place SES failures are classified. Throttling, server faults, timeouts and network
+ * errors are retried; a rejected message, an unverified sender or a bad address is not.
+ */
+export function classify(err: unknown): DeliveryError {
+  const name = (err as Error).name;
+  const status = httpStatus(err);
+  const detail = `${name}: ${(err as Error).message}`;
+  if (THROTTLING.has(name) || status === 429) {
+    return new DeliveryError('ses', detail, { retryable: true, cause: err });
+  }
+  if (name === 'AbortError' || name === 'TimeoutError') {
+    return new DeliveryError('ses', 'aborted (delivery timeout or shutdown)', { retryable: true, cause: err });
+  }
+  if (status === undefined) {
+    // No HTTP answer at all: connection refused or reset, DNS, TLS. The email is fine.
+    return new DeliveryError('ses', detail, { retryable: true, cause: err });
+  }
+  const fault = (err as { $fault?: string }).$fault;
+  return new DeliveryError('ses', detail, { retryable: fault === 'server' || status >= 500, cause: err });
+}

@@ -1,0 +1,230 @@
+import {
+  ChangeMessageVisibilityBatchCommand,
+  ChangeMessageVisibilityCommand,
+  GetQueueUrlCommand,
+  type Message,
+  type MessageAttributeValue,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import { HeraldError, type Logger, silentLogger } from '@herald/core';
+import type { DeadLetterRecord, ReceivedMessage, Source } from './source.js';
+import { DeleteBatcher } from './sqs-delete-batcher.js';
+import { VisibilityKeeper } from './sqs-visibility.js';
+
+/** Options for {@link SqsSource}. */
+export interface SqsSourceOptions {
+  /** FlyteAdmin's `processor.queueName` and `processor.accountId`. */
+  queueName: string;
+  accountId: string;
+  deadLetterQueueName: string;
+  region: string;
+  endpoint?: string | undefined;
+  visibilityTimeoutSeconds: number;
+  waitTimeSeconds: number;
+  receiveConcurrency: number;
+  /** FlyteAdmin's `reconnectAttempts` / `reconnectDelaySeconds`, for the start-up lookup. */
+  reconnectAttempts?: number;
+  reconnectDelaySeconds?: number;
+  logger?: Logger;
+  client?: SQSClient;
+}
+
+interface SqsReceived extends ReceivedMessage {
+  readonly receiptHandle: string;
+}
+
+/** Message attributes Herald puts on a dead-lettered copy. */
+export const DEAD_LETTER_ATTRIBUTES = {
+  reason: 'herald.reason',
+  kind: 'herald.kind',
+  eventId: 'herald.eventId',
+  destination: 'herald.destination',
+  sourceMessageId: 'herald.sourceMessageId',
+} as const;
+
+/**
+ * Consumes an SQS queue (raw bodies or SNS envelopes alike).
+ *
+ * - long polling, up to 10 messages per receive, `receiveConcurrency` receives at once;
+ * - received messages are kept invisible while they are delivered ({@link VisibilityKeeper});
+ * - acked messages are deleted in batches; retries come back through ChangeMessageVisibility;
+ * - dead letters are copied to `<queueName>-dlq` with the reason as message attributes;
+ * - closing hands every message still held back to the queue (visibility 0).
+ */
+export class SqsSource implements Source {
+  readonly name = 'sqs';
+  readonly maxBatch = 10;
+  readonly receiveConcurrency: number;
+  private readonly client: SQSClient;
+  private readonly logger: Logger;
+  private queueUrl = '';
+  private deadLetterUrl = '';
+  private keeper: VisibilityKeeper | undefined;
+  private deleter: DeleteBatcher | undefined;
+  private started: Promise<void> | undefined;
+
+  constructor(private readonly options: SqsSourceOptions) {
+    this.client =
+      options.client ??
+      new SQSClient({ region: options.region, endpoint: options.endpoint, maxAttempts: 5, retryMode: 'standard' });
+    this.logger = options.logger ?? silentLogger;
+    this.receiveConcurrency = options.receiveConcurrency;
+  }
+
+  /**
+   * Looks up the queue and dead-letter queue URLs (GetQueueUrl with the owner account, as
+   * FlyteAdmin does), retrying while SQS cannot be reached.
+   * @throws HeraldError naming a queue that does not exist.
+   */
+  start(): Promise<void> {
+    this.started ??= this.resolveQueues();
+    return this.started;
+  }
+
+  async receive(max: number, signal: AbortSignal): Promise<ReceivedMessage[]> {
+    await this.start();
+    let messages: Message[];
+    try {
+      const out = await this.client.send(
+        new ReceiveMessageCommand({
+          QueueUrl: this.queueUrl,
+          MaxNumberOfMessages: Math.max(1, Math.min(this.maxBatch, max)),
+          WaitTimeSeconds: this.options.waitTimeSeconds,
+          VisibilityTimeout: this.options.visibilityTimeoutSeconds,
+          MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+          MessageAttributeNames: ['All'],
+        }),
+        { abortSignal: signal },
+      );
+      messages = out.Messages ?? [];
+    } catch (err) {
+      if (signal.aborted) return [];
+      throw err;
+    }
+    return messages.map((m) => {
+      const received: SqsReceived = {
+        id: m.MessageId ?? '',
+        body: m.Body ?? '',
+        attributes: flattenAttributes(m.MessageAttributes),
+        receiveCount: Number(m.Attributes?.ApproximateReceiveCount ?? '1'),
+        receiptHandle: m.ReceiptHandle ?? '',
+      };
+      this.keeper?.track(received.id, received.receiptHandle);
+      return received;
+    });
+  }
+
+  async ack(message: ReceivedMessage): Promise<void> {
+    const { receiptHandle } = message as SqsReceived;
+    this.keeper?.untrack(receiptHandle);
+    await this.deleter?.delete(receiptHandle);
+  }
+
+  async retryLater(message: ReceivedMessage, delayMs: number): Promise<void> {
+    const { receiptHandle } = message as SqsReceived;
+    this.keeper?.untrack(receiptHandle);
+    await this.client.send(
+      new ChangeMessageVisibilityCommand({
+        QueueUrl: this.queueUrl,
+        ReceiptHandle: receiptHandle,
+        // SQS counts in whole seconds, at most 12 hours.
+        VisibilityTimeout: Math.min(43_200, Math.max(0, Math.ceil(delayMs / 1000))),
+      }),
+    );
+  }
+
+  async deadLetter(message: ReceivedMessage, record: DeadLetterRecord): Promise<void> {
+    const attributes: Record<string, MessageAttributeValue> = {
+      [DEAD_LETTER_ATTRIBUTES.reason]: text(record.reason.slice(0, 4096)),
+      [DEAD_LETTER_ATTRIBUTES.kind]: text(record.kind),
+      [DEAD_LETTER_ATTRIBUTES.sourceMessageId]: text(message.id),
+    };
+    if (record.eventId) attributes[DEAD_LETTER_ATTRIBUTES.eventId] = text(record.eventId);
+    if (record.destination) attributes[DEAD_LETTER_ATTRIBUTES.destination] = text(record.destination);
+    // Keep the original attributes (phase, project, domain) while SQS's limit of 10 allows.
+    for (const [key, value] of Object.entries(message.attributes)) {
+      if (Object.keys(attributes).length >= 10) break;
+      if (value !== '') attributes[key] ??= text(value);
+    }
+    const body = typeof message.body === 'string' ? message.body : Buffer.from(message.body).toString('utf8');
+    await this.client.send(
+      new SendMessageCommand({
+        QueueUrl: this.deadLetterUrl,
+        // SQS refuses an empty body; a dead letter must still be recorded.
+        MessageBody: body === '' ? '(empty message body)' : body,
+        MessageAttributes: attributes,
+      }),
+    );
+  }
+
+  /** Stops extending visibility, hands back what is still held, and finishes pending deletes. */
+  async close(): Promise<void> {
+    this.keeper?.stop();
+    await this.deleter?.flush();
+    const held = this.keeper?.receiptHandles() ?? [];
+    for (let i = 0; i < held.length; i += 10) {
+      const group = held.slice(i, i + 10);
+      try {
+        await this.client.send(
+          new ChangeMessageVisibilityBatchCommand({
+            QueueUrl: this.queueUrl,
+            Entries: group.map((handle, n) => ({ Id: String(n), ReceiptHandle: handle, VisibilityTimeout: 0 })),
+          }),
+        );
+      } catch (err) {
+        // They come back by themselves when their visibility timeout ends.
+        this.logger.warn({ err, count: group.length }, 'could not hand messages back at shutdown');
+      }
+    }
+    this.client.destroy();
+  }
+
+  private async resolveQueues(): Promise<void> {
+    const { queueName, accountId, deadLetterQueueName } = this.options;
+    this.queueUrl = await this.lookup(queueName, accountId);
+    this.deadLetterUrl = await this.lookup(deadLetterQueueName, accountId);
+    this.keeper = new VisibilityKeeper(this.client, this.queueUrl, this.options.visibilityTimeoutSeconds, this.logger);
+    this.deleter = new DeleteBatcher(this.client, this.queueUrl);
+  }
+
+  private async lookup(queueName: string, accountId: string): Promise<string> {
+    const attempts = Math.max(1, (this.options.reconnectAttempts ?? 0) + 1);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const out = await this.client.send(
+          new GetQueueUrlCommand({ QueueName: queueName, QueueOwnerAWSAccountId: accountId || undefined }),
+        );
+        return out.QueueUrl ?? '';
+      } catch (err) {
+        const name = (err as Error).name;
+        if (name === 'QueueDoesNotExist' || name === 'AWS.SimpleQueueService.NonExistentQueue') {
+          throw new HeraldError(
+            `SQS queue '${queueName}' does not exist in account ${accountId || '(default)'} (create it with \`herald infra up\`)`,
+            { cause: err },
+          );
+        }
+        const reachable = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== undefined;
+        if (reachable || attempt >= attempts) {
+          throw new HeraldError(`cannot look up SQS queue '${queueName}': ${name}: ${(err as Error).message}`, {
+            cause: err,
+          });
+        }
+        const delayMs = (this.options.reconnectDelaySeconds ?? 0) * 1000;
+        this.logger.warn({ attempt, attempts, delayMs, error: (err as Error).message }, 'SQS not reachable; retrying');
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
+    }
+  }
+}
+
+function text(value: string): MessageAttributeValue {
+  return { DataType: 'String', StringValue: value };
+}
+
+function flattenAttributes(attributes: Record<string, MessageAttributeValue> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(attributes ?? {})) out[key] = value.StringValue ?? '';
+  return out;
+}

@@ -1,0 +1,123 @@
+import { randomUUID } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sampleEvent } from '@herald/core';
+import { describe, expect, it } from 'vitest';
+import { createStack, emailsFrom, eventually, sendRaw } from './helpers/aws.js';
+import { finished, herald, start, waitForLog } from './helpers/cli.js';
+import { FlakyProxy } from './helpers/flaky-proxy.js';
+
+async function eventsFile(names: string[]): Promise<string> {
+  const file = join(tmpdir(), `herald-events-${randomUUID()}.jsonl`);
+  const lines = names.map((name) =>
+    JSON.stringify(
+      sampleEvent({
+        id: randomUUID(),
+        execution: { project: 'p', domain: 'd', name },
+        notifications: [{ phases: ['FAILED'], email: { recipients: [`${name}@example.com`] } }],
+      }),
+    ),
+  );
+  await writeFile(file, `${lines.join('\n')}\n`);
+  return file;
+}
+
+describe('herald on AWS, as an operator runs it', () => {
+  it('infra up, run, publish: the email arrives and a malformed message ends in the DLQ', async () => {
+    const stack = await createStack();
+    const up = await herald(['infra', 'up', '--config', stack.configFile]);
+    expect(up.status).toBe(0);
+    expect(up.stdout).toMatch(/sqs queue\s+herald-\w+-dlq\s+found/);
+    expect(up.stdout).toMatch(/subscription\s+.*found/);
+
+    const run = start(['run', '--config', stack.configFile]);
+    try {
+      await waitForLog(run, 'herald processor started');
+      await sendRaw(stack, 'this is not an event {');
+      const published = await herald([
+        'publish',
+        '--config',
+        stack.configFile,
+        '--event',
+        await eventsFile(['cli-1', 'cli-2']),
+      ]);
+      expect(published.status).toBe(0);
+      expect(published.stdout.trim().split('\n')).toHaveLength(2);
+      await eventually(async () =>
+        expect((await emailsFrom(stack)).map((m) => m.subject).sort()).toEqual(['cli-1 failed', 'cli-2 failed']),
+      );
+      await waitForLog(run, '"kind":"undecodable"');
+    } finally {
+      run.kill('SIGTERM');
+    }
+    expect((await finished(run)).status).toBe(0);
+  });
+
+  it('loses nothing when the processor is killed mid-batch and restarted', async () => {
+    // Two in flight against a slow SES: when the first email is out, most are still waiting.
+    const stack = await createStack({ maxInFlight: 2 });
+    const names = Array.from({ length: 30 }, (_, i) => `kill-${i}`);
+    await herald(['publish', '--config', stack.configFile, '--event', await eventsFile(names)]);
+
+    // A slow SES, so the processor is surely in the middle of the batch when it dies.
+    const slow = new FlakyProxy(process.env.AWS_ENDPOINT_URL as string, 0);
+    slow.delayMs = 300;
+    const endpoint = await slow.start();
+    const first = start(['run', '--config', stack.configFile], undefined, { AWS_ENDPOINT_URL_SESV2: endpoint });
+    try {
+      await waitForLog(first, 'email delivered');
+      first.kill('SIGKILL');
+      await finished(first);
+    } finally {
+      await slow.stop();
+    }
+    const deliveredBeforeKill = new Set((await emailsFrom(stack)).map((m) => m.subject)).size;
+    expect(deliveredBeforeKill).toBeLessThan(10);
+
+    const second = start(['run', '--config', stack.configFile]);
+    try {
+      await eventually(async () => {
+        const subjects = new Set((await emailsFrom(stack)).map((m) => m.subject));
+        expect(subjects.size).toBe(30);
+      }, 60_000);
+    } finally {
+      second.kill('SIGTERM');
+      await finished(second);
+    }
+  });
+
+  it('on SIGTERM finishes or hands back what it holds, exits 0, and a restart delivers the rest', async () => {
+    const stack = await createStack({ maxInFlight: 2 });
+    const names = Array.from({ length: 20 }, (_, i) => `term-${i}`);
+    await herald(['publish', '--config', stack.configFile, '--event', await eventsFile(names)]);
+
+    const slow = new FlakyProxy(process.env.AWS_ENDPOINT_URL as string, 0);
+    slow.delayMs = 300;
+    const endpoint = await slow.start();
+    const first = start(['run', '--config', stack.configFile], undefined, { AWS_ENDPOINT_URL_SESV2: endpoint });
+    try {
+      await waitForLog(first, 'email delivered');
+      first.kill('SIGTERM');
+      const result = await finished(first);
+      expect(result.status).toBe(0);
+      expect(new Set((await emailsFrom(stack)).map((m) => m.subject)).size).toBeLessThan(10);
+      expect(result.stderr).toContain('herald processor stopped');
+    } finally {
+      await slow.stop();
+    }
+
+    const second = start(['run', '--config', stack.configFile]);
+    try {
+      await eventually(async () => {
+        const sent = await emailsFrom(stack);
+        expect(new Set(sent.map((m) => m.subject)).size).toBe(20);
+        // A graceful stop settles what it finished: nothing is sent twice.
+        expect(sent).toHaveLength(20);
+      }, 60_000);
+    } finally {
+      second.kill('SIGTERM');
+      await finished(second);
+    }
+  });
+});

@@ -1,0 +1,68 @@
+import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
+
+/**
+ * An HTTP proxy on loopback in front of a real endpoint that answers the first `failures`
+ * requests itself — with a 503 ServiceUnavailable in AWS's XML error shape — and forwards the
+ * rest. It stands for a provider having a bad minute, with real requests and real responses.
+ */
+export class FlakyProxy {
+  private server: Server | undefined;
+  failures: number;
+  failed = 0;
+  forwarded = 0;
+  /** Added before forwarding each request: a slow provider. */
+  delayMs = 0;
+
+  constructor(
+    private readonly target: string,
+    failures: number,
+  ) {
+    this.failures = failures;
+  }
+
+  async start(): Promise<string> {
+    this.server = createServer((req, res) => this.handle(req, res));
+    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
+    const address = this.server.address();
+    if (!address || typeof address === 'string') throw new Error('no address');
+    return `http://127.0.0.1:${address.port}`;
+  }
+
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) => this.server?.close(() => resolve()));
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      if (this.failed < this.failures) {
+        this.failed++;
+        res.writeHead(503, { 'content-type': 'text/xml' });
+        res.end(
+          '<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceUnavailable</Code>' +
+            '<Message>Service is unavailable</Message></Error><RequestId>flaky</RequestId></ErrorResponse>',
+        );
+        return;
+      }
+      this.forwarded++;
+      setTimeout(() => this.forward(req, res, Buffer.concat(chunks)), this.delayMs);
+    });
+  }
+
+  private forward(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
+    {
+      const url = new URL(req.url ?? '/', this.target);
+      const upstream = request(url, { method: req.method, headers: { ...req.headers, host: url.host } }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      upstream.on('error', (err) => {
+        res.writeHead(502);
+        res.end(String(err));
+      });
+      upstream.end(body);
+    }
+  }
+}
