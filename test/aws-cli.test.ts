@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { sampleEvent } from '@herald/core';
 import { describe, expect, it } from 'vitest';
 import { createStack, emailsFrom, eventually, sendRaw } from './helpers/aws.js';
-import { finished, herald, start, waitForLog } from './helpers/cli.js';
+import { type CliResult, finished, herald, start, waitForLog } from './helpers/cli.js';
 import { FlakyProxy } from './helpers/flaky-proxy.js';
 
 async function eventsFile(names: string[]): Promise<string> {
@@ -21,6 +21,24 @@ async function eventsFile(names: string[]): Promise<string> {
   );
   await writeFile(file, `${lines.join('\n')}\n`);
   return file;
+}
+
+/**
+ * Runs `herald run` against a slow SES (300 ms per call), so the processor is surely in the
+ * middle of its work, and sends it `signal` right after its first delivery.
+ */
+async function interruptMidBatch(configFile: string, signal: NodeJS.Signals): Promise<CliResult> {
+  const slow = new FlakyProxy(process.env.AWS_ENDPOINT_URL as string, 0);
+  slow.delayMs = 300;
+  const endpoint = await slow.start();
+  const run = start(['run', '--config', configFile], undefined, { AWS_ENDPOINT_URL_SESV2: endpoint });
+  try {
+    await waitForLog(run, 'email delivered');
+    run.kill(signal);
+    return await finished(run);
+  } finally {
+    await slow.stop();
+  }
 }
 
 describe('herald on AWS, as an operator runs it', () => {
@@ -60,18 +78,7 @@ describe('herald on AWS, as an operator runs it', () => {
     const names = Array.from({ length: 30 }, (_, i) => `kill-${i}`);
     await herald(['publish', '--config', stack.configFile, '--event', await eventsFile(names)]);
 
-    // A slow SES, so the processor is surely in the middle of the batch when it dies.
-    const slow = new FlakyProxy(process.env.AWS_ENDPOINT_URL as string, 0);
-    slow.delayMs = 300;
-    const endpoint = await slow.start();
-    const first = start(['run', '--config', stack.configFile], undefined, { AWS_ENDPOINT_URL_SESV2: endpoint });
-    try {
-      await waitForLog(first, 'email delivered');
-      first.kill('SIGKILL');
-      await finished(first);
-    } finally {
-      await slow.stop();
-    }
+    await interruptMidBatch(stack.configFile, 'SIGKILL');
     const deliveredBeforeKill = new Set((await emailsFrom(stack)).map((m) => m.subject)).size;
     expect(deliveredBeforeKill).toBeLessThan(10);
 
@@ -92,20 +99,10 @@ describe('herald on AWS, as an operator runs it', () => {
     const names = Array.from({ length: 20 }, (_, i) => `term-${i}`);
     await herald(['publish', '--config', stack.configFile, '--event', await eventsFile(names)]);
 
-    const slow = new FlakyProxy(process.env.AWS_ENDPOINT_URL as string, 0);
-    slow.delayMs = 300;
-    const endpoint = await slow.start();
-    const first = start(['run', '--config', stack.configFile], undefined, { AWS_ENDPOINT_URL_SESV2: endpoint });
-    try {
-      await waitForLog(first, 'email delivered');
-      first.kill('SIGTERM');
-      const result = await finished(first);
-      expect(result.status).toBe(0);
-      expect(new Set((await emailsFrom(stack)).map((m) => m.subject)).size).toBeLessThan(10);
-      expect(result.stderr).toContain('herald processor stopped');
-    } finally {
-      await slow.stop();
-    }
+    const result = await interruptMidBatch(stack.configFile, 'SIGTERM');
+    expect(result.status).toBe(0);
+    expect(result.stderr).toContain('herald processor stopped');
+    expect(new Set((await emailsFrom(stack)).map((m) => m.subject)).size).toBeLessThan(10);
 
     const second = start(['run', '--config', stack.configFile]);
     try {
