@@ -200,6 +200,33 @@ describe('AWS path: SNS → SQS → processor → SES', () => {
   });
 });
 
+describe('SQS source', () => {
+  it('keeps polling through connection resets and delivers what was published meanwhile', async () => {
+    const stack = await createStack();
+    const proxy = new FlakyProxy(process.env.AWS_ENDPOINT_URL as string, 0);
+    proxy.mode = 'reset';
+    const endpoint = await proxy.start();
+    try {
+      const config = { ...stack.config, awsTransport: { ...stack.config.awsTransport, endpoint } };
+      const processor = createProcessor(config, { logger: silentLogger });
+      running.push(processor);
+      const errors: string[] = [];
+      processor.events.on('source_error', (e) => errors.push(e.operation));
+      await processor.start();
+      // From now on every connection is cut until 25 requests have failed: more than the
+      // SDK's own retries, so the receive loop has to back off and try again itself.
+      proxy.failures = proxy.failed + 25;
+      const publisher = createPublisher(stack.config);
+      await publisher.publish([failed(stack, 'after-resets')]);
+      await publisher.close();
+      await eventually(async () => expect((await emailsFrom(stack)).map((m) => m.subject)).toEqual(['after-resets failed']), 45_000);
+      expect(errors).toContain('receive');
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
+
 describe('SNS publisher', () => {
   it('says which topic does not exist', async () => {
     const stack = await createStack();

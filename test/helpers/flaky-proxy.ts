@@ -12,6 +12,8 @@ export class FlakyProxy {
   forwarded = 0;
   /** Added before forwarding each request: a slow provider. */
   delayMs = 0;
+  /** How a failing request fails: an HTTP 503, or the connection reset without an answer. */
+  mode: '503' | 'reset' = '503';
 
   constructor(
     private readonly target: string,
@@ -39,6 +41,10 @@ export class FlakyProxy {
     req.on('end', () => {
       if (this.failed < this.failures) {
         this.failed++;
+        if (this.mode === 'reset') {
+          req.socket.destroy();
+          return;
+        }
         res.writeHead(503, { 'content-type': 'text/xml' });
         res.end(
           '<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceUnavailable</Code>' +
