@@ -30,8 +30,6 @@ const THROTTLING = new Set([
   'AccountSendingPausedException',
   'ConfigurationSetSendingPausedException',
 ]);
-// The endpoint does not know SESv2 at all.
-const V2_MISSING = new Set(['UnknownOperationException', 'NotImplemented', 'InternalFailure']);
 
 /**
  * Sends through Amazon SES: SESv2 `SendEmail` with an HTML and a text part, from the configured
@@ -72,9 +70,7 @@ export class SesEmailer implements Emailer {
         this.api = 'v2';
         return { messageId: out.MessageId ?? '' };
       } catch (err) {
-        if (!(this.api === 'auto' && V2_MISSING.has((err as Error).name) && httpStatus(err) !== undefined)) {
-          throw classify(err);
-        }
+        if (!(this.api === 'auto' && isApiMissing(err))) throw classify(err);
         this.api = 'v1';
       }
     }
@@ -100,6 +96,15 @@ export class SesEmailer implements Emailer {
     this.v2.destroy();
     this.v1.destroy();
   }
+}
+
+/**
+ * True when the endpoint does not implement the API at all — LocalStack's community edition
+ * answers SESv2 with 501 — as opposed to failing one call.
+ */
+export function isApiMissing(err: unknown): boolean {
+  const status = httpStatus(err);
+  return status === 501 || status === 404 || (err as Error).name === 'UnknownOperationException';
 }
 
 function httpStatus(err: unknown): number | undefined {

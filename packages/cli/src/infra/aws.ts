@@ -15,6 +15,7 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { HeraldError, type ResolvedConfig } from '@herald/core';
+import { isApiMissing } from '@herald/emailer';
 
 /** One line of `herald infra up` output: what, which, and whether it was created or found. */
 export interface InfraStep {

@@ -1,4 +1,4 @@
-import { classifySesError } from '@herald/emailer';
+import { classifySesError, isApiMissing } from '@herald/emailer';
 import { describe, expect, it } from 'vitest';
 
 /** An error shaped like the AWS SDK's service exceptions. */
@@ -50,5 +50,16 @@ describe('SES failure classification', () => {
     expect(classifySesError(awsError('MessageRejected', 400)).message).toBe(
       'ses: MessageRejected: MessageRejected happened',
     );
+  });
+});
+
+describe('SESv2 availability', () => {
+  it('treats 501 Not Implemented as an endpoint without SESv2 (LocalStack community)', () => {
+    expect(isApiMissing(awsError('InternalFailure', 501, 'server'))).toBe(true);
+  });
+
+  it('does not mistake a failing call for a missing API', () => {
+    expect(isApiMissing(awsError('InternalFailure', 500, 'server'))).toBe(false);
+    expect(isApiMissing(awsError('MessageRejected', 400))).toBe(false);
   });
 });
