@@ -219,7 +219,10 @@ describe('SQS source', () => {
       const publisher = createPublisher(stack.config);
       await publisher.publish([failed(stack, 'after-resets')]);
       await publisher.close();
-      await eventually(async () => expect((await emailsFrom(stack)).map((m) => m.subject)).toEqual(['after-resets failed']), 45_000);
+      await eventually(
+        async () => expect((await emailsFrom(stack)).map((m) => m.subject)).toEqual(['after-resets failed']),
+        45_000,
+      );
       expect(errors).toContain('receive');
     } finally {
       await proxy.stop();
