@@ -188,12 +188,7 @@ async function ensureIdentity(config: ResolvedConfig): Promise<string> {
       await v2.send(new CreateEmailIdentityCommand({ EmailIdentity: sender }));
       return `created: confirm the verification email sent to ${sender}`;
     } catch (err) {
-      if (
-        config.awsTransport.sesApi === 'v2' ||
-        (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === undefined
-      ) {
-        throw err;
-      }
+      if (config.awsTransport.sesApi === 'v2' || !isApiMissing(err)) throw err;
       // The endpoint has no SESv2 (LocalStack community): use the classic API below.
     } finally {
       v2.destroy();
