@@ -5,7 +5,8 @@ import { formatDeliveries, renderDeliveries } from './commands/render.js';
 import { runProcessor } from './commands/run.js';
 import { describeConfig } from './commands/validate.js';
 import { EXIT, UsageError } from './errors.js';
-import { awsInfraUp } from './infra/aws.js';
+import { awsInfraUp, type InfraStep } from './infra/aws.js';
+import { gcpInfraUp } from './infra/gcp.js';
 import { readConfig, readEvents } from './inputs.js';
 import { createLogger, LOG_LEVELS } from './logging.js';
 
@@ -97,10 +98,10 @@ export async function main(
     .requiredOption('-c, --config <file>', 'YAML config')
     .action(async (opts: { config: string }) => {
       const config = readConfig(opts.config);
-      if (config.type !== 'aws') {
-        throw new UsageError(`herald infra up: nothing to create for type ${config.type}`);
-      }
-      await awsInfraUp(config, (step) => io.stdout.write(`${step.resource.padEnd(14)} ${step.name}  ${step.status}\n`));
+      const report = (step: InfraStep) => io.stdout.write(`${step.resource.padEnd(14)} ${step.name}  ${step.status}\n`);
+      if (config.type === 'aws') await awsInfraUp(config, report);
+      else if (config.type === 'gcp') await gcpInfraUp(config, report);
+      else throw new UsageError(`herald infra up: nothing to create for type ${config.type}`);
     });
 
   try {

@@ -1,15 +1,21 @@
 import { HeraldError, type ResolvedConfig } from '@herald/core';
 import type { Emailer } from './emailer.js';
 import { OutboxEmailer } from './outbox.js';
+import { readSecret } from './secrets.js';
+import { SendGridEmailer } from './sendgrid.js';
 import { SesEmailer } from './ses.js';
+import { SmtpEmailer } from './smtp.js';
 
 /**
  * The emailer a config chooses (`config.emailer.provider`, resolved by the loader the way
  * FlyteAdmin chooses: `emailServerConfig.serviceName`, else SES for aws, the outbox for sandbox).
  * @returns undefined when email is disabled (`type: local`).
- * @throws HeraldError when the chosen provider is not part of this build.
+ * @throws ConfigError (exit 2) when a secret it names is missing.
  */
-export function createEmailer(config: ResolvedConfig): Emailer | undefined {
+export function createEmailer(
+  config: ResolvedConfig,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Emailer | undefined {
   switch (config.emailer.provider) {
     case 'outbox':
       return new OutboxEmailer({ directory: config.outbox.directory });
@@ -19,6 +25,38 @@ export function createEmailer(config: ResolvedConfig): Emailer | undefined {
         endpoint: config.awsTransport.endpoint,
         api: config.awsTransport.sesApi,
       });
+    case 'sendgrid': {
+      const server = config.emailer.server;
+      return new SendGridEmailer({
+        apiKey: readSecret(
+          { envVar: server.apiKeyEnvVar, filePath: server.apiKeyFilePath },
+          server.apiKeyEnvVar
+            ? 'notifications.emailer.emailServerConfig.apiKeyEnvVar'
+            : 'notifications.emailer.emailServerConfig.apiKeyFilePath',
+          env,
+        ),
+        baseUrl: config.sendgrid.baseUrl,
+      });
+    }
+    case 'smtp': {
+      const server = config.emailer.server;
+      const secret = server.smtpPasswordSecretName;
+      return new SmtpEmailer({
+        host: server.smtpServer,
+        port: server.smtpPort ?? 587,
+        skipTlsVerify: server.smtpSkipTLSVerify,
+        username: server.smtpUsername || undefined,
+        // The secret's name is an environment variable, or a file path (a mounted secret).
+        password: secret
+          ? readSecret(
+              secret.includes('/') ? { filePath: secret } : { envVar: secret },
+              'notifications.emailer.emailServerConfig.smtpPasswordSecretName',
+              env,
+            )
+          : undefined,
+        timeoutMs: Math.max(1000, config.processing.deliveryTimeoutMs - 1000),
+      });
+    }
     case 'none':
       return undefined;
     default:

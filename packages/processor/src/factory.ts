@@ -12,6 +12,7 @@ import { type DeliveryLedger, MemoryLedger } from './ledger.js';
 import { MemorySource } from './memory-source.js';
 import { Pipeline } from './pipeline.js';
 import { Processor } from './processor.js';
+import { PubSubSource } from './pubsub-source.js';
 import type { Source } from './source.js';
 import { SqsSource } from './sqs-source.js';
 
@@ -82,7 +83,16 @@ function createSource(config: ResolvedConfig, deps: ProcessorDependencies): Sour
         reconnectDelaySeconds: config.reconnect.delaySeconds,
         logger: deps.logger,
       });
-    default:
-      throw new HeraldError(`type ${config.type} is not available in this version of Herald's processor`);
+    case 'gcp':
+      return new PubSubSource({
+        projectId: config.gcp.projectId,
+        subscriptionName: config.processor.queueName,
+        deadLetterTopicName: config.gcpTransport.deadLetterTopicName,
+        maxOutstandingMessages: config.processing.maxInFlight,
+        maxOutstandingBytes: config.gcpTransport.maxOutstandingBytes,
+        reconnectAttempts: config.reconnect.attempts,
+        reconnectDelaySeconds: config.reconnect.delaySeconds,
+        logger: deps.logger,
+      });
   }
 }

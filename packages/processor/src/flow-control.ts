@@ -1,25 +1,32 @@
 /**
- * Bounds how many messages are in flight. The receive loop waits for a free slot before it
- * asks the source for more, so a slow emailer slows receiving instead of growing memory.
+ * Bounds how many messages are in flight. The receive loops wait for a free slot before they
+ * ask the source for more, so a slow emailer slows receiving instead of growing memory.
+ *
+ * A receive first reserves the slots it may fill, so concurrent receives never overshoot the
+ * capacity; the slots the queue did not fill are returned when the receive ends. Reserved slots
+ * are not messages: `inFlight` and `idle()` count only messages being handled.
  */
 export class InFlightLimiter {
   private count = 0;
+  private reserved = 0;
   private slotWaiters: (() => void)[] = [];
   private idleWaiters: (() => void)[] = [];
 
   constructor(readonly capacity: number) {}
 
+  /** Messages being handled. */
   get inFlight(): number {
     return this.count;
   }
 
+  /** Slots neither handling a message nor reserved by a receive. */
   get available(): number {
-    return this.capacity - this.count;
+    return this.capacity - this.count - this.reserved;
   }
 
   /** Resolves when at least one slot is free, or at once when `signal` is aborted. */
   async waitForSlot(signal: AbortSignal): Promise<void> {
-    if (this.count < this.capacity || signal.aborted) return;
+    if (this.available > 0 || signal.aborted) return;
     await new Promise<void>((resolve) => {
       const done = () => {
         signal.removeEventListener('abort', done);
@@ -31,16 +38,22 @@ export class InFlightLimiter {
     });
   }
 
-  /** Takes `n` slots; callers check {@link available} first. */
-  take(n = 1): void {
-    this.count += n;
+  /** Reserves `n` slots for a receive that may return up to `n` messages. */
+  reserve(n: number): void {
+    this.reserved += n;
   }
 
-  /** Gives `n` slots back. */
-  release(n = 1): void {
-    if (n <= 0) return;
-    this.count -= n;
-    for (let i = 0; i < n; i++) this.slotWaiters.shift()?.();
+  /** Ends a reservation of `n` slots of which `used` now hold received messages. */
+  fill(n: number, used: number): void {
+    this.reserved -= n;
+    this.count += used;
+    this.wake(n - used);
+  }
+
+  /** One message is done: its slot is free again. */
+  release(): void {
+    this.count--;
+    this.wake(1);
     if (this.count === 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
@@ -48,9 +61,13 @@ export class InFlightLimiter {
     }
   }
 
-  /** Resolves when nothing is in flight. */
+  /** Resolves when no message is being handled. */
   idle(): Promise<void> {
     if (this.count === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private wake(slots: number): void {
+    for (let i = 0; i < slots; i++) this.slotWaiters.shift()?.();
   }
 }

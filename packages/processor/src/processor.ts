@@ -98,18 +98,16 @@ export class Processor {
     while (!signal.aborted) {
       await this.limiter.waitForSlot(signal);
       if (signal.aborted) break;
-      // Reserve the slots before asking, so concurrent receives never overshoot maxInFlight;
-      // the ones the queue did not fill are given back below.
       const wanted = Math.min(this.limiter.available, source.maxBatch);
       if (wanted <= 0) continue;
-      this.limiter.take(wanted);
+      this.limiter.reserve(wanted);
       let batch: Awaited<ReturnType<Source['receive']>>;
       try {
         batch = await source.receive(wanted, signal);
         failures = 0;
-        this.limiter.release(wanted - batch.length);
+        this.limiter.fill(wanted, batch.length);
       } catch (err) {
-        this.limiter.release(wanted);
+        this.limiter.fill(wanted, 0);
         if (signal.aborted) break;
         failures++;
         const waitMs = Math.min(30_000, baseMs * 2 ** (failures - 1));

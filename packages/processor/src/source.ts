@@ -17,6 +17,15 @@ export interface DeadLetterRecord {
   destination?: string;
 }
 
+/** Attributes a dead-lettered copy carries, on every transport. */
+export const DEAD_LETTER_ATTRIBUTES = {
+  reason: 'herald.reason',
+  kind: 'herald.kind',
+  eventId: 'herald.eventId',
+  destination: 'herald.destination',
+  sourceMessageId: 'herald.sourceMessageId',
+} as const;
+
 /**
  * Where messages come from and how they are settled: one implementation per transport
  * (SQS, Pub/Sub subscription, in-memory). A source keeps a received message alive (visibility,

@@ -9,7 +9,7 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { HeraldError, type Logger, silentLogger } from '@herald/core';
-import type { DeadLetterRecord, ReceivedMessage, Source } from './source.js';
+import { DEAD_LETTER_ATTRIBUTES, type DeadLetterRecord, type ReceivedMessage, type Source } from './source.js';
 import { DeleteBatcher } from './sqs-delete-batcher.js';
 import { VisibilityKeeper } from './sqs-visibility.js';
 
@@ -34,15 +34,6 @@ export interface SqsSourceOptions {
 interface SqsReceived extends ReceivedMessage {
   readonly receiptHandle: string;
 }
-
-/** Message attributes Herald puts on a dead-lettered copy. */
-export const DEAD_LETTER_ATTRIBUTES = {
-  reason: 'herald.reason',
-  kind: 'herald.kind',
-  eventId: 'herald.eventId',
-  destination: 'herald.destination',
-  sourceMessageId: 'herald.sourceMessageId',
-} as const;
 
 /**
  * Consumes an SQS queue (raw bodies or SNS envelopes alike).

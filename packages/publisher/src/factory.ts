@@ -2,6 +2,7 @@ import { HeraldError, type Logger, type MemoryQueue, type ResolvedConfig } from 
 import { MemoryPublisher } from './memory.js';
 import { NoopPublisher } from './noop.js';
 import type { Publisher } from './publisher.js';
+import { PubSubPublisher } from './pubsub.js';
 import { SnsPublisher } from './sns.js';
 
 /** What a publisher may need besides the config. */
@@ -36,7 +37,14 @@ export function createPublisher(config: ResolvedConfig, deps: PublisherDependenc
         reconnectDelaySeconds: config.reconnect.delaySeconds,
         logger: deps.logger,
       });
-    default:
-      throw new HeraldError(`type ${config.type} is not available in this version of Herald's publisher`);
+    case 'gcp':
+      return new PubSubPublisher({
+        projectId: config.gcp.projectId,
+        topicName: config.publisher.topicName,
+        orderingByExecution: config.gcpTransport.orderingByExecution,
+        reconnectAttempts: config.reconnect.attempts,
+        reconnectDelaySeconds: config.reconnect.delaySeconds,
+        logger: deps.logger,
+      });
   }
 }

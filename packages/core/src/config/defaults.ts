@@ -53,4 +53,18 @@ export const CONFIG_DEFAULTS = {
     /** `auto` tries SESv2 SendEmail and falls back to v1 where an endpoint lacks v2. */
     sesApi: 'auto',
   },
+  gcp: {
+    /** Pub/Sub publishes in order per execution only when asked: ordering costs throughput. */
+    orderingByExecution: false,
+    /** Bytes of messages the subscriber holds at once (flow control beside maxInFlight). */
+    maxOutstandingBytes: 100 * 1024 * 1024,
+    ackDeadlineSeconds: 60,
+    /** Redelivery backoff of the subscription's retry policy, set by `herald infra up`. */
+    minimumBackoffSeconds: 10,
+    maximumBackoffSeconds: 600,
+  },
+  sendgrid: {
+    /** SendGrid's global API; the EU region is https://api.eu.sendgrid.com. */
+    baseUrl: 'https://api.sendgrid.com',
+  },
 } as const;

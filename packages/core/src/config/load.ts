@@ -170,6 +170,19 @@ function resolveConfig(
       maxReceiveCount: h.aws?.maxReceiveCount ?? processing.maxAttempts + 1,
       sesApi: h.aws?.sesApi ?? d.aws.sesApi,
     },
+    gcpTransport: {
+      deadLetterTopicName: h.gcp?.deadLetterTopicName ?? `${n.publisher?.topicName || 'herald'}-dlq`,
+      orderingByExecution: h.gcp?.orderingByExecution ?? d.gcp.orderingByExecution,
+      maxOutstandingBytes: h.gcp?.maxOutstandingBytes ?? d.gcp.maxOutstandingBytes,
+      ackDeadlineSeconds: h.gcp?.ackDeadlineSeconds ?? d.gcp.ackDeadlineSeconds,
+      maxDeliveryAttempts: h.gcp?.maxDeliveryAttempts ?? Math.min(100, Math.max(5, processing.maxAttempts + 1)),
+      minimumBackoffSeconds: h.gcp?.minimumBackoffSeconds ?? d.gcp.minimumBackoffSeconds,
+      maximumBackoffSeconds: h.gcp?.maximumBackoffSeconds ?? d.gcp.maximumBackoffSeconds,
+    },
+    // The environment wins, so an operator (or a test) can redirect SendGrid without editing the file.
+    sendgrid: {
+      baseUrl: (ctx.env.HERALD_SENDGRID_BASE_URL || h.sendgrid?.baseUrl || d.sendgrid.baseUrl).replace(/\/+$/, ''),
+    },
     warnings: ctx.warnings,
   };
   requireTransportKeys(config, ctx.problems);

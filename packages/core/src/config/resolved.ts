@@ -65,6 +65,18 @@ export interface ResolvedConfig {
     maxReceiveCount: number;
     sesApi: 'auto' | 'v2' | 'v1';
   };
+  /** Google Cloud Pub/Sub transport settings (Herald's own). */
+  gcpTransport: {
+    deadLetterTopicName: string;
+    orderingByExecution: boolean;
+    maxOutstandingBytes: number;
+    ackDeadlineSeconds: number;
+    /** The subscription's dead-letter policy `herald infra up` sets (Pub/Sub allows 5–100). */
+    maxDeliveryAttempts: number;
+    minimumBackoffSeconds: number;
+    maximumBackoffSeconds: number;
+  };
+  sendgrid: { baseUrl: string };
   outbox: { directory: string };
   /** Things that are allowed but probably not meant (deprecated or unknown keys). */
   warnings: string[];

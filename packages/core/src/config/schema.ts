@@ -98,6 +98,19 @@ export const heraldSchema = z
       })
       .strict()
       .optional(),
+    gcp: z
+      .object({
+        deadLetterTopicName: nonEmpty.optional(),
+        orderingByExecution: boolLike.optional(),
+        maxOutstandingBytes: intLike(1024).optional(),
+        ackDeadlineSeconds: intLike(10, 600).optional(),
+        maxDeliveryAttempts: intLike(5, 100).optional(),
+        minimumBackoffSeconds: intLike(0, 600).optional(),
+        maximumBackoffSeconds: intLike(0, 600).optional(),
+      })
+      .strict()
+      .optional(),
+    sendgrid: z.object({ baseUrl: z.url().optional() }).strict().optional(),
   })
   .strict();
 

@@ -1,0 +1,186 @@
+import { Duration, type Message, PubSub, type Subscription } from '@google-cloud/pubsub';
+import { HeraldError, type Logger, silentLogger } from '@herald/core';
+import { DEAD_LETTER_ATTRIBUTES, type DeadLetterRecord, type ReceivedMessage, type Source } from './source.js';
+
+/** Options for {@link PubSubSource}. */
+export interface PubSubSourceOptions {
+  projectId: string;
+  /** FlyteAdmin's `processor.queueName`: the subscription. */
+  subscriptionName: string;
+  deadLetterTopicName: string;
+  /** Flow control: messages the client library holds at once (Herald's maxInFlight). */
+  maxOutstandingMessages: number;
+  maxOutstandingBytes: number;
+  reconnectAttempts?: number;
+  reconnectDelaySeconds?: number;
+  logger?: Logger;
+  client?: PubSub;
+}
+
+interface PubSubReceived extends ReceivedMessage {
+  readonly message: Message;
+}
+
+/**
+ * Consumes a Pub/Sub subscription with streaming pull. The client library does flow control
+ * (at most `maxOutstandingMessages` / `maxOutstandingBytes` held) and extends the lease of every
+ * message until it is acked or nacked; this source turns its push of messages into the pull
+ * that the processor's receive loop expects.
+ *
+ * - ack after settle; retry later = nack, redelivered after the subscription's retry-policy
+ *   backoff (set by `herald infra up`);
+ * - undecodable messages and given-up deliveries are published to the dead-letter topic with
+ *   the reason as attributes; repeated crashes reach it through the subscription's
+ *   dead-letter policy;
+ * - a stream error is logged and the stream reopened with backoff;
+ * - closing nacks everything still held, so another processor gets it at once.
+ */
+export class PubSubSource implements Source {
+  readonly name = 'pubsub';
+  readonly maxBatch = 100;
+  private readonly client: PubSub;
+  private readonly logger: Logger;
+  private subscription: Subscription | undefined;
+  private readonly buffered: Message[] = [];
+  private readonly waiters = new Set<() => void>();
+  private started: Promise<void> | undefined;
+  private closed = false;
+  private reopenFailures = 0;
+
+  constructor(private readonly options: PubSubSourceOptions) {
+    this.client = options.client ?? new PubSub({ projectId: options.projectId });
+    this.logger = options.logger ?? silentLogger;
+  }
+
+  /**
+   * Checks that the subscription exists (retrying while Pub/Sub cannot be reached), then opens
+   * the stream.
+   * @throws HeraldError naming a subscription that does not exist.
+   */
+  start(): Promise<void> {
+    this.started ??= this.open();
+    return this.started;
+  }
+
+  async receive(max: number, signal: AbortSignal): Promise<ReceivedMessage[]> {
+    await this.start();
+    while (this.buffered.length === 0) {
+      if (signal.aborted || this.closed) return [];
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          this.waiters.delete(wake);
+          signal.removeEventListener('abort', wake);
+          resolve();
+        };
+        this.waiters.add(wake);
+        signal.addEventListener('abort', wake, { once: true });
+      });
+    }
+    return this.buffered.splice(0, max).map(
+      (message): PubSubReceived => ({
+        id: message.id,
+        body: message.data,
+        attributes: { ...message.attributes },
+        // Pub/Sub counts deliveries only on subscriptions with a dead-letter policy.
+        receiveCount: Math.max(1, message.deliveryAttempt || 1),
+        message,
+      }),
+    );
+  }
+
+  async ack(message: ReceivedMessage): Promise<void> {
+    (message as PubSubReceived).message.ack();
+  }
+
+  async retryLater(message: ReceivedMessage, _delayMs: number): Promise<void> {
+    // Holding it for the delay would count against flow control and stall the stream; the
+    // subscription's retry policy applies the backoff on the server instead.
+    (message as PubSubReceived).message.nack();
+  }
+
+  async deadLetter(message: ReceivedMessage, record: DeadLetterRecord): Promise<void> {
+    const attributes: Record<string, string> = {
+      ...message.attributes,
+      [DEAD_LETTER_ATTRIBUTES.reason]: record.reason.slice(0, 1024),
+      [DEAD_LETTER_ATTRIBUTES.kind]: record.kind,
+      [DEAD_LETTER_ATTRIBUTES.sourceMessageId]: message.id,
+    };
+    if (record.eventId) attributes[DEAD_LETTER_ATTRIBUTES.eventId] = record.eventId;
+    if (record.destination) attributes[DEAD_LETTER_ATTRIBUTES.destination] = record.destination;
+    const data = typeof message.body === 'string' ? Buffer.from(message.body) : Buffer.from(message.body);
+    await this.client.topic(this.options.deadLetterTopicName).publishMessage({ data, attributes });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const wake of [...this.waiters]) wake();
+    for (const message of this.buffered.splice(0)) message.nack();
+    await this.subscription?.close();
+    await this.client.close();
+  }
+
+  private async open(): Promise<void> {
+    const { subscriptionName, projectId } = this.options;
+    const subscription = this.client.subscription(subscriptionName, {
+      flowControl: {
+        maxMessages: this.options.maxOutstandingMessages,
+        maxBytes: this.options.maxOutstandingBytes,
+        allowExcessMessages: false,
+      },
+      // Leases are extended while a delivery runs, for up to an hour.
+      maxExtensionTime: Duration.from({ minutes: 60 }),
+      closeOptions: { behavior: 'NACK' },
+    });
+    await this.checkExists(subscription, subscriptionName, projectId);
+    subscription.on('message', (message: Message) => {
+      this.buffered.push(message);
+      for (const wake of [...this.waiters]) wake();
+    });
+    subscription.on('error', (err: Error) => void this.reopen(err));
+    this.subscription = subscription;
+  }
+
+  /** The library retries transient stream errors itself; what reaches here needs a new stream. */
+  private async reopen(err: Error): Promise<void> {
+    if (this.closed || !this.subscription) return;
+    this.reopenFailures++;
+    const waitMs = Math.min(30_000, 1000 * 2 ** (this.reopenFailures - 1));
+    this.logger.warn({ err, waitMs }, 'Pub/Sub stream failed; reopening');
+    try {
+      await this.subscription.close();
+    } catch {
+      // already closed
+    }
+    await new Promise((resolve) => setTimeout(resolve, waitMs));
+    if (this.closed) return;
+    this.subscription.open();
+    this.reopenFailures = 0;
+  }
+
+  private async checkExists(subscription: Subscription, name: string, projectId: string): Promise<void> {
+    const attempts = Math.max(1, (this.options.reconnectAttempts ?? 0) + 1);
+    for (let attempt = 1; ; attempt++) {
+      let exists: boolean;
+      try {
+        [exists] = await subscription.exists();
+      } catch (err) {
+        if (attempt >= attempts) {
+          throw new HeraldError(`cannot reach Pub/Sub: ${(err as Error).message}`, { cause: err });
+        }
+        const delayMs = (this.options.reconnectDelaySeconds ?? 0) * 1000;
+        this.logger.warn(
+          { attempt, attempts, delayMs, error: (err as Error).message },
+          'Pub/Sub not reachable; retrying',
+        );
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+        continue;
+      }
+      if (!exists) {
+        throw new HeraldError(
+          `Pub/Sub subscription '${name}' does not exist in project ${projectId} (create it with \`herald infra up\`)`,
+        );
+      }
+      return;
+    }
+  }
+}

@@ -1,0 +1,118 @@
+import { PubSub, type Topic } from '@google-cloud/pubsub';
+import {
+  completeEvent,
+  type ExecutionEvent,
+  type ExecutionEventInput,
+  encodeEvent,
+  eventAttributes,
+  HeraldError,
+  type Logger,
+  silentLogger,
+} from '@herald/core';
+import type { Publisher, PublishResult } from './publisher.js';
+
+/** Options for {@link PubSubPublisher}. */
+export interface PubSubPublisherOptions {
+  projectId: string;
+  topicName: string;
+  /** Publish with ordering key = execution id, so one execution's events arrive in order. */
+  orderingByExecution?: boolean;
+  reconnectAttempts?: number;
+  reconnectDelaySeconds?: number;
+  logger?: Logger;
+  /** A client to use instead of building one (it honours PUBSUB_EMULATOR_HOST). */
+  client?: PubSub;
+}
+
+/**
+ * Publishes events to a Pub/Sub topic: the event JSON as data, `phase`, `project` and `domain`
+ * as attributes. The client library batches (up to 100 messages or 10 ms) and retries
+ * transient errors with backoff; with ordering on, a failed key is resumed for the next call.
+ */
+export class PubSubPublisher implements Publisher {
+  readonly name = 'pubsub';
+  private readonly client: PubSub;
+  private readonly topic: Topic;
+  private verified: Promise<void> | undefined;
+
+  constructor(private readonly options: PubSubPublisherOptions) {
+    this.client = options.client ?? new PubSub({ projectId: options.projectId });
+    this.topic = this.client.topic(options.topicName, {
+      batching: { maxMessages: 100, maxMilliseconds: 10 },
+      messageOrdering: options.orderingByExecution ?? false,
+    });
+  }
+
+  /**
+   * Checks that the topic exists, retrying `reconnectAttempts` times while Pub/Sub cannot be
+   * reached.
+   * @throws HeraldError naming a topic that does not exist.
+   */
+  start(): Promise<void> {
+    this.verified ??= this.verifyTopic();
+    return this.verified;
+  }
+
+  async publish(events: readonly (ExecutionEventInput | ExecutionEvent)[]): Promise<PublishResult[]> {
+    const complete = events.map((event) => completeEvent(event));
+    await this.start();
+    // All go into the client's batch at once; each resolves with its own message id.
+    return Promise.all(
+      complete.map(async (event) => {
+        const orderingKey = this.options.orderingByExecution ? executionKey(event) : undefined;
+        try {
+          const messageId = await this.topic.publishMessage({
+            data: Buffer.from(encodeEvent(event)),
+            attributes: eventAttributes(event),
+            orderingKey,
+          });
+          return { eventId: event.id, messageId };
+        } catch (err) {
+          if (orderingKey) this.topic.resumePublishing(orderingKey);
+          throw new HeraldError(
+            `cannot publish to Pub/Sub topic ${this.options.topicName}: ${(err as Error).message}`,
+            {
+              cause: err,
+            },
+          );
+        }
+      }),
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.topic.flush();
+    await this.client.close();
+  }
+
+  private async verifyTopic(): Promise<void> {
+    const attempts = Math.max(1, (this.options.reconnectAttempts ?? 0) + 1);
+    const logger = this.options.logger ?? silentLogger;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const [exists] = await this.topic.exists();
+        if (exists) return;
+        this.verified = undefined;
+        throw new HeraldError(
+          `Pub/Sub topic '${this.options.topicName}' does not exist in project ${this.options.projectId} (create it with \`herald infra up\`)`,
+        );
+      } catch (err) {
+        if (err instanceof HeraldError || attempt >= attempts) {
+          this.verified = undefined;
+          throw err instanceof HeraldError
+            ? err
+            : new HeraldError(`cannot reach Pub/Sub: ${(err as Error).message}`, { cause: err });
+        }
+        const delayMs = (this.options.reconnectDelaySeconds ?? 0) * 1000;
+        logger.warn({ attempt, attempts, delayMs, error: (err as Error).message }, 'Pub/Sub not reachable; retrying');
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
+    }
+  }
+}
+
+/** The ordering key of an event: its execution. */
+function executionKey(event: ExecutionEvent): string {
+  const { project, domain, name } = event.execution;
+  return `${project}/${domain}/${name}`;
+}
