@@ -26,7 +26,7 @@ export default defineConfig({
           name: 'integration',
           include: ['packages/*/tests/integration/**/*.test.ts', 'test/**/*.test.ts'],
           globalSetup: ['test/setup/services.ts'],
-          setupFiles: ['test/setup/aws-env.ts'],
+          setupFiles: ['test/setup/emulator-env.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },

@@ -1,0 +1,60 @@
+import { randomUUID } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sampleEvent } from '@herald/core';
+import { describe, expect, it } from 'vitest';
+import { eventually } from './helpers/aws.js';
+import { finished, herald, root, start, waitForLog } from './helpers/cli.js';
+import { FakeSendGrid } from './helpers/fake-sendgrid.js';
+
+const flyteAdminGcp = join(root, 'packages/core/tests/fixtures/flyteadmin-gcp-sendgrid.yaml');
+
+describe("FlyteAdmin's GCP + SendGrid block, unchanged", () => {
+  it('infra up, run and publish against the Pub/Sub emulator deliver through SendGrid', async () => {
+    const key = `SG.${randomUUID()}`;
+    const sendgrid = new FakeSendGrid(key);
+    const env = { SENDGRID_API_KEY: key, HERALD_SENDGRID_BASE_URL: await sendgrid.start() };
+    try {
+      const up = await herald(['infra', 'up', '--config', flyteAdminGcp]);
+      expect(up.status).toBe(0);
+      expect(up.stdout).toMatch(
+        /subscription\s+flyte-notifications-sub \(to flyte-notifications-dlq after \d+ deliveries\)/,
+      );
+
+      const run = start(['run', '--config', flyteAdminGcp], undefined, env);
+      try {
+        await waitForLog(run, 'herald processor started');
+        const name = `gcp-${randomUUID().slice(0, 6)}`;
+        const event = sampleEvent({
+          id: randomUUID(),
+          execution: { project: 'flytesnacks', domain: 'development', name },
+          notifications: [{ phases: ['FAILED'], email: { recipients: ['oncall@example.com'] } }],
+        });
+        const file = join(tmpdir(), `${name}.json`);
+        await writeFile(file, JSON.stringify(event));
+        const published = await herald(['publish', '--config', flyteAdminGcp, '--event', file]);
+        expect(published.status).toBe(0);
+
+        const mine = () => sendgrid.accepted.filter((a) => a.mail.content.some((c) => c.value.includes(name)));
+        await eventually(async () => expect(mine()).toHaveLength(1));
+        expect(mine()[0]?.mail.subject).toBe('Notice: Execution "core.example.wf" has failed in "development".');
+        expect(mine()[0]?.mail.from).toEqual({ email: 'flyte-notifications@company.com' });
+      } finally {
+        run.kill('SIGTERM');
+        expect((await finished(run)).status).toBe(0);
+      }
+    } finally {
+      await sendgrid.stop();
+    }
+  });
+
+  it('exits 2 naming the key when the SendGrid API key is missing', async () => {
+    const run = start(['run', '--config', flyteAdminGcp], undefined, { SENDGRID_API_KEY: '' });
+    const result = await finished(run);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain(
+      'notifications.emailer.emailServerConfig.apiKeyEnvVar: environment variable SENDGRID_API_KEY is not set',
+    );
+  });
+});

@@ -1,0 +1,45 @@
+import PostalMime, { type Email } from 'postal-mime';
+import { SMTPServer } from 'smtp-server';
+
+/**
+ * A real SMTP server (smtp-server) on loopback that offers STARTTLS (with smtp-server's own
+ * self-signed certificate) and keeps every message it accepts, parsed.
+ */
+export class TestSmtpServer {
+  /** Accepted messages; `secure` is true when the session had been upgraded with STARTTLS. */
+  readonly received: { raw: string; parsed: Email; envelopeTo: string[]; secure: boolean }[] = [];
+  private server: SMTPServer | undefined;
+  port = 0;
+
+  async start(port = 0): Promise<number> {
+    this.server = new SMTPServer({
+      authOptional: true,
+      logger: false,
+      onData: (stream, session, callback) => {
+        const chunks: Buffer[] = [];
+        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+        stream.on('end', () => {
+          const raw = Buffer.concat(chunks);
+          void PostalMime.parse(raw).then((parsed) => {
+            this.received.push({
+              raw: raw.toString('utf8'),
+              parsed,
+              envelopeTo: session.envelope.rcptTo.map((r) => r.address),
+              secure: session.secure,
+            });
+            callback();
+          }, callback);
+        });
+      },
+    });
+    await new Promise<void>((resolve) => this.server?.listen(port, '127.0.0.1', resolve));
+    const address = this.server.server.address();
+    if (!address || typeof address === 'string') throw new Error('no address');
+    this.port = address.port;
+    return this.port;
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => this.server?.close(() => resolve()));
+  }
+}
