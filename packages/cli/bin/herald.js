@@ -7,5 +7,17 @@
 // output; users who want it can set the variable to "false".
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
+// Against the Pub/Sub emulator there is no Google metadata server to find; without this the
+// auth library warns on every command that its lookup failed.
+if (process.env.PUBSUB_EMULATOR_HOST) process.env.METADATA_SERVER_DETECTION ??= 'none';
+
+// A client library may leave a promise unhandled after the command has already reported the
+// failure (google-gax does, when credentials are missing). Report it in one line rather than
+// crash with a stack trace; a long-running processor keeps running.
+process.on('unhandledRejection', (reason) => {
+  process.stderr.write(`herald: ${reason instanceof Error ? reason.message : String(reason)}\n`);
+  process.exitCode ||= 1;
+});
+
 const { main } = await import('../dist/main.js');
 process.exitCode = await main(process.argv.slice(2));

@@ -80,9 +80,15 @@ export class PubSubPublisher implements Publisher {
     );
   }
 
+  /** Sends what is still batched, then closes the client. Never throws: a failed publish has
+   * already rejected its own `publish` call. */
   async close(): Promise<void> {
-    await this.topic.flush();
-    await this.client.close();
+    try {
+      await this.topic.flush();
+    } catch (err) {
+      (this.options.logger ?? silentLogger).warn({ err }, 'Pub/Sub flush at close failed');
+    }
+    await this.client.close().catch(() => {});
   }
 
   private async verifyTopic(): Promise<void> {
