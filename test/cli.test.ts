@@ -150,6 +150,24 @@ describe('herald run (sandbox)', () => {
   });
 });
 
+describe('herald send-test', () => {
+  it('sends one email rendered from the configured templates through the configured emailer', async () => {
+    const result = await herald(['send-test', '--config', await sandboxConfig(), '--to', 'me@example.com']);
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/^sent via outbox: <\w+@example\.com> \(.+\.eml\)\n$/);
+    const [file] = (await readdir(join(dir, 'outbox'))).filter((f) => f.endsWith('.eml'));
+    const parsed = await PostalMime.parse(await readFile(join(dir, 'outbox', file as string)));
+    expect(parsed.to?.map((a) => a.address)).toEqual(['me@example.com']);
+    expect(parsed.subject).toMatch(/^\[test\] /);
+  });
+
+  it('exits 2 for an address that is not one', async () => {
+    const result = await herald(['send-test', '--config', await sandboxConfig(), '--to', 'nope']);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain("--to: 'nope' is not an email address");
+  });
+});
+
 describe('usage errors', () => {
   it('exits 2 on an unknown command', async () => {
     expect((await herald(['frobnicate'])).status).toBe(2);

@@ -3,6 +3,7 @@ import { createPublisher } from '@herald/publisher';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { formatDeliveries, renderDeliveries } from './commands/render.js';
 import { runProcessor } from './commands/run.js';
+import { sendTestEmail } from './commands/send-test.js';
 import { describeConfig } from './commands/validate.js';
 import { EXIT, UsageError } from './errors.js';
 import { awsInfraUp, type InfraStep } from './infra/aws.js';
@@ -91,6 +92,17 @@ export async function main(
       io.stdout.write(`${describeConfig(readConfig(opts.config))}\n`);
     });
 
+  program
+    .command('send-test')
+    .description('send one test email, rendered from the configured templates, through the configured emailer')
+    .requiredOption('-c, --config <file>', 'YAML config')
+    .requiredOption('--to <address>', 'recipient')
+    .action(async (opts: { config: string; to: string }) => {
+      const config = readConfig(opts.config);
+      const sent = await sendTestEmail(config, opts.to, config.processing.deliveryTimeoutMs);
+      io.stdout.write(`sent via ${sent.provider}: ${sent.messageId}${sent.location ? ` (${sent.location})` : ''}\n`);
+    });
+
   const infra = program.command('infra').description('create the cloud resources a config needs');
   infra
     .command('up')
@@ -122,6 +134,7 @@ function report(err: unknown, io: CliIo): number {
     return EXIT.usage;
   }
   if (err instanceof HeraldError) {
+    // DeliveryError included: the provider's reason, not a stack trace.
     io.stderr.write(`herald: ${err.message}\n`);
     return EXIT.failure;
   }
