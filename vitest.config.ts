@@ -8,6 +8,7 @@ const alias = {
   '@herald/core': src('core'),
   '@herald/publisher': src('publisher'),
   '@herald/emailer': src('emailer'),
+  '@herald/channels': src('channels'),
   '@herald/processor': src('processor'),
   '@herald/cli': src('cli'),
 };

@@ -13,3 +13,4 @@ export { templateHelpers } from './render/helpers.js';
 export { htmlToText } from './render/html-to-text.js';
 export * from './render/renderer.js';
 export * from './sample-event.js';
+export { readSecret } from './secrets.js';

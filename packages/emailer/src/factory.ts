@@ -1,7 +1,7 @@
-import { HeraldError, type ResolvedConfig } from '@herald/core';
+import { HeraldError, type ResolvedConfig, readSecret } from '@herald/core';
 import type { Emailer } from './emailer.js';
 import { OutboxEmailer } from './outbox.js';
-import { readSecret } from './secrets.js';
+
 import { SendGridEmailer } from './sendgrid.js';
 import { SesEmailer } from './ses.js';
 import { SmtpEmailer } from './smtp.js';

@@ -1,3 +1,4 @@
+import { type Channel, createChannels } from '@herald/channels';
 import {
   compileConfigTemplates,
   HeraldError,
@@ -7,6 +8,7 @@ import {
   silentLogger,
 } from '@herald/core';
 import { createEmailer, type Emailer } from '@herald/emailer';
+import type { CodeRule } from './code-rules.js';
 import { ProcessorEvents } from './events.js';
 import { type DeliveryLedger, MemoryLedger } from './ledger.js';
 import { MemorySource } from './memory-source.js';
@@ -25,6 +27,10 @@ export interface ProcessorDependencies {
   emailer?: Emailer;
   ledger?: DeliveryLedger;
   random?: () => number;
+  /** Channels to use instead of building `herald.channels` (tests). */
+  channels?: ReadonlyMap<string, Channel>;
+  /** Rules written in code, see {@link when}. */
+  codeRules?: readonly CodeRule[];
 }
 
 /**
@@ -37,9 +43,12 @@ export function createProcessor(config: ResolvedConfig, deps: ProcessorDependenc
   const emailer = deps.emailer ?? createEmailer(config);
   const events = new ProcessorEvents();
   const shutdown = new AbortController();
+  const templates = compileConfigTemplates(config);
   const pipeline = new Pipeline({
     config,
-    templates: compileConfigTemplates(config),
+    templates,
+    channels: deps.channels ?? createChannels(config, templates.renderer),
+    codeRules: deps.codeRules ?? [],
     source,
     emailer,
     ledger: deps.ledger ?? new MemoryLedger(config.processing.dedupCapacity),

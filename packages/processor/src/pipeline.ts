@@ -1,3 +1,4 @@
+import type { Channel } from '@herald/channels';
 import {
   type ConfigTemplates,
   DecodeError,
@@ -10,18 +11,22 @@ import {
 } from '@herald/core';
 import type { Emailer } from '@herald/emailer';
 import { backoffDelayMs } from './backoff.js';
+import type { CodeRule } from './code-rules.js';
 import { composeEmail } from './compose.js';
-import type { ProcessorEvents } from './events.js';
+import type { ProcessorEventMap, ProcessorEvents } from './events.js';
 import type { DeliveryLedger } from './ledger.js';
 import { type Destination, routeEvent } from './route.js';
 import type { ReceivedMessage, Source } from './source.js';
 
 /** Everything the pipeline needs; built by `createProcessor` or by a test. */
 export interface PipelineDependencies {
-  config: Pick<ResolvedConfig, 'emailer' | 'processing'>;
+  config: Pick<ResolvedConfig, 'emailer' | 'processing' | 'rules'>;
   templates: ConfigTemplates;
   source: Source;
   emailer: Emailer | undefined;
+  /** Channels by name (`herald.channels`). */
+  channels: ReadonlyMap<string, Channel>;
+  codeRules: readonly CodeRule[];
   ledger: DeliveryLedger;
   events: ProcessorEvents;
   logger: Logger;
@@ -29,6 +34,9 @@ export interface PipelineDependencies {
   shutdownSignal: AbortSignal;
   random?: () => number;
 }
+
+/** What a successful send reports, for the `delivered` event. */
+type Sent = Omit<ProcessorEventMap['delivered'], 'messageId' | 'eventId' | 'destination' | 'durationMs'>;
 
 type Outcome =
   | { kind: 'done' }
@@ -62,7 +70,7 @@ export class Pipeline {
     }
 
     try {
-      const destinations = routeEvent(event, this.deps.config);
+      const destinations = routeEvent(event, this.deps.config, this.deps.channels, this.deps.codeRules);
       const outcomes = await Promise.all(destinations.map((d) => this.deliver(message, event, d)));
       await this.settle(message, event, outcomes);
     } catch (err) {
@@ -94,47 +102,82 @@ export class Pipeline {
   }
 
   private async attempt(message: ReceivedMessage, event: ExecutionEvent, destination: Destination): Promise<Outcome> {
-    const { events, emailer, config, shutdownSignal } = this.deps;
-    if (!emailer) {
-      // type: local — notifications are disabled, as in FlyteAdmin.
-      return { kind: 'done' };
-    }
-    let email: ReturnType<typeof composeEmail>;
-    try {
-      email = composeEmail(event, destination, this.deps.templates, config);
-    } catch (err) {
-      if (err instanceof TemplateError) return { kind: 'permanent', destination: destination.key, error: err.message };
-      throw err;
-    }
+    const { events, config, shutdownSignal } = this.deps;
     const started = performance.now();
     const signal = AbortSignal.any([AbortSignal.timeout(config.processing.deliveryTimeoutMs), shutdownSignal]);
     try {
-      const result = await emailer.send(email, { signal });
-      events.emit('delivered', {
-        messageId: message.id,
-        eventId: event.id,
-        destination: destination.key,
-        provider: emailer.name,
-        providerMessageId: result.messageId,
-        location: result.location,
-        to: email.to,
-        subject: email.subject,
-        text: email.text,
-        durationMs: performance.now() - started,
-      });
+      const sent = await this.dispatch(event, destination, signal);
+      if (sent) {
+        events.emit('delivered', {
+          ...sent,
+          messageId: message.id,
+          eventId: event.id,
+          destination: destination.key,
+          durationMs: performance.now() - started,
+        });
+      }
       return { kind: 'done' };
     } catch (err) {
-      if (err instanceof DeliveryError && !err.retryable) {
+      if (err instanceof TemplateError || (err instanceof DeliveryError && !err.retryable)) {
         return { kind: 'permanent', destination: destination.key, error: err.message };
       }
-      // Transient by classification, or unclassified (a provider bug): retrying cannot lose
-      // anything, and attempts are bounded by maxAttempts.
+      // Transient by classification, or unclassified (a provider bug, an exception in a code
+      // rule): retrying cannot lose anything, and attempts are bounded by maxAttempts.
       return {
         kind: 'retry',
         destination: destination.key,
         error: err instanceof Error ? err.message : String(err),
         retryAfterMs: err instanceof DeliveryError ? (err.retryAfterMs ?? 0) : 0,
       };
+    }
+  }
+
+  /** Sends to one destination; undefined when there was nothing to send for this event. */
+  private async dispatch(
+    event: ExecutionEvent,
+    destination: Destination,
+    signal: AbortSignal,
+  ): Promise<Sent | undefined> {
+    const { emailer, config, templates, channels, codeRules } = this.deps;
+    switch (destination.channel) {
+      case 'email': {
+        // No emailer: type local, notifications disabled as in FlyteAdmin.
+        if (!emailer) return undefined;
+        const email = composeEmail(event, destination, templates, config);
+        const result = await emailer.send(email, { signal });
+        return {
+          provider: emailer.name,
+          providerMessageId: result.messageId,
+          location: result.location,
+          to: email.to,
+          subject: email.subject,
+          text: email.text,
+        };
+      }
+      case 'code': {
+        const rule = codeRules.find((r) => r.name === destination.name);
+        if (!rule || !(await rule.check(event))) return undefined;
+        await rule.deliver(event, { signal });
+        return { provider: 'code', providerMessageId: '', to: [rule.name], subject: rule.name, text: '' };
+      }
+      default: {
+        const channel = channels.get(destination.name);
+        if (!channel) {
+          throw new DeliveryError(destination.name, `no channel named '${destination.name}' in herald.channels`, {
+            retryable: false,
+          });
+        }
+        const request = channel.prepare(event);
+        if (!request) return undefined;
+        const result = await channel.send(request, { signal });
+        return {
+          provider: channel.type,
+          providerMessageId: result.id,
+          to: [channel.name],
+          subject: request.preview.summary,
+          text: request.preview.summary,
+        };
+      }
     }
   }
 

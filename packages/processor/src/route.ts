@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ExecutionEvent, ResolvedConfig } from '@herald/core';
+import type { ExecutionEvent, Phase, ResolvedConfig, ResolvedRule } from '@herald/core';
 
 /** One email to send for an event. */
 export interface EmailDestination {
@@ -17,20 +17,49 @@ export interface EmailDestination {
   origins: string[];
 }
 
-/** A destination of any channel (only email so far). */
-export type Destination = EmailDestination;
+/** A named channel from `herald.channels` (Slack, PagerDuty, webhook, Jira). */
+export interface ChannelDestination {
+  channel: 'slack' | 'pagerduty' | 'webhook' | 'jira' | 'unknown';
+  name: string;
+  key: string;
+  origins: string[];
+}
 
-type RouteConfig = Pick<ResolvedConfig, 'emailer'>;
+/** A rule registered in code with {@link when}. */
+export interface CodeDestination {
+  channel: 'code';
+  name: string;
+  key: string;
+  origins: string[];
+}
+
+/** Where one event goes. */
+export type Destination = EmailDestination | ChannelDestination | CodeDestination;
+
+type RouteConfig = Pick<ResolvedConfig, 'emailer' | 'rules'>;
+
+/** What routing needs to know of a channel: its type and, for PagerDuty, which phases resolve. */
+export interface RoutableChannel {
+  readonly type: 'slack' | 'pagerduty' | 'webhook' | 'jira';
+  readonly resolvePhases?: readonly Phase[];
+}
 
 /**
  * Decides who must hear about an event:
  * - each of the event's own email notifications whose `phases` include the event's phase;
- * - the configured default recipients, when the phase is one of the default phases.
+ * - the configured default recipients, when the phase is one of the default phases;
+ * - the channels and addresses of every `herald.rules` entry the event matches;
+ * - every code rule (its `check` runs when it is delivered).
  *
  * Emails that use the same templates are merged into one, each address once, so nobody
  * reached twice for one event gets two emails.
  */
-export function routeEvent(event: ExecutionEvent, config: RouteConfig): Destination[] {
+export function routeEvent(
+  event: ExecutionEvent,
+  config: RouteConfig,
+  channels: ReadonlyMap<string, RoutableChannel> = new Map(),
+  codeRules: readonly { name: string }[] = [],
+): Destination[] {
   const groups = new Map<
     string,
     { subject?: string | undefined; body?: string | undefined; to: Set<string>; origins: string[] }
@@ -46,20 +75,46 @@ export function routeEvent(event: ExecutionEvent, config: RouteConfig): Destinat
     group.origins.push(origin);
   };
 
+  const named = new Map<string, ChannelDestination>();
+  const addChannel = (name: string, origin: string, phaseMatches: boolean) => {
+    const channel = channels.get(name);
+    // A PagerDuty channel also hears the phases that resolve its alert, so the success of an
+    // execution closes what its failure opened, whatever phases the rule triggers on.
+    const resolves = channel?.type === 'pagerduty' && (channel.resolvePhases ?? []).includes(event.phase);
+    if (!phaseMatches && !resolves) return;
+    const existing = named.get(name);
+    if (existing) existing.origins.push(origin);
+    else named.set(name, { channel: channel?.type ?? 'unknown', name, key: `channel:${name}`, origins: [origin] });
+  };
+
   event.notifications?.forEach((notification, index) => {
-    if (!notification.email || !notification.phases.includes(event.phase)) return;
-    add(
-      notification.email.recipients,
-      `event notifications[${index}]`,
-      notification.email.subject,
-      notification.email.body,
-    );
+    const origin = `event notifications[${index}]`;
+    const phaseMatches = notification.phases.includes(event.phase);
+    if (notification.email && phaseMatches) {
+      add(notification.email.recipients, origin, notification.email.subject, notification.email.body);
+    }
+    for (const kind of ['slack', 'pagerDuty', 'webhook'] as const) {
+      const target = notification[kind];
+      if (!target) continue;
+      // Flyte's form: a list of addresses (Slack and PagerDuty email bridges) is emailed.
+      const recipients = target.recipients;
+      if (Array.isArray(recipients) && phaseMatches) add(recipients.map(String), `${origin}.${kind}`);
+      if (typeof target.channel === 'string') addChannel(target.channel, `${origin}.${kind}`, phaseMatches);
+    }
   });
   if (config.emailer.defaultRecipients.length > 0 && config.emailer.defaultPhases.includes(event.phase)) {
     add(config.emailer.defaultRecipients, 'herald.emailer.defaultRecipients');
   }
+  for (const rule of config.rules) {
+    if (!matchesScope(event, rule)) continue;
+    const phaseMatches =
+      (!rule.onlyPhases || rule.onlyPhases.includes(event.phase)) && !rule.ignorePhases.includes(event.phase);
+    const origin = `rule ${rule.name}`;
+    if (phaseMatches && rule.email.length > 0) add(rule.email, origin, rule.subject, rule.body);
+    for (const name of rule.notify) addChannel(name, origin, phaseMatches);
+  }
 
-  return [...groups.entries()].map(([variant, group]) => {
+  const emails = [...groups.entries()].map(([variant, group]): EmailDestination => {
     const to = [...group.to].sort();
     return {
       channel: 'email',
@@ -70,6 +125,24 @@ export function routeEvent(event: ExecutionEvent, config: RouteConfig): Destinat
       origins: group.origins,
     };
   });
+  const code: Destination[] = codeRules.map((rule) => ({
+    channel: 'code',
+    name: rule.name,
+    key: `code:${rule.name}`,
+    origins: ['code rule'],
+  }));
+  return [...emails, ...named.values(), ...code];
+}
+
+/** Everything a rule matches on besides the phase. */
+function matchesScope(event: ExecutionEvent, rule: ResolvedRule): boolean {
+  if (rule.project !== undefined && rule.project !== event.execution.project) return false;
+  if (rule.domain !== undefined && rule.domain !== event.execution.domain) return false;
+  if (rule.workflow && !rule.workflow.test(event.workflow?.name ?? '')) return false;
+  for (const [key, value] of Object.entries(rule.labels)) {
+    if (event.labels?.[key] !== value) return false;
+  }
+  return true;
 }
 
 function templateId(subject: string | undefined, body: string | undefined): string {

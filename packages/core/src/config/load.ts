@@ -8,7 +8,14 @@ import { type CompiledEmailTemplate, TemplateRenderer } from '../render/renderer
 import { sampleEvent } from '../sample-event.js';
 import { CONFIG_DEFAULTS } from './defaults.js';
 import { expandEnv } from './env.js';
-import type { EmailProvider, ResolvedConfig, TransportType } from './resolved.js';
+import type {
+  ChannelConfig,
+  EmailProvider,
+  ResolvedConfig,
+  ResolvedRule,
+  RuleConfig,
+  TransportType,
+} from './resolved.js';
 import { type ConfigFile, configFileSchema } from './schema.js';
 
 /** Where to read environment variables from; tests pass their own. */
@@ -183,10 +190,59 @@ function resolveConfig(
     sendgrid: {
       baseUrl: (ctx.env.HERALD_SENDGRID_BASE_URL || h.sendgrid?.baseUrl || d.sendgrid.baseUrl).replace(/\/+$/, ''),
     },
+    channels: { ...(h.channels ?? {}) },
+    rules: (h.rules ?? []).map((rule, i) => resolveRule(rule, i, h.channels ?? {}, ctx.problems)),
     warnings: ctx.warnings,
   };
   requireTransportKeys(config, ctx.problems);
   return config;
+}
+
+function resolveRule(
+  rule: RuleConfig,
+  index: number,
+  channels: Record<string, ChannelConfig>,
+  problems: ConfigProblem[],
+): ResolvedRule {
+  const m = rule.match ?? {};
+  const at = `herald.rules[${index}]`;
+  if (m.onlyPhases && m.only_states) {
+    problems.push({ path: `${at}.match.only_states`, message: 'give onlyPhases or only_states, not both' });
+  }
+  rule.notify?.forEach((name, i) => {
+    if (!channels[name]) {
+      const known = Object.keys(channels);
+      problems.push({
+        path: `${at}.notify[${i}]`,
+        message: `no channel named '${name}' in herald.channels${known.length ? ` (known: ${known.join(', ')})` : ''}`,
+      });
+    }
+  });
+  if (!rule.notify?.length && !rule.email?.length) {
+    problems.push({ path: at, message: 'expected notify (channel names) or email (addresses), or both' });
+  }
+  return {
+    name: rule.name,
+    onlyPhases: m.onlyPhases ?? m.only_states,
+    ignorePhases: [...(m.ignorePhases ?? []), ...(m.ignore_states ?? [])],
+    project: m.project,
+    domain: m.domain,
+    workflow: m.workflow === undefined ? undefined : globToRegExp(m.workflow),
+    labels: { ...(m.labels ?? {}) },
+    notify: [...(rule.notify ?? [])],
+    email: [...(rule.email ?? [])],
+    subject: rule.subject,
+    body: rule.body,
+  };
+}
+
+/** `train-*` → /^train-.*$/: `*` any run of characters, `?` exactly one. */
+export function globToRegExp(glob: string): RegExp {
+  const escaped = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
+  return new RegExp(`^${escaped}$`);
 }
 
 /**

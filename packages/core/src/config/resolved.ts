@@ -1,4 +1,5 @@
 import type { Phase } from '../phases.js';
+import type { ChannelConfig, RuleConfig } from './schema.js';
 
 /** Where notifications travel: FlyteAdmin's `notifications.type`. */
 export type TransportType = 'aws' | 'gcp' | 'sandbox' | 'local';
@@ -77,7 +78,29 @@ export interface ResolvedConfig {
     maximumBackoffSeconds: number;
   };
   sendgrid: { baseUrl: string };
+  /** Named non-email destinations, as written (secrets are read when a channel is built). */
+  channels: Record<string, ChannelConfig>;
+  /** Routing rules in order; Prefect's only_states / ignore_states folded into onlyPhases / ignorePhases. */
+  rules: ResolvedRule[];
   outbox: { directory: string };
   /** Things that are allowed but probably not meant (deprecated or unknown keys). */
   warnings: string[];
 }
+
+/** A routing rule with its match resolved. */
+export interface ResolvedRule {
+  name: string;
+  onlyPhases: Phase[] | undefined;
+  ignorePhases: Phase[];
+  project: string | undefined;
+  domain: string | undefined;
+  /** The workflow-name glob compiled to a regular expression. */
+  workflow: RegExp | undefined;
+  labels: Record<string, string>;
+  notify: string[];
+  email: string[];
+  subject: string | undefined;
+  body: string | undefined;
+}
+
+export type { ChannelConfig, RuleConfig };

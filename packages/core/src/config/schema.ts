@@ -50,6 +50,102 @@ export const notificationsSchema = z
   })
   .strict();
 
+/**
+ * A JSON payload template: any YAML value whose strings are Handlebars templates, rendered one
+ * by one and serialised afterwards, so an event value can never break the JSON.
+ */
+const jsonTemplate = z.unknown();
+// Secrets (`…EnvVar` / `…File` keys below) come from an environment variable or a mounted
+// file, never from the YAML itself.
+
+const slackChannelSchema = z
+  .object({
+    type: z.literal('slack'),
+    webhookUrlEnvVar: nonEmpty.optional(),
+    webhookUrlFile: nonEmpty.optional(),
+    url: z.url().optional(),
+    text: text.optional(),
+    blocks: jsonTemplate.optional(),
+  })
+  .strict();
+const pagerDutyChannelSchema = z
+  .object({
+    type: z.literal('pagerduty'),
+    routingKeyEnvVar: nonEmpty.optional(),
+    routingKeyFile: nonEmpty.optional(),
+    url: z.url().optional(),
+    summary: text.optional(),
+    severity: z.enum(['critical', 'error', 'warning', 'info']).optional(),
+    triggerPhases: z.array(z.enum(PHASES)).min(1).optional(),
+    resolvePhases: z.array(z.enum(PHASES)).optional(),
+  })
+  .strict();
+const webhookChannelSchema = z
+  .object({
+    type: z.literal('webhook'),
+    url: z.url().optional(),
+    urlEnvVar: nonEmpty.optional(),
+    urlFile: nonEmpty.optional(),
+    method: z.enum(['POST', 'PUT', 'PATCH']).optional(),
+    headers: z.record(nonEmpty, text).optional(),
+    body: jsonTemplate.optional(),
+    signingSecretEnvVar: nonEmpty.optional(),
+    signingSecretFile: nonEmpty.optional(),
+    signatureHeader: nonEmpty.optional(),
+    timeoutMs: intLike(1).optional(),
+  })
+  .strict();
+const jiraChannelSchema = z
+  .object({
+    type: z.literal('jira'),
+    baseUrl: z.url(),
+    project: nonEmpty,
+    issueType: nonEmpty.optional(),
+    summary: text.optional(),
+    description: text.optional(),
+    assigneeAccountId: nonEmpty.optional(),
+    emailEnvVar: nonEmpty.optional(),
+    emailFile: nonEmpty.optional(),
+    apiTokenEnvVar: nonEmpty.optional(),
+    apiTokenFile: nonEmpty.optional(),
+  })
+  .strict();
+
+/** One named destination that is not email. */
+export const channelSchema = z.discriminatedUnion('type', [
+  slackChannelSchema,
+  pagerDutyChannelSchema,
+  webhookChannelSchema,
+  jiraChannelSchema,
+]);
+
+/** What a rule matches. Prefect's only_states / ignore_states are accepted as they are. */
+const ruleMatchSchema = z
+  .object({
+    onlyPhases: z.array(z.enum(PHASES)).min(1).optional(),
+    ignorePhases: z.array(z.enum(PHASES)).optional(),
+    only_states: z.array(z.enum(PHASES)).min(1).optional(),
+    ignore_states: z.array(z.enum(PHASES)).optional(),
+    project: nonEmpty.optional(),
+    domain: nonEmpty.optional(),
+    /** Glob on the workflow name: `*` any run of characters, `?` one. */
+    workflow: nonEmpty.optional(),
+    labels: z.record(nonEmpty, text).optional(),
+  })
+  .strict();
+
+/** A routing rule: when an event matches, notify these channels and addresses. */
+export const ruleSchema = z
+  .object({
+    name: nonEmpty,
+    match: ruleMatchSchema.optional(),
+    notify: z.array(nonEmpty).optional(),
+    email: z.array(emailAddressSchema).optional(),
+    subject: text.optional(),
+    body: text.optional(),
+  })
+  .strict();
+
 /** Herald's own settings, beside FlyteAdmin's block. */
 export const heraldSchema = z
   .object({
@@ -111,6 +207,8 @@ export const heraldSchema = z
       .strict()
       .optional(),
     sendgrid: z.object({ baseUrl: z.url().optional() }).strict().optional(),
+    channels: z.record(nonEmpty, channelSchema).optional(),
+    rules: z.array(ruleSchema).optional(),
   })
   .strict();
 
@@ -121,6 +219,11 @@ export const configFileSchema = z
     herald: heraldSchema.optional(),
   })
   .loose();
+
+/** A channel as written in `herald.channels`. */
+export type ChannelConfig = z.infer<typeof channelSchema>;
+/** A rule as written in `herald.rules`. */
+export type RuleConfig = z.infer<typeof ruleSchema>;
 
 /** The config file as written, after validation. */
 export type ConfigFile = z.infer<typeof configFileSchema>;

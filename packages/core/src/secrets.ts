@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '@herald/core';
+import { ConfigError } from './errors.js';
 
 /**
  * Reads a secret the way FlyteAdmin's config names it: from the environment variable `envVar`,

@@ -1,0 +1,83 @@
+import {
+  buildTemplateContext,
+  type ChannelConfig,
+  type ExecutionEvent,
+  readSecret,
+  type TemplateRenderer,
+} from '@herald/core';
+import type { Channel, ChannelResult, PreparedRequest } from './channel.js';
+import { sendHttp } from './http.js';
+
+type JiraConfig = Extract<ChannelConfig, { type: 'jira' }>;
+
+const DEFAULT_SUMMARY =
+  '{{ project }}/{{ domain }}/{{ name }} {{ phase }}{{#if workflow.name}} ({{ workflow.name }}){{/if}}';
+const DEFAULT_DESCRIPTION =
+  'Execution {{ project }}/{{ domain }}/{{ name }} {{ phase }} at {{ event.time }}.' +
+  '{{#if errorMessage}}\n\nError: {{ errorMessage }}{{/if}}{{#if url}}\n\n{{ url }}{{/if}}';
+
+/**
+ * Opens a Jira issue per event, as Prefect's jira_notifier does: project, issue type, summary
+ * and description from templates, an optional assignee; REST API v2 with basic auth (account
+ * email + API token, both secrets).
+ */
+export class JiraChannel implements Channel {
+  readonly type = 'jira';
+  private readonly authorization: string;
+  private readonly summary: (context: unknown) => string;
+  private readonly description: (context: unknown) => string;
+
+  constructor(
+    readonly name: string,
+    private readonly config: JiraConfig,
+    renderer: TemplateRenderer,
+    env: Readonly<Record<string, string | undefined>> = process.env,
+  ) {
+    const path = `herald.channels.${name}`;
+    const email = readSecret({ envVar: config.emailEnvVar, filePath: config.emailFile }, `${path}.emailEnvVar`, env);
+    const token = readSecret(
+      { envVar: config.apiTokenEnvVar, filePath: config.apiTokenFile },
+      `${path}.apiTokenEnvVar`,
+      env,
+    );
+    this.authorization = `Basic ${Buffer.from(`${email}:${token}`).toString('base64')}`;
+    this.summary = renderer.compilePlain(config.summary ?? DEFAULT_SUMMARY, `${path}.summary`);
+    this.description = renderer.compilePlain(config.description ?? DEFAULT_DESCRIPTION, `${path}.description`);
+  }
+
+  prepare(event: ExecutionEvent): PreparedRequest {
+    const context = buildTemplateContext(event);
+    const fields: Record<string, unknown> = {
+      project: { key: this.config.project },
+      issuetype: { name: this.config.issueType ?? 'Bug' },
+      // Jira refuses summaries over 255 characters or with line breaks.
+      summary: this.summary(context)
+        .replace(/[\r\n]+/g, ' ')
+        .slice(0, 255),
+      description: this.description(context),
+    };
+    if (this.config.assigneeAccountId) fields.assignee = { accountId: this.config.assigneeAccountId };
+    const headers = { 'content-type': 'application/json', accept: 'application/json' };
+    return {
+      method: 'POST',
+      url: `${this.config.baseUrl.replace(/\/+$/, '')}/rest/api/2/issue`,
+      headers: { ...headers, authorization: this.authorization },
+      body: JSON.stringify({ fields }),
+      preview: {
+        url: `${this.config.baseUrl.replace(/\/+$/, '')}/rest/api/2/issue`,
+        headers: { ...headers, authorization: 'Basic ***' },
+        body: { fields },
+        summary: String(fields.summary),
+      },
+    };
+  }
+
+  async send(request: PreparedRequest, options: { signal?: AbortSignal } = {}): Promise<ChannelResult> {
+    const { body } = await sendHttp('jira', request, options.signal);
+    try {
+      return { id: String((JSON.parse(body) as { key?: string }).key ?? '') };
+    } catch {
+      return { id: '' };
+    }
+  }
+}

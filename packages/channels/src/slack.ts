@@ -1,0 +1,64 @@
+import {
+  buildTemplateContext,
+  type ChannelConfig,
+  type ExecutionEvent,
+  readSecret,
+  type TemplateRenderer,
+} from '@herald/core';
+import type { Channel, ChannelResult, PreparedRequest } from './channel.js';
+import { redactUrl, sendHttp } from './http.js';
+import { compileJsonTemplate, type JsonTemplateFn } from './json-template.js';
+
+type SlackConfig = Extract<ChannelConfig, { type: 'slack' }>;
+
+/** Default message: one line, with a link when the event has one. */
+const DEFAULT_TEXT =
+  '{{#if (eq phaseName "SUCCEEDED")}}:white_check_mark:{{else}}:rotating_light:{{/if}} ' +
+  '*{{ project }}/{{ domain }}/{{ name }}* {{ phase }}{{#if workflow.name}} ({{ workflow.name }}){{/if}}.' +
+  '{{#if errorMessage}} {{ errorMessage }}{{/if}}{{#if url}} <{{ url }}|Open>{{/if}}';
+
+/**
+ * Posts to a Slack incoming webhook: `text` (a Handlebars template, also the notification
+ * fallback) and optional Block Kit `blocks` (a YAML structure whose strings are templates).
+ * The webhook URL is a secret. Slack answers 429 with Retry-After when rate limited.
+ */
+export class SlackChannel implements Channel {
+  readonly type = 'slack';
+  private readonly url: string;
+  private readonly text: (context: unknown) => string;
+  private readonly blocks: JsonTemplateFn | undefined;
+
+  constructor(
+    readonly name: string,
+    config: SlackConfig,
+    renderer: TemplateRenderer,
+    env: Readonly<Record<string, string | undefined>> = process.env,
+  ) {
+    const path = `herald.channels.${name}`;
+    this.url =
+      config.url ??
+      readSecret({ envVar: config.webhookUrlEnvVar, filePath: config.webhookUrlFile }, `${path}.webhookUrlEnvVar`, env);
+    this.text = renderer.compilePlain(config.text ?? DEFAULT_TEXT, `${path}.text`);
+    this.blocks =
+      config.blocks === undefined ? undefined : compileJsonTemplate(config.blocks, renderer, `${path}.blocks`);
+  }
+
+  prepare(event: ExecutionEvent): PreparedRequest {
+    const context = buildTemplateContext(event);
+    const payload: Record<string, unknown> = { text: this.text(context) };
+    if (this.blocks) payload.blocks = this.blocks(context);
+    const headers = { 'content-type': 'application/json' };
+    return {
+      method: 'POST',
+      url: this.url,
+      headers,
+      body: JSON.stringify(payload),
+      preview: { url: redactUrl(this.url), headers, body: payload, summary: String(payload.text) },
+    };
+  }
+
+  async send(request: PreparedRequest, options: { signal?: AbortSignal } = {}): Promise<ChannelResult> {
+    const { status } = await sendHttp('slack', request, options.signal);
+    return { id: String(status) };
+  }
+}

@@ -1,0 +1,141 @@
+import { parseConfig, sampleEvent } from '@herald/core';
+import { routeEvent } from '@herald/processor';
+import { describe, expect, it } from 'vitest';
+
+describe('routeEvent', () => {
+  const emailer = { defaultRecipients: [] as string[], defaultPhases: ['FAILED' as const] };
+  const config = { emailer, rules: [] } as unknown as Parameters<typeof routeEvent>[1];
+
+  it('selects only notifications whose phases include the event phase', () => {
+    const event = sampleEvent({
+      phase: 'SUCCEEDED',
+      notifications: [
+        { phases: ['FAILED'], email: { recipients: ['f@example.com'] } },
+        { phases: ['SUCCEEDED'], email: { recipients: ['s@example.com'] } },
+      ],
+    });
+    expect(routeEvent(event, config).map((d) => (d.channel === 'email' ? d.to : d.key))).toEqual([['s@example.com']]);
+  });
+
+  it('gives the same key whatever order the recipients come in', () => {
+    const a = routeEvent(
+      sampleEvent({ notifications: [{ phases: ['FAILED'], email: { recipients: ['x@e.com', 'y@e.com'] } }] }),
+      config,
+    );
+    const b = routeEvent(
+      sampleEvent({ notifications: [{ phases: ['FAILED'], email: { recipients: ['Y@e.com', 'x@e.com'] } }] }),
+      config,
+    );
+    expect(a[0]?.key).toBe(b[0]?.key);
+  });
+
+  it('keeps emails with different templates apart', () => {
+    const event = sampleEvent({
+      notifications: [
+        { phases: ['FAILED'], email: { recipients: ['x@e.com'] } },
+        { phases: ['FAILED'], email: { recipients: ['x@e.com'], body: '<p>custom</p>' } },
+      ],
+    });
+    expect(routeEvent(event, config)).toHaveLength(2);
+  });
+
+  it('adds default recipients only in the default phases', () => {
+    const withDefaults = {
+      emailer: { ...emailer, defaultRecipients: ['ops@e.com'] },
+      rules: [],
+    } as unknown as Parameters<typeof routeEvent>[1];
+    expect(
+      routeEvent(sampleEvent({ notifications: [] }), withDefaults).map((d) => (d.channel === 'email' ? d.to : d.key)),
+    ).toEqual([['ops@e.com']]);
+    expect(routeEvent(sampleEvent({ phase: 'SUCCEEDED', notifications: [] }), withDefaults)).toEqual([]);
+  });
+});
+
+describe('routing rules', () => {
+  const config = parseConfig(
+    `
+herald:
+  channels:
+    oncall: { type: slack, url: "https://hooks.slack.example/T/B/X" }
+    pd: { type: pagerduty, routingKeyEnvVar: PD_KEY }
+    audit: { type: webhook, url: "https://audit.example/hook" }
+  rules:
+    - name: failures-in-x
+      match: { onlyPhases: [FAILED, TIMED_OUT], project: x }
+      notify: [oncall, pd]
+    - name: audit-all-but-running
+      match: { ignore_states: [RUNNING] }
+      notify: [audit]
+    - name: ml-training
+      match: { workflow: "train-*", labels: { team: ml } }
+      email: [ml@example.com]
+`,
+    { env: {} },
+  );
+  const types = new Map([
+    ['oncall', { type: 'slack' as const }],
+    ['pd', { type: 'pagerduty' as const, resolvePhases: ['SUCCEEDED' as const] }],
+    ['audit', { type: 'webhook' as const }],
+  ]);
+  const inX = (phase: 'FAILED' | 'SUCCEEDED' | 'RUNNING', extra = {}) =>
+    sampleEvent({
+      phase,
+      execution: { project: 'x', domain: 'd', name: 'e1' },
+      notifications: [],
+      labels: {},
+      ...extra,
+    });
+  const names = (event: ReturnType<typeof inX>) => routeEvent(event, config, types).map((d) => d.key);
+
+  it('sends a FAILED event of project x to Slack, PagerDuty and the webhook', () => {
+    expect(names(inX('FAILED'))).toEqual(['channel:oncall', 'channel:pd', 'channel:audit']);
+  });
+
+  it('sends the SUCCEEDED event of the same execution to PagerDuty (to resolve) and the webhook', () => {
+    expect(names(inX('SUCCEEDED'))).toEqual(['channel:pd', 'channel:audit']);
+  });
+
+  it('sends a RUNNING event nowhere', () => {
+    expect(names(inX('RUNNING'))).toEqual([]);
+  });
+
+  it('matches project exactly, workflow by glob and labels by value', () => {
+    const other = sampleEvent({
+      phase: 'FAILED',
+      notifications: [],
+      labels: { team: 'ml' },
+      workflow: { project: 'p', domain: 'd', name: 'train-resnet' },
+    });
+    expect(routeEvent(other, config, types).map((d) => (d.channel === 'email' ? d.to : d.key))).toEqual([
+      ['ml@example.com'],
+      'channel:audit',
+    ]);
+    const wrongTeam = { ...other, labels: { team: 'web' } };
+    expect(routeEvent(wrongTeam, config, types).map((d) => d.key)).toEqual(['channel:audit']);
+  });
+
+  it('delivers once to a channel that two sources name', () => {
+    const event = inX('FAILED', { notifications: [{ phases: ['FAILED'], slack: { channel: 'oncall' } }] });
+    const slack = routeEvent(event, config, types).filter((d) => d.key === 'channel:oncall');
+    expect(slack).toHaveLength(1);
+    expect(slack[0]?.origins).toEqual(['event notifications[0].slack', 'rule failures-in-x']);
+  });
+
+  it("emails Flyte's Slack and PagerDuty bridge addresses", () => {
+    const event = inX('FAILED', {
+      notifications: [{ phases: ['FAILED'], slack: { recipients: ['team@bridge.slack.com'] } }],
+    });
+    expect(routeEvent(event, config, types).find((d) => d.channel === 'email')).toMatchObject({
+      to: ['team@bridge.slack.com'],
+    });
+  });
+
+  it('rejects a rule naming a channel that does not exist, listing the known ones', () => {
+    expect(() =>
+      parseConfig(
+        'herald: {channels: {a: {type: webhook, url: "https://x.example"}}, rules: [{name: r, notify: [b]}]}',
+        { env: {} },
+      ),
+    ).toThrow("herald.rules[0].notify[0]: no channel named 'b' in herald.channels (known: a)");
+  });
+});
