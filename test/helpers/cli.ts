@@ -12,8 +12,11 @@ export interface CliResult {
 }
 
 /** Runs the built `herald` binary to completion. */
-export function herald(args: string[], options: { input?: string; cwd?: string } = {}): Promise<CliResult> {
-  const child = start(args, options.cwd);
+export function herald(
+  args: string[],
+  options: { input?: string; cwd?: string; env?: Record<string, string> } = {},
+): Promise<CliResult> {
+  const child = start(args, options.cwd, options.env);
   if (options.input !== undefined) child.stdin?.end(options.input);
   else child.stdin?.end();
   return finished(child);

@@ -3,7 +3,7 @@ import { createPublisher } from '@herald/publisher';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { formatDeliveries, renderDeliveries } from './commands/render.js';
 import { runProcessor } from './commands/run.js';
-import { sendTestEmail } from './commands/send-test.js';
+import { sendTestEmail, sendTestToChannel } from './commands/send-test.js';
 import { describeConfig } from './commands/validate.js';
 import { EXIT, UsageError } from './errors.js';
 import { awsInfraUp, type InfraStep } from './infra/aws.js';
@@ -94,12 +94,19 @@ export async function main(
 
   program
     .command('send-test')
-    .description('send one test email, rendered from the configured templates, through the configured emailer')
+    .description('send one test message: an email through the configured emailer, or a post to one channel')
     .requiredOption('-c, --config <file>', 'YAML config')
-    .requiredOption('--to <address>', 'recipient')
-    .action(async (opts: { config: string; to: string }) => {
+    .option('--to <address>', 'email recipient')
+    .option('--channel <name>', 'a channel under herald.channels')
+    .action(async (opts: { config: string; to?: string; channel?: string }) => {
+      if (!opts.to === !opts.channel) throw new UsageError('send-test: give either --to ADDRESS or --channel NAME');
       const config = readConfig(opts.config);
-      const sent = await sendTestEmail(config, opts.to, config.processing.deliveryTimeoutMs);
+      if (opts.channel) {
+        const sent = await sendTestToChannel(config, opts.channel, config.processing.deliveryTimeoutMs);
+        io.stdout.write(`sent to ${sent.type} '${opts.channel}'${sent.id ? `: ${sent.id}` : ''}\n`);
+        return;
+      }
+      const sent = await sendTestEmail(config, opts.to as string, config.processing.deliveryTimeoutMs);
       io.stdout.write(`sent via ${sent.provider}: ${sent.messageId}${sent.location ? ` (${sent.location})` : ''}\n`);
     });
 

@@ -1,4 +1,5 @@
 export { type BackoffPolicy, backoffDelayMs } from './backoff.js';
+export { type CodeRule, when } from './code-rules.js';
 export { composeEmail } from './compose.js';
 export { type ProcessorEventMap, type ProcessorEventName, ProcessorEvents } from './events.js';
 export { createProcessor, type ProcessorDependencies } from './factory.js';
@@ -8,7 +9,14 @@ export { type MemoryDeadLetter, MemorySource, type MemorySourceOptions } from '.
 export { Pipeline, type PipelineDependencies } from './pipeline.js';
 export { Processor, type ProcessorOptions } from './processor.js';
 export { PubSubSource, type PubSubSourceOptions } from './pubsub-source.js';
-export { type Destination, type EmailDestination, routeEvent } from './route.js';
+export {
+  type ChannelDestination,
+  type CodeDestination,
+  type Destination,
+  type EmailDestination,
+  type RoutableChannel,
+  routeEvent,
+} from './route.js';
 export { DEAD_LETTER_ATTRIBUTES, type DeadLetterRecord, type ReceivedMessage, type Source } from './source.js';
 export { DeleteBatcher } from './sqs-delete-batcher.js';
 export { SqsSource, type SqsSourceOptions } from './sqs-source.js';

@@ -1,11 +1,11 @@
 import {
-  completeEvent,
   type ExecutionEvent,
   type ExecutionEventInput,
   encodeEvent,
   eventAttributes,
   type MemoryQueue,
 } from '@herald/core';
+import { prepareEvents } from './prepare.js';
 import type { Publisher, PublishResult } from './publisher.js';
 
 /**
@@ -19,7 +19,7 @@ export class MemoryPublisher implements Publisher {
 
   async publish(events: readonly (ExecutionEventInput | ExecutionEvent)[]): Promise<PublishResult[]> {
     // Validate all first, so a bad event in a batch publishes none of it.
-    const complete = events.map((event) => completeEvent(event));
+    const complete = prepareEvents(events);
     return complete.map((event) => ({
       eventId: event.id,
       messageId: this.queue.send(encodeEvent(event), eventAttributes(event)),

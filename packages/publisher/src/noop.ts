@@ -1,4 +1,5 @@
-import { completeEvent, type ExecutionEvent, type ExecutionEventInput } from '@herald/core';
+import type { ExecutionEvent, ExecutionEventInput } from '@herald/core';
+import { prepareEvents } from './prepare.js';
 import type { Publisher, PublishResult } from './publisher.js';
 
 /**
@@ -9,7 +10,7 @@ export class NoopPublisher implements Publisher {
   readonly name = 'noop';
 
   async publish(events: readonly (ExecutionEventInput | ExecutionEvent)[]): Promise<PublishResult[]> {
-    return events.map((event) => ({ eventId: completeEvent(event).id, messageId: '' }));
+    return prepareEvents(events).map((event) => ({ eventId: event.id, messageId: '' }));
   }
 
   async close(): Promise<void> {}

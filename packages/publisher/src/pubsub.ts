@@ -1,6 +1,5 @@
 import { PubSub, type Topic } from '@google-cloud/pubsub';
 import {
-  completeEvent,
   type ExecutionEvent,
   type ExecutionEventInput,
   encodeEvent,
@@ -9,6 +8,7 @@ import {
   type Logger,
   silentLogger,
 } from '@herald/core';
+import { prepareEvents } from './prepare.js';
 import type { Publisher, PublishResult } from './publisher.js';
 
 /** Options for {@link PubSubPublisher}. */
@@ -54,7 +54,7 @@ export class PubSubPublisher implements Publisher {
   }
 
   async publish(events: readonly (ExecutionEventInput | ExecutionEvent)[]): Promise<PublishResult[]> {
-    const complete = events.map((event) => completeEvent(event));
+    const complete = prepareEvents(events);
     await this.start();
     // All go into the client's batch at once; each resolves with its own message id.
     return Promise.all(

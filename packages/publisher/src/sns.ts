@@ -8,7 +8,6 @@ import {
   SNSClient,
 } from '@aws-sdk/client-sns';
 import {
-  completeEvent,
   type ExecutionEvent,
   type ExecutionEventInput,
   encodeEvent,
@@ -17,6 +16,7 @@ import {
   type Logger,
   silentLogger,
 } from '@herald/core';
+import { prepareEvents } from './prepare.js';
 import type { Publisher, PublishResult } from './publisher.js';
 
 /** Options for {@link SnsPublisher}. */
@@ -69,7 +69,7 @@ export class SnsPublisher implements Publisher {
   }
 
   async publish(events: readonly (ExecutionEventInput | ExecutionEvent)[]): Promise<PublishResult[]> {
-    const complete = events.map((event) => completeEvent(event));
+    const complete = prepareEvents(events);
     await this.start();
     if (complete.length === 1) {
       const event = complete[0] as ExecutionEvent;

@@ -1,3 +1,4 @@
+import { createChannels } from '@herald/channels';
 import {
   buildTemplateContext,
   compileConfigTemplates,
@@ -42,4 +43,26 @@ export async function sendTestEmail(
   } finally {
     await emailer.close();
   }
+}
+
+/**
+ * Sends one test message, rendered for a sample FAILED event, to the channel `name` under
+ * `herald.channels` — Prefect users' "send a test notification" button, on the command line.
+ * @throws UsageError for an unknown channel; DeliveryError when the service refuses.
+ */
+export async function sendTestToChannel(
+  config: ResolvedConfig,
+  name: string,
+  timeoutMs: number,
+): Promise<{ type: string; id: string }> {
+  const renderer = compileConfigTemplates(config).renderer;
+  const channel = createChannels(config, renderer).get(name);
+  if (!channel) {
+    const known = Object.keys(config.channels);
+    throw new UsageError(`--channel: no channel named '${name}'${known.length ? ` (known: ${known.join(', ')})` : ''}`);
+  }
+  const request = channel.prepare(sampleEvent({ id: `herald-send-test-${Date.now()}`, source: 'herald send-test' }));
+  if (!request) throw new UsageError(`channel '${name}' sends nothing for a FAILED execution`);
+  const result = await channel.send(request, { signal: AbortSignal.timeout(timeoutMs) });
+  return { type: channel.type, id: result.id };
 }
