@@ -252,7 +252,8 @@ describe('Jira', () => {
         summary: 'x/production/run-42 failed (core.example.wf)',
       },
     });
-    expect((issue?.json as { fields: { description: string } }).fields.description).toContain('Error: OOM "killed"');
+    const fields = (issue?.json as { fields?: { description?: string } } | undefined)?.fields;
+    expect(fields?.description).toContain('Error: OOM "killed"');
   });
 });
 

@@ -79,7 +79,7 @@ export class FakeServices {
   private pagerDuty(
     json: unknown,
     send: (status: number, body?: string, headers?: Record<string, string>) => void,
-  ): void {
+  ): unknown {
     const event = json as {
       routing_key?: string;
       event_action?: string;
@@ -108,7 +108,7 @@ export class FakeServices {
     authorization: string | undefined,
     json: unknown,
     send: (status: number, body?: string, headers?: Record<string, string>) => void,
-  ): void {
+  ): unknown {
     if (authorization !== this.jiraAuthorization)
       return send(401, 'Client must be authenticated to access this resource.');
     const fields = (json as { fields?: { summary?: string } })?.fields;

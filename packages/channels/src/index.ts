@@ -4,5 +4,5 @@ export { redactUrl, retryAfterMs, sendHttp } from './http.js';
 export { JiraChannel } from './jira.js';
 export { compileJsonTemplate, type JsonTemplateFn } from './json-template.js';
 export { PagerDutyChannel } from './pagerduty.js';
-export { SlackChannel } from './slack.js';
+export { SlackChannel, slackEscape } from './slack.js';
 export { DEFAULT_SIGNATURE_HEADER, WebhookChannel } from './webhook.js';

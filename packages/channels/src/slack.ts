@@ -44,7 +44,8 @@ export class SlackChannel implements Channel {
   }
 
   prepare(event: ExecutionEvent): PreparedRequest {
-    const context = buildTemplateContext(event);
+    // Slack reads &, < and > as markup (links, mentions); in values they must be escaped.
+    const context = escapeStrings(buildTemplateContext(event));
     const payload: Record<string, unknown> = { text: this.text(context) };
     if (this.blocks) payload.blocks = this.blocks(context);
     const headers = { 'content-type': 'application/json' };
@@ -61,4 +62,19 @@ export class SlackChannel implements Channel {
     const { status } = await sendHttp('slack', request, options.signal);
     return { id: String(status) };
   }
+}
+
+/** Escapes &, < and > as Slack's message formatting requires. */
+export function slackEscape(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** A copy of a value with every string in it escaped for Slack. */
+function escapeStrings(value: unknown): unknown {
+  if (typeof value === 'string') return slackEscape(value);
+  if (Array.isArray(value)) return value.map(escapeStrings);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, escapeStrings(item)]));
+  }
+  return value;
 }

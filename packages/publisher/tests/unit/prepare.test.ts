@@ -4,7 +4,9 @@ import { describe, expect, it } from 'vitest';
 
 describe('prepareEvents', () => {
   it("refuses a notification on a phase that is not terminal, as Flyte's rule says", () => {
-    const event = sampleEvent({ notifications: [{ phases: ['FAILED', 'RUNNING'], email: { recipients: ['a@example.com'] } }] });
+    const event = sampleEvent({
+      notifications: [{ phases: ['FAILED', 'RUNNING'], email: { recipients: ['a@example.com'] } }],
+    });
     expect(() => prepareEvents([event])).toThrow(DecodeError);
     expect(() => prepareEvents([event])).toThrow(
       'notifications[0].phases[1]: RUNNING is not a terminal phase (expected one of SUCCEEDED, FAILED, ABORTED, TIMED_OUT)',
