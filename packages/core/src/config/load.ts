@@ -93,6 +93,7 @@ export function parseConfig(
     },
     problems,
   );
+  checkChannelTemplates(config, problems);
   if (problems.length > 0) throw new ConfigError(problems, source);
   return config;
 }
@@ -374,6 +375,34 @@ function checkTemplates(sources: TemplateSources, problems: ConfigProblem[]): vo
     renderer.compileEmail({ subject: '', html: body }, 'body').render(sample),
   );
   if (text !== undefined) record(problems, 'herald.emailer.text', () => renderer.compilePlain(text, 'text')(sample));
+}
+
+/** Template-bearing keys of each channel type; JSON templates are checked string by string. */
+const CHANNEL_TEMPLATE_KEYS = ['text', 'blocks', 'summary', 'description', 'body'] as const;
+
+/**
+ * Compiles and renders every channel template (and every string of a JSON payload template)
+ * against the sample event, so `herald validate` catches them without needing the channels'
+ * secrets.
+ */
+function checkChannelTemplates(config: ResolvedConfig, problems: ConfigProblem[]): void {
+  const renderer = new TemplateRenderer({ partials: config.templates.partials });
+  const sample = buildTemplateContext(sampleEvent());
+  const visit = (value: unknown, path: string): void => {
+    if (typeof value === 'string') {
+      record(problems, path, () => renderer.compilePlain(value, path)(sample));
+    } else if (Array.isArray(value)) {
+      value.forEach((item, i) => visit(item, `${path}[${i}]`));
+    } else if (value !== null && typeof value === 'object') {
+      for (const [key, item] of Object.entries(value)) visit(item, `${path}.${key}`);
+    }
+  };
+  for (const [name, channel] of Object.entries(config.channels)) {
+    for (const key of CHANNEL_TEMPLATE_KEYS) {
+      const value = (channel as Record<string, unknown>)[key];
+      if (value !== undefined) visit(value, `herald.channels.${name}.${key}`);
+    }
+  }
 }
 
 /** Runs `attempt`; a TemplateError becomes a problem at `path`. True when it succeeded. */

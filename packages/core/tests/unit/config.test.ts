@@ -167,3 +167,19 @@ describe('defaults', () => {
     expect(config.sandbox.deadLetterFile).toBe('/srv/herald/mail/dead-letter.jsonl');
   });
 });
+
+describe('channel templates', () => {
+  it('are checked when the config is loaded, string by string in JSON payloads, without secrets', () => {
+    expect(
+      problemsOf(`
+herald:
+  channels:
+    chat: { type: slack, webhookUrlEnvVar: NOT_NEEDED_TO_VALIDATE, blocks: [{ type: section, text: "{{#if name}}" }] }
+    hook: { type: webhook, url: "https://example.com/h", body: { ok: "{{ name }}", bad: "{{ upper }" } }
+`),
+    ).toEqual([
+      "herald.channels.chat.blocks[0].text: template does not parse: line 1: unexpected end of template (unclosed block or mustache?) near '{{#if name}}'",
+      "herald.channels.hook.body.bad: template does not parse: line 1: unexpected INVALID near '{{ upper }'",
+    ]);
+  });
+});
