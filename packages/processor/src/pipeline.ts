@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Channel } from '@herald/channels';
 import {
   type ConfigTemplates,
@@ -35,6 +36,14 @@ export interface PipelineDependencies {
   random?: () => number;
 }
 
+/** The reason a delivery's signal is aborted with when it runs out of time. */
+class DeliveryTimeoutError extends Error {
+  override name = 'TimeoutError';
+  constructor(ms: number) {
+    super(`delivery timed out after ${ms} ms`);
+  }
+}
+
 /** What a successful send reports, for the `delivered` event. */
 type Sent = Omit<ProcessorEventMap['delivered'], 'messageId' | 'eventId' | 'destination' | 'durationMs'>;
 
@@ -55,7 +64,10 @@ type Outcome =
  * - Never throws: a failure to settle leaves the message with the source, which redelivers it.
  */
 export class Pipeline {
-  constructor(private readonly deps: PipelineDependencies) {}
+  constructor(private readonly deps: PipelineDependencies) {
+    // Every message in flight listens for shutdown; that many listeners is expected, not a leak.
+    setMaxListeners(0, deps.shutdownSignal);
+  }
 
   async handle(message: ReceivedMessage): Promise<void> {
     const { events, source } = this.deps;
@@ -104,7 +116,18 @@ export class Pipeline {
   private async attempt(message: ReceivedMessage, event: ExecutionEvent, destination: Destination): Promise<Outcome> {
     const { events, config, shutdownSignal } = this.deps;
     const started = performance.now();
-    const signal = AbortSignal.any([AbortSignal.timeout(config.processing.deliveryTimeoutMs), shutdownSignal]);
+    // One controller per attempt, aborted by the delivery timeout or by shutdown, and both
+    // hooks removed afterwards: AbortSignal.timeout/any would leave a 30 s timer and a
+    // listener on the shutdown signal behind for every delivery.
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () => controller.abort(new DeliveryTimeoutError(config.processing.deliveryTimeoutMs)),
+      config.processing.deliveryTimeoutMs,
+    );
+    const onShutdown = () => controller.abort(shutdownSignal.reason);
+    if (shutdownSignal.aborted) onShutdown();
+    else shutdownSignal.addEventListener('abort', onShutdown, { once: true });
+    const signal = controller.signal;
     try {
       const sent = await this.dispatch(event, destination, signal);
       if (sent) {
@@ -129,6 +152,9 @@ export class Pipeline {
         error: err instanceof Error ? err.message : String(err),
         retryAfterMs: err instanceof DeliveryError ? (err.retryAfterMs ?? 0) : 0,
       };
+    } finally {
+      clearTimeout(timer);
+      shutdownSignal.removeEventListener('abort', onShutdown);
     }
   }
 
