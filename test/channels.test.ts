@@ -229,6 +229,15 @@ describe('rules and channels, end to end', () => {
   });
 });
 
+describe('code rules', () => {
+  it('must have names of their own', () => {
+    const noop = async () => {};
+    expect(() => start([when(() => true, noop, 'same'), when(() => false, noop, 'same')])).toThrow(
+      "two code rules are named 'same'",
+    );
+  });
+});
+
 describe('Jira', () => {
   it('creates an issue with the project, type, summary and description, authenticated', async () => {
     const yaml = configYaml().replace('notify: [audit]', 'notify: [tickets]');
@@ -275,6 +284,8 @@ describe('herald render and send-test with channels', () => {
     expect(deliveries[1]?.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\*\*\*$/);
     expect(deliveries[2]?.body?.routing_key).toBe('***');
     expect(deliveries[3]?.headers?.['X-Herald-Signature-256']).toBe('sha256=***');
+    expect(deliveries[3]?.headers?.['x-team']).toBe('***');
+    expect(deliveries[3]?.url).toMatch(/\/\*\*\*$/);
     expect(result.stdout).not.toContain('pd-routing-key-123');
     expect(result.stdout).not.toContain('/slack/services/T0/B0/secret');
     expect(services.requests).toEqual([]);

@@ -173,6 +173,19 @@ describe('usage errors', () => {
     expect((await herald(['frobnicate'])).status).toBe(2);
   });
 
+  it("exits 2 for an event that breaks Flyte's rule of notifications on terminal phases", async () => {
+    const event = JSON.stringify({
+      execution: { project: 'p', domain: 'd', name: 'n' },
+      phase: 'RUNNING',
+      notifications: [{ phases: ['RUNNING'], email: { recipients: ['a@example.com'] } }],
+    });
+    const result = await herald(['run', '--config', await sandboxConfig(), '--publish', '-', '--exit-when-idle'], {
+      input: event,
+    });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('notifications[0].phases[0]: RUNNING is not a terminal phase');
+  });
+
   it('explains that a sandbox queue cannot be published to from outside', async () => {
     const result = await herald([
       'publish',

@@ -151,6 +151,22 @@ describe('Pub/Sub → processor → SMTP', () => {
     );
   });
 
+  it('dead-letters the addresses a server refuses, without emailing the others twice', async () => {
+    const smtp = new TestSmtpServer();
+    smtp.refuse.add('ghost@example.com');
+    const port = await smtp.start();
+    cleanups.push(() => smtp.stop());
+    const stack = await smtpStack(port);
+    const processor = await run(stack);
+    const dead: string[] = [];
+    processor.events.on('dead_lettered', (e) => dead.push(e.reason));
+    await publish(stack, [failed('smtp-partial', ['real@example.com', 'ghost@example.com'])]);
+
+    await eventually(async () => expect(dead).toHaveLength(1));
+    expect(dead[0]).toMatch(/^smtp: refused 1 of 2 recipients: ghost@example.com: 550/);
+    expect(smtp.received.map((m) => m.envelopeTo)).toEqual([['real@example.com']]);
+  });
+
   it('retries while the SMTP server is down and delivers once it is back', async () => {
     const smtp = new TestSmtpServer();
     const port = await smtp.start();

@@ -11,10 +11,20 @@ export class TestSmtpServer {
   private server: SMTPServer | undefined;
   port = 0;
 
+  /** Addresses refused at RCPT TO with a 550, as a server refuses an unknown mailbox. */
+  readonly refuse = new Set<string>();
+
   async start(port = 0): Promise<number> {
     this.server = new SMTPServer({
       authOptional: true,
       logger: false,
+      onRcptTo: (address, _session, callback) => {
+        if (this.refuse.has(address.address)) {
+          callback(Object.assign(new Error('5.1.1 No such user here'), { responseCode: 550 }));
+          return;
+        }
+        callback();
+      },
       onData: (stream, session, callback) => {
         const chunks: Buffer[] = [];
         stream.on('data', (chunk: Buffer) => chunks.push(chunk));

@@ -57,7 +57,10 @@ export class WebhookChannel implements Channel {
     const payload = this.body ? this.body(buildTemplateContext(event)) : event;
     const body = JSON.stringify(payload);
     const headers: Record<string, string> = { 'content-type': 'application/json', ...(this.config.headers ?? {}) };
-    const preview: Record<string, string> = { ...headers };
+    // Configured header values often carry tokens (`Authorization: Bearer ${TOKEN}`): shown masked.
+    const preview: Record<string, string> = Object.fromEntries(
+      Object.entries(headers).map(([key, value]) => [key, key.toLowerCase() === 'content-type' ? value : '***']),
+    );
     if (this.secret) {
       const header = this.config.signatureHeader ?? DEFAULT_SIGNATURE_HEADER;
       headers[header] = `sha256=${createHmac('sha256', this.secret).update(body).digest('hex')}`;
@@ -69,7 +72,7 @@ export class WebhookChannel implements Channel {
       headers,
       body,
       preview: {
-        url: this.config.url ? this.url : redactUrl(this.url),
+        url: redactUrl(this.url),
         headers: preview,
         body: payload,
         summary: `${this.config.method ?? 'POST'} ${event.execution.name} ${event.phase}`,

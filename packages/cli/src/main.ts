@@ -1,4 +1,4 @@
-import { ConfigError, HeraldError } from '@herald/core';
+import { ConfigError, DecodeError, HeraldError } from '@herald/core';
 import { createPublisher } from '@herald/publisher';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { formatDeliveries, renderDeliveries } from './commands/render.js';
@@ -136,7 +136,13 @@ function report(err: unknown, io: CliIo): number {
     // Help and version exit 0 through here too.
     return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
   }
-  if (err instanceof ConfigError || err instanceof UsageError || err instanceof InvalidArgumentError) {
+  // A DecodeError here is an event the user handed in (e.g. a notification on RUNNING).
+  if (
+    err instanceof ConfigError ||
+    err instanceof UsageError ||
+    err instanceof InvalidArgumentError ||
+    err instanceof DecodeError
+  ) {
     io.stderr.write(`herald: ${err.message}\n`);
     return EXIT.usage;
   }

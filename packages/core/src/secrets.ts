@@ -21,7 +21,8 @@ export function readSecret(
   }
   if (sources.filePath) {
     try {
-      const value = readFileSync(sources.filePath, 'utf8').replace(/\r?\n$/, '');
+      // Mounted secrets often end with a newline; surrounding whitespace is never part of one.
+      const value = readFileSync(sources.filePath, 'utf8').trim();
       if (value) return value;
       throw new ConfigError([{ path: keyPath, message: `file ${sources.filePath} is empty` }]);
     } catch (err) {

@@ -1,4 +1,4 @@
-import { HeraldError, type ResolvedConfig, readSecret } from '@herald/core';
+import { HeraldError, type Logger, type ResolvedConfig, readSecret, silentLogger } from '@herald/core';
 import type { Emailer } from './emailer.js';
 import { OutboxEmailer } from './outbox.js';
 
@@ -15,6 +15,7 @@ import { SmtpEmailer } from './smtp.js';
 export function createEmailer(
   config: ResolvedConfig,
   env: Readonly<Record<string, string | undefined>> = process.env,
+  logger: Logger = silentLogger,
 ): Emailer | undefined {
   switch (config.emailer.provider) {
     case 'outbox':
@@ -46,14 +47,7 @@ export function createEmailer(
         port: server.smtpPort ?? 587,
         skipTlsVerify: server.smtpSkipTLSVerify,
         username: server.smtpUsername || undefined,
-        // The secret's name is an environment variable, or a file path (a mounted secret).
-        password: secret
-          ? readSecret(
-              secret.includes('/') ? { filePath: secret } : { envVar: secret },
-              'notifications.emailer.emailServerConfig.smtpPasswordSecretName',
-              env,
-            )
-          : undefined,
+        password: secret ? smtpPassword(secret, env, logger) : undefined,
         timeoutMs: Math.max(1000, config.processing.deliveryTimeoutMs - 1000),
       });
     }
@@ -65,4 +59,34 @@ export function createEmailer(
           'use type: sandbox (outbox), type: aws (SES), or set herald.emailer.provider',
       );
   }
+}
+
+/** Where FlyteAdmin's secret manager mounts secrets. */
+const FLYTE_SECRETS_DIR = '/etc/secrets';
+
+/**
+ * FlyteAdmin's lookup of `smtpPasswordSecretName`: the environment variable
+ * `FLYTE_SECRET_<name>`, then the file `/etc/secrets/<name>`. Herald also accepts the variable
+ * `<name>` itself and an absolute file path. Like FlyteAdmin, a secret that is not found means
+ * no password; Herald says so in the log.
+ */
+function smtpPassword(
+  name: string,
+  env: Readonly<Record<string, string | undefined>>,
+  logger: Logger,
+): string | undefined {
+  const fromEnv = env[`FLYTE_SECRET_${name}`] ?? env[name];
+  if (fromEnv) return fromEnv.trim();
+  for (const file of name.startsWith('/') ? [name] : [`${FLYTE_SECRETS_DIR}/${name}`]) {
+    try {
+      return readSecret({ filePath: file }, 'notifications.emailer.emailServerConfig.smtpPasswordSecretName', env);
+    } catch {
+      // not there: try the next place
+    }
+  }
+  logger.warn(
+    { secret: name },
+    `SMTP password secret '${name}' not found (FLYTE_SECRET_${name}, ${name}, ${FLYTE_SECRETS_DIR}/${name}): sending without a password`,
+  );
+  return undefined;
 }

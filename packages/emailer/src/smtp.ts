@@ -57,6 +57,16 @@ export class SmtpEmailer implements Emailer {
         html: message.html,
         headers: { 'X-Herald-Idempotency-Key': message.idempotencyKey },
       });
+      const rejected = (info.rejected ?? []).map(String);
+      if (rejected.length > 0) {
+        // The server took the message for the others: retrying would email them twice, so the
+        // refused addresses are reported (and dead-lettered with this reason) instead.
+        const reasons = (info as { rejectedErrors?: { recipient?: string; response?: string }[] }).rejectedErrors ?? [];
+        const detail = reasons.map((r) => `${r.recipient}: ${r.response}`).join('; ') || rejected.join(', ');
+        throw new DeliveryError('smtp', `refused ${rejected.length} of ${message.to.length} recipients: ${detail}`, {
+          retryable: false,
+        });
+      }
       return { messageId: String(info.messageId ?? '') };
     } catch (err) {
       throw classify(err);
@@ -74,6 +84,7 @@ export class SmtpEmailer implements Emailer {
  * refused) is permanent.
  */
 export function classify(err: unknown): DeliveryError {
+  if (err instanceof DeliveryError) return err;
   const responseCode = (err as { responseCode?: number }).responseCode;
   const code = (err as { code?: string }).code;
   const reason = `${responseCode ? `${responseCode} ` : code ? `${code}: ` : ''}${(err as Error).message}`;

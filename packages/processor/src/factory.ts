@@ -40,15 +40,23 @@ export interface ProcessorDependencies {
 export function createProcessor(config: ResolvedConfig, deps: ProcessorDependencies = {}): Processor {
   const logger = deps.logger ?? silentLogger;
   const source = deps.source ?? createSource(config, deps);
-  const emailer = deps.emailer ?? createEmailer(config);
+  const emailer = deps.emailer ?? createEmailer(config, process.env, logger);
   const events = new ProcessorEvents();
   const shutdown = new AbortController();
+  const codeRules = deps.codeRules ?? [];
+  const names = codeRules.map((rule) => rule.name);
+  const repeated = names.find((name, i) => names.indexOf(name) !== i);
+  if (repeated !== undefined) {
+    // The name is the rule's identity in the delivery ledger: two rules with one name would
+    // look like one destination, and the second would never run.
+    throw new HeraldError(`two code rules are named '${repeated}': give each when(...) its own name`);
+  }
   const templates = compileConfigTemplates(config);
   const pipeline = new Pipeline({
     config,
     templates,
     channels: deps.channels ?? createChannels(config, templates.renderer),
-    codeRules: deps.codeRules ?? [],
+    codeRules,
     source,
     emailer,
     ledger: deps.ledger ?? new MemoryLedger(config.processing.dedupCapacity),

@@ -84,7 +84,13 @@ export class Processor {
       if (timedOut) {
         logger.warn({ inFlight: this.limiter.inFlight }, 'grace period over: cancelling in-flight deliveries');
         shutdown.abort();
-        await this.limiter.idle();
+        // A send that ignores its abort signal (a code rule, say) must not hang the shutdown:
+        // what it holds is handed back by the source below, or returns after its visibility.
+        const stuck = await Promise.race([
+          this.limiter.idle().then(() => false),
+          sleep(5_000, new AbortController().signal).then(() => true),
+        ]);
+        if (stuck) logger.warn({ inFlight: this.limiter.inFlight }, 'deliveries ignored cancellation; closing anyway');
       }
     }
     await source.close();

@@ -46,6 +46,13 @@ export class PubSubSource implements Source {
   private started: Promise<void> | undefined;
   private closed = false;
   private reopenFailures = 0;
+  /** False when the subscription has no retry policy: nacks would come straight back. */
+  private serverBackoff = true;
+  /** True when the subscription does not count deliveries (no dead-letter policy). */
+  private countLocally = false;
+  private readonly localCounts = new Map<string, number>();
+  /** Messages waiting out a retry delay here, by their timer. */
+  private readonly delayedNacks = new Map<NodeJS.Timeout, Message>();
 
   constructor(private readonly options: PubSubSourceOptions) {
     this.client = options.client ?? new PubSub({ projectId: options.projectId });
@@ -82,7 +89,7 @@ export class PubSubSource implements Source {
         body: message.data,
         attributes: { ...message.attributes },
         // Pub/Sub counts deliveries only on subscriptions with a dead-letter policy.
-        receiveCount: Math.max(1, message.deliveryAttempt || 1),
+        receiveCount: this.countLocally ? this.countDelivery(message.id) : Math.max(1, message.deliveryAttempt || 1),
         message,
       }),
     );
@@ -92,16 +99,34 @@ export class PubSubSource implements Source {
     (message as PubSubReceived).message.ack();
   }
 
-  async retryLater(message: ReceivedMessage, _delayMs: number): Promise<void> {
-    // Holding it for the delay would count against flow control and stall the stream; the
-    // subscription's retry policy applies the backoff on the server instead.
-    (message as PubSubReceived).message.nack();
+  async retryLater(message: ReceivedMessage, delayMs: number): Promise<void> {
+    const held = (message as PubSubReceived).message;
+    if (this.serverBackoff || delayMs <= 0 || this.closed) {
+      // The subscription's retry policy spaces the redelivery on the server; holding the
+      // message here would count against flow control.
+      held.nack();
+      return;
+    }
+    // No retry policy: a nack would come straight back, so the backoff is waited out here
+    // (the library keeps extending the lease meanwhile).
+    const timer = setTimeout(
+      () => {
+        this.delayedNacks.delete(timer);
+        held.nack();
+      },
+      Math.min(delayMs, 60_000),
+    );
+    this.delayedNacks.set(timer, held);
   }
 
   async deadLetter(message: ReceivedMessage, record: DeadLetterRecord): Promise<void> {
     const attributes: Record<string, string> = {
       ...message.attributes,
-      [DEAD_LETTER_ATTRIBUTES.reason]: record.reason.slice(0, 1024),
+      // Pub/Sub limits an attribute value to 1024 bytes, not characters.
+      [DEAD_LETTER_ATTRIBUTES.reason]: Buffer.from(record.reason)
+        .subarray(0, 1000)
+        .toString('utf8')
+        .replace(/\uFFFD$/, ''),
       [DEAD_LETTER_ATTRIBUTES.kind]: record.kind,
       [DEAD_LETTER_ATTRIBUTES.sourceMessageId]: message.id,
     };
@@ -113,6 +138,11 @@ export class PubSubSource implements Source {
 
   async close(): Promise<void> {
     this.closed = true;
+    for (const [timer, message] of this.delayedNacks) {
+      clearTimeout(timer);
+      message.nack();
+    }
+    this.delayedNacks.clear();
     for (const wake of [...this.waiters]) wake();
     for (const message of this.buffered.splice(0)) message.nack();
     await this.subscription?.close();
@@ -132,7 +162,9 @@ export class PubSubSource implements Source {
       closeOptions: { behavior: 'NACK' },
     });
     await this.checkExists(subscription, subscriptionName, projectId);
+    await this.readPolicies(subscription);
     subscription.on('message', (message: Message) => {
+      this.reopenFailures = 0;
       this.buffered.push(message);
       for (const wake of [...this.waiters]) wake();
     });
@@ -151,10 +183,48 @@ export class PubSubSource implements Source {
     } catch {
       // already closed
     }
+    // Closing nacked everything the library held; the buffered copies will be redelivered.
+    this.buffered.length = 0;
     await new Promise((resolve) => setTimeout(resolve, waitMs));
     if (this.closed) return;
     this.subscription.open();
-    this.reopenFailures = 0;
+  }
+
+  /** Looks at the subscription's policies: Herald fills in for a missing one, and says so. */
+  private async readPolicies(subscription: Subscription): Promise<void> {
+    let metadata: { retryPolicy?: unknown; deadLetterPolicy?: unknown };
+    try {
+      [metadata] = (await subscription.getMetadata()) as unknown as [
+        { retryPolicy?: unknown; deadLetterPolicy?: unknown },
+      ];
+    } catch (err) {
+      this.logger.warn({ err }, 'cannot read the subscription policies; assuming none');
+      metadata = {};
+    }
+    this.serverBackoff = Boolean(metadata.retryPolicy);
+    this.countLocally = !metadata.deadLetterPolicy;
+    if (!metadata.retryPolicy || !metadata.deadLetterPolicy) {
+      this.logger.warn(
+        {
+          subscription: this.options.subscriptionName,
+          retryPolicy: Boolean(metadata.retryPolicy),
+          deadLetterPolicy: Boolean(metadata.deadLetterPolicy),
+        },
+        'subscription lacks a retry or dead-letter policy: Herald waits out retries and counts attempts itself (run `herald infra up` to set them)',
+      );
+    }
+  }
+
+  /** This process's count of deliveries of one message (bounded memory). */
+  private countDelivery(id: string): number {
+    const count = (this.localCounts.get(id) ?? 0) + 1;
+    this.localCounts.delete(id);
+    this.localCounts.set(id, count);
+    if (this.localCounts.size > 100_000) {
+      const oldest = this.localCounts.keys().next().value;
+      if (oldest !== undefined) this.localCounts.delete(oldest);
+    }
+    return count;
   }
 
   private async checkExists(subscription: Subscription, name: string, projectId: string): Promise<void> {

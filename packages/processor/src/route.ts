@@ -1,5 +1,11 @@
 import { createHash } from 'node:crypto';
-import type { ExecutionEvent, Phase, ResolvedConfig, ResolvedRule } from '@herald/core';
+import {
+  type ExecutionEvent,
+  emailAddressSchema,
+  type Phase,
+  type ResolvedConfig,
+  type ResolvedRule,
+} from '@herald/core';
 
 /** One email to send for an event. */
 export interface EmailDestination {
@@ -97,8 +103,10 @@ export function routeEvent(
       const target = notification[kind];
       if (!target) continue;
       // Flyte's form: a list of addresses (Slack and PagerDuty email bridges) is emailed.
-      const recipients = target.recipients;
-      if (Array.isArray(recipients) && phaseMatches) add(recipients.map(String), `${origin}.${kind}`);
+      const recipients = Array.isArray(target.recipients)
+        ? target.recipients.filter((r): r is string => emailAddressSchema.safeParse(r).success)
+        : [];
+      if (recipients.length > 0 && phaseMatches) add(recipients, `${origin}.${kind}`);
       if (typeof target.channel === 'string') addChannel(target.channel, `${origin}.${kind}`, phaseMatches);
     }
   });

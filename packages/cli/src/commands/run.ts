@@ -1,6 +1,6 @@
 import { type ExecutionEvent, type Logger, MemoryQueue, type ResolvedConfig } from '@herald/core';
 import { createProcessor, type Processor, type ProcessorEventMap } from '@herald/processor';
-import { createPublisher } from '@herald/publisher';
+import { createPublisher, prepareEvents } from '@herald/publisher';
 import { UsageError } from '../errors.js';
 
 /** Options of `herald run`. */
@@ -23,6 +23,8 @@ export async function runProcessor(config: ResolvedConfig, logger: Logger, optio
   }
   const queue =
     config.type === 'sandbox' || config.type === 'local' ? new MemoryQueue(config.sandbox.queueCapacity) : undefined;
+  // Refuse bad events before anything starts (e.g. a notification on a phase that is not terminal).
+  const toPublish = prepareEvents(options.publish);
   const processor = createProcessor(config, { logger, memoryQueue: queue });
   const tally = logLifecycle(processor, logger);
 
@@ -59,9 +61,9 @@ export async function runProcessor(config: ResolvedConfig, logger: Logger, optio
 
     if (options.publish.length > 0) {
       const publisher = createPublisher(config, { memoryQueue: queue });
-      const results = await publisher.publish(options.publish);
+      const results = await publisher.publish(toPublish);
       for (const [i, result] of results.entries()) {
-        const event = options.publish[i] as ExecutionEvent;
+        const event = toPublish[i] as ExecutionEvent;
         logger.info(
           { eventId: result.eventId, messageId: result.messageId, phase: event.phase, execution: event.execution.name },
           'event published',
@@ -80,6 +82,10 @@ export async function runProcessor(config: ResolvedConfig, logger: Logger, optio
     }
     await stopRequested;
     await processor.stop();
+  } catch (err) {
+    // Whatever failed after start, the processor drains what it holds before the error is reported.
+    await processor.stop();
+    throw err;
   } finally {
     clearInterval(keepAlive);
     process.off('SIGINT', onSignal);

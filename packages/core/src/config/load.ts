@@ -392,7 +392,7 @@ function checkChannelTemplates(config: ResolvedConfig, problems: ConfigProblem[]
     if (typeof value === 'string') {
       record(problems, path, () => renderer.compilePlain(value, path)(sample));
     } else if (Array.isArray(value)) {
-      value.forEach((item, i) => visit(item, `${path}[${i}]`));
+      for (const [i, item] of value.entries()) visit(item, `${path}[${i}]`);
     } else if (value !== null && typeof value === 'object') {
       for (const [key, item] of Object.entries(value)) visit(item, `${path}.${key}`);
     }

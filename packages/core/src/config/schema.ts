@@ -9,6 +9,8 @@ const intLike = (min: number, max = Number.MAX_SAFE_INTEGER) =>
     (v) => (typeof v === 'string' && /^\s*-?\d+\s*$/.test(v) ? Number(v) : v),
     z.number().int().min(min).max(max),
   );
+/** Node's timers hold at most 2^31-1 ms (about 24.8 days); a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const boolLike = z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean());
 const text = z.string();
 const nonEmpty = z.string().min(1);
@@ -152,11 +154,11 @@ export const heraldSchema = z
     processor: z
       .object({
         maxInFlight: intLike(1, 10_000).optional(),
-        deliveryTimeoutMs: intLike(1).optional(),
-        maxAttempts: intLike(1, 1000).optional(),
-        retryBaseDelayMs: intLike(0).optional(),
-        retryMaxDelayMs: intLike(0).optional(),
-        shutdownGraceMs: intLike(0).optional(),
+        deliveryTimeoutMs: intLike(1, MAX_TIMER_MS).optional(),
+        maxAttempts: intLike(1, 99).optional(),
+        retryBaseDelayMs: intLike(0, MAX_TIMER_MS).optional(),
+        retryMaxDelayMs: intLike(0, MAX_TIMER_MS).optional(),
+        shutdownGraceMs: intLike(0, MAX_TIMER_MS).optional(),
         dedupCapacity: intLike(0).optional(),
       })
       .strict()
