@@ -1,0 +1,254 @@
+/**
+ * Consumer designs under injected latency, all in one process on one simulated SQS (5 ms per
+ * call, SQS semantics), with an emailer that takes 50 ms or 200 ms per email:
+ *
+ * - Herald: its processor and SqsSource, default settings (64 in flight, 4 receives open);
+ * - FlyteAdmin-style: one message at a time, email then a blocking delete;
+ * - sqs-consumer (npm) with batchSize 10: a batch is handled in parallel, the next receive
+ *   waits for the batch's slowest message.
+ *
+ * Usage: tsx bench/consumers.ts [--quick]   (writes bench/results/consumers.json)
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import { decodeEvent, encodeEvent, parseConfig, sampleEvent, silentLogger } from '@herald/core';
+import type { Emailer, EmailMessage, SendResult } from '@herald/emailer';
+import { createProcessor, SqsSource } from '@herald/processor';
+import { Consumer } from 'sqs-consumer';
+import { SimulatedSqs, sleep } from './simulated-sqs.js';
+
+const quick = process.argv.includes('--quick');
+const QUEUE = 'https://sqs.local/bench';
+const SQS_LATENCY_MS = 5;
+
+/** An emailer that takes `latencyMs` per email and records when each event's email went out. */
+class LatencyEmailer implements Emailer {
+  readonly name = 'latency';
+  readonly sentAt = new Map<string, number>();
+  /** Emails sent, duplicates included. */
+  sends = 0;
+  constructor(private readonly latencyMs: number) {}
+  async send(message: EmailMessage): Promise<SendResult> {
+    if (this.latencyMs > 0) await sleep(this.latencyMs);
+    this.sends++;
+    this.sentAt.set(message.idempotencyKey.split('/')[0] as string, performance.now());
+    return { messageId: message.idempotencyKey };
+  }
+  async close(): Promise<void> {}
+}
+
+interface Run {
+  stop(): Promise<void>;
+}
+type Design = (sqs: SimulatedSqs, emailer: LatencyEmailer) => Promise<Run>;
+
+const heraldWith =
+  (maxInFlight: number): Design =>
+  async (sqs, emailer) => {
+    const config = parseConfig(
+      `notifications: {type: aws, aws: {region: us-east-1}, publisher: {topicName: "arn:aws:sns:us-east-1:1:bench"}, processor: {queueName: bench, accountId: "1"}}
+herald: {aws: {waitTimeSeconds: 1}, processor: {maxInFlight: ${maxInFlight}}}`,
+      { env: {} },
+    );
+    const source = new SqsSource({
+      queueName: 'bench',
+      accountId: '1',
+      deadLetterQueueName: 'bench-dlq',
+      region: 'us-east-1',
+      visibilityTimeoutSeconds: 30,
+      waitTimeSeconds: 1,
+      receiveConcurrency: config.awsTransport.receiveConcurrency,
+      client: sqs as unknown as SQSClient,
+    });
+    const processor = createProcessor(config, { source, emailer, logger: silentLogger });
+    await processor.start();
+    return { stop: () => processor.stop() };
+  };
+
+const flyteAdminStyle: Design = async (sqs, emailer) => {
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const out = (await sqs.send(
+        {
+          constructor: { name: 'ReceiveMessageCommand' },
+          input: { QueueUrl: QUEUE, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 },
+        },
+        {},
+      )) as { Messages: { Body: string; ReceiptHandle: string }[] };
+      for (const message of out.Messages) {
+        const event = decodeEvent(message.Body);
+        await emailer.send(email(event.id));
+        await sqs.send({
+          constructor: { name: 'DeleteMessageCommand' },
+          input: { QueueUrl: QUEUE, ReceiptHandle: message.ReceiptHandle },
+        });
+      }
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+    },
+  };
+};
+
+const sqsConsumer: Design = async (sqs, emailer) => {
+  const consumer = Consumer.create({
+    queueUrl: QUEUE,
+    sqs: sqs as unknown as SQSClient,
+    batchSize: 10,
+    waitTimeSeconds: 1,
+    handleMessage: async (message) => {
+      await emailer.send(email(decodeEvent(message.Body ?? '').id));
+      return message;
+    },
+  });
+  consumer.on('error', () => {});
+  consumer.start();
+  return {
+    stop: async () => {
+      consumer.stop({ abort: false });
+      await sleep(50);
+    },
+  };
+};
+
+function email(eventId: string): EmailMessage {
+  return {
+    from: 'a@example.com',
+    to: ['b@example.com'],
+    subject: 's',
+    html: 'h',
+    text: 't',
+    idempotencyKey: `${eventId}/email`,
+  };
+}
+
+function events(n: number): { id: string; body: string }[] {
+  return Array.from({ length: n }, (_, i) => {
+    const event = sampleEvent({
+      id: `e${i}-${Math.random().toString(36).slice(2)}`,
+      notifications: [{ phases: ['FAILED'], email: { recipients: ['b@example.com'] } }],
+    });
+    return { id: event.id, body: encodeEvent(event) };
+  });
+}
+
+interface Measurement {
+  design: string;
+  emailLatencyMs: number;
+  events: number;
+  eventsPerSecond: number;
+  p50LatencyMs: number;
+  p99LatencyMs: number;
+  cpuMsPer1000: number;
+  peakRssMb: number;
+  apiCallsPer1000: number;
+  /** Emails sent more than once (must be 0). */
+  duplicates: number;
+}
+
+/** Drains a preloaded backlog of `n` events; latency is from enqueue to email. */
+async function measure(name: string, design: Design, emailLatencyMs: number, n: number): Promise<Measurement> {
+  const sqs = new SimulatedSqs(SQS_LATENCY_MS);
+  const emailer = new LatencyEmailer(emailLatencyMs);
+  const enqueuedAt = new Map<string, number>();
+  for (const event of events(n)) {
+    sqs.enqueue(QUEUE, event.body);
+    enqueuedAt.set(event.id, performance.now());
+  }
+  let peakRss = process.memoryUsage().rss;
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  }, 20);
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  const run = await design(sqs, emailer);
+  while (sqs.size(QUEUE) > 0) await sleep(5);
+  const elapsed = (performance.now() - started) / 1000;
+  const cpuUsed = process.cpuUsage(cpu);
+  await run.stop();
+  clearInterval(sampler);
+  const latencies = [...emailer.sentAt.entries()]
+    .map(([id, at]) => at - (enqueuedAt.get(id) ?? at))
+    .sort((a, b) => a - b);
+  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0;
+  if (emailer.sentAt.size !== n) throw new Error(`${name}: ${emailer.sentAt.size} of ${n} events emailed: events lost`);
+  return {
+    design: name,
+    emailLatencyMs,
+    events: n,
+    eventsPerSecond: n / elapsed,
+    p50LatencyMs: pct(0.5),
+    p99LatencyMs: pct(0.99),
+    cpuMsPer1000: ((cpuUsed.user + cpuUsed.system) / 1000 / n) * 1000,
+    peakRssMb: peakRss / 2 ** 20,
+    apiCallsPer1000: (sqs.totalCalls() / n) * 1000,
+    duplicates: emailer.sends - emailer.sentAt.size,
+  };
+}
+
+// The backlog drain runs in a process of its own, so its peak RSS is its own.
+if (process.argv.includes('--backlog')) {
+  await measure('warm-up', heraldWith(64), 0, 500);
+  const drained = await measure('Herald, backlog drain', heraldWith(64), 0, quick ? 10_000 : 50_000);
+  process.stdout.write(JSON.stringify(drained));
+  process.exit(0);
+}
+
+const results: Measurement[] = [];
+const scale = quick ? 0.25 : 1;
+// Warm-up: load every module and let the JIT settle before anything is measured.
+await measure('warm-up', heraldWith(64), 1, 500);
+for (const latency of [50, 200]) {
+  const perSecond = 1000 / latency;
+  // Sized so each design drains its backlog in a few seconds.
+  results.push(await measure('Herald', heraldWith(64), latency, Math.round(64 * perSecond * 3 * scale)));
+  results.push(
+    await measure('Herald (maxInFlight 256)', heraldWith(256), latency, Math.round(256 * perSecond * 3 * scale)),
+  );
+  results.push(
+    await measure('sqs-consumer (batchSize 10)', sqsConsumer, latency, Math.round(10 * perSecond * 3 * scale)),
+  );
+  results.push(
+    await measure('FlyteAdmin-style loop', flyteAdminStyle, latency, Math.max(10, Math.round(perSecond * 3 * scale))),
+  );
+}
+const backlog = JSON.parse(
+  execFileSync(
+    process.execPath,
+    [...process.execArgv, fileURLToPath(import.meta.url), '--backlog', ...(quick ? ['--quick'] : [])],
+    {
+      encoding: 'utf8',
+    },
+  ),
+) as Measurement;
+
+console.log(
+  `consumer designs, simulated SQS at ${SQS_LATENCY_MS} ms per call, preloaded backlog${quick ? ' (quick)' : ''}`,
+);
+console.log(
+  '| email latency | design | events | events/s | × sqs-consumer | × FlyteAdmin | of Little bound | p50 ms | p99 ms | CPU ms/1000 | peak RSS MB | API calls/1000 |',
+);
+console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+for (const r of results) {
+  const peer = (design: string) =>
+    results.find((x) => x.design.startsWith(design) && x.emailLatencyMs === r.emailLatencyMs)?.eventsPerSecond ?? 1;
+  const inFlight = r.design === 'Herald' ? 64 : r.design.startsWith('Herald (maxInFlight 256)') ? 256 : 0;
+  const bound = inFlight ? (r.eventsPerSecond / (inFlight / (r.emailLatencyMs / 1000))).toFixed(2) : '';
+  console.log(
+    `| ${r.emailLatencyMs} | ${r.design} | ${r.events} | ${r.eventsPerSecond.toFixed(1)} | ${(r.eventsPerSecond / peer('sqs-consumer')).toFixed(1)} | ${(r.eventsPerSecond / peer('FlyteAdmin')).toFixed(1)} | ${bound} | ${r.p50LatencyMs.toFixed(0)} | ${r.p99LatencyMs.toFixed(0)} | ${r.cpuMsPer1000.toFixed(0)} | ${r.peakRssMb.toFixed(0)} | ${r.apiCallsPer1000.toFixed(0)} |`,
+  );
+}
+console.log(
+  `\nbacklog: ${backlog.events} events drained in ${(backlog.events / backlog.eventsPerSecond).toFixed(1)} s (${backlog.eventsPerSecond.toFixed(0)}/s), peak RSS ${backlog.peakRssMb.toFixed(0)} MB, none lost, ${backlog.duplicates} duplicates`,
+);
+mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+writeFileSync(
+  new URL('./results/consumers.json', import.meta.url),
+  `${JSON.stringify({ benchmark: 'consumers', node: process.version, sqsLatencyMs: SQS_LATENCY_MS, quick, results, backlog, time: new Date().toISOString() }, null, 2)}\n`,
+);
