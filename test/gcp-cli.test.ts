@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sampleEvent } from '@herald/core';
@@ -43,6 +43,55 @@ describe("FlyteAdmin's GCP + SendGrid block, unchanged", () => {
       } finally {
         run.kill('SIGTERM');
         expect((await finished(run)).status).toBe(0);
+      }
+    } finally {
+      await sendgrid.stop();
+    }
+  });
+
+  it('on SIGTERM exits 0 and hands back what it held; a restart delivers the rest, none twice', async () => {
+    const key = `SG.${randomUUID()}`;
+    const sendgrid = new FakeSendGrid(key);
+    sendgrid.delayMs = 300;
+    const env = { SENDGRID_API_KEY: key, HERALD_SENDGRID_BASE_URL: await sendgrid.start() };
+    try {
+      const tag = `term-${randomUUID().slice(0, 6)}`;
+      // FlyteAdmin's block plus two in flight, so the stop surely comes mid-way.
+      const config = join(tmpdir(), `${tag}.yaml`);
+      await writeFile(config, `${await readFile(flyteAdminGcp, 'utf8')}\nherald:\n  processor: { maxInFlight: 2 }\n`);
+      expect((await herald(['infra', 'up', '--config', config])).status).toBe(0);
+      const file = join(tmpdir(), `${tag}.jsonl`);
+      const lines = Array.from({ length: 20 }, (_, i) =>
+        JSON.stringify(
+          sampleEvent({
+            id: randomUUID(),
+            execution: { project: 'flytesnacks', domain: 'development', name: `${tag}-${i}` },
+            notifications: [{ phases: ['FAILED'], email: { recipients: ['oncall@example.com'] } }],
+          }),
+        ),
+      );
+      await writeFile(file, `${lines.join('\n')}\n`);
+      expect((await herald(['publish', '--config', config, '--event', file])).status).toBe(0);
+      const mine = () => sendgrid.accepted.filter((a) => a.mail.content.some((c) => c.value.includes(tag)));
+
+      const first = start(['run', '--config', config], undefined, env);
+      await waitForLog(first, 'email delivered');
+      first.kill('SIGTERM');
+      const stopped = await finished(first);
+      expect(stopped.status).toBe(0);
+      expect(mine().length).toBeLessThan(20);
+
+      sendgrid.delayMs = 0;
+      const second = start(['run', '--config', config], undefined, env);
+      try {
+        await eventually(
+          async () => expect(new Set(mine().map((a) => a.mail.content[0]?.value)).size).toBe(20),
+          45_000,
+        );
+        expect(mine()).toHaveLength(20);
+      } finally {
+        second.kill('SIGTERM');
+        await finished(second);
       }
     } finally {
       await sendgrid.stop();

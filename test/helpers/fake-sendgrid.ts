@@ -28,6 +28,8 @@ export class FakeSendGrid {
   readonly accepted: { mail: SendGridMail; authorization: string }[] = [];
   readonly requests: number[] = [];
   readonly script: ScriptedAnswer[] = [];
+  /** Wait before answering each request: a slow provider. */
+  delayMs = 0;
   private server: Server | undefined;
 
   constructor(private readonly apiKey: string) {}
@@ -48,7 +50,11 @@ export class FakeSendGrid {
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
+    req.on('end', () => setTimeout(() => this.answer(req, res, chunks), this.delayMs));
+  }
+
+  private answer(req: IncomingMessage, res: ServerResponse, chunks: Buffer[]): void {
+    {
       this.requests.push(Date.now());
       const answer = (status: number, body?: unknown, headers: Record<string, string> = {}) => {
         res.writeHead(status, { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers });
@@ -77,6 +83,6 @@ export class FakeSendGrid {
       }
       this.accepted.push({ mail, authorization: req.headers.authorization ?? '' });
       answer(202, undefined, { 'x-message-id': randomUUID().replace(/-/g, '').slice(0, 22) });
-    });
+    }
   }
 }
