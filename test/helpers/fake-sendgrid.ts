@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type LoopbackServer, listenOnLoopback } from './loopback.js';
 
 /** A mail as SendGrid's v3 Mail Send API receives it. */
 export interface SendGridMail {
@@ -30,21 +31,17 @@ export class FakeSendGrid {
   readonly script: ScriptedAnswer[] = [];
   /** Wait before answering each request: a slow provider. */
   delayMs = 0;
-  private server: Server | undefined;
+  private server: LoopbackServer | undefined;
 
   constructor(private readonly apiKey: string) {}
 
   async start(): Promise<string> {
-    this.server = createServer((req, res) => this.handle(req, res));
-    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
-    const address = this.server.address();
-    if (!address || typeof address === 'string') throw new Error('no address');
-    return `http://127.0.0.1:${address.port}`;
+    this.server = await listenOnLoopback((req, res) => this.handle(req, res));
+    return this.server.url;
   }
 
   async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => this.server?.close(() => resolve()));
+    await this.server?.stop();
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {

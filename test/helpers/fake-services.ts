@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
+import { type LoopbackServer, listenOnLoopback } from './loopback.js';
 
 /** A request as one of the fake services received it. */
 export interface Recorded {
@@ -27,13 +28,13 @@ export interface Scripted {
 export class FakeServices {
   readonly requests: Recorded[] = [];
   readonly script = new Map<string, Scripted[]>();
-  private server: Server | undefined;
+  private server: LoopbackServer | undefined;
   base = '';
 
   constructor(private readonly jiraAuthorization: string) {}
 
   async start(): Promise<string> {
-    this.server = createServer((req, res) => {
+    this.server = await listenOnLoopback((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
@@ -59,16 +60,12 @@ export class FakeServices {
         send(404, 'not found');
       });
     });
-    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
-    const address = this.server.address();
-    if (!address || typeof address === 'string') throw new Error('no address');
-    this.base = `http://127.0.0.1:${address.port}`;
+    this.base = this.server.url;
     return this.base;
   }
 
   async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => this.server?.close(() => resolve()));
+    await this.server?.stop();
   }
 
   /** Requests to paths starting with `prefix`. */

@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
+import { type IncomingMessage, request, type ServerResponse } from 'node:http';
+import { type LoopbackServer, listenOnLoopback } from './loopback.js';
 
 /**
  * An HTTP proxy on loopback in front of a real endpoint that answers the first `failures`
@@ -6,7 +7,7 @@ import { createServer, type IncomingMessage, request, type Server, type ServerRe
  * rest. It stands for a provider having a bad minute, with real requests and real responses.
  */
 export class FlakyProxy {
-  private server: Server | undefined;
+  private server: LoopbackServer | undefined;
   failures: number;
   failed = 0;
   forwarded = 0;
@@ -23,16 +24,12 @@ export class FlakyProxy {
   }
 
   async start(): Promise<string> {
-    this.server = createServer((req, res) => this.handle(req, res));
-    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
-    const address = this.server.address();
-    if (!address || typeof address === 'string') throw new Error('no address');
-    return `http://127.0.0.1:${address.port}`;
+    this.server = await listenOnLoopback((req, res) => this.handle(req, res));
+    return this.server.url;
   }
 
   async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => this.server?.close(() => resolve()));
+    await this.server?.stop();
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
