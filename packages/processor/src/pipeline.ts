@@ -69,7 +69,12 @@ export class Pipeline {
     setMaxListeners(0, deps.shutdownSignal);
   }
 
-  async handle(message: ReceivedMessage): Promise<void> {
+  /**
+   * @param deliveriesDone called once every delivery of the message has finished, before it is
+   * settled: the processor frees the message's slot then, so the settle round trip (a batched
+   * delete) does not keep a new message waiting.
+   */
+  async handle(message: ReceivedMessage, deliveriesDone: () => void = () => {}): Promise<void> {
     const { events, source } = this.deps;
     events.emit('message_received', { messageId: message.id, receiveCount: message.receiveCount });
     let event: ExecutionEvent;
@@ -84,6 +89,7 @@ export class Pipeline {
     try {
       const destinations = routeEvent(event, this.deps.config, this.deps.channels, this.deps.codeRules);
       const outcomes = await Promise.all(destinations.map((d) => this.deliver(message, event, d)));
+      deliveriesDone();
       await this.settle(message, event, outcomes);
     } catch (err) {
       // Only a bug gets here; the message goes back to the queue rather than being lost.

@@ -28,6 +28,8 @@ export class Processor {
   private readonly limiter: InFlightLimiter;
   private readonly stopReceiving = new AbortController();
   private loops: Promise<void> | undefined;
+  /** Messages not yet settled, including those whose slot was already freed. */
+  private readonly handling = new Set<Promise<void>>();
   private stopping: Promise<void> | undefined;
 
   constructor(private readonly options: ProcessorOptions) {
@@ -93,6 +95,8 @@ export class Processor {
         if (stuck) logger.warn({ inFlight: this.limiter.inFlight }, 'deliveries ignored cancellation; closing anyway');
       }
     }
+    // Slots are freed before settling; the source closes only once every settle is done.
+    await Promise.race([Promise.allSettled([...this.handling]), sleep(10_000, new AbortController().signal)]);
     await source.close();
   }
 
@@ -123,10 +127,20 @@ export class Processor {
         continue;
       }
       for (const message of batch) {
-        void pipeline
-          .handle(message)
+        let released = false;
+        const release = () => {
+          if (released) return;
+          released = true;
+          this.limiter.release();
+        };
+        const handling: Promise<void> = pipeline
+          .handle(message, release)
           .catch((err: unknown) => logger.error({ err, messageId: message.id }, 'pipeline failed'))
-          .finally(() => this.limiter.release());
+          .finally(() => {
+            release();
+            this.handling.delete(handling);
+          });
+        this.handling.add(handling);
       }
     }
   }

@@ -116,6 +116,7 @@ export class SqsSource implements Source {
   async retryLater(message: ReceivedMessage, delayMs: number): Promise<void> {
     const { receiptHandle } = message as SqsReceived;
     this.keeper?.untrack(receiptHandle);
+    await this.keeper?.quiesce();
     await this.client.send(
       new ChangeMessageVisibilityCommand({
         QueueUrl: this.queueUrl,
@@ -153,6 +154,7 @@ export class SqsSource implements Source {
   /** Stops extending visibility, hands back what is still held, and finishes pending deletes. */
   async close(): Promise<void> {
     this.keeper?.stop();
+    await this.keeper?.quiesce();
     await this.deleter?.flush();
     const held = this.keeper?.receiptHandles() ?? [];
     for (let i = 0; i < held.length; i += 10) {

@@ -16,6 +16,8 @@ interface Held {
  */
 export class VisibilityKeeper {
   private readonly held = new Map<string, Held>();
+  /** The extension round under way, if any. */
+  private extending: Promise<void> | undefined;
   private readonly timer: NodeJS.Timeout;
   private readonly timeoutMs: number;
 
@@ -53,11 +55,29 @@ export class VisibilityKeeper {
     clearInterval(this.timer);
   }
 
+  /**
+   * Resolves when no extension round is under way. A caller that is about to set a message's
+   * visibility itself (retry later, hand back) waits for this, so an extension computed
+   * before it untracked the message cannot land after its own change and undo it.
+   */
+  async quiesce(): Promise<void> {
+    await this.extending;
+  }
+
   /** Extends every held message whose invisibility ends within half a timeout. */
-  async extendDue(): Promise<void> {
+  extendDue(): Promise<void> {
+    this.extending ??= this.extendRound().finally(() => {
+      this.extending = undefined;
+    });
+    return this.extending;
+  }
+
+  private async extendRound(): Promise<void> {
     const due = [...this.held.values()].filter((h) => h.visibleAtMs - this.now() < this.timeoutMs / 2);
     for (let i = 0; i < due.length; i += 10) {
-      const group = due.slice(i, i + 10);
+      // Settled since the round began: leave them alone.
+      const group = due.slice(i, i + 10).filter((h) => this.held.has(h.receiptHandle));
+      if (group.length === 0) continue;
       try {
         const out = await this.client.send(
           new ChangeMessageVisibilityBatchCommand({

@@ -188,7 +188,7 @@ export const heraldSchema = z
       .object({
         endpoint: nonEmpty.optional(),
         deadLetterQueueName: nonEmpty.optional(),
-        visibilityTimeoutSeconds: intLike(1, 43_200).optional(),
+        visibilityTimeoutSeconds: intLike(5, 43_200).optional(),
         waitTimeSeconds: intLike(0, 20).optional(),
         receiveConcurrency: intLike(1, 64).optional(),
         maxReceiveCount: intLike(1, 1000).optional(),
