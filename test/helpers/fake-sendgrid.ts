@@ -50,7 +50,7 @@ export class FakeSendGrid {
     req.on('end', () => setTimeout(() => this.answer(req, res, chunks), this.delayMs));
   }
 
-  private answer(req: IncomingMessage, res: ServerResponse, chunks: Buffer[]): void {
+  private answer(req: IncomingMessage, res: ServerResponse, chunks: Buffer[]): unknown {
     {
       this.requests.push(Date.now());
       const answer = (status: number, body?: unknown, headers: Record<string, string> = {}) => {
