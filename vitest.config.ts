@@ -28,7 +28,8 @@ export default defineConfig({
           include: ['packages/*/tests/integration/**/*.test.ts', 'test/**/*.test.ts'],
           globalSetup: ['test/setup/services.ts'],
           setupFiles: ['test/setup/emulator-env.ts'],
-          testTimeout: 60_000,
+          // Generous: CI runs two workers beside the emulators on two cores.
+          testTimeout: 180_000,
           hookTimeout: 120_000,
         },
       },

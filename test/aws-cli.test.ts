@@ -87,7 +87,7 @@ describe('herald on AWS, as an operator runs it', () => {
       await eventually(async () => {
         const subjects = new Set((await emailsFrom(stack)).map((m) => m.subject));
         expect(subjects.size).toBe(30);
-      }, 60_000);
+      }, 120_000);
     } finally {
       second.kill('SIGTERM');
       await finished(second);
@@ -111,7 +111,7 @@ describe('herald on AWS, as an operator runs it', () => {
         expect(new Set(sent.map((m) => m.subject)).size).toBe(20);
         // A graceful stop settles what it finished: nothing is sent twice.
         expect(sent).toHaveLength(20);
-      }, 60_000);
+      }, 120_000);
     } finally {
       second.kill('SIGTERM');
       await finished(second);

@@ -86,7 +86,7 @@ describe("FlyteAdmin's GCP + SendGrid block, unchanged", () => {
       try {
         await eventually(
           async () => expect(new Set(mine().map((a) => a.mail.content[0]?.value)).size).toBe(20),
-          45_000,
+          120_000,
         );
         expect(mine()).toHaveLength(20);
       } finally {

@@ -150,7 +150,7 @@ export async function emailsFrom(stack: AwsStack): Promise<SentEmail[]> {
 }
 
 /** Polls until `check` passes or `timeoutMs` runs out (then the last failure is thrown). */
-export async function eventually<T>(check: () => Promise<T>, timeoutMs = 20_000): Promise<T> {
+export async function eventually<T>(check: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
