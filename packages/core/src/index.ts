@@ -8,6 +8,7 @@ export { describeIssues, describeValue, formatPath } from './issues.js';
 export * from './logger.js';
 export * from './memory-queue.js';
 export * from './phases.js';
+export * from './reconnect.js';
 export * from './render/context.js';
 export { templateHelpers } from './render/helpers.js';
 export { htmlToText } from './render/html-to-text.js';

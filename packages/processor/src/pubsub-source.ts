@@ -1,5 +1,5 @@
 import { Duration, type Message, PubSub, type Subscription } from '@google-cloud/pubsub';
-import { HeraldError, type Logger, silentLogger } from '@herald/core';
+import { HeraldError, type Logger, silentLogger, withReconnect } from '@herald/core';
 import { DEAD_LETTER_ATTRIBUTES, type DeadLetterRecord, type ReceivedMessage, type Source } from './source.js';
 
 /** Options for {@link PubSubSource}. */
@@ -228,29 +228,22 @@ export class PubSubSource implements Source {
   }
 
   private async checkExists(subscription: Subscription, name: string, projectId: string): Promise<void> {
-    const attempts = Math.max(1, (this.options.reconnectAttempts ?? 0) + 1);
-    for (let attempt = 1; ; attempt++) {
-      let exists: boolean;
-      try {
-        [exists] = await subscription.exists();
-      } catch (err) {
-        if (attempt >= attempts) {
-          throw new HeraldError(`cannot reach Pub/Sub: ${(err as Error).message}`, { cause: err });
-        }
-        const delayMs = (this.options.reconnectDelaySeconds ?? 0) * 1000;
-        this.logger.warn(
-          { attempt, attempts, delayMs, error: (err as Error).message },
-          'Pub/Sub not reachable; retrying',
-        );
-        await new Promise((resolve) => setTimeout(resolve, delayMs));
-        continue;
-      }
-      if (!exists) {
-        throw new HeraldError(
-          `Pub/Sub subscription '${name}' does not exist in project ${projectId} (create it with \`herald infra up\`)`,
-        );
-      }
-      return;
+    let exists: boolean;
+    try {
+      [exists] = await withReconnect(
+        'Pub/Sub',
+        { attempts: this.options.reconnectAttempts, delaySeconds: this.options.reconnectDelaySeconds },
+        this.logger,
+        () => true,
+        () => subscription.exists(),
+      );
+    } catch (err) {
+      throw new HeraldError(`cannot reach Pub/Sub: ${(err as Error).message}`, { cause: err });
+    }
+    if (!exists) {
+      throw new HeraldError(
+        `Pub/Sub subscription '${name}' does not exist in project ${projectId} (create it with \`herald infra up\`)`,
+      );
     }
   }
 }

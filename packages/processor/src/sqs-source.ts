@@ -8,7 +8,7 @@ import {
   SendMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
-import { HeraldError, type Logger, silentLogger } from '@herald/core';
+import { HeraldError, isUnansweredAwsError, type Logger, silentLogger, withReconnect } from '@herald/core';
 import { DEAD_LETTER_ATTRIBUTES, type DeadLetterRecord, type ReceivedMessage, type Source } from './source.js';
 import { DeleteBatcher } from './sqs-delete-batcher.js';
 import { VisibilityKeeper } from './sqs-visibility.js';
@@ -183,31 +183,29 @@ export class SqsSource implements Source {
   }
 
   private async lookup(queueName: string, accountId: string): Promise<string> {
-    const attempts = Math.max(1, (this.options.reconnectAttempts ?? 0) + 1);
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const out = await this.client.send(
-          new GetQueueUrlCommand({ QueueName: queueName, QueueOwnerAWSAccountId: accountId || undefined }),
+    try {
+      const out = await withReconnect(
+        'SQS',
+        { attempts: this.options.reconnectAttempts, delaySeconds: this.options.reconnectDelaySeconds },
+        this.logger,
+        isUnansweredAwsError,
+        () =>
+          this.client.send(
+            new GetQueueUrlCommand({ QueueName: queueName, QueueOwnerAWSAccountId: accountId || undefined }),
+          ),
+      );
+      return out.QueueUrl ?? '';
+    } catch (err) {
+      const name = (err as Error).name;
+      if (name === 'QueueDoesNotExist' || name === 'AWS.SimpleQueueService.NonExistentQueue') {
+        throw new HeraldError(
+          `SQS queue '${queueName}' does not exist in account ${accountId || '(default)'} (create it with \`herald infra up\`)`,
+          { cause: err },
         );
-        return out.QueueUrl ?? '';
-      } catch (err) {
-        const name = (err as Error).name;
-        if (name === 'QueueDoesNotExist' || name === 'AWS.SimpleQueueService.NonExistentQueue') {
-          throw new HeraldError(
-            `SQS queue '${queueName}' does not exist in account ${accountId || '(default)'} (create it with \`herald infra up\`)`,
-            { cause: err },
-          );
-        }
-        const reachable = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== undefined;
-        if (reachable || attempt >= attempts) {
-          throw new HeraldError(`cannot look up SQS queue '${queueName}': ${name}: ${(err as Error).message}`, {
-            cause: err,
-          });
-        }
-        const delayMs = (this.options.reconnectDelaySeconds ?? 0) * 1000;
-        this.logger.warn({ attempt, attempts, delayMs, error: (err as Error).message }, 'SQS not reachable; retrying');
-        await new Promise((resolve) => setTimeout(resolve, delayMs));
       }
+      throw new HeraldError(`cannot look up SQS queue '${queueName}': ${name}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
 }

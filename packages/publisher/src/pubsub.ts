@@ -7,6 +7,7 @@ import {
   HeraldError,
   type Logger,
   silentLogger,
+  withReconnect,
 } from '@herald/core';
 import { prepareEvents } from './prepare.js';
 import type { Publisher, PublishResult } from './publisher.js';
@@ -92,27 +93,24 @@ export class PubSubPublisher implements Publisher {
   }
 
   private async verifyTopic(): Promise<void> {
-    const attempts = Math.max(1, (this.options.reconnectAttempts ?? 0) + 1);
-    const logger = this.options.logger ?? silentLogger;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const [exists] = await this.topic.exists();
-        if (exists) return;
-        this.verified = undefined;
-        throw new HeraldError(
-          `Pub/Sub topic '${this.options.topicName}' does not exist in project ${this.options.projectId} (create it with \`herald infra up\`)`,
-        );
-      } catch (err) {
-        if (err instanceof HeraldError || attempt >= attempts) {
-          this.verified = undefined;
-          throw err instanceof HeraldError
-            ? err
-            : new HeraldError(`cannot reach Pub/Sub: ${(err as Error).message}`, { cause: err });
-        }
-        const delayMs = (this.options.reconnectDelaySeconds ?? 0) * 1000;
-        logger.warn({ attempt, attempts, delayMs, error: (err as Error).message }, 'Pub/Sub not reachable; retrying');
-        await new Promise((resolve) => setTimeout(resolve, delayMs));
-      }
+    let exists: boolean;
+    try {
+      [exists] = await withReconnect(
+        'Pub/Sub',
+        { attempts: this.options.reconnectAttempts, delaySeconds: this.options.reconnectDelaySeconds },
+        this.options.logger ?? silentLogger,
+        () => true,
+        () => this.topic.exists(),
+      );
+    } catch (err) {
+      this.verified = undefined;
+      throw new HeraldError(`cannot reach Pub/Sub: ${(err as Error).message}`, { cause: err });
+    }
+    if (!exists) {
+      this.verified = undefined;
+      throw new HeraldError(
+        `Pub/Sub topic '${this.options.topicName}' does not exist in project ${this.options.projectId} (create it with \`herald infra up\`)`,
+      );
     }
   }
 }

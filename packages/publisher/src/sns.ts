@@ -13,8 +13,10 @@ import {
   encodeEvent,
   eventAttributes,
   HeraldError,
+  isUnansweredAwsError,
   type Logger,
   silentLogger,
+  withReconnect,
 } from '@herald/core';
 import { prepareEvents } from './prepare.js';
 import type { Publisher, PublishResult } from './publisher.js';
@@ -136,23 +138,17 @@ export class SnsPublisher implements Publisher {
   }
 
   private async verifyTopic(): Promise<void> {
-    const attempts = Math.max(1, (this.options.reconnectAttempts ?? 0) + 1);
-    const logger = this.options.logger ?? silentLogger;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.client.send(new GetTopicAttributesCommand({ TopicArn: this.options.topicArn }));
-        return;
-      } catch (err) {
-        const explained = this.explain(err);
-        const reachable = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== undefined;
-        if (reachable || attempt >= attempts) {
-          this.verified = undefined;
-          throw explained;
-        }
-        const delayMs = (this.options.reconnectDelaySeconds ?? 0) * 1000;
-        logger.warn({ attempt, attempts, delayMs, error: explained.message }, 'SNS not reachable; retrying');
-        await sleep(delayMs);
-      }
+    try {
+      await withReconnect(
+        'SNS',
+        { attempts: this.options.reconnectAttempts, delaySeconds: this.options.reconnectDelaySeconds },
+        this.options.logger ?? silentLogger,
+        isUnansweredAwsError,
+        () => this.client.send(new GetTopicAttributesCommand({ TopicArn: this.options.topicArn })),
+      );
+    } catch (err) {
+      this.verified = undefined;
+      throw this.explain(err);
     }
   }
 
