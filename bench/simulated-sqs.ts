@@ -27,7 +27,11 @@ export class SimulatedSqs {
   private readonly handles = new Map<string, Map<string, string>>();
   private readonly waiters = new Set<() => void>();
 
-  constructor(private readonly latencyMs: number) {}
+  /** `urlBase`: where GetQueueUrl says the queues are (the server's own address when served over HTTP). */
+  constructor(
+    private readonly latencyMs: number,
+    private readonly urlBase = 'https://sqs.local',
+  ) {}
 
   /** Adds a message directly (a preloaded backlog, or a producer); returns its id. */
   enqueue(queueUrl: string, body: string): string {
@@ -66,7 +70,7 @@ export class SimulatedSqs {
     const queueUrl = String(input.QueueUrl ?? '');
     switch (name) {
       case 'GetQueueUrl':
-        return { QueueUrl: `https://sqs.local/${String(input.QueueName)}` };
+        return { QueueUrl: `${this.urlBase}/${String(input.QueueName)}` };
       case 'ReceiveMessage':
         return this.receive(queueUrl, input, options.abortSignal);
       case 'DeleteMessage':

@@ -9,7 +9,7 @@
 export class InFlightLimiter {
   private count = 0;
   private reserved = 0;
-  private slotWaiters: (() => void)[] = [];
+  private slotWaiters: SlotWaiter[] = [];
   private idleWaiters: (() => void)[] = [];
 
   constructor(readonly capacity: number) {}
@@ -24,17 +24,33 @@ export class InFlightLimiter {
     return this.capacity - this.count - this.reserved;
   }
 
-  /** Resolves when at least one slot is free, or at once when `signal` is aborted. */
-  async waitForSlot(signal: AbortSignal): Promise<void> {
-    if (this.available > 0 || signal.aborted) return;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        signal.removeEventListener('abort', done);
-        this.slotWaiters = this.slotWaiters.filter((w) => w !== done);
-        resolve();
+  /**
+   * Waits until at least `min` slots are free, then reserves as many as are free, up to `max`,
+   * and resolves with that number (0 when `signal` aborts first). Waiters are served in arrival
+   * order and the reservation is made as the waiter is woken, so two receives never count on
+   * the same free slots.
+   */
+  async reserveSlots(min: number, max: number, signal: AbortSignal): Promise<number> {
+    if (signal.aborted) return 0;
+    const needed = Math.max(1, Math.min(min, max, this.capacity));
+    if (this.slotWaiters.length === 0 && this.available >= needed) return this.take(max);
+    return new Promise<number>((resolve) => {
+      const waiter: SlotWaiter = {
+        needed,
+        max,
+        wake: (slots) => {
+          signal.removeEventListener('abort', abort);
+          resolve(slots);
+        },
       };
-      this.slotWaiters.push(done);
-      signal.addEventListener('abort', done, { once: true });
+      const abort = () => {
+        this.slotWaiters = this.slotWaiters.filter((w) => w !== waiter);
+        resolve(0);
+        // The waiter behind this one may fit in what this one was waiting for.
+        this.wakeWaiters();
+      };
+      this.slotWaiters.push(waiter);
+      signal.addEventListener('abort', abort, { once: true });
     });
   }
 
@@ -47,13 +63,13 @@ export class InFlightLimiter {
   fill(n: number, used: number): void {
     this.reserved -= n;
     this.count += used;
-    this.wake(n - used);
+    this.wakeWaiters();
   }
 
   /** One message is done: its slot is free again. */
   release(): void {
     this.count--;
-    this.wake(1);
+    this.wakeWaiters();
     if (this.count === 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
@@ -67,7 +83,25 @@ export class InFlightLimiter {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  private wake(slots: number): void {
-    for (let i = 0; i < slots; i++) this.slotWaiters.shift()?.();
+  private take(max: number): number {
+    const slots = Math.min(this.available, max);
+    this.reserved += slots;
+    return slots;
   }
+
+  /** Serves, in order, the waiters whose slots are free; the first that does not fit stops the round. */
+  private wakeWaiters(): void {
+    while (this.slotWaiters.length > 0) {
+      const first = this.slotWaiters[0] as SlotWaiter;
+      if (first.needed > this.available) return;
+      this.slotWaiters.shift();
+      first.wake(this.take(first.max));
+    }
+  }
+}
+
+interface SlotWaiter {
+  needed: number;
+  max: number;
+  wake: (slots: number) => void;
 }

@@ -38,6 +38,12 @@ export interface Source {
   readonly maxBatch: number;
   /** How many `receive` calls the processor keeps open at once. @defaultValue 1 */
   readonly receiveConcurrency?: number;
+  /**
+   * How many free slots a receive waits for before it asks. A source whose every receive is a
+   * paid round trip (SQS) asks for full batches; one that hands out messages it already holds
+   * asks as soon as one slot is free. @defaultValue 1
+   */
+  readonly receiveBatch?: number;
   /** Connects and checks that the queue exists; called once before the first `receive`. */
   start?(): Promise<void>;
   /**

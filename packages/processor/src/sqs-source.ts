@@ -47,6 +47,11 @@ interface SqsReceived extends ReceivedMessage {
 export class SqsSource implements Source {
   readonly name = 'sqs';
   readonly maxBatch = 10;
+  /**
+   * Under a backlog, slots free up one at a time; asking as each one frees would spend a
+   * ReceiveMessage (and later a DeleteMessageBatch) on one or two messages.
+   */
+  readonly receiveBatch = 10;
   readonly receiveConcurrency: number;
   private readonly client: SQSClient;
   private readonly logger: Logger;

@@ -26,7 +26,9 @@ export async function runProcessor(config: ResolvedConfig, logger: Logger, optio
   // Refuse bad events before anything starts (e.g. a notification on a phase that is not terminal).
   const toPublish = prepareEvents(options.publish);
   const processor = createProcessor(config, { logger, memoryQueue: queue });
-  const tally = logLifecycle(processor, logger);
+  // Only a sandbox run that ends by itself prints what it sent; a long-running processor keeps
+  // counts, never the deliveries themselves, so its memory does not grow with every email.
+  const tally = logLifecycle(processor, logger, options.exitWhenIdle);
 
   // Listen for signals before anything starts, so a signal at any point drains cleanly.
   let stop: () => void = () => {};
@@ -92,7 +94,7 @@ export async function runProcessor(config: ResolvedConfig, logger: Logger, optio
     process.off('SIGTERM', onSignal);
   }
   logger.info(
-    { delivered: tally.delivered.length, retries: tally.retries, deadLettered: tally.deadLettered },
+    { delivered: tally.delivered, retries: tally.retries, deadLettered: tally.deadLettered },
     'herald processor stopped',
   );
   if (options.exitWhenIdle) options.out.write(formatSummary(tally, config));
@@ -100,15 +102,18 @@ export async function runProcessor(config: ResolvedConfig, logger: Logger, optio
 }
 
 interface Tally {
-  delivered: ProcessorEventMap['delivered'][];
+  delivered: number;
   retries: number;
   deadLettered: number;
+  /** Every delivery, kept only for the summary of a run that stops when idle. */
+  sent: ProcessorEventMap['delivered'][] | undefined;
 }
 
-function logLifecycle(processor: Processor, logger: Logger): Tally {
-  const tally: Tally = { delivered: [], retries: 0, deadLettered: 0 };
+function logLifecycle(processor: Processor, logger: Logger, keepDeliveries: boolean): Tally {
+  const tally: Tally = { delivered: 0, retries: 0, deadLettered: 0, sent: keepDeliveries ? [] : undefined };
   processor.events.on('delivered', (e) => {
-    tally.delivered.push(e);
+    tally.delivered++;
+    tally.sent?.push(e);
     logger.info(
       {
         eventId: e.eventId,
@@ -141,8 +146,8 @@ function logLifecycle(processor: Processor, logger: Logger): Tally {
 }
 
 function formatSummary(tally: Tally, config: ResolvedConfig): string {
-  const lines = [`\n${tally.delivered.length} email${tally.delivered.length === 1 ? '' : 's'} delivered`];
-  for (const d of tally.delivered) {
+  const lines = [`\n${tally.delivered} email${tally.delivered === 1 ? '' : 's'} delivered`];
+  for (const d of tally.sent ?? []) {
     lines.push('', `  Subject: ${d.subject}`, `  To:      ${d.to.join(', ')}`);
     if (d.location) lines.push(`  File:    ${d.location}`);
     lines.push(...d.text.split('\n').map((line) => `  | ${line}`));

@@ -30,7 +30,7 @@ describe('InFlightLimiter', () => {
     limiter.reserve(1);
     limiter.fill(1, 1);
     let woke = false;
-    const waiting = limiter.waitForSlot(never).then(() => {
+    const waiting = limiter.reserveSlots(1, 1, never).then(() => {
       woke = true;
     });
     await Promise.resolve();
@@ -38,5 +38,57 @@ describe('InFlightLimiter', () => {
     limiter.release();
     await waiting;
     expect(woke).toBe(true);
+  });
+
+  it('wakes a receive that wants a full batch only once that many slots are free', async () => {
+    const limiter = new InFlightLimiter(20);
+    limiter.reserve(20);
+    limiter.fill(20, 20);
+    let woke = false;
+    const waiting = limiter.reserveSlots(10, 10, never).then(() => {
+      woke = true;
+    });
+    for (let i = 0; i < 9; i++) limiter.release();
+    await Promise.resolve();
+    expect(woke).toBe(false);
+    limiter.release();
+    await waiting;
+    expect(woke).toBe(true);
+  });
+
+  it('wakes waiters in order, each with slots of its own', async () => {
+    const limiter = new InFlightLimiter(20);
+    limiter.reserve(20);
+    limiter.fill(20, 20);
+    const woke: string[] = [];
+    const first = limiter.reserveSlots(10, 10, never).then(() => woke.push('first'));
+    const second = limiter.reserveSlots(10, 10, never).then(() => woke.push('second'));
+    for (let i = 0; i < 15; i++) limiter.release();
+    await first;
+    await Promise.resolve();
+    expect(woke).toEqual(['first']);
+    for (let i = 0; i < 5; i++) limiter.release();
+    await second;
+    expect(woke).toEqual(['first', 'second']);
+  });
+
+  it('lets an aborted waiter go without holding back the ones behind it', async () => {
+    const limiter = new InFlightLimiter(4);
+    limiter.reserve(4);
+    limiter.fill(4, 4);
+    const stop = new AbortController();
+    const big = limiter.reserveSlots(4, 4, stop.signal);
+    let smallWoke = false;
+    const small = limiter.reserveSlots(1, 1, never).then(() => {
+      smallWoke = true;
+    });
+    limiter.release();
+    await Promise.resolve();
+    expect(smallWoke).toBe(false);
+    stop.abort();
+    await big;
+    limiter.release();
+    await small;
+    expect(smallWoke).toBe(true);
   });
 });

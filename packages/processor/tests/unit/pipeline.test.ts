@@ -187,4 +187,15 @@ describe('processor', () => {
     expect(h.source.deadLettered).toEqual([expect.objectContaining({ kind: 'shutdown' })]);
     expect(h.queue.size).toBe(0);
   });
+
+  it('leaves no timer behind once stopped, so `herald run` exits as soon as it has drained', async () => {
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    h = makeHarness();
+    h.processor.start();
+    h.publish(failedEvent('t1'));
+    await h.acked(1);
+    await h.processor.stop();
+    expect(timers()).toBe(before);
+  });
 });
