@@ -9,9 +9,7 @@
  *
  * Usage: tsx bench/consumers.ts [--quick]   (writes bench/results/consumers.json)
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { decodeEvent, encodeEvent, parseConfig, sampleEvent, silentLogger } from '@herald/core';
 import type { Emailer, EmailMessage, SendResult } from '@herald/emailer';
@@ -192,14 +190,6 @@ async function measure(name: string, design: Design, emailLatencyMs: number, n: 
   };
 }
 
-// The backlog drain runs in a process of its own, so its peak RSS is its own.
-if (process.argv.includes('--backlog')) {
-  await measure('warm-up', heraldWith(64), 0, 500);
-  const drained = await measure('Herald, backlog drain', heraldWith(64), 0, quick ? 10_000 : 50_000);
-  process.stdout.write(JSON.stringify(drained));
-  process.exit(0);
-}
-
 const results: Measurement[] = [];
 const scale = quick ? 0.25 : 1;
 // Warm-up: load every module and let the JIT settle before anything is measured.
@@ -218,16 +208,6 @@ for (const latency of [50, 200]) {
     await measure('FlyteAdmin-style loop', flyteAdminStyle, latency, Math.max(10, Math.round(perSecond * 3 * scale))),
   );
 }
-const backlog = JSON.parse(
-  execFileSync(
-    process.execPath,
-    [...process.execArgv, fileURLToPath(import.meta.url), '--backlog', ...(quick ? ['--quick'] : [])],
-    {
-      encoding: 'utf8',
-    },
-  ),
-) as Measurement;
-
 console.log(
   `consumer designs, simulated SQS at ${SQS_LATENCY_MS} ms per call, preloaded backlog${quick ? ' (quick)' : ''}`,
 );
@@ -244,11 +224,8 @@ for (const r of results) {
     `| ${r.emailLatencyMs} | ${r.design} | ${r.events} | ${r.eventsPerSecond.toFixed(1)} | ${(r.eventsPerSecond / peer('sqs-consumer')).toFixed(1)} | ${(r.eventsPerSecond / peer('FlyteAdmin')).toFixed(1)} | ${bound} | ${r.p50LatencyMs.toFixed(0)} | ${r.p99LatencyMs.toFixed(0)} | ${r.cpuMsPer1000.toFixed(0)} | ${r.peakRssMb.toFixed(0)} | ${r.apiCallsPer1000.toFixed(0)} |`,
   );
 }
-console.log(
-  `\nbacklog: ${backlog.events} events drained in ${(backlog.events / backlog.eventsPerSecond).toFixed(1)} s (${backlog.eventsPerSecond.toFixed(0)}/s), peak RSS ${backlog.peakRssMb.toFixed(0)} MB, none lost, ${backlog.duplicates} duplicates`,
-);
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 writeFileSync(
   new URL('./results/consumers.json', import.meta.url),
-  `${JSON.stringify({ benchmark: 'consumers', node: process.version, sqsLatencyMs: SQS_LATENCY_MS, quick, results, backlog, time: new Date().toISOString() }, null, 2)}\n`,
+  `${JSON.stringify({ benchmark: 'consumers', node: process.version, sqsLatencyMs: SQS_LATENCY_MS, quick, results, time: new Date().toISOString() }, null, 2)}\n`,
 );

@@ -105,7 +105,9 @@ function createSource(config: ResolvedConfig, deps: ProcessorDependencies): Sour
         projectId: config.gcp.projectId,
         subscriptionName: config.processor.queueName,
         deadLetterTopicName: config.gcpTransport.deadLetterTopicName,
-        maxOutstandingMessages: config.processing.maxInFlight,
+        // A second maxInFlight waits, leased, in the source: a slot that frees is filled at once
+        // instead of after a round trip to Pub/Sub.
+        maxOutstandingMessages: 2 * config.processing.maxInFlight,
         maxOutstandingBytes: config.gcpTransport.maxOutstandingBytes,
         reconnectAttempts: config.reconnect.attempts,
         reconnectDelaySeconds: config.reconnect.delaySeconds,

@@ -1,6 +1,9 @@
-import { Duration, type Message, PubSub, type Subscription } from '@google-cloud/pubsub';
+import type { Message, PubSub, Subscription } from '@google-cloud/pubsub';
 import { HeraldError, type Logger, silentLogger, withReconnect } from '@herald/core';
 import { DEAD_LETTER_ATTRIBUTES, type DeadLetterRecord, type ReceivedMessage, type Source } from './source.js';
+
+/** Imported on first use, not at load: the library costs ~27 MB RSS and startup time that AWS and sandbox users need not pay. */
+const loadPubSub = () => import('@google-cloud/pubsub');
 
 /** Options for {@link PubSubSource}. */
 export interface PubSubSourceOptions {
@@ -8,7 +11,10 @@ export interface PubSubSourceOptions {
   /** FlyteAdmin's `processor.queueName`: the subscription. */
   subscriptionName: string;
   deadLetterTopicName: string;
-  /** Flow control: messages the client library holds at once (Herald's maxInFlight). */
+  /**
+   * Flow control: messages the client library holds at once, those being delivered and those
+   * waiting for a free slot (the factory allows twice Herald's maxInFlight).
+   */
   maxOutstandingMessages: number;
   maxOutstandingBytes: number;
   reconnectAttempts?: number;
@@ -38,7 +44,8 @@ interface PubSubReceived extends ReceivedMessage {
 export class PubSubSource implements Source {
   readonly name = 'pubsub';
   readonly maxBatch = 100;
-  private readonly client: PubSub;
+  /** The injected client, or the one built on first use. */
+  private client: PubSub | undefined;
   private readonly logger: Logger;
   private subscription: Subscription | undefined;
   private readonly buffered: Message[] = [];
@@ -55,7 +62,7 @@ export class PubSubSource implements Source {
   private readonly delayedNacks = new Map<NodeJS.Timeout, Message>();
 
   constructor(private readonly options: PubSubSourceOptions) {
-    this.client = options.client ?? new PubSub({ projectId: options.projectId });
+    this.client = options.client;
     this.logger = options.logger ?? silentLogger;
   }
 
@@ -133,7 +140,8 @@ export class PubSubSource implements Source {
     if (record.eventId) attributes[DEAD_LETTER_ATTRIBUTES.eventId] = record.eventId;
     if (record.destination) attributes[DEAD_LETTER_ATTRIBUTES.destination] = record.destination;
     const data = typeof message.body === 'string' ? Buffer.from(message.body) : Buffer.from(message.body);
-    await this.client.topic(this.options.deadLetterTopicName).publishMessage({ data, attributes });
+    const client = await this.openClient();
+    await client.topic(this.options.deadLetterTopicName).publishMessage({ data, attributes });
   }
 
   async close(): Promise<void> {
@@ -146,17 +154,35 @@ export class PubSubSource implements Source {
     for (const wake of [...this.waiters]) wake();
     for (const message of this.buffered.splice(0)) message.nack();
     await this.subscription?.close();
-    await this.client.close();
+    await this.client?.close();
+  }
+
+  /** The client, building it (and loading the library) on first use. */
+  private async openClient(): Promise<PubSub> {
+    if (this.client) return this.client;
+    const { PubSub } = await loadPubSub();
+    if (this.client) return this.client;
+    const client = new PubSub({ projectId: this.options.projectId });
+    this.client = client;
+    // Closed while the library loaded: the client is closed too, as if built up front.
+    if (this.closed) await client.close();
+    return client;
   }
 
   private async open(): Promise<void> {
     const { subscriptionName, projectId } = this.options;
-    const subscription = this.client.subscription(subscriptionName, {
+    const { Duration } = await loadPubSub();
+    const client = await this.openClient();
+    const subscription = client.subscription(subscriptionName, {
       flowControl: {
         maxMessages: this.options.maxOutstandingMessages,
         maxBytes: this.options.maxOutstandingBytes,
         allowExcessMessages: false,
       },
+      // The library frees a flow-control slot only once the ack is sent, and sends acks every
+      // 100 ms by default: with 128 outstanding that caps a subscription near 600 messages/s
+      // (measured on the emulator; 10 ms gives ~3,500/s).
+      batching: { maxMilliseconds: 10 },
       // Leases are extended while a delivery runs, for up to an hour.
       maxExtensionTime: Duration.from({ minutes: 60 }),
       closeOptions: { behavior: 'NACK' },

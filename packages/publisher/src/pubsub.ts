@@ -1,4 +1,4 @@
-import { PubSub, type Topic } from '@google-cloud/pubsub';
+import type { PubSub, Topic } from '@google-cloud/pubsub';
 import {
   type ExecutionEvent,
   type ExecutionEventInput,
@@ -11,6 +11,9 @@ import {
 } from '@herald/core';
 import { prepareEvents } from './prepare.js';
 import type { Publisher, PublishResult } from './publisher.js';
+
+/** Imported on first use, not at load: the library costs ~40 MB RSS and startup time that AWS and sandbox users need not pay. */
+const loadPubSub = () => import('@google-cloud/pubsub');
 
 /** Options for {@link PubSubPublisher}. */
 export interface PubSubPublisherOptions {
@@ -32,16 +35,14 @@ export interface PubSubPublisherOptions {
  */
 export class PubSubPublisher implements Publisher {
   readonly name = 'pubsub';
-  private readonly client: PubSub;
-  private readonly topic: Topic;
+  /** The injected client, or the one built on first use. */
+  private client: PubSub | undefined;
+  private topic: Topic | undefined;
   private verified: Promise<void> | undefined;
+  private closed = false;
 
   constructor(private readonly options: PubSubPublisherOptions) {
-    this.client = options.client ?? new PubSub({ projectId: options.projectId });
-    this.topic = this.client.topic(options.topicName, {
-      batching: { maxMessages: 100, maxMilliseconds: 10 },
-      messageOrdering: options.orderingByExecution ?? false,
-    });
+    this.client = options.client;
   }
 
   /**
@@ -57,19 +58,20 @@ export class PubSubPublisher implements Publisher {
   async publish(events: readonly (ExecutionEventInput | ExecutionEvent)[]): Promise<PublishResult[]> {
     const complete = prepareEvents(events);
     await this.start();
+    const topic = await this.openTopic();
     // All go into the client's batch at once; each resolves with its own message id.
     return Promise.all(
       complete.map(async (event) => {
         const orderingKey = this.options.orderingByExecution ? executionKey(event) : undefined;
         try {
-          const messageId = await this.topic.publishMessage({
+          const messageId = await topic.publishMessage({
             data: Buffer.from(encodeEvent(event)),
             attributes: eventAttributes(event),
             orderingKey,
           });
           return { eventId: event.id, messageId };
         } catch (err) {
-          if (orderingKey) this.topic.resumePublishing(orderingKey);
+          if (orderingKey) topic.resumePublishing(orderingKey);
           throw new HeraldError(
             `cannot publish to Pub/Sub topic ${this.options.topicName}: ${(err as Error).message}`,
             {
@@ -84,15 +86,40 @@ export class PubSubPublisher implements Publisher {
   /** Sends what is still batched, then closes the client. Never throws: a failed publish has
    * already rejected its own `publish` call. */
   async close(): Promise<void> {
+    this.closed = true;
     try {
-      await this.topic.flush();
+      await this.topic?.flush();
     } catch (err) {
       (this.options.logger ?? silentLogger).warn({ err }, 'Pub/Sub flush at close failed');
     }
-    await this.client.close().catch(() => {});
+    await this.client?.close().catch(() => {});
+  }
+
+  /** The topic handle, building the client (and loading the library) on first use. */
+  private async openTopic(): Promise<Topic> {
+    if (this.topic) return this.topic;
+    let client = this.client;
+    if (!client) {
+      const { PubSub } = await loadPubSub();
+      client = this.client ??= new PubSub({ projectId: this.options.projectId });
+      // Closed while the library loaded: the client is closed too, as if built up front.
+      if (this.closed) await client.close().catch(() => {});
+    }
+    this.topic ??= client.topic(this.options.topicName, {
+      batching: { maxMessages: 100, maxMilliseconds: 10 },
+      messageOrdering: this.options.orderingByExecution ?? false,
+    });
+    return this.topic;
   }
 
   private async verifyTopic(): Promise<void> {
+    let topic: Topic;
+    try {
+      topic = await this.openTopic();
+    } catch (err) {
+      this.verified = undefined;
+      throw err;
+    }
     let exists: boolean;
     try {
       [exists] = await withReconnect(
@@ -100,7 +127,7 @@ export class PubSubPublisher implements Publisher {
         { attempts: this.options.reconnectAttempts, delaySeconds: this.options.reconnectDelaySeconds },
         this.options.logger ?? silentLogger,
         () => true,
-        () => this.topic.exists(),
+        () => topic.exists(),
       );
     } catch (err) {
       this.verified = undefined;

@@ -1,22 +1,27 @@
 /**
  * Serves a {@link SimulatedSqs} on loopback over SQS's own wire protocol (AWS JSON 1.0, the
- * `X-Amz-Target: AmazonSQS.<Operation>` requests @aws-sdk/client-sqs sends), so a Herald process
- * of its own can drain it through the real SDK while the queue's memory stays in this process.
+ * `X-Amz-Target: AmazonSQS.<Operation>` requests @aws-sdk/client-sqs sends), plus SESv2's
+ * SendEmail (`POST /v2/email/outbound-emails`), both with the same fixed latency per call. A
+ * Herald process of its own drains the queue and sends its emails through the real AWS SDK
+ * while the queue's memory stays in this process.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { SimulatedSqs } from './simulated-sqs.js';
+import { SimulatedSqs, sleep } from './simulated-sqs.js';
 
-export interface ServedSqs {
+export interface ServedAws {
   sqs: SimulatedSqs;
+  /** SESv2 SendEmail calls answered. */
+  emailsSent(): number;
   endpoint: string;
   queueUrl(name: string): string;
   close(): Promise<void>;
 }
 
-export async function serveSimulatedSqs(latencyMs: number): Promise<ServedSqs> {
+export async function serveSimulatedAws(latencyMs: number): Promise<ServedAws> {
   let sqs: SimulatedSqs | undefined;
+  let emails = 0;
   const server = createServer((req, res) => {
     void (async () => {
       const target = String(req.headers['x-amz-target'] ?? '');
@@ -25,6 +30,14 @@ export async function serveSimulatedSqs(latencyMs: number): Promise<ServedSqs> {
       const gone = new AbortController();
       res.on('close', () => gone.abort());
       try {
+        if (req.method === 'POST' && req.url === '/v2/email/outbound-emails') {
+          const email = JSON.parse(await body(req)) as { FromEmailAddress?: string; Destination?: unknown };
+          if (!email.FromEmailAddress || !email.Destination) throw new Error('SendEmail needs a sender and recipients');
+          await sleep(latencyMs);
+          emails++;
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ MessageId: randomUUID() }));
+          return;
+        }
         if (!sqs || !operation)
           throw Object.assign(new Error(`not an SQS request: '${target}'`), { code: 'InvalidAction' });
         const input = JSON.parse((await body(req)) || '{}') as Record<string, unknown>;
@@ -53,6 +66,7 @@ export async function serveSimulatedSqs(latencyMs: number): Promise<ServedSqs> {
   sqs = new SimulatedSqs(latencyMs, base);
   return {
     sqs,
+    emailsSent: () => emails,
     endpoint,
     queueUrl: (name) => `${base}/${name}`,
     close: () =>
