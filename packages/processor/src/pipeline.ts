@@ -49,7 +49,14 @@ type Sent = Omit<ProcessorEventMap['delivered'], 'messageId' | 'eventId' | 'dest
 
 type Outcome =
   | { kind: 'done' }
-  | { kind: 'retry'; destination: string; error: string; retryAfterMs: number }
+  | {
+      kind: 'retry';
+      destination: string;
+      error: string;
+      retryAfterMs: number;
+      /** Another copy of the message holds this delivery: it, not this copy, settles it. */
+      heldByAnotherCopy?: true;
+    }
   | { kind: 'permanent'; destination: string; error: string };
 
 /**
@@ -110,7 +117,13 @@ export class Pipeline {
     }
     if (claim === 'busy') {
       // Another copy of this message is delivering it right now; come back and see how it went.
-      return { kind: 'retry', destination: destination.key, error: 'being delivered by another copy', retryAfterMs: 0 };
+      return {
+        kind: 'retry',
+        destination: destination.key,
+        error: 'being delivered by another copy',
+        retryAfterMs: 0,
+        heldByAnotherCopy: true,
+      };
     }
     const outcome = await this.attempt(message, event, destination);
     // A permanent failure stays claimed until it is dead-lettered (see settle).
@@ -245,6 +258,16 @@ export class Pipeline {
 
     if (message.receiveCount >= config.processing.maxAttempts) {
       for (const retry of retries) {
+        if (retry.heldByAnotherCopy) {
+          // The copy that holds it stays in the queue until that delivery is sent or
+          // dead-lettered; dead-lettering it here too could report as lost an email that is sent.
+          this.deps.events.emit('duplicate_skipped', {
+            messageId: message.id,
+            eventId: event.id,
+            destination: retry.destination,
+          });
+          continue;
+        }
         const reason = `gave up after ${message.receiveCount} attempts: ${retry.error}`;
         const recorded = await this.safely('deadLetter', message, () =>
           source.deadLetter(message, {

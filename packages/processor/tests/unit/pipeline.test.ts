@@ -143,6 +143,21 @@ describe('pipeline', () => {
     expect(h.seen.duplicate_skipped).toHaveLength(1);
   });
 
+  it('on its last attempt, leaves a delivery another copy is making to that copy instead of dead-lettering it', async () => {
+    h = makeHarness('', { maxAttempts: 1 });
+    h.emailer.delayMs = 100;
+    h.processor.start();
+    // Two copies of one event (SNS and SQS deliver at least once), handled at the same time.
+    h.publish(failedEvent('twice'));
+    h.publish(failedEvent('twice'));
+    await h.acked(2);
+
+    expect(h.emailer.sent).toHaveLength(1);
+    expect(h.source.deadLettered).toHaveLength(0);
+    expect(h.seen.dead_lettered).toHaveLength(0);
+    expect(h.seen.duplicate_skipped).toHaveLength(1);
+  });
+
   it('sends one email when the same address is reached by two notifications', async () => {
     h = makeHarness('  emailer: {defaultRecipients: [A@example.com]}');
     h.processor.start();
