@@ -12,6 +12,7 @@ export * from './reconnect.js';
 export * from './render/context.js';
 export { templateHelpers } from './render/helpers.js';
 export { htmlToText } from './render/html-to-text.js';
+export * from './render/placeholders.js';
 export * from './render/renderer.js';
 export * from './sample-event.js';
 export { readSecret } from './secrets.js';

@@ -4,6 +4,7 @@ import YAML from 'yaml';
 import { ConfigError, type ConfigProblem, TemplateError } from '../errors.js';
 import { describeIssues, formatPath } from '../issues.js';
 import { buildTemplateContext } from '../render/context.js';
+import { knownPlaceholders, unknownPlaceholders } from '../render/placeholders.js';
 import { type CompiledEmailTemplate, TemplateRenderer } from '../render/renderer.js';
 import { sampleEvent } from '../sample-event.js';
 import { CONFIG_DEFAULTS } from './defaults.js';
@@ -370,11 +371,35 @@ function checkTemplates(sources: TemplateSources, problems: ConfigProblem[]): vo
   const body = str(sources.body, CONFIG_DEFAULTS.emailer.body);
   const text = typeof sources.text === 'string' ? sources.text : undefined;
   const sample = buildTemplateContext(sampleEvent());
-  record(problems, 'notifications.emailer.subject', () => renderer.compilePlain(subject, 'subject')(sample));
-  record(problems, 'notifications.emailer.body', () =>
-    renderer.compileEmail({ subject: '', html: body }, 'body').render(sample),
+  record(problems, 'notifications.emailer.subject', () => {
+    renderer.compilePlain(subject, 'subject')(sample);
+    checkPlaceholders(subject, 'subject');
+  });
+  record(problems, 'notifications.emailer.body', () => {
+    renderer.compileEmail({ subject: '', html: body }, 'body').render(sample);
+    checkPlaceholders(body, 'body');
+  });
+  if (text !== undefined) {
+    record(problems, 'herald.emailer.text', () => {
+      renderer.compilePlain(text, 'text')(sample);
+      checkPlaceholders(text, 'text');
+    });
+  }
+}
+
+/**
+ * A placeholder that names nothing renders empty (FlyteAdmin would leave it in the email as
+ * written): either way a typo loses the value, so it is a config error.
+ * @throws TemplateError listing the unknown placeholders and the known ones.
+ */
+function checkPlaceholders(source: string, where: string): void {
+  const unknown = unknownPlaceholders(source);
+  if (unknown.length === 0) return;
+  const names = unknown.map((name) => `{{ ${name} }}`).join(', ');
+  throw new TemplateError(
+    where,
+    `unknown placeholder${unknown.length > 1 ? 's' : ''} ${names} (would render empty); the template context has ${knownPlaceholders().join(', ')}`,
   );
-  if (text !== undefined) record(problems, 'herald.emailer.text', () => renderer.compilePlain(text, 'text')(sample));
 }
 
 /** Template-bearing keys of each channel type; JSON templates are checked string by string. */
@@ -390,7 +415,10 @@ function checkChannelTemplates(config: ResolvedConfig, problems: ConfigProblem[]
   const sample = buildTemplateContext(sampleEvent());
   const visit = (value: unknown, path: string): void => {
     if (typeof value === 'string') {
-      record(problems, path, () => renderer.compilePlain(value, path)(sample));
+      record(problems, path, () => {
+        renderer.compilePlain(value, path)(sample);
+        checkPlaceholders(value, path);
+      });
     } else if (Array.isArray(value)) {
       for (const [i, item] of value.entries()) visit(item, `${path}[${i}]`);
     } else if (value !== null && typeof value === 'object') {

@@ -117,6 +117,44 @@ herald:
     ]);
   });
 
+  it('reports a placeholder that names nothing instead of rendering it empty', () => {
+    const problems = problemsOf(`
+notifications:
+  type: sandbox
+  emailer:
+    subject: "{{ nmae }} has {{ phase }}"
+    body: "<p>{{ workflow.nme }} {{#if error}}{{ eror }}{{/if}}</p>"
+herald:
+  channels:
+    team: { type: webhook, url: "http://127.0.0.1:1/hook", body: { run: "{{ execution }}" } }
+`);
+    expect(problems).toHaveLength(3);
+    expect(problems[0]).toMatch(
+      /^notifications\.emailer\.subject: unknown placeholder \{\{ nmae \}\} \(would render empty\); the template context has project, domain, name, phase/,
+    );
+    expect(problems[1]).toMatch(
+      /^notifications\.emailer\.body: unknown placeholders \{\{ workflow\.nme \}\}, \{\{ eror \}\}/,
+    );
+    expect(problems[2]).toMatch(/^herald\.channels\.team\.body\.run: unknown placeholder \{\{ execution \}\}/);
+  });
+
+  it('accepts every name of the template context, helpers, labels and names inside each/with blocks', () => {
+    expect(() =>
+      parseConfig(
+        `
+notifications:
+  type: sandbox
+  emailer:
+    subject: "{{ upper name }} {{ phase }} {{ workflow.name }} {{ launch_plan.version }} {{ default labels.team 'none' }}"
+    body: >-
+      <p>{{ event.execution.project }} {{ duration }} {{ url }} {{#if (eq phaseName "FAILED")}}{{ errorMessage }}{{/if}}</p>
+      {{#each labels}}<li>{{@key}}={{this}}</li>{{/each}}{{#with workflow}}{{ name }} {{ anything }}{{/with}}
+`,
+        { env: {} },
+      ),
+    ).not.toThrow();
+  });
+
   it('reports invalid YAML', () => {
     expect(problemsOf('notifications: [unclosed')[0]).toMatch(/^: invalid YAML/);
   });
