@@ -51,6 +51,16 @@ const BUILTIN_HELPERS = ['each', 'if', 'unless', 'with', 'lookup', 'log'];
 
 const KNOWN_HELPERS = Object.fromEntries(Object.keys(templateHelpers).map((name) => [name, true as const]));
 
+/**
+ * `{{ url }}` → `{{url}}` for a placeholder that is one name. The same template to Handlebars,
+ * but html-to-text sees one word instead of three: `<a href="{{ url }}">{{ url }}</a>` then
+ * converts like the rendered link does (the href is not repeated when it equals the text),
+ * so the text template can be derived once instead of converting every rendered body.
+ */
+function compactPlaceholders(source: string): string {
+  return source.replace(/\{\{(~?)\s*([\w.@/-]+)\s*(~?)\}\}/g, '{{$1$2$3}}');
+}
+
 // Raw output (`{{{x}}}`, `{{& x}}`) is meant as HTML, so it must go through html-to-text after
 // rendering rather than be copied into a derived text template.
 const RAW_OUTPUT = /\{\{\{|\{\{~?\s*&/;
@@ -158,7 +168,7 @@ export class TemplateRenderer {
     if (RAW_OUTPUT.test(htmlSource)) return convertRendered;
     let derived: TemplateFn;
     try {
-      derived = this.compile('plain', htmlToText(htmlSource), 'derived text');
+      derived = this.compile('plain', htmlToText(compactPlaceholders(htmlSource)), 'derived text');
       const sample = this.sampleContext();
       if (normalizeSpace(derived(sample)) !== normalizeSpace(convertRendered(sample))) return convertRendered;
     } catch {

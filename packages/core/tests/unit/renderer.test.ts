@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import {
   buildTemplateContext,
+  CONFIG_DEFAULTS,
   cleanSubject,
   compileConfigTemplates,
   htmlToText,
@@ -92,6 +93,16 @@ describe('text body', () => {
     const rendered = render('x', html, undefined, event);
     expect(rendered.text).toBe('* team: ml\n * tier: gold\n\n2m');
     expect(rendered.text).toBe(htmlToText(rendered.html).trim());
+  });
+
+  it('is derived once from the default body, whose link shows its address as its text', () => {
+    // Derived text puts each value in as it is; converting every rendered body would collapse
+    // the spaces, so the spaces show which way the text was made.
+    const event = sampleEvent({ execution: { project: 'p', domain: 'd', name: 'nightly   run' } });
+    const { text } = render('x', CONFIG_DEFAULTS.emailer.body, undefined, event);
+    expect(text).toBe(
+      'Execution "nightly   run" has failed in "d". View details at https://flyte.example.com/console/projects/flytesnacks/domains/development/executions/f8a1b2c3. The execution failed with error: [division by zero].',
+    );
   });
 
   it('converts raw HTML output after rendering, so markup never leaks into the text', () => {
