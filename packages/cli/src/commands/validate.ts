@@ -18,6 +18,13 @@ export function describeConfig(config: ResolvedConfig): string {
     );
   }
   if (config.emailer.provider === 'outbox') lines.push(`  outbox: ${config.outbox.directory}`);
+  const { listen, ingest, metrics } = config.http;
+  if (listen) {
+    const routes = ['/healthz', '/readyz', ...(metrics ? ['/metrics'] : []), ...(ingest.enabled ? ['/v1/events'] : [])];
+    const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
+    const token = ingest.enabled && ingest.tokenEnvVar ? ` (bearer token from ${ingest.tokenEnvVar})` : '';
+    lines.push(`  http: ${host}:${listen.port} ${routes.join(' ')}${token}`);
+  }
   for (const warning of config.warnings) lines.push(`  warning: ${warning}`);
   return lines.join('\n');
 }

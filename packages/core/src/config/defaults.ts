@@ -67,4 +67,15 @@ export const CONFIG_DEFAULTS = {
     /** SendGrid's global API; the EU region is https://api.eu.sendgrid.com. */
     baseUrl: 'https://api.sendgrid.com',
   },
+  http: {
+    /** No `listen`, no server. Events are published through the queue's own API or `herald publish`. */
+    ingest: {
+      /** The ingest endpoint is opened only on request: it lets anyone who reaches it publish. */
+      enabled: false,
+      /** 1 MiB: a few thousand events per request. */
+      maxBodyBytes: 1024 * 1024,
+    },
+    /** Prometheus metrics are served whenever there is a server. */
+    metrics: true,
+  },
 } as const;

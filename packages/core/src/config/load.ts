@@ -13,6 +13,7 @@ import type {
   ChannelConfig,
   EmailProvider,
   ResolvedConfig,
+  ResolvedHttpConfig,
   ResolvedRule,
   RuleConfig,
   TransportType,
@@ -192,12 +193,51 @@ function resolveConfig(
     sendgrid: {
       baseUrl: (ctx.env.HERALD_SENDGRID_BASE_URL || h.sendgrid?.baseUrl || d.sendgrid.baseUrl).replace(/\/+$/, ''),
     },
+    http: resolveHttp(h.http, ctx.problems, ctx.warnings),
     channels: { ...(h.channels ?? {}) },
     rules: (h.rules ?? []).map((rule, i) => resolveRule(rule, i, h.channels ?? {}, ctx.problems)),
     warnings: ctx.warnings,
   };
   requireTransportKeys(config, ctx.problems);
   return config;
+}
+
+function resolveHttp(
+  http: NonNullable<ConfigFile['herald']>['http'],
+  problems: ConfigProblem[],
+  warnings: string[],
+): ResolvedHttpConfig {
+  const d = CONFIG_DEFAULTS.http;
+  const listen = http?.listen === undefined ? undefined : splitHostPort(http.listen);
+  const ingest = {
+    enabled: http?.ingest?.enabled ?? d.ingest.enabled,
+    tokenEnvVar: http?.ingest?.tokenEnvVar,
+    maxBodyBytes: http?.ingest?.maxBodyBytes ?? d.ingest.maxBodyBytes,
+  };
+  // Asking for an endpoint without saying where to serve it is a mistake, not a quiet no-op.
+  for (const [key, wanted] of [
+    ['ingest.enabled', ingest.enabled],
+    ['metrics', http?.metrics === true],
+  ] as const) {
+    if (wanted && !listen) {
+      problems.push({ path: 'herald.http.listen', message: `is required when herald.http.${key} is true` });
+    }
+  }
+  if (listen && ingest.enabled && ingest.tokenEnvVar === undefined && !isLoopback(listen.host)) {
+    warnings.push(`herald.http.ingest has no tokenEnvVar: anyone who can reach ${http?.listen} can publish events`);
+  }
+  return { listen, ingest, metrics: listen !== undefined && (http?.metrics ?? d.metrics) };
+}
+
+/** `127.0.0.1:9090` → host and port; `[::1]:9090` → `::1` (as `net.Server.listen` takes it). */
+function splitHostPort(address: string): { host: string; port: number } {
+  const colon = address.lastIndexOf(':');
+  const host = address.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+  return { host, port: Number(address.slice(colon + 1)) };
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 function resolveRule(

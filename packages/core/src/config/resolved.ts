@@ -78,6 +78,8 @@ export interface ResolvedConfig {
     maximumBackoffSeconds: number;
   };
   sendgrid: { baseUrl: string };
+  /** The HTTP server of `herald run`: ingest endpoint, metrics and health checks. */
+  http: ResolvedHttpConfig;
   /** Named non-email destinations, as written (secrets are read when a channel is built). */
   channels: Record<string, ChannelConfig>;
   /** Routing rules in order; Prefect's only_states / ignore_states folded into onlyPhases / ignorePhases. */
@@ -85,6 +87,22 @@ export interface ResolvedConfig {
   outbox: { directory: string };
   /** Things that are allowed but probably not meant (deprecated or unknown keys). */
   warnings: string[];
+}
+
+/** `herald.http`, with its defaults applied. */
+export interface ResolvedHttpConfig {
+  /** Where the server listens (IPv6 hosts without brackets); undefined: no server at all. */
+  listen: { host: string; port: number } | undefined;
+  ingest: {
+    /** Whether `POST /v1/events` publishes events. */
+    enabled: boolean;
+    /** The environment variable holding the bearer token requests must carry; undefined: none. */
+    tokenEnvVar: string | undefined;
+    /** Longest request body read; a longer one is refused with 413. */
+    maxBodyBytes: number;
+  };
+  /** Whether `GET /metrics` serves Prometheus metrics (never without `listen`). */
+  metrics: boolean;
 }
 
 /** A routing rule with its match resolved. */

@@ -14,6 +14,17 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 const boolLike = z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean());
 const text = z.string();
 const nonEmpty = z.string().min(1);
+/** `host:port`, an IPv6 host in brackets (`[::1]:9090`). Port 0 asks the system for a free one. */
+const LISTEN_ADDRESS = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(\d{1,5})$/;
+const listenAddress = z.preprocess(
+  // Empty (e.g. `${HERALD_LISTEN:-}`) means no server, like leaving the key out.
+  (v) => (v === '' ? undefined : v),
+  z
+    .string()
+    .regex(LISTEN_ADDRESS, 'expected host:port, e.g. 127.0.0.1:9090')
+    .refine((v) => Number(LISTEN_ADDRESS.exec(v)?.[1] ?? 0) <= 65535, 'expected a port from 0 to 65535')
+    .optional(),
+);
 
 /** FlyteAdmin's `notifications.emailer.emailServerConfig`. */
 const emailServerConfigSchema = z
@@ -209,6 +220,21 @@ export const heraldSchema = z
       .strict()
       .optional(),
     sendgrid: z.object({ baseUrl: z.url().optional() }).strict().optional(),
+    http: z
+      .object({
+        listen: listenAddress,
+        ingest: z
+          .object({
+            enabled: boolLike.optional(),
+            tokenEnvVar: nonEmpty.optional(),
+            maxBodyBytes: intLike(1024, 64 * 1024 * 1024).optional(),
+          })
+          .strict()
+          .optional(),
+        metrics: boolLike.optional(),
+      })
+      .strict()
+      .optional(),
     channels: z.record(nonEmpty, channelSchema).optional(),
     rules: z.array(ruleSchema).optional(),
   })

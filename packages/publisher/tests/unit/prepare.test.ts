@@ -1,4 +1,4 @@
-import { DecodeError, MemoryQueue, sampleEvent } from '@herald/core';
+import { DecodeError, MemoryQueue, QueueFullError, sampleEvent } from '@herald/core';
 import { MemoryPublisher, prepareEvents } from '@herald/publisher';
 import { describe, expect, it } from 'vitest';
 
@@ -34,5 +34,17 @@ describe('MemoryPublisher', () => {
     const publisher = new MemoryPublisher(queue);
     await publisher.publish([sampleEvent()]);
     await expect(publisher.publish([sampleEvent({ id: 'second' })])).rejects.toThrow(/in-memory queue is full/);
+  });
+
+  it('publishes none of a batch the queue has no room for, so a retried batch sends nothing twice', async () => {
+    const queue = new MemoryQueue(3);
+    const publisher = new MemoryPublisher(queue);
+    await publisher.publish([sampleEvent({ id: 'first' })]);
+    const batch = ['a', 'b', 'c'].map((id) => sampleEvent({ id }));
+    await expect(publisher.publish(batch)).rejects.toThrow(QueueFullError);
+    await expect(publisher.publish(batch)).rejects.toThrow('room for 2 of 3 messages (capacity 3)');
+    expect(queue.size).toBe(1);
+    expect(await publisher.publish(batch.slice(0, 2))).toHaveLength(2);
+    expect(queue.size).toBe(3);
   });
 });

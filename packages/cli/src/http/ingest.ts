@@ -1,0 +1,246 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import {
+  completeEvent,
+  DecodeError,
+  type ExecutionEvent,
+  HeraldError,
+  type Logger,
+  QueueFullError,
+} from '@herald/core';
+import { type Publisher, prepareEvents } from '@herald/publisher';
+import { EventInputError, parseEvents } from '../inputs.js';
+import type { HeraldMetrics, IngestRejection } from './metrics.js';
+import { type Headers, sendJson } from './reply.js';
+
+/** Media types `POST /v1/events` reads; either may hold one event, a JSON array or JSON lines. */
+export const INGEST_MEDIA_TYPES = ['application/json', 'application/x-ndjson'] as const;
+
+/** Seconds a client is asked to wait when the queue is full or the server is stopping. */
+const RETRY_AFTER_FULL_SECONDS = 1;
+const RETRY_AFTER_STOPPING_SECONDS = 5;
+
+/** What the ingest endpoint needs. */
+export interface IngestOptions {
+  /** Publishes accepted events; created once by `herald run`, closed on shutdown. */
+  publisher: Pick<Publisher, 'publish'>;
+  /** The bearer token requests must carry; undefined: none is asked for. */
+  token: string | undefined;
+  maxBodyBytes: number;
+  logger: Logger;
+  metrics?: Pick<HeraldMetrics, 'eventsIngested' | 'ingestRejected'> | undefined;
+  /** True once the server has begun to stop: requests are then refused with 503. */
+  stopping: () => boolean;
+}
+
+/** A request `POST /v1/events` refuses, with the status and reason it answers with. */
+class Rejection extends Error {
+  constructor(
+    readonly status: number,
+    readonly reason: IngestRejection,
+    message: string,
+    readonly extra: { body?: Record<string, unknown>; headers?: Headers } = {},
+  ) {
+    super(message);
+  }
+}
+
+/** The request body was longer than allowed; reading stopped there. */
+export class BodyTooLargeError extends Error {
+  constructor(readonly maxBytes: number) {
+    super(`request body is larger than ${maxBytes} bytes`);
+  }
+}
+
+/**
+ * `POST /v1/events`: checks the token, the media type and the size, reads the body, validates
+ * every event the way `herald publish` does (plus Flyte's terminal-phase rule), and publishes
+ * them all — or, when any is bad, none. Answers 202 with each event's id and message id.
+ * @param expectsContinue the client sent `Expect: 100-continue` and waits for it before sending the body.
+ */
+export function createIngestHandler(
+  options: IngestOptions,
+): (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean) => Promise<void> {
+  const tokenDigest = options.token === undefined ? undefined : sha256(options.token);
+
+  return async (req, res, expectsContinue) => {
+    const { logger, metrics } = options;
+    let bodyRead = false;
+    try {
+      if (options.stopping()) {
+        throw new Rejection(503, 'stopping', 'herald is stopping', {
+          headers: { 'Retry-After': RETRY_AFTER_STOPPING_SECONDS },
+        });
+      }
+      if (tokenDigest && !bearerMatches(req.headers.authorization, tokenDigest)) {
+        throw new Rejection(401, 'unauthorized', 'missing or wrong bearer token', {
+          headers: { 'WWW-Authenticate': 'Bearer realm="herald"' },
+        });
+      }
+      const mediaType = mediaTypeOf(req.headers['content-type']);
+      if (!(INGEST_MEDIA_TYPES as readonly string[]).includes(mediaType)) {
+        throw new Rejection(
+          415,
+          'unsupported_media_type',
+          `expected Content-Type ${INGEST_MEDIA_TYPES.join(' or ')}, got ${mediaType || 'none'}`,
+        );
+      }
+      if (Number(req.headers['content-length']) > options.maxBodyBytes) throw tooLarge(options.maxBodyBytes);
+      if (expectsContinue) res.writeContinue();
+
+      const text = await readBodyOrReject(req, options.maxBodyBytes);
+      bodyRead = true;
+      const events = parseOrReject(text);
+      const results = await publish(options.publisher, events);
+      metrics?.eventsIngested(events.length);
+      logger.debug({ events: events.length }, 'events ingested');
+      sendJson(res, 202, { published: results.map(({ eventId, messageId }) => ({ eventId, messageId })) });
+    } catch (err) {
+      if (err instanceof RequestAbortedError) {
+        logger.debug({ remote: req.socket.remoteAddress }, 'ingest request abandoned by the client');
+        return;
+      }
+      if (!(err instanceof Rejection)) throw err;
+      metrics?.ingestRejected(err.reason);
+      logger.warn(
+        { status: err.status, reason: err.reason, error: err.message, remote: req.socket.remoteAddress },
+        'ingest request refused',
+      );
+      // A body refused unread (or read only in part) is not read to its end: the connection
+      // closes instead, so a client cannot make the server swallow an unbounded upload.
+      const headers = { ...err.extra.headers, ...(!bodyRead && hasBody(req) ? { Connection: 'close' } : {}) };
+      sendJson(res, err.status, { error: err.message, ...err.extra.body }, headers);
+    }
+  };
+}
+
+/** Whether a request says it carries a body. */
+function hasBody(req: IncomingMessage): boolean {
+  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length']) > 0;
+}
+
+/**
+ * The events of a request body, each completed (envelope fields filled in, `source`
+ * `herald-http` when absent) and validated, Flyte's terminal-phase rule included.
+ * @throws EventInputError naming the line (JSON lines) or index (JSON array) of the first bad event.
+ */
+export function parseIngestBody(text: string): ExecutionEvent[] {
+  return parseEvents(
+    text,
+    'body',
+    (value) => prepareEvents([completeEvent(value, 'herald-http')])[0] as ExecutionEvent,
+  );
+}
+
+/** The media type of a Content-Type header, lower-case, without parameters; '' when absent. */
+export function mediaTypeOf(contentType: string | undefined): string {
+  return (contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+}
+
+/** Whether an Authorization header carries `Bearer <token>`, compared in constant time. */
+export function bearerMatches(authorization: string | undefined, tokenDigest: Buffer): boolean {
+  const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization ?? '');
+  if (!match) return false;
+  // Digests have one length, so the comparison takes as long whatever was sent.
+  return timingSafeEqual(sha256(match[1] as string), tokenDigest);
+}
+
+export function sha256(value: string): Buffer {
+  return createHash('sha256').update(value, 'utf8').digest();
+}
+
+/** The client went away before its request body ended. */
+export class RequestAbortedError extends Error {
+  constructor() {
+    super('the client closed the connection before the body ended');
+  }
+}
+
+/**
+ * Reads a request body, at most `maxBytes` of it. Past that, it stops reading (the stream is
+ * paused and left alone) and rejects with {@link BodyTooLargeError}.
+ */
+export function readBody(stream: Readable, maxBytes: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = () => {
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('error', onError);
+      stream.off('close', onClose);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        done();
+        stream.pause();
+        reject(new BodyTooLargeError(maxBytes));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      done();
+      resolve(Buffer.concat(chunks, size));
+    };
+    const onError = (err: Error) => {
+      done();
+      reject(err);
+    };
+    const onClose = () => {
+      done();
+      reject(new RequestAbortedError());
+    };
+    stream.on('data', onData);
+    stream.on('end', onEnd);
+    stream.on('error', onError);
+    stream.on('close', onClose);
+  });
+}
+
+async function readBodyOrReject(req: IncomingMessage, maxBytes: number): Promise<string> {
+  let body: Buffer;
+  try {
+    body = await readBody(req, maxBytes);
+  } catch (err) {
+    if (err instanceof BodyTooLargeError) throw tooLarge(maxBytes);
+    // A request stream fails only when its connection does (reset, broken chunked encoding).
+    throw new RequestAbortedError();
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(body);
+  } catch {
+    throw new Rejection(400, 'invalid', 'body: not UTF-8');
+  }
+}
+
+function parseOrReject(text: string): ExecutionEvent[] {
+  try {
+    return parseIngestBody(text);
+  } catch (err) {
+    if (err instanceof EventInputError) {
+      throw new Rejection(400, 'invalid', err.message, { body: { ...err.location } });
+    }
+    throw err;
+  }
+}
+
+async function publish(publisher: IngestOptions['publisher'], events: ExecutionEvent[]) {
+  try {
+    return await publisher.publish(events);
+  } catch (err) {
+    if (err instanceof QueueFullError) {
+      throw new Rejection(503, 'queue_full', err.message, { headers: { 'Retry-After': RETRY_AFTER_FULL_SECONDS } });
+    }
+    // Checked above already; a publisher with stricter rules of its own still gets a 400.
+    if (err instanceof DecodeError) throw new Rejection(400, 'invalid', `body: not a valid event: ${err.message}`);
+    if (err instanceof HeraldError) throw new Rejection(502, 'publish_failed', err.message);
+    throw err;
+  }
+}
+
+function tooLarge(maxBytes: number): Rejection {
+  return new Rejection(413, 'too_large', `request body is larger than herald.http.ingest.maxBodyBytes (${maxBytes})`);
+}

@@ -1,0 +1,149 @@
+import type { ProcessorEventMap, ProcessorEvents } from '@herald/processor';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+/** Why the ingest endpoint refused a request: the `reason` label of `herald_ingest_rejected_total`. */
+export const INGEST_REJECTIONS = [
+  'unauthorized',
+  'unsupported_media_type',
+  'too_large',
+  'invalid',
+  'queue_full',
+  'stopping',
+  'publish_failed',
+] as const;
+export type IngestRejection = (typeof INGEST_REJECTIONS)[number];
+
+const DEAD_LETTER_KINDS: readonly ProcessorEventMap['dead_lettered']['kind'][] = [
+  'undecodable',
+  'permanent-failure',
+  'attempts-exhausted',
+  'shutdown',
+];
+const SETTLE_OUTCOMES: readonly ProcessorEventMap['message_settled']['outcome'][] = ['acked', 'retry'];
+/** The source operations the pipeline reports failures of; anything else is counted as `other`. */
+const SOURCE_OPERATIONS = ['receive', 'ack', 'retryLater', 'deadLetter'] as const;
+
+/** Seconds; a send is aborted at the delivery timeout (30 s by default). */
+const DELIVERY_SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/** What the metrics read from the processor: its lifecycle events and how much it holds. */
+export interface MetricsSource {
+  readonly events: ProcessorEvents;
+  readonly inFlight: number;
+}
+
+/** Herald's Prometheus metrics, in a registry of their own. */
+export interface HeraldMetrics {
+  readonly registry: Registry;
+  /** `count` events published by the ingest endpoint. */
+  eventsIngested(count: number): void;
+  /** One ingest request refused. */
+  ingestRejected(reason: IngestRejection): void;
+}
+
+/**
+ * Counts what the processor reports through its lifecycle events. Label values come from small
+ * fixed sets (provider, dead-letter kind, settle outcome, source operation, rejection reason),
+ * never from event ids or addresses, so the number of series stays bounded.
+ * @param options.defaultMetrics adds Node's process metrics (CPU, memory, event loop, GC),
+ *   prefixed `herald_`; on unless turned off.
+ */
+export function createMetrics(source: MetricsSource, options: { defaultMetrics?: boolean } = {}): HeraldMetrics {
+  const registry = new Registry();
+  const registers = [registry];
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'herald_' });
+
+  const received = new Counter({
+    name: 'herald_messages_received_total',
+    help: 'Messages received from the queue, redeliveries included.',
+    registers,
+  });
+  const deliveries = new Counter({
+    name: 'herald_deliveries_total',
+    help: 'Deliveries that succeeded, by provider (emailer or channel type).',
+    labelNames: ['provider'] as const,
+    registers,
+  });
+  const deliverySeconds = new Histogram({
+    name: 'herald_delivery_duration_seconds',
+    help: 'Time a successful delivery took, by provider.',
+    labelNames: ['provider'] as const,
+    buckets: DELIVERY_SECONDS_BUCKETS,
+    registers,
+  });
+  const retries = new Counter({
+    name: 'herald_retries_scheduled_total',
+    help: 'Messages handed back to the queue to be retried later.',
+    registers,
+  });
+  const deadLettered = new Counter({
+    name: 'herald_dead_lettered_total',
+    help: 'Messages or deliveries sent to the dead-letter destination, by kind.',
+    labelNames: ['kind'] as const,
+    registers,
+  });
+  const duplicates = new Counter({
+    name: 'herald_duplicates_skipped_total',
+    help: 'Deliveries skipped because they had already been made (a redelivered message).',
+    registers,
+  });
+  const settled = new Counter({
+    name: 'herald_messages_settled_total',
+    help: 'Messages settled, by outcome: acked (done) or retry (handed back).',
+    labelNames: ['outcome'] as const,
+    registers,
+  });
+  const sourceErrors = new Counter({
+    name: 'herald_source_errors_total',
+    help: 'Queue operations that failed, by operation; the message is not lost.',
+    labelNames: ['operation'] as const,
+    registers,
+  });
+  new Gauge({
+    name: 'herald_in_flight',
+    help: 'Messages in the pipeline now.',
+    registers,
+    collect() {
+      this.set(source.inFlight);
+    },
+  });
+  const ingested = new Counter({
+    name: 'herald_events_ingested_total',
+    help: 'Events published through POST /v1/events.',
+    registers,
+  });
+  const rejected = new Counter({
+    name: 'herald_ingest_rejected_total',
+    help: 'Requests to POST /v1/events that published nothing, by reason.',
+    labelNames: ['reason'] as const,
+    registers,
+  });
+
+  // Every series of a fixed label set exists from the start at 0, so rate() and alerts see the
+  // first increment instead of a series appearing out of nowhere.
+  for (const kind of DEAD_LETTER_KINDS) deadLettered.labels(kind).inc(0);
+  for (const outcome of SETTLE_OUTCOMES) settled.labels(outcome).inc(0);
+  for (const operation of SOURCE_OPERATIONS) sourceErrors.labels(operation).inc(0);
+  for (const reason of INGEST_REJECTIONS) rejected.labels(reason).inc(0);
+
+  const { events } = source;
+  events.on('message_received', () => received.inc());
+  events.on('delivered', (e) => {
+    deliveries.labels(e.provider).inc();
+    deliverySeconds.labels(e.provider).observe(e.durationMs / 1000);
+  });
+  events.on('retry_scheduled', () => retries.inc());
+  events.on('dead_lettered', (e) => deadLettered.labels(e.kind).inc());
+  events.on('duplicate_skipped', () => duplicates.inc());
+  events.on('message_settled', (e) => settled.labels(e.outcome).inc());
+  events.on('source_error', (e) => {
+    const known = (SOURCE_OPERATIONS as readonly string[]).includes(e.operation);
+    sourceErrors.labels(known ? e.operation : 'other').inc();
+  });
+
+  return {
+    registry,
+    eventsIngested: (count) => ingested.inc(count),
+    ingestRejected: (reason) => rejected.labels(reason).inc(),
+  };
+}

@@ -1,0 +1,154 @@
+import { createMetrics, type HeraldMetrics } from '@herald/cli';
+import { type ProcessorEventMap, ProcessorEvents } from '@herald/processor';
+import { describe, expect, it } from 'vitest';
+
+/** A processor as the metrics see it: its events, and an in-flight count a test can move. */
+function fakeProcessor() {
+  return { events: new ProcessorEvents(), inFlight: 0 };
+}
+
+/** The value of one series, or undefined when the series does not exist. */
+async function sampleOf(
+  metrics: HeraldMetrics,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number | undefined> {
+  const metric = metrics.registry.getSingleMetric(name);
+  if (!metric) throw new Error(`no metric ${name}`);
+  const { values } = await metric.get();
+  const sample = values.find(
+    (v) =>
+      (v as { metricName?: string }).metricName === undefined &&
+      Object.keys(labels).length === Object.keys(v.labels).length &&
+      Object.entries(labels).every(([k, value]) => v.labels[k] === value),
+  );
+  return sample?.value;
+}
+
+const delivered = (provider: string, durationMs: number): ProcessorEventMap['delivered'] => ({
+  messageId: 'm-1',
+  eventId: 'event-123',
+  destination: 'email:oncall@example.com',
+  provider,
+  providerMessageId: '<x@example.com>',
+  to: ['oncall@example.com'],
+  subject: 'FAILED',
+  text: 'body',
+  durationMs,
+});
+
+describe('createMetrics', () => {
+  it('counts every lifecycle event the processor emits', async () => {
+    const processor = fakeProcessor();
+    const metrics = createMetrics(processor, { defaultMetrics: false });
+    const { events } = processor;
+
+    events.emit('message_received', { messageId: 'm-1', receiveCount: 1 });
+    events.emit('message_received', { messageId: 'm-2', receiveCount: 2 });
+    events.emit('delivered', delivered('ses', 120));
+    events.emit('delivered', delivered('slack', 40));
+    events.emit('delivered', delivered('ses', 80));
+    events.emit('retry_scheduled', {
+      messageId: 'm-2',
+      eventId: 'e-2',
+      destinations: ['email:a@example.com'],
+      attempt: 1,
+      delayMs: 1000,
+      error: 'throttled',
+    });
+    events.emit('dead_lettered', { messageId: 'm-3', kind: 'undecodable', reason: 'not JSON' });
+    events.emit('dead_lettered', {
+      messageId: 'm-4',
+      kind: 'permanent-failure',
+      reason: 'bad address',
+      eventId: 'e-4',
+    });
+    events.emit('duplicate_skipped', { messageId: 'm-5', eventId: 'e-5', destination: 'email:a@example.com' });
+    events.emit('message_settled', { messageId: 'm-1', eventId: 'e-1', outcome: 'acked' });
+    events.emit('message_settled', { messageId: 'm-2', eventId: 'e-2', outcome: 'retry' });
+    events.emit('message_settled', { messageId: 'm-3', outcome: 'acked' });
+    events.emit('source_error', { operation: 'ack', messageId: 'm-6', error: 'reset' });
+
+    expect(await sampleOf(metrics, 'herald_messages_received_total')).toBe(2);
+    expect(await sampleOf(metrics, 'herald_deliveries_total', { provider: 'ses' })).toBe(2);
+    expect(await sampleOf(metrics, 'herald_deliveries_total', { provider: 'slack' })).toBe(1);
+    expect(await sampleOf(metrics, 'herald_retries_scheduled_total')).toBe(1);
+    expect(await sampleOf(metrics, 'herald_dead_lettered_total', { kind: 'undecodable' })).toBe(1);
+    expect(await sampleOf(metrics, 'herald_dead_lettered_total', { kind: 'permanent-failure' })).toBe(1);
+    expect(await sampleOf(metrics, 'herald_dead_lettered_total', { kind: 'attempts-exhausted' })).toBe(0);
+    expect(await sampleOf(metrics, 'herald_duplicates_skipped_total')).toBe(1);
+    expect(await sampleOf(metrics, 'herald_messages_settled_total', { outcome: 'acked' })).toBe(2);
+    expect(await sampleOf(metrics, 'herald_messages_settled_total', { outcome: 'retry' })).toBe(1);
+    expect(await sampleOf(metrics, 'herald_source_errors_total', { operation: 'ack' })).toBe(1);
+    expect(await sampleOf(metrics, 'herald_source_errors_total', { operation: 'receive' })).toBe(0);
+  });
+
+  it('observes delivery durations in seconds, per provider', async () => {
+    const processor = fakeProcessor();
+    const metrics = createMetrics(processor, { defaultMetrics: false });
+    processor.events.emit('delivered', delivered('ses', 120));
+    processor.events.emit('delivered', delivered('ses', 3));
+    processor.events.emit('delivered', delivered('smtp', 2_000));
+
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('herald_delivery_duration_seconds_count{provider="ses"} 2');
+    expect(text).toContain('herald_delivery_duration_seconds_sum{provider="ses"} 0.123');
+    expect(text).toContain('herald_delivery_duration_seconds_bucket{le="0.005",provider="ses"} 1');
+    expect(text).toContain('herald_delivery_duration_seconds_bucket{le="0.25",provider="ses"} 2');
+    expect(text).toContain('herald_delivery_duration_seconds_bucket{le="1",provider="smtp"} 0');
+    expect(text).toContain('herald_delivery_duration_seconds_bucket{le="2.5",provider="smtp"} 1');
+  });
+
+  it('reads the in-flight gauge when scraped', async () => {
+    const processor = fakeProcessor();
+    const metrics = createMetrics(processor, { defaultMetrics: false });
+    processor.inFlight = 7;
+    expect(await sampleOf(metrics, 'herald_in_flight')).toBe(7);
+    processor.inFlight = 0;
+    expect(await sampleOf(metrics, 'herald_in_flight')).toBe(0);
+  });
+
+  it('keeps label values to small fixed sets: never ids, addresses or free text', async () => {
+    const processor = fakeProcessor();
+    const metrics = createMetrics(processor, { defaultMetrics: false });
+    processor.events.emit('delivered', delivered('outbox', 1));
+    processor.events.emit('source_error', { operation: 'visibility of m-77 for event-123', error: 'x' });
+    processor.events.emit('dead_lettered', {
+      messageId: 'm-9',
+      kind: 'attempts-exhausted',
+      reason: 'oncall@example.com refused',
+      eventId: 'event-123',
+      destination: 'email:oncall@example.com',
+    });
+
+    const text = await metrics.registry.metrics();
+    expect(await sampleOf(metrics, 'herald_source_errors_total', { operation: 'other' })).toBe(1);
+    for (const leak of ['event-123', 'oncall@example.com', 'm-9', 'm-77', 'refused']) expect(text).not.toContain(leak);
+  });
+
+  it('counts ingested events and refused requests by reason, every reason present from the start', async () => {
+    const metrics = createMetrics(fakeProcessor(), { defaultMetrics: false });
+    expect(await sampleOf(metrics, 'herald_ingest_rejected_total', { reason: 'queue_full' })).toBe(0);
+    metrics.eventsIngested(3);
+    metrics.eventsIngested(2);
+    metrics.ingestRejected('unauthorized');
+    metrics.ingestRejected('unauthorized');
+    metrics.ingestRejected('too_large');
+    expect(await sampleOf(metrics, 'herald_events_ingested_total')).toBe(5);
+    expect(await sampleOf(metrics, 'herald_ingest_rejected_total', { reason: 'unauthorized' })).toBe(2);
+    expect(await sampleOf(metrics, 'herald_ingest_rejected_total', { reason: 'too_large' })).toBe(1);
+    expect(await sampleOf(metrics, 'herald_ingest_rejected_total', { reason: 'invalid' })).toBe(0);
+  });
+
+  it("adds Node's process metrics, prefixed herald_, to a registry of its own", async () => {
+    const one = createMetrics(fakeProcessor());
+    const two = createMetrics(fakeProcessor());
+    one.eventsIngested(1);
+    const text = await one.registry.metrics();
+    expect(text).toMatch(/^herald_process_cpu_seconds_total \d/m);
+    expect(text).toMatch(/^herald_nodejs_heap_size_used_bytes \d/m);
+    expect(text).not.toMatch(/^process_cpu/m);
+    // Separate registries: one's counts do not show in the other's.
+    expect(await sampleOf(two, 'herald_events_ingested_total')).toBe(0);
+  });
+});
