@@ -22,7 +22,7 @@ import { sleep } from './simulated-sqs.js';
 
 const quick = process.argv.includes('--quick');
 const eventsArg = process.argv.indexOf('--events');
-const EVENTS = eventsArg > 0 ? Number(process.argv[eventsArg + 1]) : quick ? 5_000 : 50_000;
+const EVENTS = eventsArg > 0 ? Number(process.argv[eventsArg + 1]) : quick ? 2_500 : 50_000;
 const SQS_LATENCY_MS = 5;
 const HERALD = fileURLToPath(new URL('../packages/cli/bin/herald.js', import.meta.url));
 const TIMEOUT_MS = 300_000;
@@ -78,11 +78,11 @@ try {
   rmSync(work, { recursive: true, force: true });
 }
 
-/** Herald's RSS after starting on an empty queue and polling it for two seconds. */
+/** Herald's RSS after starting on an empty queue and polling it for two seconds (one when quick). */
 async function idleRss(nodeArgs: string[]): Promise<{ rssMb: number }> {
   const herald = startHerald('idle', nodeArgs);
   await herald.startedAt;
-  await sleep(2_000);
+  await sleep(quick ? 1_000 : 2_000);
   const rssMb = statusKb(herald.child.pid as number, 'VmRSS') / 1024;
   await stop(herald);
   return { rssMb };
