@@ -1,4 +1,3 @@
-import { setMaxListeners } from 'node:events';
 import type { Channel } from '@herald/channels';
 import {
   type ConfigTemplates,
@@ -71,9 +70,19 @@ type Outcome =
  * - Never throws: a failure to settle leaves the message with the source, which redelivers it.
  */
 export class Pipeline {
+  /** The controllers of the sends under way, aborted together when shutdown's grace period ends. */
+  private readonly sending = new Set<AbortController>();
+
   constructor(private readonly deps: PipelineDependencies) {
-    // Every message in flight listens for shutdown; that many listeners is expected, not a leak.
-    setMaxListeners(0, deps.shutdownSignal);
+    // One listener for all sends: adding and removing a listener on the shutdown signal for
+    // every send cost more than the rest of the send's bookkeeping.
+    deps.shutdownSignal.addEventListener(
+      'abort',
+      () => {
+        for (const controller of this.sending) controller.abort(deps.shutdownSignal.reason);
+      },
+      { once: true },
+    );
   }
 
   /**
@@ -136,16 +145,15 @@ export class Pipeline {
     const { events, config, shutdownSignal } = this.deps;
     const started = performance.now();
     // One controller per attempt, aborted by the delivery timeout or by shutdown, and both
-    // hooks removed afterwards: AbortSignal.timeout/any would leave a 30 s timer and a
-    // listener on the shutdown signal behind for every delivery.
+    // released afterwards: AbortSignal.timeout/any would leave a 30 s timer and a listener on
+    // the shutdown signal behind for every delivery.
     const controller = new AbortController();
     const timer = setTimeout(
       () => controller.abort(new DeliveryTimeoutError(config.processing.deliveryTimeoutMs)),
       config.processing.deliveryTimeoutMs,
     );
-    const onShutdown = () => controller.abort(shutdownSignal.reason);
-    if (shutdownSignal.aborted) onShutdown();
-    else shutdownSignal.addEventListener('abort', onShutdown, { once: true });
+    if (shutdownSignal.aborted) controller.abort(shutdownSignal.reason);
+    else this.sending.add(controller);
     const signal = controller.signal;
     try {
       const sent = await this.dispatch(event, destination, signal);
@@ -173,7 +181,7 @@ export class Pipeline {
       };
     } finally {
       clearTimeout(timer);
-      shutdownSignal.removeEventListener('abort', onShutdown);
+      this.sending.delete(controller);
     }
   }
 
