@@ -13,7 +13,7 @@ export interface PubSubSourceOptions {
   deadLetterTopicName: string;
   /**
    * Flow control: messages the client library holds at once, those being delivered and those
-   * waiting for a free slot (the factory allows twice Herald's maxInFlight).
+   * waiting for a free slot (the factory allows four times Herald's maxInFlight).
    */
   maxOutstandingMessages: number;
   maxOutstandingBytes: number;
@@ -180,8 +180,8 @@ export class PubSubSource implements Source {
         allowExcessMessages: false,
       },
       // The library frees a flow-control slot only once the ack is sent, and sends acks every
-      // 100 ms by default: with 128 outstanding that caps a subscription near 600 messages/s
-      // (measured on the emulator; 10 ms gives ~3,500/s).
+      // 100 ms by default: with 64 outstanding that capped a subscription near 540 messages/s
+      // on the emulator, and 10 ms gave ~1,800/s (bench/emulators.ts).
       batching: { maxMilliseconds: 10 },
       // Leases are extended while a delivery runs, for up to an hour.
       maxExtensionTime: Duration.from({ minutes: 60 }),
