@@ -16,3 +16,4 @@ export * from './render/placeholders.js';
 export * from './render/renderer.js';
 export * from './sample-event.js';
 export { readSecret } from './secrets.js';
+export * from './settles-within.js';

@@ -1,4 +1,4 @@
-import type { Logger } from '@herald/core';
+import { type Logger, settlesWithin } from '@herald/core';
 import type { ProcessorEvents } from './events.js';
 import { InFlightLimiter } from './flow-control.js';
 import type { Pipeline } from './pipeline.js';
@@ -142,22 +142,6 @@ export class Processor {
         this.handling.add(handling);
       }
     }
-  }
-}
-
-/**
- * Whether `promise` settles within `ms`. The timer is cleared either way: a pending timer
- * would keep the process alive for its whole length after a clean shutdown.
- */
-async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([promise.then(() => true), expired]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

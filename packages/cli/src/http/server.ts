@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { HeraldError, type Logger } from '@herald/core';
+import { HeraldError, type Logger, settlesWithin } from '@herald/core';
 import { createIngestHandler, type IngestOptions } from './ingest.js';
 import type { HeraldMetrics } from './metrics.js';
 import { send, sendJson, sendText } from './reply.js';
@@ -169,17 +169,4 @@ function allow(req: IncomingMessage, res: ServerResponse, methods: string[]): bo
 
 function formatHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
-}
-
-/** Whether `promise` settles within `ms`; the timer is cleared either way. */
-async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([promise.then(() => true), expired]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -1,17 +1,8 @@
-import { ConfigError, parseConfig } from '@herald/core';
+import { parseConfig } from '@herald/core';
 import { describe, expect, it } from 'vitest';
+import { problemsOf } from '../helpers/problems.js';
 
 const sandbox = (http: string) => `notifications: {type: sandbox}\nherald:\n  http: ${http}\n`;
-
-function problemsOf(yaml: string, env: Record<string, string> = {}): string[] {
-  try {
-    parseConfig(yaml, { env });
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems.map((p) => `${p.path}: ${p.message}`);
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('herald.http', () => {
   it('serves nothing unless listen is given', () => {

@@ -1,18 +1,9 @@
 import { fileURLToPath } from 'node:url';
-import { ConfigError, loadConfigFile, parseConfig } from '@herald/core';
+import { loadConfigFile, parseConfig } from '@herald/core';
 import { describe, expect, it } from 'vitest';
+import { problemsOf } from '../helpers/problems.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
-
-function problemsOf(yaml: string, env: Record<string, string> = {}): string[] {
-  try {
-    parseConfig(yaml, { env });
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems.map((p) => `${p.path}: ${p.message}`);
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('FlyteAdmin compatibility', () => {
   it("accepts FlyteAdmin's documented AWS block and keeps its meaning", () => {

@@ -1,0 +1,12 @@
+import { ConfigError, parseConfig } from '@herald/core';
+
+/** The problems a config is refused with, as `path: message`; throws when it is accepted. */
+export function problemsOf(yaml: string, env: Record<string, string> = {}): string[] {
+  try {
+    parseConfig(yaml, { env });
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems.map((p) => `${p.path}: ${p.message}`);
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
