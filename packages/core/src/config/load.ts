@@ -3,10 +3,9 @@ import { dirname, join, resolve } from 'node:path';
 import YAML from 'yaml';
 import { ConfigError, type ConfigProblem, TemplateError } from '../errors.js';
 import { describeIssues, formatPath } from '../issues.js';
-import { buildTemplateContext } from '../render/context.js';
+import { sampleTemplateContext } from '../render/context.js';
 import { knownPlaceholders, unknownPlaceholders } from '../render/placeholders.js';
 import { type CompiledEmailTemplate, TemplateRenderer } from '../render/renderer.js';
-import { sampleEvent } from '../sample-event.js';
 import { CONFIG_DEFAULTS } from './defaults.js';
 import { expandEnv } from './env.js';
 import type {
@@ -410,7 +409,7 @@ function checkTemplates(sources: TemplateSources, problems: ConfigProblem[]): vo
   const subject = str(sources.subject, CONFIG_DEFAULTS.emailer.subject);
   const body = str(sources.body, CONFIG_DEFAULTS.emailer.body);
   const text = typeof sources.text === 'string' ? sources.text : undefined;
-  const sample = buildTemplateContext(sampleEvent());
+  const sample = sampleTemplateContext();
   record(problems, 'notifications.emailer.subject', () => {
     renderer.compilePlain(subject, 'subject')(sample);
     checkPlaceholders(subject, 'subject');
@@ -452,7 +451,7 @@ const CHANNEL_TEMPLATE_KEYS = ['text', 'blocks', 'summary', 'description', 'body
  */
 function checkChannelTemplates(config: ResolvedConfig, problems: ConfigProblem[]): void {
   const renderer = new TemplateRenderer({ partials: config.templates.partials });
-  const sample = buildTemplateContext(sampleEvent());
+  const sample = sampleTemplateContext();
   const visit = (value: unknown, path: string): void => {
     if (typeof value === 'string') {
       record(problems, path, () => {

@@ -1,4 +1,5 @@
 import type { ExecutionEvent } from '../event.js';
+import { sampleEvent } from '../sample-event.js';
 
 /** Identifier fields as FlyteAdmin exposes them to templates: missing parts are empty strings. */
 export interface TemplateIdentifier {
@@ -46,6 +47,17 @@ export function flyteErrorSentence(message: string | undefined): string {
 }
 
 /** Builds the template context for one event. */
+let sample: TemplateContext | undefined;
+
+/**
+ * The context of the complete sample event, built once: templates are trial-rendered on it when
+ * they compile, so an unknown helper or a missing partial fails at load time.
+ */
+export function sampleTemplateContext(): TemplateContext {
+  sample ??= buildTemplateContext(sampleEvent());
+  return sample;
+}
+
 export function buildTemplateContext(event: ExecutionEvent): TemplateContext {
   const durationMs =
     event.startedAt && event.endedAt ? Date.parse(event.endedAt) - Date.parse(event.startedAt) : undefined;

@@ -6,6 +6,9 @@ import { formatDuration } from './context.js';
  * from events, so nothing here may reach outside the values it is given. No helper may share a
  * name with a top-level context variable: Handlebars would call the helper instead.
  */
+/** Handlebars' own helpers, beside {@link templateHelpers}. */
+export const BUILTIN_HELPERS: readonly string[] = ['each', 'if', 'unless', 'with', 'lookup', 'log'];
+
 export const templateHelpers: Record<string, HelperDelegate> = {
   /** `{{upper phase}}` -> `FAILED` */
   upper: (value: unknown) => String(value ?? '').toUpperCase(),

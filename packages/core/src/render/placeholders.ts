@@ -1,18 +1,19 @@
 import Handlebars from 'handlebars';
-import { sampleEvent } from '../sample-event.js';
-import { buildTemplateContext } from './context.js';
-import { templateHelpers } from './helpers.js';
+import { sampleTemplateContext } from './context.js';
+import { BUILTIN_HELPERS, templateHelpers } from './helpers.js';
 
 type Node = hbs.AST.Node;
 
-/** Names at the top of the template context: `{{ project }}`, `{{ workflow.name }}`, … */
-const CONTEXT = buildTemplateContext(sampleEvent()) as unknown as Record<string, unknown>;
-const TOP_LEVEL = new Set(Object.keys(CONTEXT));
 /** Top-level objects whose keys are fixed, so a misspelt key below them is caught too. */
 const FIXED_SHAPE = new Set(['workflow', 'launch_plan']);
 /** Block helpers that keep `this`: names inside them are checked like the others. */
 const KEEPS_CONTEXT = new Set(['if', 'unless']);
-const HELPERS = new Set([...Object.keys(templateHelpers), 'if', 'unless', 'each', 'with', 'lookup', 'log']);
+const HELPERS = new Set([...Object.keys(templateHelpers), ...BUILTIN_HELPERS]);
+
+/** The template context as names: `{{ project }}`, `{{ workflow.name }}`, … */
+function context(): Record<string, unknown> {
+  return sampleTemplateContext() as unknown as Record<string, unknown>;
+}
 
 /**
  * The placeholders of a template that name nothing in the template context, written as in the
@@ -28,8 +29,9 @@ export function unknownPlaceholders(source: string): string[] {
     const path = node as hbs.AST.PathExpression;
     if (path.data || path.depth > 0 || path.parts.length === 0 || path.original.startsWith('this')) return;
     const [first, second] = path.parts as [string, string | undefined];
-    if (!TOP_LEVEL.has(first)) unknown.add(path.original);
-    else if (second !== undefined && FIXED_SHAPE.has(first) && !(second in (CONTEXT[first] as object))) {
+    const known = context();
+    if (!Object.hasOwn(known, first)) unknown.add(path.original);
+    else if (second !== undefined && FIXED_SHAPE.has(first) && !(second in (known[first] as object))) {
       unknown.add(path.original);
     }
   };
@@ -71,5 +73,5 @@ export function unknownPlaceholders(source: string): string[] {
 
 /** The names a template can use at its top level, for error messages. */
 export function knownPlaceholders(): string[] {
-  return [...TOP_LEVEL];
+  return Object.keys(context());
 }

@@ -1,8 +1,7 @@
 import Handlebars from 'handlebars';
 import { TemplateError } from '../errors.js';
-import { sampleEvent } from '../sample-event.js';
-import { buildTemplateContext, type TemplateContext } from './context.js';
-import { templateHelpers } from './helpers.js';
+import { sampleTemplateContext, type TemplateContext } from './context.js';
+import { BUILTIN_HELPERS, templateHelpers } from './helpers.js';
 import { htmlToText } from './html-to-text.js';
 
 /** The three parts of an email, as template sources. */
@@ -43,12 +42,6 @@ export interface TemplateRendererOptions {
 /** Escaping mode of a template: HTML bodies escape values; subjects and text bodies do not. */
 type Mode = 'html' | 'plain';
 
-/**
- * Handlebars' own block helpers. An environment keeps only those its template uses (the two
- * "missing" handlers are always needed by compiled code).
- */
-const BUILTIN_HELPERS = ['each', 'if', 'unless', 'with', 'lookup', 'log'];
-
 const KNOWN_HELPERS = Object.fromEntries(Object.keys(templateHelpers).map((name) => [name, true as const]));
 
 /**
@@ -84,7 +77,6 @@ export class TemplateRenderer {
   private readonly environments = new Map<string, typeof Handlebars>();
   private readonly eventTemplates = new Map<string, CompiledEmailTemplate>();
   private readonly eventTemplateCacheSize: number;
-  private sample: TemplateContext | undefined;
 
   constructor(options: TemplateRendererOptions = {}) {
     this.eventTemplateCacheSize = options.eventTemplateCacheSize ?? 500;
@@ -169,7 +161,7 @@ export class TemplateRenderer {
     let derived: TemplateFn;
     try {
       derived = this.compile('plain', htmlToText(compactPlaceholders(htmlSource)), 'derived text');
-      const sample = this.sampleContext();
+      const sample = sampleTemplateContext();
       if (normalizeSpace(derived(sample)) !== normalizeSpace(convertRendered(sample))) return convertRendered;
     } catch {
       return convertRendered;
@@ -192,7 +184,7 @@ export class TemplateRenderer {
     // Handlebars compiles on first use; doing that now, on a complete sample, turns an unknown
     // helper or a missing partial into an error here rather than at send time.
     try {
-      fn(this.sampleContext());
+      fn(sampleTemplateContext());
     } catch (err) {
       throw new TemplateError(where, (err as Error).message, { cause: err });
     }
@@ -210,6 +202,8 @@ export class TemplateRenderer {
     let env = this.environments.get(key);
     if (!env) {
       env = Handlebars.create();
+      // Handlebars' own helpers are kept only where the template uses them (the two "missing"
+      // handlers are always needed by compiled code).
       for (const name of BUILTIN_HELPERS) if (!helpers.has(name)) env.unregisterHelper(name);
       for (const name of names) {
         const helper = templateHelpers[name];
@@ -219,11 +213,6 @@ export class TemplateRenderer {
       this.environments.set(key, env);
     }
     return env;
-  }
-
-  private sampleContext(): TemplateContext {
-    this.sample ??= buildTemplateContext(sampleEvent());
-    return this.sample;
   }
 }
 
