@@ -18,7 +18,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,7 +46,7 @@ import {
 import { type Emailer, type EmailMessage, OutboxEmailer, type SendResult } from '@herald/emailer';
 import { createProcessor } from '@herald/processor';
 import { createPublisher } from '@herald/publisher';
-import { isLocalStack, startMoto, startPubSubEmulator } from '../test/support/processes.js';
+import { freePort, isLocalStack, startMoto, startPubSubEmulator } from '../test/support/processes.js';
 
 const quick = process.argv.includes('--quick');
 const withLocalStack = process.argv.includes('--localstack');
@@ -90,11 +90,11 @@ if (only !== 'pubsub') {
   }
 }
 if (withLocalStack && only !== 'pubsub') {
-  const localstack = startLocalStack();
+  const localstack = await startLocalStack();
   try {
     await awsLane('LocalStack 4.14.0', localstack.endpoint);
   } finally {
-    localstack.stop();
+    await localstack.stop();
   }
 }
 if (only !== 'aws') {
@@ -469,37 +469,35 @@ async function inParallel<T>(items: T[], width: number, run: (item: T) => Promis
 }
 
 /** LocalStack 4.14.0 in host mode, through infra/localstack's scripts (installed and cached on first use). */
-function startLocalStack(): { endpoint: string; stop(): void } {
+async function startLocalStack(): Promise<{ endpoint: string; stop(): Promise<void> }> {
   const scripts = fileURLToPath(new URL('../infra/localstack/', import.meta.url));
   const venv = execFileSync(join(scripts, 'install.sh'), {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
   }).trim();
   const work = mkdtempSync(join(tmpdir(), 'herald-bench-localstack-'));
-  const port = execFileSync('python3', [
-    '-c',
-    'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])',
-  ])
-    .toString()
-    .trim();
+  const port = await freePort();
   const pidFile = join(work, 'localstack.pid');
-  execFileSync(join(scripts, 'start.sh'), [port, venv, pidFile, join(work, 'localstack.log')], {
+  execFileSync(join(scripts, 'start.sh'), [String(port), venv, pidFile, join(work, 'localstack.log')], {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, LS_FS_ROOT: join(work, 'fs') },
   });
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
   return {
     endpoint: `http://127.0.0.1:${port}`,
-    stop: () => {
-      const pid = Number(execFileSync('cat', [pidFile]).toString().trim());
-      try {
-        process.kill(pid, 'SIGTERM');
-      } catch {
-        // already gone
-      }
-      execFileSync('bash', [
-        '-c',
-        `for _ in $(seq 1 50); do kill -0 ${pid} 2>/dev/null || exit 0; sleep 0.2; done; kill -KILL ${pid} 2>/dev/null || true`,
-      ]);
+    // The pid start.sh wrote is LocalStack's own; it exits in 2–5 s on SIGTERM.
+    stop: async () => {
+      if (alive()) process.kill(pid, 'SIGTERM');
+      for (let i = 0; i < 50 && alive(); i++) await new Promise((resolve) => setTimeout(resolve, 200));
+      if (alive()) process.kill(pid, 'SIGKILL');
       rmSync(work, { recursive: true, force: true });
     },
   };
