@@ -4,6 +4,8 @@ import { createServer, type RequestListener, type Server } from 'node:http';
 export interface LoopbackServer {
   /** `http://127.0.0.1:<port>` */
   url: string;
+  /** The server itself, for tests that act on its connections. */
+  server: Server;
   /** Closes every connection and the server. */
   stop(): Promise<void>;
 }
@@ -15,6 +17,7 @@ export async function listenOnLoopback(handler: RequestListener): Promise<Loopba
   if (!address || typeof address === 'string') throw new Error('no loopback address');
   return {
     url: `http://127.0.0.1:${address.port}`,
+    server,
     stop: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

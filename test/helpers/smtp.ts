@@ -14,10 +14,22 @@ export class TestSmtpServer {
   /** Addresses refused at RCPT TO with a 550, as a server refuses an unknown mailbox. */
   readonly refuse = new Set<string>();
 
+  /** Connection errors (a client killed mid-session resets its connections); kept, not thrown. */
+  readonly errors: Error[] = [];
+
+  /**
+   * Wait before accepting each MAIL FROM: a slow server. The wait comes before the message is
+   * sent, so a client that goes away meanwhile has delivered nothing.
+   */
+  delayMs = 0;
+
   async start(port = 0): Promise<number> {
     this.server = new SMTPServer({
       authOptional: true,
       logger: false,
+      onMailFrom: (_address, _session, callback) => {
+        setTimeout(() => callback(), this.delayMs);
+      },
       onRcptTo: (address, _session, callback) => {
         if (this.refuse.has(address.address)) {
           callback(Object.assign(new Error('5.1.1 No such user here'), { responseCode: 550 }));
@@ -42,6 +54,8 @@ export class TestSmtpServer {
         });
       },
     });
+    // Without a listener, a reset connection would be an uncaught exception in the test process.
+    this.server.on('error', (err) => this.errors.push(err));
     await new Promise<void>((resolve) => this.server?.listen(port, '127.0.0.1', resolve));
     const address = this.server.server.address();
     if (!address || typeof address === 'string') throw new Error('no address');
