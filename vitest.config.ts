@@ -26,7 +26,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['packages/*/tests/integration/**/*.test.ts', 'test/**/*.test.ts'],
-          globalSetup: ['test/setup/services.ts'],
+          globalSetup: ['test/setup/services.ts', 'test/faults/report.ts'],
           setupFiles: ['test/setup/emulator-env.ts'],
           // Generous: CI runs two workers beside the emulators on two cores.
           testTimeout: 180_000,

@@ -1,0 +1,187 @@
+/**
+ * What every fault scenario does the same way: start real `herald run` processes of the built
+ * CLI and stop them (and every server a scenario starts) afterwards, publish numbered events,
+ * collect dead letters, and decide when a queue is settled. Counting happens at the receiving
+ * end: every event goes to its own address, `<event id>@example.com`, so an email received
+ * names the event it is for, whatever the templates made of the rest.
+ */
+import { randomUUID } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type ExecutionEvent, sampleEvent } from '@herald/core';
+import { inject } from 'vitest';
+import { type AwsStack, type QueuedMessage, queueIsEmpty, takeMessages } from '../helpers/aws.js';
+import { type CliResult, finished, herald, start, waitForLog } from '../helpers/cli.js';
+import { account, type Figures, recordFigures, type Tally } from './figures.js';
+
+/**
+ * Sizes and durations of the faults, bounded so the suite stays within a few minutes in CI;
+ * raise them by hand through the environment (e.g. `HERALD_FAULTS_OUTAGE_SECONDS=60`).
+ */
+export const params = {
+  /** Events published in each backlog scenario. */
+  events: envNumber('HERALD_FAULTS_EVENTS', 300),
+  /** How long the email provider is down in the outage scenario. */
+  outageSeconds: envNumber('HERALD_FAULTS_OUTAGE_SECONDS', 12),
+  /** How long the path to the queue service is cut. */
+  cutSeconds: envNumber('HERALD_FAULTS_CUT_SECONDS', 10),
+};
+
+function envNumber(name: string, fallback: number): number {
+  const value = process.env[name];
+  if (value === undefined || value === '') return fallback;
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed <= 0) throw new Error(`${name}: expected a positive number, got '${value}'`);
+  return parsed;
+}
+
+/** A running `herald run` and its accumulated output. */
+export interface HeraldRun {
+  child: ReturnType<typeof start>;
+  exited: Promise<CliResult>;
+  running(): boolean;
+}
+
+/** Everything one scenario starts; {@link stop} ends it all, even after a failure. */
+export class Scenario {
+  private readonly cleanups: (() => Promise<unknown>)[] = [];
+  /** When the first `herald run` started: a scenario's duration is counted from there. */
+  private startedAt: number | undefined;
+  /** Every `herald run` started, in order. */
+  readonly runs: HeraldRun[] = [];
+
+  /** Registers something to stop at the end (last registered, first stopped). */
+  defer(cleanup: () => Promise<unknown>): void {
+    this.cleanups.push(cleanup);
+  }
+
+  /** Starts `herald run` on the stack's config and resolves once it is receiving. */
+  async run(stack: AwsStack, env: Record<string, string> = {}): Promise<HeraldRun> {
+    this.startedAt ??= performance.now();
+    const child = start(['run', '--config', stack.configFile], undefined, env);
+    const exited = finished(child);
+    const run: HeraldRun = { child, exited, running: () => child.exitCode === null && child.signalCode === null };
+    this.runs.push(run);
+    this.defer(async () => {
+      // Only this scenario's own process, by its handle.
+      if (run.running()) child.kill('SIGKILL');
+      await exited;
+    });
+    await waitForLog(child, 'herald processor started');
+    return run;
+  }
+
+  /** SIGKILL: no drain, no hand-back, nothing flushed. */
+  async kill(run: HeraldRun): Promise<void> {
+    run.child.kill('SIGKILL');
+    await run.exited;
+  }
+
+  /** SIGTERM and wait for the drain; resolves to the exit status. */
+  async terminate(run: HeraldRun): Promise<number | null> {
+    run.child.kill('SIGTERM');
+    return (await run.exited).status;
+  }
+
+  /** Milliseconds since the first `herald run` started. */
+  elapsedMs(): number {
+    return this.startedAt === undefined ? 0 : performance.now() - this.startedAt;
+  }
+
+  async stop(): Promise<void> {
+    for (const cleanup of this.cleanups.splice(0).reverse()) {
+      await cleanup().catch(() => {});
+    }
+  }
+}
+
+/** `notifications.emailer.emailServerConfig` for the test SMTP server on `port`. */
+export function smtpServerConfig(port: number): string {
+  return `{ serviceName: smtp, smtpServer: 127.0.0.1, smtpPort: "${port}", smtpSkipTLSVerify: true }`;
+}
+
+/** `count` FAILED events, each notifying its own address `<event id>@example.com`. */
+export function numberedEvents(count: number, prefix: string): ExecutionEvent[] {
+  return Array.from({ length: count }, (_, i) => {
+    const id = randomUUID();
+    return sampleEvent({
+      id,
+      execution: { project: 'faults', domain: 'ci', name: `${prefix}-${i}` },
+      notifications: [{ phases: ['FAILED'], email: { recipients: [`${id}@example.com`] } }],
+    });
+  });
+}
+
+/** The event id an address of {@link numberedEvents} stands for. */
+export function eventIdOf(address: string): string {
+  return address.replace(/@example\.com$/, '');
+}
+
+/** Publishes through `herald publish` (SNS → SQS), as an operator would. */
+export async function publishEvents(stack: AwsStack, events: readonly ExecutionEvent[]): Promise<void> {
+  const file = join(tmpdir(), `herald-faults-${randomUUID()}.jsonl`);
+  await writeFile(file, `${events.map((e) => JSON.stringify(e)).join('\n')}\n`);
+  const result = await herald(['publish', '--config', stack.configFile, '--event', file]);
+  if (result.status !== 0 || result.stdout.trim().split('\n').length !== events.length) {
+    throw new Error(`herald publish failed (${result.status}):\n${result.stderr}`);
+  }
+}
+
+/** The dead-letter queue of a stack, read as the processor writes to it. */
+export class DeadLetters {
+  readonly records: QueuedMessage[] = [];
+
+  constructor(private readonly stack: AwsStack) {}
+
+  /** Takes what has arrived since the last call and returns everything taken so far. */
+  async collect(): Promise<QueuedMessage[]> {
+    this.records.push(...(await takeMessages(this.stack.sqs, this.stack.deadLetterUrl)));
+    return this.records;
+  }
+
+  /** Event ids of the dead letters: Herald's attribute, or the id in the body (a redrive by SQS has no attribute). */
+  eventIds(): string[] {
+    return this.records.map((r) => r.attributes['herald.eventId'] ?? idInBody(r.body));
+  }
+}
+
+function idInBody(body: string): string {
+  try {
+    return String((JSON.parse(body) as { id?: unknown }).id ?? '');
+  } catch {
+    return '';
+  }
+}
+
+/** Whether the stack's queue holds nothing, in flight or waiting: the processor has settled everything. */
+export function settled(stack: AwsStack): Promise<boolean> {
+  return queueIsEmpty(stack.sqs, stack.queueUrl);
+}
+
+/**
+ * Waits until every published key has been received or dead-lettered and the queue is empty —
+ * at most `timeoutMs` — and returns the tally either way, so a scenario records its figures
+ * before it asserts anything.
+ */
+export async function settle(
+  stack: AwsStack,
+  published: readonly string[],
+  received: () => Promise<string[]>,
+  deadLetters: DeadLetters,
+  options: { timeoutMs: number; intervalMs?: number },
+): Promise<{ tally: Tally; inTime: boolean }> {
+  const deadline = Date.now() + options.timeoutMs;
+  for (;;) {
+    await deadLetters.collect();
+    const tally = account(published, await received(), deadLetters.eventIds());
+    if (tally.lost === 0 && (await settled(stack))) return { tally, inTime: true };
+    if (Date.now() > deadline) return { tally, inTime: false };
+    await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 500));
+  }
+}
+
+/** Records the figures for the end-of-run table. */
+export function record(figures: Figures): Promise<void> {
+  return recordFigures(inject('faultsResultsDir'), figures);
+}
