@@ -25,7 +25,7 @@ const ACCOUNT = '000000000000';
  * Creates a fresh stack with `herald infra up`'s own code, so every test runs against real
  * SNS/SQS/SES calls on the emulator and none shares a queue with another.
  */
-export async function createStack(options: { maxInFlight?: number } = {}): Promise<AwsStack> {
+export async function createStack(options: { maxInFlight?: number; maxAttempts?: number } = {}): Promise<AwsStack> {
   const id = `herald-${randomUUID().slice(0, 8)}`;
   const account = await accountId();
   const sender = `${id}@example.com`;
@@ -40,7 +40,7 @@ notifications:
     subject: "{{ name }} {{ phase }}"
     body: "<p>Execution <b>{{ name }}</b> {{ phase }}.{{ error }}</p>"
 herald:
-  processor: { retryBaseDelayMs: 1000, retryMaxDelayMs: 2000, shutdownGraceMs: 5000, maxInFlight: ${options.maxInFlight ?? 32} }
+  processor: { retryBaseDelayMs: 1000, retryMaxDelayMs: 2000, shutdownGraceMs: 5000, maxInFlight: ${options.maxInFlight ?? 32}, maxAttempts: ${options.maxAttempts ?? 8} }
   aws: { waitTimeSeconds: 1, visibilityTimeoutSeconds: 5, receiveConcurrency: 2 }
 `;
   const config = parseConfig(yaml, { env: process.env });
