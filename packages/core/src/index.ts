@@ -15,6 +15,12 @@ export { htmlToText } from './render/html-to-text.js';
 export * from './render/placeholders.js';
 export * from './render/renderer.js';
 export * from './sample-event.js';
-export { readSecret } from './secrets.js';
+export {
+  findSecret,
+  readSecret,
+  readSecretValue,
+  type SecretSources,
+  type SecretValue,
+} from './secrets.js';
 export * from './settles-within.js';
 export { httpUrlProblem, maskUrlCredentials } from './urls.js';

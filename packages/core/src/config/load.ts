@@ -6,6 +6,7 @@ import { describeIssues, describeValue, formatPath, type ValueDescriber } from '
 import { sampleTemplateContext } from '../render/context.js';
 import { knownPlaceholders, unknownPlaceholders } from '../render/placeholders.js';
 import { type CompiledEmailTemplate, TemplateRenderer } from '../render/renderer.js';
+import { findSecret } from '../secrets.js';
 import { httpUrlProblem } from '../urls.js';
 import { CONFIG_DEFAULTS } from './defaults.js';
 import { describeEnvFill, type EnvProvenance, expandEnv } from './env.js';
@@ -82,8 +83,10 @@ export function parseConfig(
   const parsed = configFileSchema.safeParse(expanded, { reportInput: true });
   if (!parsed.success) {
     problems.push(...describeIssues(parsed.error.issues, [], show));
-    // Templates are checked even when other keys are wrong, so one run lists every problem.
+    // Templates and channel URLs are checked even when other keys are wrong, so one run lists
+    // every problem.
     checkTemplates(templateSourcesOf(expanded), problems, fromEnv);
+    checkChannelUrls(valueAt(expanded, 'herald', 'channels'), env, problems);
     throw new ConfigError(problems, source);
   }
   const config = resolveConfig(parsed.data, { source, env, baseDir, warnings, problems, fromEnv, show });
@@ -98,6 +101,7 @@ export function parseConfig(
     fromEnv,
   );
   checkChannelTemplates(config, problems, fromEnv);
+  checkChannelUrls(config.channels, env, problems);
   if (problems.length > 0) throw new ConfigError(problems, source);
   return config;
 }
@@ -534,6 +538,42 @@ function record(problems: ConfigProblem[], fromEnv: EnvProvenance, path: string,
         : err.detail,
     });
     return false;
+  }
+}
+
+/** Where each channel type that reads its URL from a secret names the variable and the file. */
+const SECRET_URL_KEYS = {
+  slack: { envVar: 'webhookUrlEnvVar', filePath: 'webhookUrlFile' },
+  webhook: { envVar: 'urlEnvVar', filePath: 'urlFile' },
+} as const;
+
+/**
+ * A Slack or webhook channel needs a URL: in the file (`url`, which the schema checks), or from
+ * a secret. A secret that can be read now (variable set, file readable) is checked here as the
+ * channel will check it before each send, so `herald validate` catches a malformed one; the
+ * problem names the key and the variable or file, never the value. A secret that cannot be read
+ * here is left for `herald run`, which reads it at start-up. Takes the channels unvalidated, so
+ * it also runs when other keys are wrong.
+ */
+function checkChannelUrls(channels: unknown, env: Environment, problems: ConfigProblem[]): void {
+  if (!isMapping(channels)) return;
+  const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
+  for (const [name, channel] of Object.entries(channels)) {
+    if (!isMapping(channel) || channel.url !== undefined) continue;
+    const type = text(channel.type);
+    if (type === undefined || !Object.hasOwn(SECRET_URL_KEYS, type)) continue;
+    const keys = SECRET_URL_KEYS[type as keyof typeof SECRET_URL_KEYS];
+    const at = formatPath(['herald', 'channels', name]);
+    const sources = { envVar: text(channel[keys.envVar]), filePath: text(channel[keys.filePath]) };
+    if (sources.envVar === undefined && sources.filePath === undefined) {
+      problems.push({ path: `${at}.url`, message: `expected url, ${keys.envVar} or ${keys.filePath}` });
+      continue;
+    }
+    const secret = findSecret(sources, env);
+    const problem = secret && httpUrlProblem(secret.value);
+    if (secret && problem) {
+      problems.push({ path: `${at}.${keys[secret.from]}`, message: `${problem}, got ${secret.source} (not shown)` });
+    }
   }
 }
 

@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfigFile, parseConfig } from '@herald/core';
 import { describe, expect, it } from 'vitest';
@@ -303,5 +306,56 @@ herald:
         'herald.sendgrid.baseUrl: expected a valid http(s) URL, got the value of ${HERALD_SENDGRID_BASE_URL} (not shown)',
       ],
     );
+  });
+});
+
+describe('channel URLs read from secrets', () => {
+  const channels = (yaml: string) => `notifications: {type: sandbox}\nherald:\n  channels:\n${yaml}`;
+
+  it('are checked when the variable is set, naming the key and the variable, not the value', () => {
+    const yaml = channels('    alerts: { type: slack, webhookUrlEnvVar: SLACK_WEBHOOK_URL }\n');
+    expect(problemsOf(yaml, { SLACK_WEBHOOK_URL: 'hooks.slack.com/services/T000/B000/XXXXSECRETXXXX' })).toEqual([
+      'herald.channels.alerts.webhookUrlEnvVar: expected a valid http(s) URL, got the value of ${SLACK_WEBHOOK_URL} (not shown)',
+    ]);
+  });
+
+  it('are checked when the file can be read, naming the file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'herald-config-'));
+    try {
+      const file = join(dir, 'hook-url');
+      await writeFile(file, 'ftp://hooks.example.com/XXXXSECRETXXXX\n');
+      expect(problemsOf(channels(`    hook: { type: webhook, urlFile: "${file}" }\n`))).toEqual([
+        `herald.channels.hook.urlFile: expected an http or https URL, got the contents of ${file} (not shown)`,
+      ]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('are left for start-up when the secret cannot be read yet, and accepted when valid', () => {
+    const yaml = channels(
+      '    alerts: { type: slack, webhookUrlEnvVar: SLACK_WEBHOOK_URL }\n    hook: { type: webhook, urlEnvVar: HOOK_URL, urlFile: /nonexistent/hook-url }\n',
+    );
+    expect(() => parseConfig(yaml, { env: { HOOK_URL: 'https://hooks.example.com/in' } })).not.toThrow();
+  });
+
+  it('are required when the file has no url', () => {
+    expect(
+      problemsOf(channels('    alerts: { type: slack, text: hi }\n    hook: { type: webhook, method: PUT }\n')),
+    ).toEqual([
+      'herald.channels.alerts.url: expected url, webhookUrlEnvVar or webhookUrlFile',
+      'herald.channels.hook.url: expected url, urlEnvVar or urlFile',
+    ]);
+  });
+
+  it('are checked along with the other problems of a file that does not validate', () => {
+    expect(
+      problemsOf(channels('    alerts: { type: slack, webhookUrlEnvVar: SLACK_WEBHOOK_URL, colour: red }\n'), {
+        SLACK_WEBHOOK_URL: 'not a url',
+      }),
+    ).toEqual([
+      'herald.channels.alerts.colour: unknown key',
+      'herald.channels.alerts.webhookUrlEnvVar: expected a valid http(s) URL, got the value of ${SLACK_WEBHOOK_URL} (not shown)',
+    ]);
   });
 });
