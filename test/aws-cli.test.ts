@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sampleEvent } from '@herald/core';
@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { createStack, emailsFrom, eventually, sendRaw } from './helpers/aws.js';
 import { type CliResult, finished, herald, start, waitForLog } from './helpers/cli.js';
 import { FlakyProxy } from './helpers/flaky-proxy.js';
+import { freePort } from './support/processes.js';
 
 async function eventsFile(names: string[]): Promise<string> {
   const file = join(tmpdir(), `herald-events-${randomUUID()}.jsonl`);
@@ -115,6 +116,33 @@ describe('herald on AWS, as an operator runs it', () => {
     } finally {
       second.kill('SIGTERM');
       await finished(second);
+    }
+  });
+
+  it('says not ready while SQS cannot be reached, and ready again once it can', async () => {
+    const stack = await createStack();
+    const port = await freePort();
+    const sqs = new FlakyProxy(process.env.AWS_ENDPOINT_URL as string, 0);
+    sqs.mode = 'reset';
+    const endpoint = await sqs.start();
+    const configFile = join(tmpdir(), `herald-ready-${randomUUID()}.yaml`);
+    const yaml = (await readFile(stack.configFile, 'utf8'))
+      .replace('herald:\n', `herald:\n  http: { listen: "127.0.0.1:${port}" }\n`)
+      .replace('aws: { waitTimeSeconds', `aws: { endpoint: "${endpoint}", waitTimeSeconds`);
+    await writeFile(configFile, yaml);
+    const run = start(['run', '--config', configFile]);
+    const readyz = async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status;
+    try {
+      await waitForLog(run, 'http server listening');
+      expect(await readyz()).toBe(200);
+      sqs.failures = Number.POSITIVE_INFINITY;
+      await eventually(async () => expect(await readyz()).toBe(503), 90_000);
+      sqs.failures = 0;
+      await eventually(async () => expect(await readyz()).toBe(200), 90_000);
+    } finally {
+      run.kill('SIGTERM');
+      await finished(run);
+      await sqs.stop();
     }
   });
 });

@@ -228,6 +228,31 @@ describe('SQS source', () => {
       await proxy.stop();
     }
   });
+  it('stops under load without leaving a message invisible: what its last receives bring goes straight back', async () => {
+    const stack = await createStack();
+    await Promise.all(Array.from({ length: 120 }, (_, i) => sendRaw(stack, encodeEvent(failed(stack, `load-${i}`)))));
+    const processor = createProcessor(stack.config, { logger: silentLogger });
+    let received = 0;
+    processor.events.on('message_received', () => received++);
+    let settled = 0;
+    processor.events.on('message_settled', () => settled++);
+    await processor.start();
+    // Told to stop mid-drain, while receives are on their way back with messages.
+    await eventually(async () => expect(received).toBeGreaterThanOrEqual(20), 30_000);
+    await processor.stop();
+
+    const counts = await stack.sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: stack.queueUrl,
+        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+      }),
+    );
+    expect(settled).toBe(received);
+    expect(counts.Attributes).toMatchObject({
+      ApproximateNumberOfMessages: String(120 - settled),
+      ApproximateNumberOfMessagesNotVisible: '0',
+    });
+  });
 });
 
 describe('SNS publisher', () => {

@@ -45,6 +45,33 @@ describe('herald validate', () => {
     expect(result.stderr).toContain('notifications.emailer.body: template does not parse');
   });
 
+  it('names the variables bad values came from, and never prints a secret', async () => {
+    const file = await sandboxConfig(`  channels:
+    alerts: { type: slack, url: "\${SLACK_WEBHOOK_URL}" }
+    hook: { type: webhook, urlEnvVar: HOOK_URL }
+    pd: { type: pagerduty, routingKeyEnvVar: PD_KEY, url: "https://bot:hunter2@events example.com/v2?token=abc" }
+`);
+    const result = await herald(['validate', '--config', file], {
+      env: {
+        SLACK_WEBHOOK_URL: 'hooks.slack.com/services/T000/B000/XXXXSECRETXXXX',
+        HOOK_URL: 'ftp://hooks.example.com/YYYYSECRETYYYY',
+      },
+    });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain(
+      'herald.channels.alerts.url: expected a valid http(s) URL, got the value of ${SLACK_WEBHOOK_URL} (not shown)',
+    );
+    expect(result.stderr).toContain(
+      'herald.channels.hook.urlEnvVar: expected an http or https URL, got the value of ${HOOK_URL} (not shown)',
+    );
+    expect(result.stderr).toContain(
+      "herald.channels.pd.url: expected a valid http(s) URL, got 'https://***@events example.com/v2?token=***'",
+    );
+    for (const secret of ['XXXXSECRET', 'YYYYSECRET', 'hunter2', 'token=abc']) {
+      expect(result.stdout + result.stderr).not.toContain(secret);
+    }
+  });
+
   it('exits 2 when the file does not exist', async () => {
     const result = await herald(['validate', '--config', join(dir, 'missing.yaml')]);
     expect(result.status).toBe(2);

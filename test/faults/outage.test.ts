@@ -23,7 +23,8 @@ describe('email provider outage with recovery', () => {
     // attempts inside it (its last attempt races any copy still sending), later ones recover.
     const stack = await createStack({
       maxInFlight: 8,
-      processor: { maxAttempts: 5, retryBaseDelayMs: 1000, retryMaxDelayMs: 3000, deliveryTimeoutMs: 10_000 },
+      maxAttempts: 5,
+      processor: { retryBaseDelayMs: 1000, retryMaxDelayMs: 3000, deliveryTimeoutMs: 10_000 },
     });
     const events = numberedEvents(params.events, 'outage');
     await publishEvents(stack, events);

@@ -32,11 +32,12 @@ const ACCOUNT = '000000000000';
 /** What a test may change in the stack's config; everything else is the default below. */
 export interface StackOptions {
   maxInFlight?: number;
+  maxAttempts?: number;
   /** `notifications.emailer.emailServerConfig` as a YAML flow mapping, e.g. an SMTP server. */
   emailServerConfig?: string;
   subject?: string;
   body?: string;
-  /** `herald.processor` keys laid over the defaults below (retry delays, maxAttempts, …). */
+  /** `herald.processor` keys laid over the defaults below (retry delays, timeouts, …). */
   processor?: Record<string, number>;
   /**
    * `herald.aws.endpoint`: every AWS call of a process using the config goes there. (An
@@ -59,6 +60,7 @@ export async function createStack(options: StackOptions = {}): Promise<AwsStack>
     retryMaxDelayMs: 2000,
     shutdownGraceMs: 5000,
     maxInFlight: options.maxInFlight ?? 32,
+    maxAttempts: options.maxAttempts ?? 8,
     ...options.processor,
   };
   // JSON strings and objects are YAML too: any template text goes in unharmed.

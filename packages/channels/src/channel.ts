@@ -6,6 +6,12 @@ export interface PreparedRequest {
   url: string;
   headers: Record<string, string>;
   body: string;
+  /**
+   * Where `url` came from, named in an error instead of the URL, which may be a secret:
+   * `the value of ${SLACK_WEBHOOK_URL}`, `the contents of /run/secrets/hook`,
+   * `the value of herald.channels.alerts.url`.
+   */
+  urlSource?: string;
   /** What `herald render` shows: the URL and headers with secrets replaced by `***`. */
   preview: { url: string; headers: Record<string, string>; body: unknown; summary: string };
 }

@@ -1,4 +1,4 @@
-import { DeliveryError } from '@herald/core';
+import { DeliveryError, httpUrlProblem } from '@herald/core';
 import type { PreparedRequest } from './channel.js';
 
 /** Answers a service documents as "slow down" or "try later", besides 429 and 5xx. */
@@ -10,7 +10,10 @@ export interface ClassifyOptions {
 /**
  * Makes a prepared request and classifies the answer — the one place every HTTP channel's
  * retry decision is made: 2xx is success; 429 is retried after Retry-After; 5xx, timeouts and
- * network errors are retried; any other status is permanent, with the body as the reason.
+ * network errors are retried; any other status is permanent, with the body as the reason. A
+ * request that cannot be made at all (a malformed URL read from a secret, a header value fetch
+ * refuses) is permanent too: no retry can fix it. Those reasons never quote the URL or headers,
+ * which may hold secrets.
  * @returns the response body and headers of a 2xx answer.
  */
 export async function sendHttp(
@@ -19,6 +22,12 @@ export async function sendHttp(
   signal: AbortSignal | undefined,
   options: ClassifyOptions = {},
 ): Promise<{ status: number; body: string; headers: Headers }> {
+  const urlProblem = httpUrlProblem(request.url);
+  if (urlProblem) {
+    throw new DeliveryError(provider, `${urlProblem}, got ${request.urlSource ?? 'the configured URL'} (not shown)`, {
+      retryable: false,
+    });
+  }
   let response: Response;
   try {
     response = await fetch(request.url, {
@@ -28,12 +37,22 @@ export async function sendHttp(
       signal,
     });
   } catch (err) {
-    const name = (err as Error).name;
-    const reason =
-      name === 'AbortError' || name === 'TimeoutError'
-        ? 'aborted (timeout or shutdown)'
-        : `request failed: ${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message}`;
-    throw new DeliveryError(provider, reason, { retryable: true, cause: err });
+    const { name, cause } = err as Error & { cause?: { code?: string } };
+    if (name === 'AbortError' || name === 'TimeoutError') {
+      throw new DeliveryError(provider, 'aborted (timeout or shutdown)', { retryable: true, cause: err });
+    }
+    // fetch reports a network failure as a TypeError with the socket's error as its cause; a
+    // TypeError without one is fetch refusing to build the request, and its message quotes the
+    // offending URL or header value. The error is not kept as the cause, so no log shows it.
+    if (name === 'TypeError' && cause === undefined) {
+      throw new DeliveryError(provider, 'the request cannot be made: fetch refused its URL or headers (not shown)', {
+        retryable: false,
+      });
+    }
+    throw new DeliveryError(provider, `request failed: ${cause?.code ?? (err as Error).message}`, {
+      retryable: true,
+      cause: err,
+    });
   }
   const body = await response.text().catch(() => '');
   if (response.ok) return { status: response.status, body, headers: response.headers };

@@ -2,6 +2,7 @@ import {
   buildTemplateContext,
   type ChannelConfig,
   type ExecutionEvent,
+  maskUrlCredentials,
   readSecret,
   type TemplateRenderer,
 } from '@herald/core';
@@ -58,13 +59,15 @@ export class JiraChannel implements Channel {
     };
     if (this.config.assigneeAccountId) fields.assignee = { accountId: this.config.assigneeAccountId };
     const headers = { 'content-type': 'application/json', accept: 'application/json' };
+    const url = `${this.config.baseUrl.replace(/\/+$/, '')}/rest/api/2/issue`;
     return {
       method: 'POST',
-      url: `${this.config.baseUrl.replace(/\/+$/, '')}/rest/api/2/issue`,
+      url,
+      urlSource: `the value of herald.channels.${this.name}.baseUrl`,
       headers: { ...headers, authorization: this.authorization },
       body: JSON.stringify({ fields }),
       preview: {
-        url: `${this.config.baseUrl.replace(/\/+$/, '')}/rest/api/2/issue`,
+        url: maskUrlCredentials(url),
         headers: { ...headers, authorization: 'Basic ***' },
         body: { fields },
         summary: String(fields.summary),

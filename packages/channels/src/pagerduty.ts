@@ -2,6 +2,7 @@ import {
   buildTemplateContext,
   type ChannelConfig,
   type ExecutionEvent,
+  maskUrlCredentials,
   type Phase,
   readSecret,
   type TemplateRenderer,
@@ -89,10 +90,11 @@ export class PagerDutyChannel implements Channel {
     return {
       method: 'POST',
       url: this.url,
+      urlSource: this.config.url === undefined ? 'the default URL' : `the value of herald.channels.${this.name}.url`,
       headers,
       body: JSON.stringify(payload),
       preview: {
-        url: this.url,
+        url: maskUrlCredentials(this.url),
         headers,
         body: { ...payload, routing_key: '***' },
         summary: `${action} ${dedupKey}: ${summary}`,

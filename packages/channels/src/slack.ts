@@ -2,7 +2,7 @@ import {
   buildTemplateContext,
   type ChannelConfig,
   type ExecutionEvent,
-  readSecret,
+  readSecretValue,
   type TemplateRenderer,
 } from '@herald/core';
 import type { Channel, ChannelResult, PreparedRequest } from './channel.js';
@@ -25,6 +25,7 @@ const DEFAULT_TEXT =
 export class SlackChannel implements Channel {
   readonly type = 'slack';
   private readonly url: string;
+  private readonly urlSource: string;
   private readonly text: (context: unknown) => string;
   private readonly blocks: JsonTemplateFn | undefined;
 
@@ -35,9 +36,18 @@ export class SlackChannel implements Channel {
     env: Readonly<Record<string, string | undefined>> = process.env,
   ) {
     const path = `herald.channels.${name}`;
-    this.url =
-      config.url ??
-      readSecret({ envVar: config.webhookUrlEnvVar, filePath: config.webhookUrlFile }, `${path}.webhookUrlEnvVar`, env);
+    // A malformed URL is not refused here: the loader reports it when it can read the secret,
+    // and each send fails permanently, naming urlSource, until the secret is fixed.
+    const secret =
+      config.url === undefined
+        ? readSecretValue(
+            { envVar: config.webhookUrlEnvVar, filePath: config.webhookUrlFile },
+            `${path}.webhookUrlEnvVar`,
+            env,
+          )
+        : { value: config.url, source: `the value of ${path}.url` };
+    this.url = secret.value;
+    this.urlSource = secret.source;
     this.text = renderer.compilePlain(config.text ?? DEFAULT_TEXT, `${path}.text`);
     this.blocks =
       config.blocks === undefined ? undefined : compileJsonTemplate(config.blocks, renderer, `${path}.blocks`);
@@ -52,6 +62,7 @@ export class SlackChannel implements Channel {
     return {
       method: 'POST',
       url: this.url,
+      urlSource: this.urlSource,
       headers,
       body: JSON.stringify(payload),
       preview: { url: redactUrl(this.url), headers, body: payload, summary: String(payload.text) },

@@ -2,9 +2,9 @@ import { createHmac } from 'node:crypto';
 import {
   buildTemplateContext,
   type ChannelConfig,
-  ConfigError,
   type ExecutionEvent,
   readSecret,
+  readSecretValue,
   type TemplateRenderer,
 } from '@herald/core';
 import type { Channel, ChannelResult, PreparedRequest } from './channel.js';
@@ -25,6 +25,7 @@ export const DEFAULT_SIGNATURE_HEADER = 'X-Herald-Signature-256';
 export class WebhookChannel implements Channel {
   readonly type = 'webhook';
   private readonly url: string;
+  private readonly urlSource: string;
   private readonly body: JsonTemplateFn | undefined;
   private readonly secret: string | undefined;
   readonly timeoutMs: number;
@@ -36,11 +37,14 @@ export class WebhookChannel implements Channel {
     env: Readonly<Record<string, string | undefined>> = process.env,
   ) {
     const path = `herald.channels.${name}`;
-    if (!config.url && !config.urlEnvVar && !config.urlFile) {
-      throw new ConfigError([{ path: `${path}.url`, message: 'expected url, urlEnvVar or urlFile' }]);
-    }
-    this.url =
-      config.url ?? readSecret({ envVar: config.urlEnvVar, filePath: config.urlFile }, `${path}.urlEnvVar`, env);
+    // The loader requires url, urlEnvVar or urlFile; without any, readSecretValue says so. A
+    // malformed URL is not refused here: each send fails permanently, naming urlSource.
+    const secret =
+      config.url === undefined
+        ? readSecretValue({ envVar: config.urlEnvVar, filePath: config.urlFile }, `${path}.urlEnvVar`, env)
+        : { value: config.url, source: `the value of ${path}.url` };
+    this.url = secret.value;
+    this.urlSource = secret.source;
     this.body = config.body === undefined ? undefined : compileJsonTemplate(config.body, renderer, `${path}.body`);
     this.secret =
       config.signingSecretEnvVar || config.signingSecretFile
@@ -69,6 +73,7 @@ export class WebhookChannel implements Channel {
     return {
       method: this.config.method ?? 'POST',
       url: this.url,
+      urlSource: this.urlSource,
       headers,
       body,
       preview: {

@@ -4,7 +4,7 @@ export * from './config/load.js';
 export * from './config/resolved.js';
 export * from './errors.js';
 export * from './event.js';
-export { describeIssues, describeValue, formatPath } from './issues.js';
+export { describeIssues, describeValue, formatPath, type ValueDescriber } from './issues.js';
 export * from './logger.js';
 export * from './memory-queue.js';
 export * from './phases.js';
@@ -15,5 +15,12 @@ export { htmlToText } from './render/html-to-text.js';
 export * from './render/placeholders.js';
 export * from './render/renderer.js';
 export * from './sample-event.js';
-export { readSecret } from './secrets.js';
+export {
+  findSecret,
+  readSecret,
+  readSecretValue,
+  type SecretSources,
+  type SecretValue,
+} from './secrets.js';
 export * from './settles-within.js';
+export { httpUrlProblem, maskUrlCredentials } from './urls.js';

@@ -76,7 +76,14 @@ export function createProcessor(config: ResolvedConfig, deps: ProcessorDependenc
   });
 }
 
-function createSource(config: ResolvedConfig, deps: ProcessorDependencies): Source {
+/**
+ * The source a config describes (SQS, Pub/Sub subscription, in-memory queue).
+ * @throws HeraldError when an in-memory transport is asked for without its queue.
+ */
+export function createSource(
+  config: ResolvedConfig,
+  deps: Pick<ProcessorDependencies, 'logger' | 'memoryQueue'> = {},
+): Source {
   switch (config.type) {
     case 'sandbox':
     case 'local': {

@@ -2,7 +2,7 @@ export { type BackoffPolicy, backoffDelayMs } from './backoff.js';
 export { type CodeRule, when } from './code-rules.js';
 export { composeEmail } from './compose.js';
 export { type ProcessorEventMap, type ProcessorEventName, ProcessorEvents } from './events.js';
-export { createProcessor, type ProcessorDependencies } from './factory.js';
+export { createProcessor, createSource, type ProcessorDependencies } from './factory.js';
 export { InFlightLimiter } from './flow-control.js';
 export { type DeliveryLedger, MemoryLedger } from './ledger.js';
 export { type MemoryDeadLetter, MemorySource, type MemorySourceOptions } from './memory-source.js';

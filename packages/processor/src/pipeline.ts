@@ -58,6 +58,12 @@ type Outcome =
     }
   | { kind: 'permanent'; destination: string; error: string };
 
+/** One delivery of a message on its way to the dead-letter destination. */
+interface DeliveryDeadLetter {
+  destination: string;
+  record: { kind: 'permanent-failure' | 'attempts-exhausted'; reason: string };
+}
+
 /**
  * Handles one message from receipt to settlement: decode → route → render → deliver → settle.
  *
@@ -135,9 +141,10 @@ export class Pipeline {
       };
     }
     const outcome = await this.attempt(message, event, destination);
-    // A permanent failure stays claimed until it is dead-lettered (see settle).
+    // A delivery that will be dead-lettered (a permanent failure, or any failure on the final
+    // attempt) stays claimed until it is (see settle), so no other copy starts it meanwhile.
     if (outcome.kind === 'done') ledger.settle(key);
-    if (outcome.kind === 'retry') ledger.abandon(key);
+    else if (outcome.kind === 'retry' && !this.isFinalAttempt(message)) ledger.abandon(key);
     return outcome;
   }
 
@@ -235,76 +242,64 @@ export class Pipeline {
   }
 
   private async settle(message: ReceivedMessage, event: ExecutionEvent, outcomes: Outcome[]): Promise<void> {
-    const { source, ledger, config } = this.deps;
-    const permanent = outcomes.filter((o): o is Extract<Outcome, { kind: 'permanent' }> => o.kind === 'permanent');
-    for (const [index, outcome] of permanent.entries()) {
-      const recorded = await this.safely('deadLetter', message, () =>
-        source.deadLetter(message, {
-          kind: 'permanent-failure',
-          reason: outcome.error,
-          eventId: event.id,
-          destination: outcome.destination,
-        }),
-      );
-      if (!recorded) {
-        // Nothing is settled without being recorded: release the claims and try again later.
-        for (const left of permanent.slice(index)) ledger.abandon(`${event.id}/${left.destination}`);
-        return this.retry(message, event, [outcome.destination], 'dead-letter destination unavailable', 0);
-      }
-      ledger.settle(`${event.id}/${outcome.destination}`);
-      this.deps.events.emit('dead_lettered', {
-        messageId: message.id,
-        kind: 'permanent-failure',
-        reason: outcome.error,
-        eventId: event.id,
-        destination: outcome.destination,
-      });
-    }
-
+    const finalAttempt = this.isFinalAttempt(message);
     const retries = outcomes.filter((o): o is Extract<Outcome, { kind: 'retry' }> => o.kind === 'retry');
-    if (retries.length === 0) return this.ack(message, event.id);
-
-    if (message.receiveCount >= config.processing.maxAttempts) {
-      for (const retry of retries) {
-        if (retry.heldByAnotherCopy) {
-          // The copy that holds it stays in the queue until that delivery is sent or
-          // dead-lettered; dead-lettering it here too could report as lost an email that is sent.
-          this.deps.events.emit('duplicate_skipped', {
-            messageId: message.id,
-            eventId: event.id,
-            destination: retry.destination,
-          });
-          continue;
-        }
-        const reason = `gave up after ${message.receiveCount} attempts: ${retry.error}`;
-        const recorded = await this.safely('deadLetter', message, () =>
-          source.deadLetter(message, {
-            kind: 'attempts-exhausted',
-            reason,
-            eventId: event.id,
-            destination: retry.destination,
-          }),
-        );
-        if (!recorded) return this.retry(message, event, [retry.destination], retry.error, 0);
-        ledger.settle(`${event.id}/${retry.destination}`);
-        this.deps.events.emit('dead_lettered', {
-          messageId: message.id,
-          kind: 'attempts-exhausted',
-          reason,
-          eventId: event.id,
-          destination: retry.destination,
-        });
+    const deadLetters: DeliveryDeadLetter[] = [
+      ...outcomes.flatMap((o) =>
+        o.kind === 'permanent'
+          ? [{ destination: o.destination, record: { kind: 'permanent-failure' as const, reason: o.error } }]
+          : [],
+      ),
+      // A delivery another copy is making is not this copy's to give up on: that copy may
+      // still succeed, or fail and need the message back.
+      ...(finalAttempt ? retries.filter((r) => !r.heldByAnotherCopy) : []).map((r) => ({
+        destination: r.destination,
+        record: {
+          kind: 'attempts-exhausted' as const,
+          reason: `gave up after ${message.receiveCount} attempts: ${r.error}`,
+        },
+      })),
+    ];
+    for (const [index, deadLetter] of deadLetters.entries()) {
+      if (!(await this.deadLetterDelivery(message, event, deadLetter))) {
+        // Nothing is settled without being recorded: release the claims and try again later.
+        const left = deadLetters.slice(index).map((d) => d.destination);
+        for (const destination of left) this.deps.ledger.abandon(`${event.id}/${destination}`);
+        return this.retry(message, event, left, 'dead-letter destination unavailable', 0);
       }
-      return this.ack(message, event.id);
     }
-    const retryAfterMs = Math.max(...retries.map((r) => r.retryAfterMs));
+
+    // On the final attempt only deliveries held by another copy are left. This copy still
+    // keeps the message in the queue rather than acking it: on SQS the other copy holds only a
+    // stale receipt handle once this one was received, so if its delivery fails it cannot
+    // bring the message back itself. When the message returns, that delivery is settled (and
+    // the message acked) or free to be attempted again.
+    const left = finalAttempt ? retries.filter((r) => r.heldByAnotherCopy) : retries;
+    if (left.length === 0) return this.ack(message, event.id);
     return this.retry(
       message,
       event,
-      retries.map((r) => r.destination),
-      retries.map((r) => r.error).join('; '),
-      retryAfterMs,
+      left.map((r) => r.destination),
+      left.map((r) => r.error).join('; '),
+      Math.max(...left.map((r) => r.retryAfterMs)),
     );
+  }
+
+  /** Records one delivery at the dead-letter destination and settles its claim; false when it could not. */
+  private async deadLetterDelivery(
+    message: ReceivedMessage,
+    event: ExecutionEvent,
+    { destination, record }: DeliveryDeadLetter,
+  ): Promise<boolean> {
+    const full = { ...record, eventId: event.id, destination };
+    if (!(await this.safely('deadLetter', message, () => this.deps.source.deadLetter(message, full)))) return false;
+    this.deps.ledger.settle(`${event.id}/${destination}`);
+    this.deps.events.emit('dead_lettered', { messageId: message.id, ...full });
+    return true;
+  }
+
+  private isFinalAttempt(message: ReceivedMessage): boolean {
+    return message.receiveCount >= this.deps.config.processing.maxAttempts;
   }
 
   private async retry(
@@ -332,8 +327,11 @@ export class Pipeline {
       delayMs,
       error,
     });
-    await this.safely('retryLater', message, () => this.deps.source.retryLater(message, delayMs));
-    this.deps.events.emit('message_settled', { messageId: message.id, eventId: event.id, outcome: 'retry' });
+    // When the source refuses (a stale receipt handle, the queue unreachable), the message is
+    // not settled: it comes back by itself when its visibility timeout or lease ends.
+    if (await this.safely('retryLater', message, () => this.deps.source.retryLater(message, delayMs))) {
+      this.deps.events.emit('message_settled', { messageId: message.id, eventId: event.id, outcome: 'retry' });
+    }
   }
 
   private async deadLetterThenAck(

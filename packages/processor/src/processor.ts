@@ -21,6 +21,13 @@ export interface ProcessorOptions {
 }
 
 /**
+ * Receives that fail in a row before the queue counts as unreachable. Each one has already been
+ * retried by the transport's client (the SQS client tries 5 times), so three mean the queue is
+ * really gone, not that one connection was reset.
+ */
+const UNREACHABLE_AFTER_FAILED_RECEIVES = 3;
+
+/**
  * Runs the receive loop: keeps up to `maxInFlight` messages in the pipeline, asking the source
  * for more only when slots are free (backpressure), and survives receive failures with backoff.
  */
@@ -31,6 +38,8 @@ export class Processor {
   /** Messages not yet settled, including those whose slot was already freed. */
   private readonly handling = new Set<Promise<void>>();
   private stopping: Promise<void> | undefined;
+  /** Receives failed in a row, across the receive loops; reset by any receive that answers. */
+  private failedReceives = 0;
 
   /** Free slots each receive loop waits for before it asks the source for more. */
   private readonly receiveBatch: number;
@@ -49,6 +58,14 @@ export class Processor {
   /** The lifecycle events of every message. */
   get events(): ProcessorEvents {
     return this.options.events;
+  }
+
+  /**
+   * False once several receives in a row have failed, true again as soon as one answers: what
+   * a readiness check reports, so an orchestrator sees a replica that cannot reach its queue.
+   */
+  get queueReachable(): boolean {
+    return this.failedReceives < UNREACHABLE_AFTER_FAILED_RECEIVES;
   }
 
   /** Messages currently in the pipeline. */
@@ -114,11 +131,13 @@ export class Processor {
       try {
         batch = await source.receive(wanted, signal);
         failures = 0;
+        this.failedReceives = 0;
         this.limiter.fill(wanted, batch.length);
       } catch (err) {
         this.limiter.fill(wanted, 0);
         if (signal.aborted) break;
         failures++;
+        this.failedReceives++;
         const waitMs = Math.min(30_000, baseMs * 2 ** (failures - 1));
         events.emit('source_error', { operation: 'receive', error: err instanceof Error ? err.message : String(err) });
         logger.warn({ err, waitMs }, 'receive failed; retrying');

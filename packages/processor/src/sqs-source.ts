@@ -2,13 +2,19 @@ import {
   ChangeMessageVisibilityBatchCommand,
   ChangeMessageVisibilityCommand,
   GetQueueUrlCommand,
-  type Message,
   type MessageAttributeValue,
   ReceiveMessageCommand,
   SendMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
-import { HeraldError, isUnansweredAwsError, type Logger, silentLogger, withReconnect } from '@herald/core';
+import {
+  HeraldError,
+  isUnansweredAwsError,
+  type Logger,
+  settlesWithin,
+  silentLogger,
+  withReconnect,
+} from '@herald/core';
 import { DEAD_LETTER_ATTRIBUTES, type DeadLetterRecord, type ReceivedMessage, type Source } from './source.js';
 import { DeleteBatcher } from './sqs-delete-batcher.js';
 import { VisibilityKeeper } from './sqs-visibility.js';
@@ -42,7 +48,9 @@ interface SqsReceived extends ReceivedMessage {
  * - received messages are kept invisible while they are delivered ({@link VisibilityKeeper});
  * - acked messages are deleted in batches; retries come back through ChangeMessageVisibility;
  * - dead letters are copied to `<queueName>-dlq` with the reason as message attributes;
- * - closing hands every message still held back to the queue (visibility 0).
+ * - stopping never cuts a long poll (what SQS handed to it would stay invisible): receives the
+ *   processor stopped waiting for finish, and closing hands back (visibility 0) what they
+ *   brought and every message still held.
  */
 export class SqsSource implements Source {
   readonly name = 'sqs';
@@ -60,6 +68,10 @@ export class SqsSource implements Source {
   private keeper: VisibilityKeeper | undefined;
   private deleter: DeleteBatcher | undefined;
   private started: Promise<void> | undefined;
+  /** Receives the caller stopped waiting for, still running so nothing they bring is lost. */
+  private readonly outstanding = new Set<Promise<void>>();
+  /** Cuts receive requests outright: only when close has waited longer than a long poll lasts. */
+  private readonly cutReceives = new AbortController();
 
   constructor(private readonly options: SqsSourceOptions) {
     this.client =
@@ -81,25 +93,32 @@ export class SqsSource implements Source {
 
   async receive(max: number, signal: AbortSignal): Promise<ReceivedMessage[]> {
     await this.start();
-    let messages: Message[];
-    try {
-      const out = await this.client.send(
-        new ReceiveMessageCommand({
-          QueueUrl: this.queueUrl,
-          MaxNumberOfMessages: Math.max(1, Math.min(this.maxBatch, max)),
-          WaitTimeSeconds: this.options.waitTimeSeconds,
-          VisibilityTimeout: this.options.visibilityTimeoutSeconds,
-          MessageSystemAttributeNames: ['ApproximateReceiveCount'],
-          MessageAttributeNames: ['All'],
-        }),
-        { abortSignal: signal },
-      );
-      messages = out.Messages ?? [];
-    } catch (err) {
-      if (signal.aborted) return [];
-      throw err;
+    if (signal.aborted) return [];
+    // The caller's signal stops the wait, never the request: SQS may already have handed out
+    // messages to a long poll that is cut, and they would stay invisible for a whole
+    // visibility timeout. A request the caller stopped waiting for finishes on its own and
+    // what it brings goes straight back to the queue (see close).
+    const request = this.client.send(
+      new ReceiveMessageCommand({
+        QueueUrl: this.queueUrl,
+        MaxNumberOfMessages: Math.max(1, Math.min(this.maxBatch, max)),
+        WaitTimeSeconds: this.options.waitTimeSeconds,
+        VisibilityTimeout: this.options.visibilityTimeoutSeconds,
+        MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+        MessageAttributeNames: ['All'],
+      }),
+      { abortSignal: this.cutReceives.signal },
+    );
+    const out = await untilAborted(request, signal);
+    if (out === ABANDONED) {
+      const late: Promise<void> = request
+        .then((answer) => this.handBack((answer.Messages ?? []).map((m) => m.ReceiptHandle ?? '')))
+        .catch(() => {})
+        .finally(() => this.outstanding.delete(late));
+      this.outstanding.add(late);
+      return [];
     }
-    return messages.map((m) => {
+    return (out.Messages ?? []).map((m) => {
       const received: SqsReceived = {
         id: m.MessageId ?? '',
         body: m.Body ?? '',
@@ -156,14 +175,25 @@ export class SqsSource implements Source {
     );
   }
 
-  /** Stops extending visibility, hands back what is still held, and finishes pending deletes. */
+  /**
+   * Stops extending visibility, waits for the receives nobody waits for any more (no longer
+   * than a long poll lasts) and hands back what they brought and what is still held, and
+   * finishes pending deletes.
+   */
   async close(): Promise<void> {
     this.keeper?.stop();
+    const pollMs = (this.options.waitTimeSeconds + 5) * 1000;
+    if (!(await settlesWithin(Promise.allSettled([...this.outstanding]), pollMs))) this.cutReceives.abort();
     await this.keeper?.quiesce();
     await this.deleter?.flush();
-    const held = this.keeper?.receiptHandles() ?? [];
-    for (let i = 0; i < held.length; i += 10) {
-      const group = held.slice(i, i + 10);
+    await this.handBack(this.keeper?.receiptHandles() ?? []);
+    this.client.destroy();
+  }
+
+  /** Makes messages visible again at once, for another receive (or replica) to take. */
+  private async handBack(receiptHandles: string[]): Promise<void> {
+    for (let i = 0; i < receiptHandles.length; i += 10) {
+      const group = receiptHandles.slice(i, i + 10);
       try {
         await this.client.send(
           new ChangeMessageVisibilityBatchCommand({
@@ -173,10 +203,9 @@ export class SqsSource implements Source {
         );
       } catch (err) {
         // They come back by themselves when their visibility timeout ends.
-        this.logger.warn({ err, count: group.length }, 'could not hand messages back at shutdown');
+        this.logger.warn({ err, count: group.length }, 'could not hand messages back');
       }
     }
-    this.client.destroy();
   }
 
   private async resolveQueues(): Promise<void> {
@@ -213,6 +242,17 @@ export class SqsSource implements Source {
       });
     }
   }
+}
+
+const ABANDONED = Symbol('abandoned');
+
+/** The request's answer, or ABANDONED as soon as `signal` aborts (the request goes on). */
+function untilAborted<T>(request: Promise<T>, signal: AbortSignal): Promise<T | typeof ABANDONED> {
+  return new Promise((resolve, reject) => {
+    const abandon = () => resolve(ABANDONED);
+    signal.addEventListener('abort', abandon, { once: true });
+    request.then(resolve, reject).finally(() => signal.removeEventListener('abort', abandon));
+  });
 }
 
 function text(value: string): MessageAttributeValue {

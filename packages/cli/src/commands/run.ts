@@ -106,7 +106,7 @@ export async function runProcessor(config: ResolvedConfig, logger: Logger, optio
       server = await startHttpServer(config, logger, {
         metrics,
         ingest: ingest && publisher ? { publisher, token: ingestToken } : undefined,
-        ready: () => started && !processorStopping,
+        ready: () => started && !processorStopping && processor.queueReachable,
       });
     }
 

@@ -11,7 +11,7 @@ export interface HttpServerOptions {
   /** 0 lets the system choose; {@link HttpServer.start} returns the address it got. */
   port: number;
   logger: Logger;
-  /** Whether the processor is running (its source connected): `GET /readyz`. */
+  /** Whether the processor is running and can reach its queue: `GET /readyz`. */
   ready: () => boolean;
   /** Served at `GET /metrics`; undefined: no such route. */
   metrics?: HeraldMetrics | undefined;

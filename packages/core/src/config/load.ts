@@ -2,12 +2,14 @@ import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import YAML from 'yaml';
 import { ConfigError, type ConfigProblem, TemplateError } from '../errors.js';
-import { describeIssues, formatPath } from '../issues.js';
+import { describeIssues, describeValue, formatPath, type ValueDescriber } from '../issues.js';
 import { sampleTemplateContext } from '../render/context.js';
 import { knownPlaceholders, unknownPlaceholders } from '../render/placeholders.js';
 import { type CompiledEmailTemplate, TemplateRenderer } from '../render/renderer.js';
+import { findSecret } from '../secrets.js';
+import { httpUrlProblem } from '../urls.js';
 import { CONFIG_DEFAULTS } from './defaults.js';
-import { expandEnv } from './env.js';
+import { describeEnvFill, type EnvProvenance, expandEnv } from './env.js';
 import type {
   ChannelConfig,
   EmailProvider,
@@ -76,15 +78,18 @@ export function parseConfig(
   }
   warnAboutTopLevelTypos(raw as Record<string, unknown>, warnings);
 
-  const expanded = expandEnv(raw, env, problems);
+  const { value: expanded, fromEnv } = expandEnv(raw, env, problems);
+  const show = valueShower(fromEnv);
   const parsed = configFileSchema.safeParse(expanded, { reportInput: true });
   if (!parsed.success) {
-    problems.push(...describeIssues(parsed.error.issues));
-    // Templates are checked even when other keys are wrong, so one run lists every problem.
-    checkTemplates(templateSourcesOf(expanded), problems);
+    problems.push(...describeIssues(parsed.error.issues, [], show));
+    // Templates and channel URLs are checked even when other keys are wrong, so one run lists
+    // every problem.
+    checkTemplates(templateSourcesOf(expanded), problems, fromEnv);
+    checkChannelUrls(valueAt(expanded, 'herald', 'channels'), env, problems);
     throw new ConfigError(problems, source);
   }
-  const config = resolveConfig(parsed.data, { source, env, baseDir, warnings, problems });
+  const config = resolveConfig(parsed.data, { source, env, baseDir, warnings, problems, fromEnv, show });
   checkTemplates(
     {
       subject: config.emailer.subject,
@@ -93,16 +98,38 @@ export function parseConfig(
       partials: config.templates.partials,
     },
     problems,
+    fromEnv,
   );
-  checkChannelTemplates(config, problems);
+  checkChannelTemplates(config, problems, fromEnv);
+  checkChannelUrls(config.channels, env, problems);
   if (problems.length > 0) throw new ConfigError(problems, source);
   return config;
 }
 
-function resolveConfig(
-  file: ConfigFile,
-  ctx: { source: string; env: Environment; baseDir: string; warnings: string[]; problems: ConfigProblem[] },
-): ResolvedConfig {
+/**
+ * Shows a bad value in a message. One filled from the environment is named by its variable and
+ * never shown: it may be a secret (a webhook URL, a token), and messages end up in CI logs.
+ * Anything else is shown with the credentials of any URL in it masked.
+ */
+function valueShower(fromEnv: EnvProvenance): ValueDescriber {
+  return (value, path) => {
+    const fill = fromEnv.get(formatPath(path));
+    return fill ? `${describeEnvFill(fill)} (not shown)` : describeValue(value);
+  };
+}
+
+/** What resolving needs besides the file: where it is, the environment, and where to report. */
+interface ResolveContext {
+  source: string;
+  env: Environment;
+  baseDir: string;
+  warnings: string[];
+  problems: ConfigProblem[];
+  fromEnv: EnvProvenance;
+  show: ValueDescriber;
+}
+
+function resolveConfig(file: ConfigFile, ctx: ResolveContext): ResolvedConfig {
   const n = file.notifications ?? {};
   const h = file.herald ?? {};
   const d = CONFIG_DEFAULTS;
@@ -125,9 +152,11 @@ function resolveConfig(
     dedupCapacity: h.processor?.dedupCapacity ?? d.processor.dedupCapacity,
   };
   if (processing.retryBaseDelayMs > processing.retryMaxDelayMs) {
+    const max = ctx.show(processing.retryMaxDelayMs, ['herald', 'processor', 'retryMaxDelayMs']);
+    const base = ctx.show(processing.retryBaseDelayMs, ['herald', 'processor', 'retryBaseDelayMs']);
     ctx.problems.push({
       path: 'herald.processor.retryBaseDelayMs',
-      message: `must not exceed herald.processor.retryMaxDelayMs (${processing.retryMaxDelayMs}), got ${processing.retryBaseDelayMs}`,
+      message: `must not exceed herald.processor.retryMaxDelayMs (${max}), got ${base}`,
     });
   }
 
@@ -188,24 +217,34 @@ function resolveConfig(
       minimumBackoffSeconds: h.gcp?.minimumBackoffSeconds ?? d.gcp.minimumBackoffSeconds,
       maximumBackoffSeconds: h.gcp?.maximumBackoffSeconds ?? d.gcp.maximumBackoffSeconds,
     },
-    // The environment wins, so an operator (or a test) can redirect SendGrid without editing the file.
-    sendgrid: {
-      baseUrl: (ctx.env.HERALD_SENDGRID_BASE_URL || h.sendgrid?.baseUrl || d.sendgrid.baseUrl).replace(/\/+$/, ''),
-    },
-    http: resolveHttp(h.http, ctx.problems, ctx.warnings),
+    sendgrid: { baseUrl: resolveSendGridBaseUrl(h.sendgrid?.baseUrl, ctx) },
+    http: resolveHttp(h.http, ctx),
     channels: { ...(h.channels ?? {}) },
-    rules: (h.rules ?? []).map((rule, i) => resolveRule(rule, i, h.channels ?? {}, ctx.problems)),
+    rules: (h.rules ?? []).map((rule, i) => resolveRule(rule, i, h.channels ?? {}, ctx)),
     warnings: ctx.warnings,
   };
   requireTransportKeys(config, ctx.problems);
   return config;
 }
 
-function resolveHttp(
-  http: NonNullable<ConfigFile['herald']>['http'],
-  problems: ConfigProblem[],
-  warnings: string[],
-): ResolvedHttpConfig {
+/**
+ * The environment wins, so an operator (or a test) can redirect SendGrid without editing the
+ * file; the schema checked the file's URL, this checks the environment's.
+ */
+function resolveSendGridBaseUrl(fromFile: string | undefined, ctx: ResolveContext): string {
+  const fromEnv = ctx.env.HERALD_SENDGRID_BASE_URL;
+  const problem = fromEnv ? httpUrlProblem(fromEnv) : undefined;
+  if (problem) {
+    ctx.problems.push({
+      path: 'herald.sendgrid.baseUrl',
+      message: `${problem}, got the value of \${HERALD_SENDGRID_BASE_URL} (not shown)`,
+    });
+  }
+  return (fromEnv || fromFile || CONFIG_DEFAULTS.sendgrid.baseUrl).replace(/\/+$/, '');
+}
+
+function resolveHttp(http: NonNullable<ConfigFile['herald']>['http'], ctx: ResolveContext): ResolvedHttpConfig {
+  const { problems, warnings } = ctx;
   const d = CONFIG_DEFAULTS.http;
   const listen = http?.listen === undefined ? undefined : splitHostPort(http.listen);
   const ingest = {
@@ -223,7 +262,9 @@ function resolveHttp(
     }
   }
   if (listen && ingest.enabled && ingest.tokenEnvVar === undefined && !isLoopback(listen.host)) {
-    warnings.push(`herald.http.ingest has no tokenEnvVar: anyone who can reach ${http?.listen} can publish events`);
+    const fill = ctx.fromEnv.get('herald.http.listen');
+    const where = fill ? `herald.http.listen (${describeEnvFill(fill)}, not shown)` : http?.listen;
+    warnings.push(`herald.http.ingest has no tokenEnvVar: anyone who can reach ${where} can publish events`);
   }
   return { listen, ingest, metrics: listen !== undefined && (http?.metrics ?? d.metrics) };
 }
@@ -243,8 +284,9 @@ function resolveRule(
   rule: RuleConfig,
   index: number,
   channels: Record<string, ChannelConfig>,
-  problems: ConfigProblem[],
+  ctx: Pick<ResolveContext, 'problems' | 'show'>,
 ): ResolvedRule {
+  const { problems } = ctx;
   const m = rule.match ?? {};
   const at = `herald.rules[${index}]`;
   if (m.onlyPhases && m.only_states) {
@@ -255,7 +297,7 @@ function resolveRule(
       const known = Object.keys(channels);
       problems.push({
         path: `${at}.notify[${i}]`,
-        message: `no channel named '${name}' in herald.channels${known.length ? ` (known: ${known.join(', ')})` : ''}`,
+        message: `no channel named ${ctx.show(name, ['herald', 'rules', index, 'notify', i])} in herald.channels${known.length ? ` (known: ${known.join(', ')})` : ''}`,
       });
     }
   });
@@ -370,17 +412,21 @@ interface TemplateSources {
 }
 
 function templateSourcesOf(tree: unknown): TemplateSources {
-  const at = (...keys: string[]): unknown =>
-    keys.reduce<unknown>(
-      (node, key) => (node && typeof node === 'object' ? (node as Record<string, unknown>)[key] : undefined),
-      tree,
-    );
   return {
-    subject: at('notifications', 'emailer', 'subject'),
-    body: at('notifications', 'emailer', 'body'),
-    text: at('herald', 'emailer', 'text'),
-    partials: at('herald', 'templates', 'partials'),
+    subject: valueAt(tree, 'notifications', 'emailer', 'subject'),
+    body: valueAt(tree, 'notifications', 'emailer', 'body'),
+    text: valueAt(tree, 'herald', 'emailer', 'text'),
+    partials: valueAt(tree, 'herald', 'templates', 'partials'),
   };
+}
+
+/** The value at a key path of a tree that has not been validated; undefined where it breaks off. */
+function valueAt(tree: unknown, ...keys: string[]): unknown {
+  return keys.reduce<unknown>((node, key) => (isMapping(node) ? node[key] : undefined), tree);
+}
+
+function isMapping(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 /**
@@ -388,7 +434,7 @@ function templateSourcesOf(tree: unknown): TemplateSources {
  * once against a complete sample event: that also catches a reference to a partial that does
  * not exist, which Handlebars reports only when rendering.
  */
-function checkTemplates(sources: TemplateSources, problems: ConfigProblem[]): void {
+function checkTemplates(sources: TemplateSources, problems: ConfigProblem[], fromEnv: EnvProvenance): void {
   const partials: Record<string, string> = {};
   if (sources.partials && typeof sources.partials === 'object') {
     for (const [name, source] of Object.entries(sources.partials)) {
@@ -396,6 +442,7 @@ function checkTemplates(sources: TemplateSources, problems: ConfigProblem[]): vo
       if (
         record(
           problems,
+          fromEnv,
           formatPath(['herald', 'templates', 'partials', name]),
           () => new TemplateRenderer({ partials: { [name]: source } }),
         )
@@ -410,16 +457,16 @@ function checkTemplates(sources: TemplateSources, problems: ConfigProblem[]): vo
   const body = str(sources.body, CONFIG_DEFAULTS.emailer.body);
   const text = typeof sources.text === 'string' ? sources.text : undefined;
   const sample = sampleTemplateContext();
-  record(problems, 'notifications.emailer.subject', () => {
+  record(problems, fromEnv, 'notifications.emailer.subject', () => {
     renderer.compilePlain(subject, 'subject')(sample);
     checkPlaceholders(subject, 'subject');
   });
-  record(problems, 'notifications.emailer.body', () => {
+  record(problems, fromEnv, 'notifications.emailer.body', () => {
     renderer.compileEmail({ subject: '', html: body }, 'body').render(sample);
     checkPlaceholders(body, 'body');
   });
   if (text !== undefined) {
-    record(problems, 'herald.emailer.text', () => {
+    record(problems, fromEnv, 'herald.emailer.text', () => {
       renderer.compilePlain(text, 'text')(sample);
       checkPlaceholders(text, 'text');
     });
@@ -449,12 +496,12 @@ const CHANNEL_TEMPLATE_KEYS = ['text', 'blocks', 'summary', 'description', 'body
  * against the sample event, so `herald validate` catches them without needing the channels'
  * secrets.
  */
-function checkChannelTemplates(config: ResolvedConfig, problems: ConfigProblem[]): void {
+function checkChannelTemplates(config: ResolvedConfig, problems: ConfigProblem[], fromEnv: EnvProvenance): void {
   const renderer = new TemplateRenderer({ partials: config.templates.partials });
   const sample = sampleTemplateContext();
   const visit = (value: unknown, path: string): void => {
     if (typeof value === 'string') {
-      record(problems, path, () => {
+      record(problems, fromEnv, path, () => {
         renderer.compilePlain(value, path)(sample);
         checkPlaceholders(value, path);
       });
@@ -472,15 +519,61 @@ function checkChannelTemplates(config: ResolvedConfig, problems: ConfigProblem[]
   }
 }
 
-/** Runs `attempt`; a TemplateError becomes a problem at `path`. True when it succeeded. */
-function record(problems: ConfigProblem[], path: string, attempt: () => unknown): boolean {
+/**
+ * Runs `attempt`; a TemplateError becomes a problem at `path`. True when it succeeded. The
+ * reason is left out for a template filled from the environment: Handlebars' reasons quote
+ * the template around the fault.
+ */
+function record(problems: ConfigProblem[], fromEnv: EnvProvenance, path: string, attempt: () => unknown): boolean {
   try {
     attempt();
     return true;
   } catch (err) {
     if (!(err instanceof TemplateError)) throw err;
-    problems.push({ path, message: err.message.slice(err.template.length + 2) });
+    const fill = fromEnv.get(path);
+    problems.push({
+      path,
+      message: fill
+        ? `invalid template; the reason is not shown, as it may quote ${describeEnvFill(fill)}`
+        : err.detail,
+    });
     return false;
+  }
+}
+
+/** Where each channel type that reads its URL from a secret names the variable and the file. */
+const SECRET_URL_KEYS = {
+  slack: { envVar: 'webhookUrlEnvVar', filePath: 'webhookUrlFile' },
+  webhook: { envVar: 'urlEnvVar', filePath: 'urlFile' },
+} as const;
+
+/**
+ * A Slack or webhook channel needs a URL: in the file (`url`, which the schema checks), or from
+ * a secret. A secret that can be read now (variable set, file readable) is checked here as the
+ * channel will check it before each send, so `herald validate` catches a malformed one; the
+ * problem names the key and the variable or file, never the value. A secret that cannot be read
+ * here is left for `herald run`, which reads it at start-up. Takes the channels unvalidated, so
+ * it also runs when other keys are wrong.
+ */
+function checkChannelUrls(channels: unknown, env: Environment, problems: ConfigProblem[]): void {
+  if (!isMapping(channels)) return;
+  const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
+  for (const [name, channel] of Object.entries(channels)) {
+    if (!isMapping(channel) || channel.url !== undefined) continue;
+    const type = text(channel.type);
+    if (type === undefined || !Object.hasOwn(SECRET_URL_KEYS, type)) continue;
+    const keys = SECRET_URL_KEYS[type as keyof typeof SECRET_URL_KEYS];
+    const at = formatPath(['herald', 'channels', name]);
+    const sources = { envVar: text(channel[keys.envVar]), filePath: text(channel[keys.filePath]) };
+    if (sources.envVar === undefined && sources.filePath === undefined) {
+      problems.push({ path: `${at}.url`, message: `expected url, ${keys.envVar} or ${keys.filePath}` });
+      continue;
+    }
+    const secret = findSecret(sources, env);
+    const problem = secret && httpUrlProblem(secret.value);
+    if (secret && problem) {
+      problems.push({ path: `${at}.${keys[secret.from]}`, message: `${problem}, got ${secret.source} (not shown)` });
+    }
   }
 }
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { emailAddressSchema } from '../event.js';
 import { PHASES } from '../phases.js';
+import { httpUrlProblem } from '../urls.js';
 
 // Values may arrive as strings after ${VAR} expansion, and FlyteAdmin's own YAML writes some
 // numbers as strings (smtpPort: "587"); both are accepted where a number is meant.
@@ -25,6 +26,15 @@ const listenAddress = z.preprocess(
     .refine((v) => Number(LISTEN_ADDRESS.exec(v)?.[1] ?? 0) <= 65535, 'expected a port from 0 to 65535')
     .optional(),
 );
+
+/**
+ * A URL Herald sends requests to: http or https, without `user:password@`. The same check runs
+ * on URLs read from secrets (when the loader can read them, and again when a channel sends).
+ */
+const httpUrl = z.string().superRefine((value, ctx) => {
+  const problem = httpUrlProblem(value);
+  if (problem) ctx.addIssue({ code: 'invalid_format', format: 'url', message: problem, input: value });
+});
 
 /** FlyteAdmin's `notifications.emailer.emailServerConfig`. */
 const emailServerConfigSchema = z
@@ -76,7 +86,7 @@ const slackChannelSchema = z
     type: z.literal('slack'),
     webhookUrlEnvVar: nonEmpty.optional(),
     webhookUrlFile: nonEmpty.optional(),
-    url: z.url().optional(),
+    url: httpUrl.optional(),
     text: text.optional(),
     blocks: jsonTemplate.optional(),
   })
@@ -86,7 +96,7 @@ const pagerDutyChannelSchema = z
     type: z.literal('pagerduty'),
     routingKeyEnvVar: nonEmpty.optional(),
     routingKeyFile: nonEmpty.optional(),
-    url: z.url().optional(),
+    url: httpUrl.optional(),
     summary: text.optional(),
     severity: z.enum(['critical', 'error', 'warning', 'info']).optional(),
     triggerPhases: z.array(z.enum(PHASES)).min(1).optional(),
@@ -96,7 +106,7 @@ const pagerDutyChannelSchema = z
 const webhookChannelSchema = z
   .object({
     type: z.literal('webhook'),
-    url: z.url().optional(),
+    url: httpUrl.optional(),
     urlEnvVar: nonEmpty.optional(),
     urlFile: nonEmpty.optional(),
     method: z.enum(['POST', 'PUT', 'PATCH']).optional(),
@@ -111,7 +121,7 @@ const webhookChannelSchema = z
 const jiraChannelSchema = z
   .object({
     type: z.literal('jira'),
-    baseUrl: z.url(),
+    baseUrl: httpUrl,
     project: nonEmpty,
     issueType: nonEmpty.optional(),
     summary: text.optional(),
@@ -219,7 +229,7 @@ export const heraldSchema = z
       })
       .strict()
       .optional(),
-    sendgrid: z.object({ baseUrl: z.url().optional() }).strict().optional(),
+    sendgrid: z.object({ baseUrl: httpUrl.optional() }).strict().optional(),
     http: z
       .object({
         listen: listenAddress,

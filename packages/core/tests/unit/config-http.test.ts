@@ -101,4 +101,13 @@ describe('herald.http', () => {
     });
     expect(guarded.warnings).toEqual([]);
   });
+
+  it('names the variable, not its value, in that warning when listen comes from the environment', () => {
+    const config = parseConfig(sandbox('{listen: "${HERALD_LISTEN}", ingest: {enabled: true}}'), {
+      env: { HERALD_LISTEN: '10.1.2.3:9090' },
+    });
+    expect(config.warnings).toEqual([
+      'herald.http.ingest has no tokenEnvVar: anyone who can reach herald.http.listen (the value of ${HERALD_LISTEN}, not shown) can publish events',
+    ]);
+  });
 });

@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfigFile, parseConfig } from '@herald/core';
 import { describe, expect, it } from 'vitest';
@@ -209,6 +212,150 @@ herald:
     ).toEqual([
       "herald.channels.chat.blocks[0].text: template does not parse: line 1: unexpected end of template (unclosed block or mustache?) near '{{#if name}}'",
       "herald.channels.hook.body.bad: template does not parse: line 1: unexpected INVALID near '{{ upper }'",
+    ]);
+  });
+});
+
+describe('values from the environment and secrets in messages', () => {
+  const SECRET_URL = 'hooks.slack.com/services/T000/B000/XXXXSECRETXXXX';
+  const slackUrl = (url: string) => `herald:\n  channels:\n    alerts: { type: slack, url: "${url}" }\n`;
+
+  it('names the variable a bad value came from instead of showing it', () => {
+    expect(problemsOf(slackUrl('${SLACK_WEBHOOK_URL}'), { SLACK_WEBHOOK_URL: SECRET_URL })).toEqual([
+      'herald.channels.alerts.url: expected a valid http(s) URL, got the value of ${SLACK_WEBHOOK_URL} (not shown)',
+    ]);
+  });
+
+  it('names every variable of a value made from several', () => {
+    expect(
+      problemsOf(slackUrl('https://${HOOK_HOST}/services/${HOOK_PATH}'), {
+        HOOK_HOST: 'hooks slack com',
+        HOOK_PATH: 'T000/B000/XXXXSECRETXXXX',
+      }),
+    ).toEqual([
+      'herald.channels.alerts.url: expected a valid http(s) URL, got a value made from ${HOOK_HOST} and ${HOOK_PATH} (not shown)',
+    ]);
+  });
+
+  it('hides values of every kind, not only URLs', () => {
+    expect(
+      problemsOf('notifications: {type: "${TRANSPORT}"}\nherald: {processor: {maxInFlight: "${IN_FLIGHT}"}}', {
+        TRANSPORT: 'sqs-token-123',
+        IN_FLIGHT: 'token-456',
+      }),
+    ).toEqual([
+      'notifications.type: expected one of aws, gcp, sandbox, local, got the value of ${TRANSPORT} (not shown)',
+      'herald.processor.maxInFlight: expected a number, got the value of ${IN_FLIGHT} (not shown)',
+    ]);
+  });
+
+  it('hides them in cross-key rules and channel names too', () => {
+    expect(
+      problemsOf(
+        `
+herald:
+  processor: { retryBaseDelayMs: "\${BASE}", retryMaxDelayMs: 1000 }
+  channels: { chat: { type: slack, url: "https://hooks.example.com/x" } }
+  rules: [{ name: r, notify: ["\${CHANNEL}"] }]
+`,
+        { BASE: '5000', CHANNEL: 'secret-channel' },
+      ),
+    ).toEqual([
+      'herald.processor.retryBaseDelayMs: must not exceed herald.processor.retryMaxDelayMs (1000), got the value of ${BASE} (not shown)',
+      'herald.rules[0].notify[0]: no channel named the value of ${CHANNEL} (not shown) in herald.channels (known: chat)',
+    ]);
+  });
+
+  it('does not quote a template filled from the environment, as template errors quote the template', () => {
+    expect(
+      problemsOf('notifications: {type: sandbox, emailer: {subject: "${SUBJECT}"}}', {
+        SUBJECT: '{{#if token-abc}}',
+      }),
+    ).toEqual([
+      'notifications.emailer.subject: invalid template; the reason is not shown, as it may quote the value of ${SUBJECT}',
+    ]);
+  });
+
+  it('shows a value that fell back to its default, which is written in the file', () => {
+    expect(problemsOf(slackUrl('${SLACK_WEBHOOK_URL:-not-a-url}'))).toEqual([
+      "herald.channels.alerts.url: expected a valid http(s) URL, got 'not-a-url'",
+    ]);
+  });
+
+  it('masks user:password@ and query values of a URL written in the file', () => {
+    expect(
+      problemsOf(
+        `
+herald:
+  sendgrid: { baseUrl: "https://api:hunter2@sendgrid example.com/v3?key=SG.abc&region=eu" }
+  channels:
+    hook: { type: webhook, url: "https://bot:hunter2@hooks.example.com/in" }
+    pd: { type: pagerduty, routingKeyEnvVar: PD_KEY, url: "ftp://events.example.com/?token=abc" }
+`,
+      ),
+    ).toEqual([
+      "herald.sendgrid.baseUrl: expected a valid http(s) URL, got 'https://***@sendgrid example.com/v3?key=***&region=***'",
+      "herald.channels.hook.url: expected a URL without user:password@ (requests refuse one; send credentials in a header), got 'https://***@hooks.example.com/in'",
+      "herald.channels.pd.url: expected an http or https URL, got 'ftp://events.example.com/?token=***'",
+    ]);
+  });
+
+  it('checks HERALD_SENDGRID_BASE_URL without showing it', () => {
+    expect(problemsOf('notifications: {type: sandbox}', { HERALD_SENDGRID_BASE_URL: 'sendgrid.local/SECRET' })).toEqual(
+      [
+        'herald.sendgrid.baseUrl: expected a valid http(s) URL, got the value of ${HERALD_SENDGRID_BASE_URL} (not shown)',
+      ],
+    );
+  });
+});
+
+describe('channel URLs read from secrets', () => {
+  const channels = (yaml: string) => `notifications: {type: sandbox}\nherald:\n  channels:\n${yaml}`;
+
+  it('are checked when the variable is set, naming the key and the variable, not the value', () => {
+    const yaml = channels('    alerts: { type: slack, webhookUrlEnvVar: SLACK_WEBHOOK_URL }\n');
+    expect(problemsOf(yaml, { SLACK_WEBHOOK_URL: 'hooks.slack.com/services/T000/B000/XXXXSECRETXXXX' })).toEqual([
+      'herald.channels.alerts.webhookUrlEnvVar: expected a valid http(s) URL, got the value of ${SLACK_WEBHOOK_URL} (not shown)',
+    ]);
+  });
+
+  it('are checked when the file can be read, naming the file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'herald-config-'));
+    try {
+      const file = join(dir, 'hook-url');
+      await writeFile(file, 'ftp://hooks.example.com/XXXXSECRETXXXX\n');
+      expect(problemsOf(channels(`    hook: { type: webhook, urlFile: "${file}" }\n`))).toEqual([
+        `herald.channels.hook.urlFile: expected an http or https URL, got the contents of ${file} (not shown)`,
+      ]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('are left for start-up when the secret cannot be read yet, and accepted when valid', () => {
+    const yaml = channels(
+      '    alerts: { type: slack, webhookUrlEnvVar: SLACK_WEBHOOK_URL }\n    hook: { type: webhook, urlEnvVar: HOOK_URL, urlFile: /nonexistent/hook-url }\n',
+    );
+    expect(() => parseConfig(yaml, { env: { HOOK_URL: 'https://hooks.example.com/in' } })).not.toThrow();
+  });
+
+  it('are required when the file has no url', () => {
+    expect(
+      problemsOf(channels('    alerts: { type: slack, text: hi }\n    hook: { type: webhook, method: PUT }\n')),
+    ).toEqual([
+      'herald.channels.alerts.url: expected url, webhookUrlEnvVar or webhookUrlFile',
+      'herald.channels.hook.url: expected url, urlEnvVar or urlFile',
+    ]);
+  });
+
+  it('are checked along with the other problems of a file that does not validate', () => {
+    expect(
+      problemsOf(channels('    alerts: { type: slack, webhookUrlEnvVar: SLACK_WEBHOOK_URL, colour: red }\n'), {
+        SLACK_WEBHOOK_URL: 'not a url',
+      }),
+    ).toEqual([
+      'herald.channels.alerts.colour: unknown key',
+      'herald.channels.alerts.webhookUrlEnvVar: expected a valid http(s) URL, got the value of ${SLACK_WEBHOOK_URL} (not shown)',
     ]);
   });
 });

@@ -158,6 +158,23 @@ describe('pipeline', () => {
     expect(h.seen.duplicate_skipped).toHaveLength(1);
   });
 
+  it('does not count a message as settled when the source refuses to take it back', async () => {
+    h = makeHarness();
+    h.emailer.script.push('transient');
+    const refused = new Promise<void>((resolve) => h.processor.events.on('source_error', () => resolve()));
+    // What SQS answers to a stale receipt handle.
+    h.source.retryLater = async () => {
+      throw new Error('The input receipt handle is invalid');
+    };
+    h.processor.start();
+    h.publish(failedEvent('stale'));
+    await refused;
+
+    expect(h.seen.retry_scheduled).toHaveLength(1);
+    expect(h.seen.source_error).toEqual([expect.objectContaining({ operation: 'retryLater' })]);
+    expect(h.seen.message_settled).toHaveLength(0);
+  });
+
   it('sends one email when the same address is reached by two notifications', async () => {
     h = makeHarness('  emailer: {defaultRecipients: [A@example.com]}');
     h.processor.start();
