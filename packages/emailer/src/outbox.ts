@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { DeliveryError } from '@herald/core';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import type { Emailer, EmailMessage, SendOptions, SendResult } from './emailer.js';
+import { mimeSubject } from './mime-subject.js';
 
 /** Options for {@link OutboxEmailer}. */
 export interface OutboxEmailerOptions {
@@ -40,7 +41,7 @@ export class OutboxEmailer implements Emailer {
       const raw = await new MailComposer({
         from: message.from,
         to: message.to,
-        subject: message.subject,
+        subject: mimeSubject(message.subject),
         text: message.text,
         html: message.html,
         messageId,

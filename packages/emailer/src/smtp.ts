@@ -1,6 +1,7 @@
 import { DeliveryError } from '@herald/core';
 import { createTransport } from 'nodemailer';
 import type { Emailer, EmailMessage, SendOptions, SendResult } from './emailer.js';
+import { mimeSubject } from './mime-subject.js';
 
 /** Options for {@link SmtpEmailer}: FlyteAdmin's emailServerConfig, resolved. */
 export interface SmtpEmailerOptions {
@@ -20,7 +21,8 @@ export interface SmtpEmailerOptions {
 /**
  * Sends through an SMTP server with nodemailer: pooled connections, STARTTLS when offered, a
  * proper MIME message (Date, Message-ID, multipart/alternative). nodemailer encodes every header
- * value, and the subject is already one line, so no event value can inject a header.
+ * value, and the subject is already one line (and encoded when it looks encoded, see
+ * {@link mimeSubject}), so no event value can inject a header or a line break.
  */
 export class SmtpEmailer implements Emailer {
   readonly name = 'smtp';
@@ -52,7 +54,7 @@ export class SmtpEmailer implements Emailer {
       const info = await this.transport.sendMail({
         from: message.from,
         to: message.to,
-        subject: message.subject,
+        subject: mimeSubject(message.subject),
         text: message.text,
         html: message.html,
         headers: { 'X-Herald-Idempotency-Key': message.idempotencyKey },

@@ -41,6 +41,18 @@ describe('OutboxEmailer', () => {
     expect(raw.toString()).toMatch(/Content-Type: multipart\/alternative/);
   });
 
+  it('writes a subject that looks like an RFC 2047 encoded word so that it reads as written', async () => {
+    const emailer = new OutboxEmailer({ directory: dir });
+    for (const subject of [
+      'x =?utf-8?Q?x=0D=0ABcc:_attacker@evil.test?= failed',
+      `=?utf-8?B?eA0KWC1JbmplY3RlZDogMQ==?= ${'long '.repeat(40)}`,
+    ]) {
+      const result = await emailer.send(message({ subject, idempotencyKey: subject }));
+      const parsed = await PostalMime.parse(await readFile(result.location as string));
+      expect(parsed.subject).toBe(subject);
+    }
+  });
+
   it('rewrites the same file when the same email is sent again', async () => {
     const emailer = new OutboxEmailer({ directory: dir });
     const first = await emailer.send(message());
