@@ -6,8 +6,8 @@ import {
   eventAttributes,
   HeraldError,
   type Logger,
+  pubSubResourceExists,
   silentLogger,
-  withReconnect,
 } from '@herald/core';
 import { prepareEvents } from './prepare.js';
 import type { Publisher, PublishResult } from './publisher.js';
@@ -122,16 +122,14 @@ export class PubSubPublisher implements Publisher {
     }
     let exists: boolean;
     try {
-      [exists] = await withReconnect(
-        'Pub/Sub',
+      exists = await pubSubResourceExists(
+        (options) => topic.getMetadata(options),
         { attempts: this.options.reconnectAttempts, delaySeconds: this.options.reconnectDelaySeconds },
         this.options.logger ?? silentLogger,
-        () => true,
-        () => topic.exists(),
       );
     } catch (err) {
       this.verified = undefined;
-      throw new HeraldError(`cannot reach Pub/Sub: ${(err as Error).message}`, { cause: err });
+      throw err;
     }
     if (!exists) {
       this.verified = undefined;
