@@ -39,6 +39,9 @@ export interface TemplateRendererOptions {
   eventTemplateCacheSize?: number;
 }
 
+/** Makes the text body of one email; `renderedHtml` is that email's HTML body, already rendered. */
+type TextFn = (context: unknown, renderedHtml: string) => string;
+
 /** Escaping mode of a template: HTML bodies escape values; subjects and text bodies do not. */
 type Mode = 'html' | 'plain';
 
@@ -97,14 +100,15 @@ export class TemplateRenderer {
   compileEmail(sources: EmailTemplateSources, name: string): CompiledEmailTemplate {
     const subject = this.compile('plain', sources.subject, `${name}.subject`);
     const html = this.compile('html', sources.html, `${name}.body`);
-    const text =
+    const text: TextFn =
       sources.text !== undefined
         ? this.compile('plain', sources.text, `${name}.text`)
         : this.deriveText(sources.html, html);
     return {
       render: (context) => {
         try {
-          return { subject: cleanSubject(subject(context)), html: html(context), text: text(context) };
+          const renderedHtml = html(context);
+          return { subject: cleanSubject(subject(context)), html: renderedHtml, text: text(context, renderedHtml) };
         } catch (err) {
           throw new TemplateError(name, `failed to render: ${(err as Error).message}`, { cause: err });
         }
@@ -153,16 +157,17 @@ export class TemplateRenderer {
    * A text body from the HTML template. Converting the template once (placeholders survive
    * html-to-text) is much faster than converting every rendered body, but is only used when it
    * provably gives the same text: it must parse and match, on a complete sample event, what
-   * converting the rendered HTML gives. Otherwise each rendered body is converted.
+   * converting the rendered HTML gives. Otherwise the HTML rendered for the same email is
+   * converted (never rendered a second time: an expensive template would cost twice).
    */
-  private deriveText(htmlSource: string, html: TemplateFn): TemplateFn {
-    const convertRendered: TemplateFn = (context) => htmlToText(html(context));
+  private deriveText(htmlSource: string, html: TemplateFn): TextFn {
+    const convertRendered: TextFn = (_context, renderedHtml) => htmlToText(renderedHtml);
     if (RAW_OUTPUT.test(htmlSource)) return convertRendered;
     let derived: TemplateFn;
     try {
       derived = this.compile('plain', htmlToText(compactPlaceholders(htmlSource)), 'derived text');
       const sample = sampleTemplateContext();
-      if (normalizeSpace(derived(sample)) !== normalizeSpace(convertRendered(sample))) return convertRendered;
+      if (normalizeSpace(derived(sample)) !== normalizeSpace(htmlToText(html(sample)))) return convertRendered;
     } catch {
       return convertRendered;
     }

@@ -109,6 +109,20 @@ describe('text body', () => {
     const event = sampleEvent({ labels: { note: '<b>bold</b> claim' } });
     expect(render('x', '<p>{{{ labels.note }}}</p>', undefined, event).text).toBe('bold claim');
   });
+
+  it('is converted from the HTML already rendered for the email, never by rendering the HTML again', () => {
+    let reads = 0;
+    const labels = {
+      get note() {
+        reads++;
+        return '<b>bold</b> claim';
+      },
+    };
+    const email = new TemplateRenderer().compileEmail({ subject: 'x', html: '<p>{{{ labels.note }}}</p>' }, 'test');
+    const rendered = email.render({ ...buildTemplateContext(sampleEvent()), labels });
+    expect(rendered.text).toBe('bold claim');
+    expect(reads).toBe(1);
+  });
 });
 
 describe('templates', () => {
