@@ -95,6 +95,7 @@ export function parseConfig(
     problems,
   );
   checkChannelTemplates(config, problems);
+  checkRuleTemplates(config, problems);
   if (problems.length > 0) throw new ConfigError(problems, source);
   return config;
 }
@@ -468,6 +469,27 @@ function checkChannelTemplates(config: ResolvedConfig, problems: ConfigProblem[]
     for (const key of CHANNEL_TEMPLATE_KEYS) {
       const value = (channel as Record<string, unknown>)[key];
       if (value !== undefined) visit(value, `herald.channels.${name}.${key}`);
+    }
+  }
+}
+
+/**
+ * Compiles and renders each rule's own subject and body against the sample event: they are
+ * config too, so a bad one is found by `herald validate` rather than dead-lettered at send time.
+ */
+function checkRuleTemplates(config: ResolvedConfig, problems: ConfigProblem[]): void {
+  const renderer = new TemplateRenderer({ partials: config.templates.partials });
+  const sample = sampleTemplateContext();
+  for (const [i, rule] of config.rules.entries()) {
+    const subject = rule.subject;
+    const body = rule.body;
+    if (subject !== undefined) {
+      record(problems, `herald.rules[${i}].subject`, () => renderer.compilePlain(subject, 'subject')(sample));
+    }
+    if (body !== undefined) {
+      record(problems, `herald.rules[${i}].body`, () =>
+        renderer.compileEmail({ subject: '', html: body }, 'body').render(sample),
+      );
     }
   }
 }

@@ -1,7 +1,7 @@
 import Handlebars from 'handlebars';
 import { TemplateError } from '../errors.js';
 import { sampleTemplateContext, type TemplateContext } from './context.js';
-import { BUILTIN_HELPERS, templateHelpers } from './helpers.js';
+import { BUILTIN_HELPERS, templateHelpers, UNAVAILABLE_HELPERS } from './helpers.js';
 import { htmlToText } from './html-to-text.js';
 
 /** The three parts of an email, as template sources. */
@@ -45,7 +45,12 @@ type TextFn = (context: unknown, renderedHtml: string) => string;
 /** Escaping mode of a template: HTML bodies escape values; subjects and text bodies do not. */
 type Mode = 'html' | 'plain';
 
-const KNOWN_HELPERS = Object.fromEntries(Object.keys(templateHelpers).map((name) => [name, true as const]));
+// Handlebars counts its own `log` as known unless told otherwise; a template calling it is
+// refused before it gets here, and this keeps compiled code from ever calling it.
+const KNOWN_HELPERS: Record<string, boolean> = {
+  ...Object.fromEntries(Object.keys(templateHelpers).map((name) => [name, true])),
+  ...Object.fromEntries(UNAVAILABLE_HELPERS.map((name) => [name, false])),
+};
 
 /**
  * `{{ url }}` → `{{url}}` for a placeholder that is one name. The same template to Handlebars,
@@ -178,6 +183,13 @@ export class TemplateRenderer {
   private compile(mode: Mode, source: string, where: string): TemplateFn {
     const ast = parse(source, where);
     const used = helpersUsedBy(ast);
+    const unavailable = UNAVAILABLE_HELPERS.find((name) => used.has(name));
+    if (unavailable !== undefined) {
+      throw new TemplateError(
+        where,
+        `{{${unavailable}}} is not available in Herald's templates: a template must not write to Herald's logs`,
+      );
+    }
     if (usesPartials(ast)) for (const helper of this.partialHelpers) used.add(helper);
     const fn = this.environment(mode, used).compile(source, {
       noEscape: mode === 'plain',
@@ -210,6 +222,7 @@ export class TemplateRenderer {
       // Handlebars' own helpers are kept only where the template uses them (the two "missing"
       // handlers are always needed by compiled code).
       for (const name of BUILTIN_HELPERS) if (!helpers.has(name)) env.unregisterHelper(name);
+      for (const name of UNAVAILABLE_HELPERS) env.unregisterHelper(name);
       for (const name of names) {
         const helper = templateHelpers[name];
         if (helper) env.registerHelper(name, helper);
@@ -231,7 +244,10 @@ function parse(source: string, where: string): hbs.AST.Program {
   }
 }
 
-/** Names of the helpers (Herald's and the built-in block helpers) a template calls, anywhere in it. */
+/**
+ * Names of the helpers a template calls, anywhere in it: Herald's, Handlebars' own that Herald
+ * keeps, and the ones Herald removed (so that a call to one is refused by name).
+ */
 function helpersUsedBy(ast: hbs.AST.Program): Set<string> {
   const found = new Set<string>();
   const visit = (node: unknown): void => {
@@ -244,7 +260,9 @@ function helpersUsedBy(ast: hbs.AST.Program): Set<string> {
     if (
       (n.type === 'MustacheStatement' || n.type === 'BlockStatement' || n.type === 'SubExpression') &&
       typeof n.path?.original === 'string' &&
-      (Object.hasOwn(templateHelpers, n.path.original) || BUILTIN_HELPERS.includes(n.path.original))
+      (Object.hasOwn(templateHelpers, n.path.original) ||
+        BUILTIN_HELPERS.includes(n.path.original) ||
+        UNAVAILABLE_HELPERS.includes(n.path.original))
     ) {
       found.add(n.path.original);
     }

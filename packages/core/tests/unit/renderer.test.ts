@@ -132,6 +132,14 @@ describe('templates', () => {
     ).toThrow(TemplateError);
   });
 
+  it("refuse Handlebars' log helper, naming the template, so no template can write to Herald's logs", () => {
+    for (const html of ['{{log "email delivered"}}', '{{log}}', '{{#if (log name)}}x{{/if}}', '{{#log}}x{{/log}}']) {
+      expect(() => new TemplateRenderer().compileEmail({ subject: 'x', html }, 'notifications.emailer')).toThrow(
+        "notifications.emailer.body: {{log}} is not available in Herald's templates",
+      );
+    }
+  });
+
   it('offer helpers', () => {
     const html =
       '{{upper phase}} {{formatDuration durationMs}} {{formatDate event.time}} {{default labels.owner "nobody"}} {{truncate errorMessage 8}}';
