@@ -49,10 +49,13 @@ export class TemplateError extends HeraldError {
   override name = 'TemplateError';
   /** Which template: a config key path or a description such as `event notification[0].email.subject`. */
   readonly template: string;
+  /** What is wrong with it, without the template's name (the message is `template: detail`). */
+  readonly detail: string;
 
   constructor(template: string, detail: string, options?: ErrorOptions) {
     super(`${template}: ${detail}`, options);
     this.template = template;
+    this.detail = detail;
   }
 }
 

@@ -124,6 +124,7 @@ function resolveConfig(
     retryMaxDelayMs: h.processor?.retryMaxDelayMs ?? d.processor.retryMaxDelayMs,
     shutdownGraceMs: h.processor?.shutdownGraceMs ?? d.processor.shutdownGraceMs,
     dedupCapacity: h.processor?.dedupCapacity ?? d.processor.dedupCapacity,
+    eventTemplateBudgetMs: h.processor?.eventTemplateBudgetMs ?? d.processor.eventTemplateBudgetMs,
   };
   if (processing.retryBaseDelayMs > processing.retryMaxDelayMs) {
     ctx.problems.push({
@@ -355,7 +356,10 @@ export interface ConfigTemplates {
  * @throws TemplateError naming the config key of the bad template.
  */
 export function compileConfigTemplates(config: ResolvedConfig): ConfigTemplates {
-  const renderer = new TemplateRenderer({ partials: config.templates.partials });
+  const renderer = new TemplateRenderer({
+    partials: config.templates.partials,
+    eventTemplateBudgetMs: config.processing.eventTemplateBudgetMs,
+  });
   const defaultEmail = renderer.compileEmail(
     { subject: config.emailer.subject, html: config.emailer.body, text: config.emailer.text },
     'notifications.emailer',

@@ -1,6 +1,9 @@
 import Handlebars from 'handlebars';
+import { CONFIG_DEFAULTS } from '../config/defaults.js';
 import { TemplateError } from '../errors.js';
+import type { ExecutionEvent } from '../event.js';
 import { sampleTemplateContext, type TemplateContext } from './context.js';
+import { type EventEmailSources, EventTemplateWorker } from './event-template-worker.js';
 import { BUILTIN_HELPERS, templateHelpers, UNAVAILABLE_HELPERS } from './helpers.js';
 import { htmlToText } from './html-to-text.js';
 
@@ -32,11 +35,18 @@ export interface TemplateRendererOptions {
   /** Handlebars partials by name, usable as `{{> name}}` in every template. @defaultValue `{}` */
   partials?: Record<string, string>;
   /**
-   * How many compiled templates from events (subject/body overrides) to keep. Config templates
-   * are held by their callers; event templates are arbitrary, so their cache must be bounded.
+   * How many templates compiled by {@link TemplateRenderer.compileCachedEmail} to keep (rule
+   * overrides here, event templates in the worker). Their sources are arbitrary, so the cache
+   * must be bounded.
    * @defaultValue 500
    */
   eventTemplateCacheSize?: number;
+  /**
+   * Longest the templates of one email carried on an event may take to compile and render
+   * (see {@link TemplateRenderer.renderEventEmail}).
+   * @defaultValue `CONFIG_DEFAULTS.processor.eventTemplateBudgetMs` (1000)
+   */
+  eventTemplateBudgetMs?: number;
 }
 
 /** Makes the text body of one email; `renderedHtml` is that email's HTML body, already rendered. */
@@ -80,6 +90,9 @@ const RAW_OUTPUT = /\{\{\{|\{\{~?\s*&/;
  */
 export class TemplateRenderer {
   private readonly partials: Record<Mode, Record<string, string>> = { html: {}, plain: {} };
+  private readonly eventTemplateBudgetMs: number;
+  /** Started on the first template carried on an event, not before. */
+  private eventTemplateWorker: EventTemplateWorker | undefined;
   /** Helpers used by any partial: a template that includes partials gets these too. */
   private readonly partialHelpers = new Set<string>();
   private readonly environments = new Map<string, typeof Handlebars>();
@@ -88,6 +101,7 @@ export class TemplateRenderer {
 
   constructor(options: TemplateRendererOptions = {}) {
     this.eventTemplateCacheSize = options.eventTemplateCacheSize ?? 500;
+    this.eventTemplateBudgetMs = options.eventTemplateBudgetMs ?? CONFIG_DEFAULTS.processor.eventTemplateBudgetMs;
     for (const [name, source] of Object.entries(options.partials ?? {})) {
       const ast = parse(source, `partial '${name}'`);
       for (const helper of helpersUsedBy(ast)) this.partialHelpers.add(helper);
@@ -122,10 +136,12 @@ export class TemplateRenderer {
   }
 
   /**
-   * Like {@link compileEmail}, for templates that arrive on events: compiled once per distinct
-   * source and kept in a bounded least-recently-used cache.
+   * Like {@link compileEmail}, for templates named at run time (a rule's subject and body):
+   * compiled once per distinct source and kept in a bounded least-recently-used cache. These
+   * render on the caller's thread: never use it for templates carried on events, see
+   * {@link renderEventEmail}.
    */
-  compileEventEmail(sources: EmailTemplateSources, name: string): CompiledEmailTemplate {
+  compileCachedEmail(sources: EmailTemplateSources, name: string): CompiledEmailTemplate {
     const key = `${sources.subject}\u0000${sources.html}\u0000${sources.text ?? ''}`;
     const cached = this.eventTemplates.get(key);
     if (cached) {
@@ -140,6 +156,40 @@ export class TemplateRenderer {
       if (oldest !== undefined) this.eventTemplates.delete(oldest);
     }
     return compiled;
+  }
+
+  /**
+   * Renders an email whose templates were (partly) carried on an event, in a worker thread
+   * under a time budget, so that no template can block the caller's event loop: the parts the
+   * event wrote must obey {@link EVENT_TEMPLATE_LIMITS}, and compiling plus rendering may take at
+   * most `eventTemplateBudgetMs`. The worker starts with the first call; {@link close} stops it.
+   * @param options.signal withdraws the request while it waits for the worker.
+   * @throws TemplateError (rejects) when a template is refused, does not compile or render, or
+   * runs over its budget; HeraldError when the worker cannot be used (transient).
+   */
+  renderEventEmail(
+    sources: EventEmailSources,
+    name: string,
+    event: ExecutionEvent,
+    options: { signal?: AbortSignal | undefined } = {},
+  ): Promise<RenderedEmail> {
+    this.eventTemplateWorker ??= new EventTemplateWorker({
+      partials: this.partials.html,
+      budgetMs: this.eventTemplateBudgetMs,
+    });
+    return this.eventTemplateWorker.render(sources, name, event, options);
+  }
+
+  /** Worker threads started for templates carried on events (none until the first one). */
+  get eventTemplateThreadsStarted(): number {
+    return this.eventTemplateWorker?.threadsStarted ?? 0;
+  }
+
+  /** Stops the event-template worker, if one was started. Config templates keep working. */
+  async close(): Promise<void> {
+    const worker = this.eventTemplateWorker;
+    this.eventTemplateWorker = undefined;
+    await worker?.close();
   }
 
   /**

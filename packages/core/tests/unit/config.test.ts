@@ -197,6 +197,18 @@ describe('defaults', () => {
   });
 });
 
+describe('the time budget of templates carried on events', () => {
+  it('is a second unless set, and set in milliseconds up to a minute', () => {
+    expect(parseConfig('notifications: {type: sandbox}', { env: {} }).processing.eventTemplateBudgetMs).toBe(1000);
+    expect(
+      parseConfig('herald: {processor: {eventTemplateBudgetMs: 250}}', { env: {} }).processing.eventTemplateBudgetMs,
+    ).toBe(250);
+    expect(problemsOf('herald: {processor: {eventTemplateBudgetMs: 0}}')).toEqual([
+      'herald.processor.eventTemplateBudgetMs: expected number >= 1, got 0',
+    ]);
+  });
+});
+
 describe('templates that write to the logs', () => {
   it('are refused wherever the config has a template, naming the key', () => {
     expect(

@@ -154,18 +154,18 @@ describe('templates', () => {
     expect(out.text).toBe('f8a1b2c3\n\nSent by Herald');
   });
 
-  it('compile a template carried on events once and reuse it', () => {
+  it('compile a template named at run time once and reuse it', () => {
     const renderer = new TemplateRenderer();
     const sources = { subject: '{{ name }}', html: '<p>{{ phase }}</p>' };
-    expect(renderer.compileEventEmail(sources, 'a')).toBe(renderer.compileEventEmail({ ...sources }, 'b'));
+    expect(renderer.compileCachedEmail(sources, 'a')).toBe(renderer.compileCachedEmail({ ...sources }, 'b'));
   });
 
-  it('keep only a bounded number of event templates', () => {
+  it('keep only a bounded number of templates named at run time', () => {
     const renderer = new TemplateRenderer({ eventTemplateCacheSize: 2 });
-    const first = renderer.compileEventEmail({ subject: '1', html: '' }, 'x');
-    renderer.compileEventEmail({ subject: '2', html: '' }, 'x');
-    renderer.compileEventEmail({ subject: '3', html: '' }, 'x');
-    expect(renderer.compileEventEmail({ subject: '1', html: '' }, 'x')).not.toBe(first);
+    const first = renderer.compileCachedEmail({ subject: '1', html: '' }, 'x');
+    renderer.compileCachedEmail({ subject: '2', html: '' }, 'x');
+    renderer.compileCachedEmail({ subject: '3', html: '' }, 'x');
+    expect(renderer.compileCachedEmail({ subject: '1', html: '' }, 'x')).not.toBe(first);
   });
 });
 
