@@ -77,10 +77,10 @@ export async function main(
     .option('-c, --config <file>', 'YAML config (default: embedded sandbox)')
     .requiredOption('-e, --event <file>', "event file: JSON, JSON array or JSON lines; '-' reads stdin")
     .option('--json', 'print a JSON array, one element per delivery', false)
-    .action((opts: { config?: string; event: string; json: boolean }) => {
+    .action(async (opts: { config?: string; event: string; json: boolean }) => {
       const config = readConfig(opts.config);
       const events = readEvents(opts.event);
-      const deliveries = renderDeliveries(config, events);
+      const deliveries = await renderDeliveries(config, events);
       io.stdout.write(opts.json ? `${JSON.stringify(deliveries, null, 2)}\n` : formatDeliveries(deliveries, events));
     });
 

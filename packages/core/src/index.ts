@@ -11,6 +11,8 @@ export * from './memory-queue.js';
 export * from './phases.js';
 export * from './reconnect.js';
 export * from './render/context.js';
+export { EVENT_TEMPLATE_LIMITS, type EventTemplatePart } from './render/event-template-limits.js';
+export type { EventEmailSources } from './render/event-template-worker.js';
 export { templateHelpers } from './render/helpers.js';
 export { htmlToText } from './render/html-to-text.js';
 export * from './render/placeholders.js';

@@ -44,6 +44,30 @@ describe('decodeEvent', () => {
     ]);
   });
 
+  it('refuses an execution url that is not http or https, so it can never become a script link', () => {
+    for (const url of [
+      'javascript:alert(1)',
+      'data:text/html,<script>alert(1)</script>',
+      'JavaScript:x',
+      ' https://x',
+    ]) {
+      expect(decodeError(JSON.stringify({ ...event, url })).problems).toEqual([
+        `url: expected an http:// or https:// URL, got '${url}'`,
+      ]);
+    }
+  });
+
+  it('accepts http and https execution urls, and an empty one as no link', () => {
+    for (const url of [
+      'https://flyte.example.com/console/x',
+      'http://localhost:30080/console',
+      'HTTPS://X.EXAMPLE',
+      '',
+    ]) {
+      expect(decodeEvent(JSON.stringify({ ...event, url })).url).toBe(url);
+    }
+  });
+
   it('lists every bad field, with nested paths', () => {
     const err = decodeError(
       JSON.stringify({
