@@ -4,6 +4,7 @@ export * from './config/load.js';
 export * from './config/resolved.js';
 export * from './errors.js';
 export * from './event.js';
+export { canonicalJson, deriveEventId } from './event-id.js';
 export { describeIssues, describeValue, formatPath } from './issues.js';
 export * from './logger.js';
 export * from './memory-queue.js';

@@ -9,7 +9,7 @@ import {
   type Logger,
   QueueFullError,
 } from '@herald/core';
-import { type Publisher, prepareEvents } from '@herald/publisher';
+import { EventTooLargeError, PublishError, type Publisher, prepareEvents } from '@herald/publisher';
 import { EventInputError, parseEvents } from '../inputs.js';
 import type { HeraldMetrics, IngestRejection } from './metrics.js';
 import { type Headers, sendJson } from './reply.js';
@@ -55,8 +55,11 @@ export class BodyTooLargeError extends Error {
 
 /**
  * `POST /v1/events`: checks the token, the media type and the size, reads the body, validates
- * every event the way `herald publish` does (plus Flyte's terminal-phase rule), and publishes
- * them all — or, when any is bad, none. Answers 202 with each event's id and message id.
+ * every event the way `herald publish` does (plus Flyte's terminal-phase rule and the
+ * transport's message size limit), and publishes them all — or, when any is bad, none.
+ * Answers 202 with each event's id and message id. When the transport fails part-way, answers
+ * 502 listing which events were published and which were not; since an event keeps its id
+ * (given, or derived from its content), retrying the whole request sends nothing twice.
  * @param expectsContinue the client sent `Expect: 100-continue` and waits for it before sending the body.
  */
 export function createIngestHandler(
@@ -92,7 +95,7 @@ export function createIngestHandler(
       const text = await readBodyOrReject(req, options.maxBodyBytes);
       bodyRead = true;
       const events = parseOrReject(text);
-      const results = await publish(options.publisher, events);
+      const results = await publish(options.publisher, events, metrics);
       metrics?.eventsIngested(events.length);
       logger.debug({ events: events.length }, 'events ingested');
       sendJson(res, 202, { published: results.map(({ eventId, messageId }) => ({ eventId, messageId })) });
@@ -227,15 +230,53 @@ function parseOrReject(text: string): ExecutionEvent[] {
   }
 }
 
-async function publish(publisher: IngestOptions['publisher'], events: ExecutionEvent[]) {
+/**
+ * Publishes a request's events. A refusal says why; a transport failure part-way lists the
+ * events that were published (counted as ingested) and those that were not, by index and id.
+ */
+async function publish(
+  publisher: IngestOptions['publisher'],
+  events: ExecutionEvent[],
+  metrics: IngestOptions['metrics'],
+) {
   try {
     return await publisher.publish(events);
   } catch (err) {
     if (err instanceof QueueFullError) {
       throw new Rejection(503, 'queue_full', err.message, { headers: { 'Retry-After': RETRY_AFTER_FULL_SECONDS } });
     }
+    if (err instanceof EventTooLargeError) {
+      // The body was within maxBodyBytes, but an event in it is more than the queue takes in
+      // one message: nothing was published, and a retry cannot succeed.
+      const count = err.events.length;
+      throw new Rejection(
+        413,
+        'event_too_large',
+        `${count} event${count === 1 ? ' is' : 's are'} too large for the queue; nothing was published: ${err.message}`,
+        {
+          body: {
+            events: err.events.map(({ index, eventId, bytes, maxBytes, reason }) => ({
+              index,
+              eventId,
+              bytes,
+              maxBytes,
+              error: reason,
+            })),
+          },
+        },
+      );
+    }
     // Checked above already; a publisher with stricter rules of its own still gets a 400.
     if (err instanceof DecodeError) throw new Rejection(400, 'invalid', `body: not a valid event: ${err.message}`);
+    if (err instanceof PublishError) {
+      if (err.published.length > 0) metrics?.eventsIngested(err.published.length);
+      throw new Rejection(502, 'publish_failed', err.message, {
+        body: {
+          published: err.published.map(({ index, eventId, messageId }) => ({ index, eventId, messageId })),
+          failed: err.failed.map(({ index, eventId, error }) => ({ index, eventId, error })),
+        },
+      });
+    }
     if (err instanceof HeraldError) throw new Rejection(502, 'publish_failed', err.message);
     throw err;
   }
