@@ -6,6 +6,7 @@ export * from './errors.js';
 export * from './event.js';
 export { canonicalJson, deriveEventId } from './event-id.js';
 export { describeIssues, describeValue, formatPath } from './issues.js';
+export * from './log-throttle.js';
 export * from './logger.js';
 export * from './memory-queue.js';
 export * from './phases.js';

@@ -3,10 +3,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import {
   completeEvent,
+  createLogThrottle,
   DecodeError,
   type ExecutionEvent,
   HeraldError,
   type Logger,
+  type LogThrottleOptions,
   QueueFullError,
 } from '@herald/core';
 import { EventTooLargeError, PublishError, type Publisher, prepareEvents } from '@herald/publisher';
@@ -21,6 +23,13 @@ export const INGEST_MEDIA_TYPES = ['application/json', 'application/x-ndjson'] a
 const RETRY_AFTER_FULL_SECONDS = 1;
 const RETRY_AFTER_STOPPING_SECONDS = 5;
 
+/**
+ * "ingest request refused" warnings: per reason, 5 lines every 10 s, then one line counting the
+ * rest. A flood of bad requests (a client with a stale token retrying in a loop) must not
+ * bury the rest of the log; the metric `herald_ingest_rejected_total` still counts each one.
+ */
+const REFUSAL_WARNINGS: LogThrottleOptions = { intervalMs: 10_000, burst: 5 };
+
 /** What the ingest endpoint needs. */
 export interface IngestOptions {
   /** Publishes accepted events; created once by `herald run`, closed on shutdown. */
@@ -32,6 +41,22 @@ export interface IngestOptions {
   metrics?: Pick<HeraldMetrics, 'eventsIngested' | 'ingestRejected'> | undefined;
   /** True once the server has begun to stop: requests are then refused with 503. */
   stopping: () => boolean;
+  /**
+   * How often a refusal is logged.
+   * @defaultValue per reason, 5 lines every 10 s, then one summary line
+   */
+  refusalWarnings?: LogThrottleOptions | undefined;
+}
+
+/** The ingest endpoint's request handler. */
+export interface IngestHandler {
+  /**
+   * Answers one `POST /v1/events`.
+   * @param expectsContinue the client sent `Expect: 100-continue` and waits for it before sending the body.
+   */
+  (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void>;
+  /** Writes the count of refusals not logged yet (on shutdown). */
+  flushWarnings(): void;
 }
 
 /** A request `POST /v1/events` refuses, with the status and reason it answers with. */
@@ -60,14 +85,12 @@ export class BodyTooLargeError extends Error {
  * Answers 202 with each event's id and message id. When the transport fails part-way, answers
  * 502 listing which events were published and which were not; since an event keeps its id
  * (given, or derived from its content), retrying the whole request sends nothing twice.
- * @param expectsContinue the client sent `Expect: 100-continue` and waits for it before sending the body.
  */
-export function createIngestHandler(
-  options: IngestOptions,
-): (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean) => Promise<void> {
+export function createIngestHandler(options: IngestOptions): IngestHandler {
   const tokenDigest = options.token === undefined ? undefined : sha256(options.token);
+  const refusals = createLogThrottle(options.logger, options.refusalWarnings ?? REFUSAL_WARNINGS);
 
-  return async (req, res, expectsContinue) => {
+  const handler = async (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean) => {
     const { logger, metrics } = options;
     let bodyRead = false;
     try {
@@ -106,7 +129,8 @@ export function createIngestHandler(
       }
       if (!(err instanceof Rejection)) throw err;
       metrics?.ingestRejected(err.reason);
-      logger.warn(
+      refusals.warn(
+        err.reason,
         { status: err.status, reason: err.reason, error: err.message, remote: req.socket.remoteAddress },
         'ingest request refused',
       );
@@ -116,6 +140,7 @@ export function createIngestHandler(
       sendJson(res, err.status, { error: err.message, ...err.extra.body }, headers);
     }
   };
+  return Object.assign(handler, { flushWarnings: () => refusals.flush() });
 }
 
 /** Whether a request says it carries a body. */

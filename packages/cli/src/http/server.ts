@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HeraldError, type Logger, settlesWithin } from '@herald/core';
-import { createIngestHandler, type IngestOptions } from './ingest.js';
+import { createIngestHandler, type IngestHandler, type IngestOptions } from './ingest.js';
 import type { HeraldMetrics } from './metrics.js';
 import { send, sendJson, sendText } from './reply.js';
 
@@ -16,7 +16,7 @@ export interface HttpServerOptions {
   /** Served at `GET /metrics`; undefined: no such route. */
   metrics?: HeraldMetrics | undefined;
   /** `POST /v1/events`; undefined: no such route. */
-  ingest?: Pick<IngestOptions, 'publisher' | 'token' | 'maxBodyBytes'> | undefined;
+  ingest?: Pick<IngestOptions, 'publisher' | 'token' | 'maxBodyBytes' | 'refusalWarnings'> | undefined;
   /** On stop, how long requests being answered get to finish before their connections close. */
   drainMs?: number;
 }
@@ -33,7 +33,7 @@ const DEFAULT_DRAIN_MS = 5_000;
  */
 export class HttpServer {
   private readonly server: Server;
-  private readonly ingest: ReturnType<typeof createIngestHandler> | undefined;
+  private readonly ingest: IngestHandler | undefined;
   private listening = false;
   private stopped: Promise<void> | undefined;
   private active = 0;
@@ -92,6 +92,7 @@ export class HttpServer {
     await settlesWithin(this.idle(), this.options.drainMs ?? DEFAULT_DRAIN_MS);
     this.server.closeAllConnections();
     await closed;
+    this.ingest?.flushWarnings();
   }
 
   /** Resolves when no request is being answered. */

@@ -6,6 +6,7 @@ import {
   bearerMatches,
   createIngestHandler,
   EventInputError,
+  type IngestHandler,
   type IngestOptions,
   mediaTypeOf,
   parseEvents,
@@ -194,7 +195,7 @@ afterEach(async () => {
 /** The ingest handler alone on a loopback server; resolves with the URL to POST to. */
 async function serveIngest(
   options: Partial<IngestOptions> & Pick<IngestOptions, 'publisher'>,
-): Promise<{ url: string; logger: ReturnType<typeof recordingLogger> }> {
+): Promise<{ url: string; handler: IngestHandler; logger: ReturnType<typeof recordingLogger> }> {
   const logger = recordingLogger();
   const handler = createIngestHandler({
     token: undefined,
@@ -206,7 +207,7 @@ async function serveIngest(
   const server = createServer((req, res) => void handler(req, res, false));
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/events`, logger };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/events`, handler, logger };
 }
 
 const postJson = (url: string, body: unknown, headers: Record<string, string> = {}) =>
@@ -280,5 +281,29 @@ describe('POST /v1/events and the queue', () => {
     expect(await ids()).toEqual(first);
     const bodies = (await queue.receive(4)).map((m) => JSON.parse(m.body as string) as { id: string });
     expect(bodies.map((b) => b.id)).toEqual([...first, ...first]);
+  });
+});
+
+describe('ingest refusal warnings', () => {
+  it('logs the first refusals of a reason, then one line counting the rest', async () => {
+    const { url, handler, logger } = await serveIngest({
+      publisher: new MemoryPublisher(new MemoryQueue(10)),
+      token: 'right',
+      refusalWarnings: { intervalMs: 60_000, burst: 2 },
+    });
+    for (let i = 0; i < 10; i++) {
+      expect((await postJson(url, event(), { Authorization: 'Bearer wrong' })).status).toBe(401);
+    }
+    expect((await postJson(url, event(), { Authorization: 'Bearer right', 'Content-Type': 'text/plain' })).status).toBe(
+      415,
+    );
+    const refused = () => logger.lines.filter((l) => l.level === 'warn');
+    expect(refused().map((l) => l.fields.reason)).toEqual(['unauthorized', 'unauthorized', 'unsupported_media_type']);
+
+    handler.flushWarnings();
+    expect(refused().at(-1)).toMatchObject({
+      fields: { suppressed: { unauthorized: 8 } },
+      msg: expect.stringMatching(/^ingest request refused: 8 more in the last \d+ s$/),
+    });
   });
 });
