@@ -3,7 +3,7 @@ import { type LoopbackServer, listenOnLoopback } from './loopback.js';
 
 /**
  * An HTTP proxy on loopback in front of a real endpoint that answers the first `failures`
- * requests itself — with a 503 ServiceUnavailable in AWS's XML error shape — and forwards the
+ * requests (after the first `forwardBeforeFailing`, which it forwards) itself — with a 503 ServiceUnavailable in AWS's XML error shape — and forwards the
  * rest. It stands for a provider having a bad minute, with real requests and real responses.
  */
 export class FlakyProxy {
@@ -15,6 +15,8 @@ export class FlakyProxy {
   delayMs = 0;
   /** How a failing request fails: an HTTP 503, or the connection reset without an answer. */
   mode: '503' | 'reset' = '503';
+  /** Failures start only once this many requests have been forwarded: a provider that goes bad part-way. */
+  forwardBeforeFailing = 0;
 
   constructor(
     private readonly target: string,
@@ -36,7 +38,7 @@ export class FlakyProxy {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      if (this.failed < this.failures) {
+      if (this.forwarded >= this.forwardBeforeFailing && this.failed < this.failures) {
         this.failed++;
         if (this.mode === 'reset') {
           req.socket.destroy();
