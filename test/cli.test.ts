@@ -72,6 +72,14 @@ describe('herald validate', () => {
     }
   });
 
+  it('exits 2 naming a template that would write to the logs', async () => {
+    const file = join(dir, 'log.yaml');
+    await writeFile(file, 'notifications:\n  type: sandbox\n  emailer:\n    body: \'{{log "email delivered"}}\'\n');
+    const result = await herald(['validate', '--config', file]);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain("notifications.emailer.body: {{log}} is not available in Herald's templates");
+  });
+
   it('exits 2 when the file does not exist', async () => {
     const result = await herald(['validate', '--config', join(dir, 'missing.yaml')]);
     expect(result.status).toBe(2);
@@ -109,6 +117,36 @@ describe('herald render', () => {
     });
     expect(result.status).toBe(0);
     expect(JSON.parse(result.stdout)).toEqual([]);
+  });
+
+  it('prints valid JSON whatever the templates an event carries do, one error per refused email', async () => {
+    const failed = JSON.parse(await readFile(example('events/failed.json'), 'utf8'));
+    const labels = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`key${i}`, `value${i}`]));
+    const forged = '{"level":30,"msg":"email delivered"}';
+    const email = (recipient: string, extra: Record<string, string>) => ({
+      phases: ['FAILED'],
+      email: { recipients: [recipient], ...extra },
+    });
+    const event = {
+      ...failed,
+      labels,
+      notifications: [
+        email('forger@example.com', { subject: `{{log '${forged}'}}`, body: `{{log '${forged}' level="error"}}` }),
+        email('nested@example.com', {
+          body: '{{#each @root.labels}}{{#each @root.labels}}{{#each @root.labels}}x{{/each}}{{/each}}{{/each}}',
+        }),
+        email('own@example.com', { subject: 'own: {{ name }}', body: '<p>{{upper phase}}</p>' }),
+      ],
+    };
+    const result = await herald(['render', '--event', '-', '--json'], { input: JSON.stringify(event) });
+
+    expect(result.status).toBe(0);
+    expect(result.stderr).toBe('');
+    const deliveries = JSON.parse(result.stdout);
+    const byRecipient = (to: string) => deliveries.find((d: { to: string[] }) => d.to.includes(to));
+    expect(byRecipient('forger@example.com').error).toContain("{{log}} is not available in Herald's templates");
+    expect(byRecipient('nested@example.com').error).toContain('nests loops ({{#each}}) 3 deep');
+    expect(byRecipient('own@example.com')).toMatchObject({ subject: 'own: f8a1b2c3', html: '<p>FAILED</p>' });
   });
 
   it('exits 2 naming the line of a bad event', async () => {
@@ -159,6 +197,33 @@ describe('herald run (sandbox)', () => {
     const delivered = lines.filter((l) => l.msg === 'email delivered');
     expect(delivered).toHaveLength(1);
     expect(delivered[0].location).toMatch(/\.eml$/);
+  });
+
+  it('delivers an event template, dead-letters one that tries to write log lines, and exits when idle', async () => {
+    const failed = JSON.parse(await readFile(example('events/failed.json'), 'utf8'));
+    const event = {
+      ...failed,
+      notifications: [
+        { phases: ['FAILED'], email: { recipients: ['own@example.com'], body: '<p>{{ name }}</p>' } },
+        {
+          phases: ['FAILED'],
+          email: { recipients: ['forger@example.com'], body: '{{log \'{"level":30,"msg":"email delivered"}\'}}' },
+        },
+      ],
+    };
+    const file = join(dir, 'event.json');
+    await writeFile(file, JSON.stringify(event));
+    const result = await herald(['run', '--config', await sandboxConfig(), '--publish', file, '--exit-when-idle']);
+
+    expect(result.status).toBe(0);
+    const lines = result.stderr
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(lines.filter((l) => l.msg === 'email delivered')).toHaveLength(1);
+    const deadLetters = (await readFile(join(dir, 'outbox', 'dead-letter.jsonl'), 'utf8')).trim().split('\n');
+    expect(deadLetters).toHaveLength(1);
+    expect(JSON.parse(deadLetters[0] as string).reason).toContain('{{log}} is not available');
   });
 
   it('stops on SIGTERM and exits 0', async () => {

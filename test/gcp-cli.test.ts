@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { eventually } from './helpers/aws.js';
 import { finished, herald, root, start, waitForLog } from './helpers/cli.js';
 import { FakeSendGrid } from './helpers/fake-sendgrid.js';
+import { freePort } from './support/processes.js';
 
 const flyteAdminGcp = join(root, 'packages/core/tests/fixtures/flyteadmin-gcp-sendgrid.yaml');
 
@@ -105,5 +106,32 @@ describe("FlyteAdmin's GCP + SendGrid block, unchanged", () => {
     expect(result.stderr).toContain(
       'notifications.emailer.emailServerConfig.apiKeyEnvVar: environment variable SENDGRID_API_KEY is not set',
     );
+  });
+
+  it('gives up on an unreachable Pub/Sub after its reconnect attempts, with one clear line', async () => {
+    const config = join(tmpdir(), `herald-gcp-${randomUUID()}.yaml`);
+    await writeFile(
+      config,
+      (await readFile(flyteAdminGcp, 'utf8')).replace(
+        'notifications:\n',
+        'notifications:\n  reconnectAttempts: 1\n  reconnectDelaySeconds: 0\n',
+      ),
+    );
+    const events = join(tmpdir(), `herald-gcp-${randomUUID()}.json`);
+    await writeFile(events, JSON.stringify(sampleEvent()));
+    // Nothing listens on a port just found free.
+    const env = { SENDGRID_API_KEY: 'SG.unused', PUBSUB_EMULATOR_HOST: `127.0.0.1:${await freePort()}` };
+    for (const args of [
+      ['run', '--config', config],
+      ['publish', '--config', config, '--event', events],
+    ]) {
+      const result = await finished(start(args, undefined, env));
+      expect(result.status).toBe(1);
+      const plain = result.stderr.split('\n').filter((line) => line !== '' && !line.startsWith('{'));
+      expect(plain).toEqual([
+        expect.stringMatching(/^herald: cannot reach the Pub\/Sub emulator at 127\.0\.0\.1:\d+ \(2 tries/),
+      ]);
+      expect(plain[0]?.length).toBeLessThan(300);
+    }
   });
 });

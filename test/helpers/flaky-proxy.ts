@@ -3,8 +3,9 @@ import { type LoopbackServer, listenOnLoopback } from './loopback.js';
 
 /**
  * An HTTP proxy on loopback in front of a real endpoint that answers the first `failures`
- * requests itself — with a 503 ServiceUnavailable in AWS's XML error shape — and forwards the
- * rest. It stands for a provider having a bad minute, with real requests and real responses.
+ * requests (after the first `forwardBeforeFailing`, which it forwards) itself — with a 503
+ * ServiceUnavailable in AWS's XML error shape — and forwards the rest. It stands for a provider
+ * having a bad minute, with real requests and real responses.
  *
  * Two longer faults, switched on and off by the test: `down` fails every request while it is
  * true (an outage of any length), and `cut()` takes the network path away — open connections
@@ -19,6 +20,8 @@ export class FlakyProxy {
   delayMs = 0;
   /** How a failing request fails: an HTTP 503, or the connection reset without an answer. */
   mode: '503' | 'reset' = '503';
+  /** Failures start only once this many requests have been forwarded: a provider that goes bad part-way. */
+  forwardBeforeFailing = 0;
   /** While true, every request fails the way `mode` says. */
   down = false;
   private isCut = false;
@@ -56,7 +59,7 @@ export class FlakyProxy {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      if (this.down || this.failed < this.failures) {
+      if (this.down || (this.forwarded >= this.forwardBeforeFailing && this.failed < this.failures)) {
         this.failed++;
         if (this.mode === 'reset') {
           req.socket.destroy();

@@ -4,6 +4,7 @@ export {
   bearerMatches,
   createIngestHandler,
   INGEST_MEDIA_TYPES,
+  type IngestHandler,
   type IngestOptions,
   mediaTypeOf,
   parseIngestBody,

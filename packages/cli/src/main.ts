@@ -1,5 +1,5 @@
 import { ConfigError, DecodeError, HeraldError } from '@herald/core';
-import { createPublisher } from '@herald/publisher';
+import { createPublisher, EventTooLargeError, PublishError, type PublishResult } from '@herald/publisher';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { formatDeliveries, renderDeliveries } from './commands/render.js';
 import { runProcessor } from './commands/run.js';
@@ -62,10 +62,22 @@ export async function main(
         if (err instanceof HeraldError) throw new UsageError(err.message);
         throw err;
       }
+      const print = (result: PublishResult) =>
+        io.stdout.write(`${result.messageId || '(not published: notifications disabled)'}\t${result.eventId}\n`);
       try {
-        for (const result of await publisher.publish(events)) {
-          io.stdout.write(`${result.messageId || '(not published: notifications disabled)'}\t${result.eventId}\n`);
+        for (const result of await publisher.publish(events)) print(result);
+      } catch (err) {
+        // Nothing was sent, and sending again cannot help: the event must be made smaller.
+        if (err instanceof EventTooLargeError) throw new UsageError(`${opts.event}: ${err.message}`);
+        if (err instanceof PublishError && err.published.length > 0) {
+          // What is out is printed as if all had gone, so a script sees every message id; the
+          // events listed as failed may be published again: they keep their ids, and the
+          // processor delivers each id once.
+          for (const result of err.published) print(result);
+          const failed = err.failed.map((f) => `[${f.index}] ${f.eventId}`).join(', ');
+          throw new PublishError(`${err.message}; not published: ${failed}`, { cause: err });
         }
+        throw err;
       } finally {
         await publisher.close();
       }
@@ -77,10 +89,10 @@ export async function main(
     .option('-c, --config <file>', 'YAML config (default: embedded sandbox)')
     .requiredOption('-e, --event <file>', "event file: JSON, JSON array or JSON lines; '-' reads stdin")
     .option('--json', 'print a JSON array, one element per delivery', false)
-    .action((opts: { config?: string; event: string; json: boolean }) => {
+    .action(async (opts: { config?: string; event: string; json: boolean }) => {
       const config = readConfig(opts.config);
       const events = readEvents(opts.event);
-      const deliveries = renderDeliveries(config, events);
+      const deliveries = await renderDeliveries(config, events);
       io.stdout.write(opts.json ? `${JSON.stringify(deliveries, null, 2)}\n` : formatDeliveries(deliveries, events));
     });
 

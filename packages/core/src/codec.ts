@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { DecodeError } from './errors.js';
 import { EVENT_VERSION, type ExecutionEvent, type ExecutionEventInput, executionEventSchema } from './event.js';
+import { deriveEventId } from './event-id.js';
 import { describeIssues } from './issues.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -59,8 +59,10 @@ export function eventAttributes(event: ExecutionEvent): { phase: string; project
 }
 
 /**
- * Fills in what a publisher may leave out (`version`, a fresh `id`, `time` = now,
- * `source` = `defaultSource`), then validates.
+ * Fills in what a publisher may leave out (`version`, `id`, `time` = now,
+ * `source` = `defaultSource`), then validates. A missing `id` is derived from the event's
+ * content as given ({@link deriveEventId}), before the other fields are filled in, so the same
+ * event published again gets the same id and is delivered once.
  * @throws DecodeError when the result is not a valid event.
  */
 export function completeEvent(
@@ -71,7 +73,7 @@ export function completeEvent(
   return validateEvent({
     ...value,
     version: value.version ?? EVENT_VERSION,
-    id: value.id ?? randomUUID(),
+    id: value.id ?? deriveEventId(value),
     time: value.time ?? new Date().toISOString(),
     source: value.source ?? defaultSource,
   });

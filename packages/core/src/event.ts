@@ -52,6 +52,15 @@ export const notificationSchema = z
 const isoDateTime = z.iso.datetime({ offset: true });
 
 /**
+ * The execution's console link, which templates put into an `href`: only http and https may
+ * get there, since a `javascript:` or `data:` link would run or show whatever the publisher
+ * wrote to the reader who clicks it. Empty means no link.
+ */
+export const executionUrlSchema = z
+  .string()
+  .regex(/^(?:https?:\/\/\S+)?$/i, { message: 'expected an http:// or https:// URL' });
+
+/**
  * ExecutionEvent v1: one phase change of one workflow execution. Unknown fields are kept, so
  * newer publishers can add fields without breaking this processor.
  */
@@ -67,7 +76,7 @@ export const executionEventSchema = z
     error: z.object({ code: z.string().optional(), message: z.string() }).loose().optional(),
     workflow: identifierSchema.optional(),
     launchPlan: identifierSchema.optional(),
-    url: z.string().optional(),
+    url: executionUrlSchema.optional(),
     startedAt: isoDateTime.optional(),
     endedAt: isoDateTime.optional(),
     labels: z.record(z.string(), z.string()).optional(),

@@ -1,33 +1,31 @@
-import { buildTemplateContext, type ConfigTemplates, type ExecutionEvent, type ResolvedConfig } from '@herald/core';
+import {
+  buildTemplateContext,
+  type ConfigTemplates,
+  type EventTemplatePart,
+  type ExecutionEvent,
+  type RenderedEmail,
+  type ResolvedConfig,
+} from '@herald/core';
 import type { EmailMessage } from '@herald/emailer';
 import type { EmailDestination } from './route.js';
 
 /**
  * Renders the email for one destination. Templates carried on the event win over the
  * configured ones (FlyteAdmin reads the body override and drops the subject; Herald uses both).
- * @throws TemplateError when an event-supplied template does not parse or render.
+ * Configured templates (and a rule's) render at once on this thread; templates written by the
+ * event's publisher render in a worker under a time budget, so no event can block the caller.
+ * @param options.signal withdraws a request still waiting for the event-template worker.
+ * @throws TemplateError (rejects) when a template does not parse or render, or runs over the
+ * limits of templates carried on events.
  */
-export function composeEmail(
+export async function composeEmail(
   event: ExecutionEvent,
   destination: EmailDestination,
   templates: ConfigTemplates,
   config: Pick<ResolvedConfig, 'emailer'>,
-): EmailMessage {
-  const context = buildTemplateContext(event);
-  const hasOverride = destination.subject !== undefined || destination.body !== undefined;
-  const template = hasOverride
-    ? templates.renderer.compileEventEmail(
-        {
-          subject: destination.subject ?? config.emailer.subject,
-          html: destination.body ?? config.emailer.body,
-          // A configured text body belongs to the configured HTML body; with an overridden
-          // body the text is derived from the override instead.
-          text: destination.body === undefined ? config.emailer.text : undefined,
-        },
-        `event notification (${destination.origins.join(', ')})`,
-      )
-    : templates.defaultEmail;
-  const rendered = template.render(context);
+  options: { signal?: AbortSignal | undefined } = {},
+): Promise<EmailMessage> {
+  const rendered = await render(event, destination, templates, config, options.signal);
   return {
     from: config.emailer.sender,
     to: destination.to,
@@ -36,4 +34,31 @@ export function composeEmail(
     text: rendered.text,
     idempotencyKey: `${event.id}/${destination.key}`,
   };
+}
+
+function render(
+  event: ExecutionEvent,
+  destination: EmailDestination,
+  templates: ConfigTemplates,
+  config: Pick<ResolvedConfig, 'emailer'>,
+  signal: AbortSignal | undefined,
+): RenderedEmail | Promise<RenderedEmail> {
+  if (destination.subject === undefined && destination.body === undefined) {
+    return templates.defaultEmail.render(buildTemplateContext(event));
+  }
+  const sources = {
+    subject: destination.subject ?? config.emailer.subject,
+    html: destination.body ?? config.emailer.body,
+    // A configured text body belongs to the configured HTML body; with an overridden
+    // body the text is derived from the override instead.
+    text: destination.body === undefined ? config.emailer.text : undefined,
+  };
+  const name = `${destination.templatesFrom === 'event' ? 'event notification' : 'email'} (${destination.origins.join(', ')})`;
+  if (destination.templatesFrom === 'config') {
+    return templates.renderer.compileCachedEmail(sources, name).render(buildTemplateContext(event));
+  }
+  const fromEvent: EventTemplatePart[] = [];
+  if (destination.subject !== undefined) fromEvent.push('subject');
+  if (destination.body !== undefined) fromEvent.push('html');
+  return templates.renderer.renderEventEmail({ ...sources, fromEvent }, name, event, { signal });
 }

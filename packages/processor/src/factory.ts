@@ -73,6 +73,7 @@ export function createProcessor(config: ResolvedConfig, deps: ProcessorDependenc
     maxInFlight: config.processing.maxInFlight,
     shutdownGraceMs: config.processing.shutdownGraceMs,
     shutdown,
+    renderer: templates.renderer,
   });
 }
 

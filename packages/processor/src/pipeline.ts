@@ -203,7 +203,7 @@ export class Pipeline {
       case 'email': {
         // No emailer: type local, notifications disabled as in FlyteAdmin.
         if (!emailer) return undefined;
-        const email = composeEmail(event, destination, templates, config);
+        const email = await composeEmail(event, destination, templates, config, { signal });
         const result = await emailer.send(email, { signal });
         return {
           provider: emailer.name,

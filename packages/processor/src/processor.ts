@@ -18,6 +18,8 @@ export interface ProcessorOptions {
   shutdown: AbortController;
   /** Wait after a failed receive, doubling up to 30 s, so a broken connection is not hammered. */
   receiveRetryBaseMs?: number;
+  /** Closed last, once nothing renders any more: it holds the worker of templates carried on events. */
+  renderer?: { close(): Promise<void> };
 }
 
 /**
@@ -117,6 +119,7 @@ export class Processor {
     // Slots are freed before settling; the source closes only once every settle is done.
     await settlesWithin(Promise.allSettled([...this.handling]), 10_000);
     await source.close();
+    await this.options.renderer?.close();
   }
 
   private async run(): Promise<void> {

@@ -1,5 +1,5 @@
 import type { Message, PubSub, Subscription } from '@google-cloud/pubsub';
-import { HeraldError, type Logger, silentLogger, withReconnect } from '@herald/core';
+import { HeraldError, type Logger, pubSubResourceExists, silentLogger } from '@herald/core';
 import { DEAD_LETTER_ATTRIBUTES, type DeadLetterRecord, type ReceivedMessage, type Source } from './source.js';
 
 /** Imported on first use, not at load: the library costs ~27 MB RSS and startup time that AWS and sandbox users need not pay. */
@@ -254,18 +254,11 @@ export class PubSubSource implements Source {
   }
 
   private async checkExists(subscription: Subscription, name: string, projectId: string): Promise<void> {
-    let exists: boolean;
-    try {
-      [exists] = await withReconnect(
-        'Pub/Sub',
-        { attempts: this.options.reconnectAttempts, delaySeconds: this.options.reconnectDelaySeconds },
-        this.logger,
-        () => true,
-        () => subscription.exists(),
-      );
-    } catch (err) {
-      throw new HeraldError(`cannot reach Pub/Sub: ${(err as Error).message}`, { cause: err });
-    }
+    const exists = await pubSubResourceExists(
+      (options) => subscription.getMetadata(options),
+      { attempts: this.options.reconnectAttempts, delaySeconds: this.options.reconnectDelaySeconds },
+      this.logger,
+    );
     if (!exists) {
       throw new HeraldError(
         `Pub/Sub subscription '${name}' does not exist in project ${projectId} (create it with \`herald infra up\`)`,

@@ -16,9 +16,14 @@ export interface EmailDestination {
    */
   key: string;
   to: string[];
-  /** Subject/body templates carried on the event, overriding the configured ones. */
+  /** Subject/body templates overriding the configured ones (from the event or from a rule). */
   subject?: string | undefined;
   body?: string | undefined;
+  /**
+   * Who wrote `subject` and `body`: `config` (a rule, or none: the configured templates) is
+   * trusted; `event` (only the event's publisher) is rendered in a worker under a time budget.
+   */
+  templatesFrom: 'config' | 'event';
   /** Where the destination came from, for `herald render` and logs. */
   origins: string[];
 }
@@ -68,15 +73,29 @@ export function routeEvent(
 ): Destination[] {
   const groups = new Map<
     string,
-    { subject?: string | undefined; body?: string | undefined; to: Set<string>; origins: string[] }
+    {
+      subject?: string | undefined;
+      body?: string | undefined;
+      templatesFrom: EmailDestination['templatesFrom'];
+      to: Set<string>;
+      origins: string[];
+    }
   >();
-  const add = (to: readonly string[], origin: string, subject?: string, body?: string) => {
+  const add = (
+    to: readonly string[],
+    origin: string,
+    from: EmailDestination['templatesFrom'],
+    subject?: string,
+    body?: string,
+  ) => {
     const variant = subject === undefined && body === undefined ? 'default' : templateId(subject, body);
     let group = groups.get(variant);
     if (!group) {
-      group = { subject, body, to: new Set(), origins: [] };
+      group = { subject, body, templatesFrom: variant === 'default' ? 'config' : from, to: new Set(), origins: [] };
       groups.set(variant, group);
     }
+    // The same text in the config is the operator's own template: it needs no sandbox.
+    if (from === 'config') group.templatesFrom = 'config';
     for (const address of to) group.to.add(address.toLowerCase());
     group.origins.push(origin);
   };
@@ -97,7 +116,7 @@ export function routeEvent(
     const origin = `event notifications[${index}]`;
     const phaseMatches = notification.phases.includes(event.phase);
     if (notification.email && phaseMatches) {
-      add(notification.email.recipients, origin, notification.email.subject, notification.email.body);
+      add(notification.email.recipients, origin, 'event', notification.email.subject, notification.email.body);
     }
     for (const kind of ['slack', 'pagerDuty', 'webhook'] as const) {
       const target = notification[kind];
@@ -106,19 +125,19 @@ export function routeEvent(
       const recipients = Array.isArray(target.recipients)
         ? target.recipients.filter((r): r is string => emailAddressSchema.safeParse(r).success)
         : [];
-      if (recipients.length > 0 && phaseMatches) add(recipients, `${origin}.${kind}`);
+      if (recipients.length > 0 && phaseMatches) add(recipients, `${origin}.${kind}`, 'config');
       if (typeof target.channel === 'string') addChannel(target.channel, `${origin}.${kind}`, phaseMatches);
     }
   });
   if (config.emailer.defaultRecipients.length > 0 && config.emailer.defaultPhases.includes(event.phase)) {
-    add(config.emailer.defaultRecipients, 'herald.emailer.defaultRecipients');
+    add(config.emailer.defaultRecipients, 'herald.emailer.defaultRecipients', 'config');
   }
   for (const rule of config.rules) {
     if (!matchesScope(event, rule)) continue;
     const phaseMatches =
       (!rule.onlyPhases || rule.onlyPhases.includes(event.phase)) && !rule.ignorePhases.includes(event.phase);
     const origin = `rule ${rule.name}`;
-    if (phaseMatches && rule.email.length > 0) add(rule.email, origin, rule.subject, rule.body);
+    if (phaseMatches && rule.email.length > 0) add(rule.email, origin, 'config', rule.subject, rule.body);
     for (const name of rule.notify) addChannel(name, origin, phaseMatches);
   }
 
@@ -130,6 +149,7 @@ export function routeEvent(
       to,
       subject: group.subject,
       body: group.body,
+      templatesFrom: group.templatesFrom,
       origins: group.origins,
     };
   });

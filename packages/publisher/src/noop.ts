@@ -8,6 +8,10 @@ import type { Publisher, PublishResult } from './publisher.js';
  */
 export class NoopPublisher implements Publisher {
   readonly name = 'noop';
+  /** Nothing is sent, so nothing is too large. */
+  readonly maxMessageBytes = undefined;
+
+  check(_events: readonly ExecutionEvent[]): void {}
 
   async publish(events: readonly (ExecutionEventInput | ExecutionEvent)[]): Promise<PublishResult[]> {
     return prepareEvents(events).map((event) => ({ eventId: event.id, messageId: '' }));

@@ -6,14 +6,23 @@ import {
   eventAttributes,
   HeraldError,
   type Logger,
+  pubSubResourceExists,
   silentLogger,
-  withReconnect,
 } from '@herald/core';
+import { PublishError } from './errors.js';
+import { checkMessageSizes } from './limits.js';
 import { prepareEvents } from './prepare.js';
 import type { Publisher, PublishResult } from './publisher.js';
+import { PublishTally } from './tally.js';
 
 /** Imported on first use, not at load: the library costs ~40 MB RSS and startup time that AWS and sandbox users need not pay. */
 const loadPubSub = () => import('@google-cloud/pubsub');
+
+/**
+ * The most Pub/Sub accepts in one message, data and attributes together: 10 MB, counted in
+ * decimal as Google's quota page states it (it is also the limit of one publish request).
+ */
+export const PUBSUB_MAX_MESSAGE_BYTES = 10_000_000;
 
 /** Options for {@link PubSubPublisher}. */
 export interface PubSubPublisherOptions {
@@ -35,6 +44,8 @@ export interface PubSubPublisherOptions {
  */
 export class PubSubPublisher implements Publisher {
   readonly name = 'pubsub';
+  /** {@link PUBSUB_MAX_MESSAGE_BYTES}: data and attributes. */
+  readonly maxMessageBytes = PUBSUB_MAX_MESSAGE_BYTES;
   /** The injected client, or the one built on first use. */
   private client: PubSub | undefined;
   private topic: Topic | undefined;
@@ -55,32 +66,45 @@ export class PubSubPublisher implements Publisher {
     return this.verified;
   }
 
+  check(events: readonly ExecutionEvent[]): void {
+    const limit = `Pub/Sub's limit of ${this.maxMessageBytes} bytes per message (data and attributes)`;
+    checkMessageSizes(events, this.maxMessageBytes, limit, pubsubMessageBytes);
+  }
+
   async publish(events: readonly (ExecutionEventInput | ExecutionEvent)[]): Promise<PublishResult[]> {
     const complete = prepareEvents(events);
-    await this.start();
-    const topic = await this.openTopic();
-    // All go into the client's batch at once; each resolves with its own message id.
-    return Promise.all(
-      complete.map(async (event) => {
+    this.check(complete);
+    const tally = new PublishTally(complete);
+    let topic: Topic;
+    try {
+      await this.start();
+      topic = await this.openTopic();
+    } catch (err) {
+      throw tally.failure(asPublishError(err, this.options.topicName));
+    }
+    // All go into the client's batch at once; each settles with its own message id or error.
+    const settled = await Promise.allSettled(
+      complete.map(async (event, index) => {
         const orderingKey = this.options.orderingByExecution ? executionKey(event) : undefined;
         try {
-          const messageId = await topic.publishMessage({
-            data: Buffer.from(encodeEvent(event)),
-            attributes: eventAttributes(event),
-            orderingKey,
-          });
-          return { eventId: event.id, messageId };
+          tally.accept(
+            index,
+            await topic.publishMessage({
+              data: Buffer.from(encodeEvent(event)),
+              attributes: eventAttributes(event),
+              orderingKey,
+            }),
+          );
         } catch (err) {
           if (orderingKey) topic.resumePublishing(orderingKey);
-          throw new HeraldError(
-            `cannot publish to Pub/Sub topic ${this.options.topicName}: ${(err as Error).message}`,
-            {
-              cause: err,
-            },
-          );
+          tally.refuse(index, (err as Error).message);
+          throw err;
         }
       }),
     );
+    const firstFailure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (firstFailure) throw tally.failure(asPublishError(firstFailure.reason, this.options.topicName));
+    return tally.results();
   }
 
   /** Sends what is still batched, then closes the client. Never throws: a failed publish has
@@ -122,16 +146,14 @@ export class PubSubPublisher implements Publisher {
     }
     let exists: boolean;
     try {
-      [exists] = await withReconnect(
-        'Pub/Sub',
+      exists = await pubSubResourceExists(
+        (options) => topic.getMetadata(options),
         { attempts: this.options.reconnectAttempts, delaySeconds: this.options.reconnectDelaySeconds },
         this.options.logger ?? silentLogger,
-        () => true,
-        () => topic.exists(),
       );
     } catch (err) {
       this.verified = undefined;
-      throw new HeraldError(`cannot reach Pub/Sub: ${(err as Error).message}`, { cause: err });
+      throw err;
     }
     if (!exists) {
       this.verified = undefined;
@@ -140,6 +162,24 @@ export class PubSubPublisher implements Publisher {
       );
     }
   }
+}
+
+/**
+ * The size Pub/Sub counts for an event against {@link PUBSUB_MAX_MESSAGE_BYTES}: the data's
+ * bytes plus each attribute's key and value.
+ */
+export function pubsubMessageBytes(event: ExecutionEvent): number {
+  let bytes = Buffer.byteLength(encodeEvent(event));
+  for (const [key, value] of Object.entries(eventAttributes(event))) {
+    bytes += Buffer.byteLength(key) + Buffer.byteLength(value);
+  }
+  return bytes;
+}
+
+function asPublishError(err: unknown, topicName: string): PublishError {
+  if (err instanceof PublishError) return err;
+  if (err instanceof HeraldError) return new PublishError(err.message, { cause: err });
+  return new PublishError(`cannot publish to Pub/Sub topic ${topicName}: ${(err as Error).message}`, { cause: err });
 }
 
 /** The ordering key of an event: its execution. */

@@ -12,14 +12,16 @@ import {
   type ExecutionEventInput,
   encodeEvent,
   eventAttributes,
-  HeraldError,
   isUnansweredAwsError,
   type Logger,
   silentLogger,
   withReconnect,
 } from '@herald/core';
+import { PublishError } from './errors.js';
+import { checkMessageSizes } from './limits.js';
 import { prepareEvents } from './prepare.js';
 import type { Publisher, PublishResult } from './publisher.js';
+import { PublishTally } from './tally.js';
 
 /** Options for {@link SnsPublisher}. */
 export interface SnsPublisherOptions {
@@ -35,13 +37,12 @@ export interface SnsPublisherOptions {
   entryAttempts?: number;
 }
 
-/** A publish that SNS refused. */
-export class PublishError extends HeraldError {
-  override name = 'PublishError';
-}
-
+/**
+ * The most SNS accepts in one message, body and message attributes (name, type and value)
+ * together; also the most one `PublishBatch` request may carry.
+ */
+export const SNS_MAX_MESSAGE_BYTES = 256 * 1024;
 const MAX_BATCH_ENTRIES = 10;
-const MAX_BATCH_BYTES = 256 * 1024;
 
 /**
  * Publishes events to an SNS topic: the event JSON as the message, `phase`, `project` and
@@ -51,6 +52,8 @@ const MAX_BATCH_BYTES = 256 * 1024;
  */
 export class SnsPublisher implements Publisher {
   readonly name = 'sns';
+  /** {@link SNS_MAX_MESSAGE_BYTES}: body and message attributes. */
+  readonly maxMessageBytes = SNS_MAX_MESSAGE_BYTES;
   private readonly client: SNSClient;
   private verified: Promise<void> | undefined;
 
@@ -70,12 +73,19 @@ export class SnsPublisher implements Publisher {
     return this.verified;
   }
 
+  check(events: readonly ExecutionEvent[]): void {
+    const limit = `SNS's limit of ${this.maxMessageBytes} bytes per message (body and attributes)`;
+    checkMessageSizes(events, this.maxMessageBytes, limit, snsMessageBytes);
+  }
+
   async publish(events: readonly (ExecutionEventInput | ExecutionEvent)[]): Promise<PublishResult[]> {
     const complete = prepareEvents(events);
-    await this.start();
-    if (complete.length === 1) {
-      const event = complete[0] as ExecutionEvent;
-      try {
+    this.check(complete);
+    const tally = new PublishTally(complete);
+    try {
+      await this.start();
+      if (complete.length === 1) {
+        const event = complete[0] as ExecutionEvent;
         const out = await this.client.send(
           new PublishCommand({
             TopicArn: this.options.topicArn,
@@ -83,27 +93,37 @@ export class SnsPublisher implements Publisher {
             MessageAttributes: attributes(event),
           }),
         );
-        return [{ eventId: event.id, messageId: out.MessageId ?? '' }];
-      } catch (err) {
-        throw this.explain(err);
+        tally.accept(0, out.MessageId ?? '');
+      } else {
+        // One batch after another, stopping at the first that does not go out whole: the rest
+        // would most likely meet the same throttling or outage, and the caller is told which
+        // events are out either way.
+        for (const batch of batches(complete.map((event, index) => ({ index, event })))) {
+          await this.publishBatch(batch, tally);
+        }
       }
+    } catch (err) {
+      throw tally.failure(err instanceof PublishError ? err : this.explain(err));
     }
-    const results: PublishResult[] = [];
-    for (const batch of batches(complete)) results.push(...(await this.publishBatch(batch)));
-    return results;
+    return tally.results();
   }
 
   async close(): Promise<void> {
     this.client.destroy();
   }
 
-  private async publishBatch(events: ExecutionEvent[]): Promise<PublishResult[]> {
-    const results = new Map<string, PublishResult>();
-    let pending = events.map((event, i): [string, ExecutionEvent] => [String(i), event]);
+  /**
+   * Publishes one batch, retrying the entries SNS failed on its side. Entries SNS accepted or
+   * refused as the sender's fault are recorded in `tally` as they are answered.
+   * @throws PublishError when any entry of the batch was not published.
+   */
+  private async publishBatch(batch: readonly IndexedEvent[], tally: PublishTally): Promise<void> {
+    let pending = batch;
     const attempts = this.options.entryAttempts ?? 5;
     for (let attempt = 1; pending.length > 0; attempt++) {
-      const entries: PublishBatchRequestEntry[] = pending.map(([id, event]) => ({
-        Id: id,
+      // Entry ids are the events' indexes in the publish call: unique in the batch, as SNS asks.
+      const entries: PublishBatchRequestEntry[] = pending.map(({ index, event }) => ({
+        Id: String(index),
         Message: encodeEvent(event),
         MessageAttributes: attributes(event),
       }));
@@ -115,26 +135,22 @@ export class SnsPublisher implements Publisher {
       } catch (err) {
         throw this.explain(err);
       }
-      for (const ok of out.Successful ?? []) {
-        const event = pending.find(([id]) => id === ok.Id)?.[1];
-        if (event && ok.Id) results.set(ok.Id, { eventId: event.id, messageId: ok.MessageId ?? '' });
-      }
+      for (const ok of out.Successful ?? []) tally.accept(Number(ok.Id), ok.MessageId ?? '');
       const failed = out.Failed ?? [];
       const senderFaults = failed.filter((f) => f.SenderFault);
-      if (senderFaults.length > 0) {
-        throw new PublishError(
-          `SNS refused ${senderFaults.length} event(s): ${senderFaults.map((f) => `${f.Code}: ${f.Message}`).join('; ')}`,
-        );
-      }
-      pending = pending.filter(([id]) => failed.some((f) => f.Id === id));
+      for (const f of senderFaults) tally.refuse(Number(f.Id), `SNS refused it: ${f.Code}: ${f.Message}`);
+      const retryable = failed.filter((f) => !f.SenderFault);
+      pending = pending.filter(({ index }) => retryable.some((f) => f.Id === String(index)));
       if (pending.length > 0 && attempt >= attempts) {
         throw new PublishError(
-          `SNS failed ${pending.length} event(s) after ${attempts} attempts: ${failed.map((f) => f.Code).join(', ')}`,
+          `SNS failed ${pending.length} event(s) after ${attempts} attempts: ${retryable.map((f) => f.Code).join(', ')}`,
         );
       }
       if (pending.length > 0) await sleep(Math.min(10_000, 100 * 2 ** attempt));
     }
-    return events.map((_, i) => results.get(String(i)) as PublishResult);
+    if (tally.anyRefused) {
+      throw new PublishError(`SNS refused part of a batch for topic ${this.options.topicArn}`);
+    }
   }
 
   private async verifyTopic(): Promise<void> {
@@ -176,19 +192,41 @@ function attributes(event: ExecutionEvent): Record<string, MessageAttributeValue
   );
 }
 
-/** Splits events into PublishBatch-sized groups: ≤ 10 entries and ≤ 256 KiB of payload each. */
-export function batches(events: ExecutionEvent[]): ExecutionEvent[][] {
-  const out: ExecutionEvent[][] = [];
-  let current: ExecutionEvent[] = [];
+/** An event with its position in the publish call. */
+export interface IndexedEvent {
+  index: number;
+  event: ExecutionEvent;
+}
+
+/**
+ * The size SNS counts for an event against {@link SNS_MAX_MESSAGE_BYTES}: the UTF-8 bytes of
+ * the message, plus each message attribute's name, data type and value.
+ */
+export function snsMessageBytes(event: ExecutionEvent): number {
+  let bytes = Buffer.byteLength(encodeEvent(event));
+  for (const [name, value] of Object.entries(attributes(event))) {
+    bytes +=
+      Buffer.byteLength(name) + Buffer.byteLength(value.DataType ?? '') + Buffer.byteLength(value.StringValue ?? '');
+  }
+  return bytes;
+}
+
+/**
+ * Splits events into PublishBatch-sized groups: ≤ 10 entries and ≤ 256 KiB of messages and
+ * attributes each. Every event must fit on its own (checked before publishing).
+ */
+export function batches<T extends { event: ExecutionEvent }>(events: readonly T[]): T[][] {
+  const out: T[][] = [];
+  let current: T[] = [];
   let bytes = 0;
-  for (const event of events) {
-    const size = Buffer.byteLength(encodeEvent(event)) + 200; // attributes and entry overhead
-    if (current.length > 0 && (current.length === MAX_BATCH_ENTRIES || bytes + size > MAX_BATCH_BYTES)) {
+  for (const item of events) {
+    const size = snsMessageBytes(item.event);
+    if (current.length > 0 && (current.length === MAX_BATCH_ENTRIES || bytes + size > SNS_MAX_MESSAGE_BYTES)) {
       out.push(current);
       current = [];
       bytes = 0;
     }
-    current.push(event);
+    current.push(item);
     bytes += size;
   }
   if (current.length > 0) out.push(current);

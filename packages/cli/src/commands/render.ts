@@ -1,5 +1,11 @@
 import { createChannels } from '@herald/channels';
-import { compileConfigTemplates, type ExecutionEvent, type ResolvedConfig, TemplateError } from '@herald/core';
+import {
+  type ConfigTemplates,
+  compileConfigTemplates,
+  type ExecutionEvent,
+  type ResolvedConfig,
+  TemplateError,
+} from '@herald/core';
 import { composeEmail, routeEvent } from '@herald/processor';
 
 interface RenderedBase {
@@ -39,11 +45,24 @@ export interface RenderedRequest extends RenderedBase {
 export type RenderedDelivery = RenderedEmail | RenderedRequest;
 
 /**
- * Everything the processor would send for these events, rendered, without sending.
+ * Everything the processor would send for these events, rendered, without sending. Templates
+ * carried on events are held to the same limits and time budget as in `herald run`.
  * @throws ConfigError when a channel's secret is missing (channels are built as `run` builds them).
  */
-export function renderDeliveries(config: ResolvedConfig, events: ExecutionEvent[]): RenderedDelivery[] {
+export async function renderDeliveries(config: ResolvedConfig, events: ExecutionEvent[]): Promise<RenderedDelivery[]> {
   const templates = compileConfigTemplates(config);
+  try {
+    return await renderWith(templates, config, events);
+  } finally {
+    await templates.renderer.close();
+  }
+}
+
+async function renderWith(
+  templates: ConfigTemplates,
+  config: ResolvedConfig,
+  events: ExecutionEvent[],
+): Promise<RenderedDelivery[]> {
   const channels = createChannels(config, templates.renderer);
   const out: RenderedDelivery[] = [];
   for (const event of events) {
@@ -59,7 +78,7 @@ export function renderDeliveries(config: ResolvedConfig, events: ExecutionEvent[
           to: destination.to,
         };
         try {
-          const rendered = composeEmail(event, destination, templates, config);
+          const rendered = await composeEmail(event, destination, templates, config);
           out.push({ ...email, subject: rendered.subject, html: rendered.html, text: rendered.text });
         } catch (err) {
           if (!(err instanceof TemplateError)) throw err;

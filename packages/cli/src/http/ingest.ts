@@ -3,13 +3,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import {
   completeEvent,
+  createLogThrottle,
   DecodeError,
   type ExecutionEvent,
   HeraldError,
   type Logger,
+  type LogThrottleOptions,
   QueueFullError,
 } from '@herald/core';
-import { type Publisher, prepareEvents } from '@herald/publisher';
+import { EventTooLargeError, PublishError, type Publisher, prepareEvents } from '@herald/publisher';
 import { EventInputError, parseEvents } from '../inputs.js';
 import type { HeraldMetrics, IngestRejection } from './metrics.js';
 import { type Headers, sendJson } from './reply.js';
@@ -20,6 +22,13 @@ export const INGEST_MEDIA_TYPES = ['application/json', 'application/x-ndjson'] a
 /** Seconds a client is asked to wait when the queue is full or the server is stopping. */
 const RETRY_AFTER_FULL_SECONDS = 1;
 const RETRY_AFTER_STOPPING_SECONDS = 5;
+
+/**
+ * "ingest request refused" warnings: per reason, 5 lines every 10 s, then one line counting the
+ * rest. A flood of bad requests (a client with a stale token retrying in a loop) must not
+ * bury the rest of the log; the metric `herald_ingest_rejected_total` still counts each one.
+ */
+const REFUSAL_WARNINGS: LogThrottleOptions = { intervalMs: 10_000, burst: 5 };
 
 /** What the ingest endpoint needs. */
 export interface IngestOptions {
@@ -32,6 +41,22 @@ export interface IngestOptions {
   metrics?: Pick<HeraldMetrics, 'eventsIngested' | 'ingestRejected'> | undefined;
   /** True once the server has begun to stop: requests are then refused with 503. */
   stopping: () => boolean;
+  /**
+   * How often a refusal is logged.
+   * @defaultValue per reason, 5 lines every 10 s, then one summary line
+   */
+  refusalWarnings?: LogThrottleOptions | undefined;
+}
+
+/** The ingest endpoint's request handler. */
+export interface IngestHandler {
+  /**
+   * Answers one `POST /v1/events`.
+   * @param expectsContinue the client sent `Expect: 100-continue` and waits for it before sending the body.
+   */
+  (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void>;
+  /** Writes the count of refusals not logged yet (on shutdown). */
+  flushWarnings(): void;
 }
 
 /** A request `POST /v1/events` refuses, with the status and reason it answers with. */
@@ -55,16 +80,17 @@ export class BodyTooLargeError extends Error {
 
 /**
  * `POST /v1/events`: checks the token, the media type and the size, reads the body, validates
- * every event the way `herald publish` does (plus Flyte's terminal-phase rule), and publishes
- * them all — or, when any is bad, none. Answers 202 with each event's id and message id.
- * @param expectsContinue the client sent `Expect: 100-continue` and waits for it before sending the body.
+ * every event the way `herald publish` does (plus Flyte's terminal-phase rule and the
+ * transport's message size limit), and publishes them all — or, when any is bad, none.
+ * Answers 202 with each event's id and message id. When the transport fails part-way, answers
+ * 502 listing which events were published and which were not; since an event keeps its id
+ * (given, or derived from its content), retrying the whole request sends nothing twice.
  */
-export function createIngestHandler(
-  options: IngestOptions,
-): (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean) => Promise<void> {
+export function createIngestHandler(options: IngestOptions): IngestHandler {
   const tokenDigest = options.token === undefined ? undefined : sha256(options.token);
+  const refusals = createLogThrottle(options.logger, options.refusalWarnings ?? REFUSAL_WARNINGS);
 
-  return async (req, res, expectsContinue) => {
+  const handler = async (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean) => {
     const { logger, metrics } = options;
     let bodyRead = false;
     try {
@@ -92,7 +118,7 @@ export function createIngestHandler(
       const text = await readBodyOrReject(req, options.maxBodyBytes);
       bodyRead = true;
       const events = parseOrReject(text);
-      const results = await publish(options.publisher, events);
+      const results = await publish(options.publisher, events, metrics);
       metrics?.eventsIngested(events.length);
       logger.debug({ events: events.length }, 'events ingested');
       sendJson(res, 202, { published: results.map(({ eventId, messageId }) => ({ eventId, messageId })) });
@@ -103,7 +129,8 @@ export function createIngestHandler(
       }
       if (!(err instanceof Rejection)) throw err;
       metrics?.ingestRejected(err.reason);
-      logger.warn(
+      refusals.warn(
+        err.reason,
         { status: err.status, reason: err.reason, error: err.message, remote: req.socket.remoteAddress },
         'ingest request refused',
       );
@@ -113,6 +140,7 @@ export function createIngestHandler(
       sendJson(res, err.status, { error: err.message, ...err.extra.body }, headers);
     }
   };
+  return Object.assign(handler, { flushWarnings: () => refusals.flush() });
 }
 
 /** Whether a request says it carries a body. */
@@ -227,15 +255,53 @@ function parseOrReject(text: string): ExecutionEvent[] {
   }
 }
 
-async function publish(publisher: IngestOptions['publisher'], events: ExecutionEvent[]) {
+/**
+ * Publishes a request's events. A refusal says why; a transport failure part-way lists the
+ * events that were published (counted as ingested) and those that were not, by index and id.
+ */
+async function publish(
+  publisher: IngestOptions['publisher'],
+  events: ExecutionEvent[],
+  metrics: IngestOptions['metrics'],
+) {
   try {
     return await publisher.publish(events);
   } catch (err) {
     if (err instanceof QueueFullError) {
       throw new Rejection(503, 'queue_full', err.message, { headers: { 'Retry-After': RETRY_AFTER_FULL_SECONDS } });
     }
+    if (err instanceof EventTooLargeError) {
+      // The body was within maxBodyBytes, but an event in it is more than the queue takes in
+      // one message: nothing was published, and a retry cannot succeed.
+      const count = err.events.length;
+      throw new Rejection(
+        413,
+        'event_too_large',
+        `${count} event${count === 1 ? ' is' : 's are'} too large for the queue; nothing was published: ${err.message}`,
+        {
+          body: {
+            events: err.events.map(({ index, eventId, bytes, maxBytes, reason }) => ({
+              index,
+              eventId,
+              bytes,
+              maxBytes,
+              error: reason,
+            })),
+          },
+        },
+      );
+    }
     // Checked above already; a publisher with stricter rules of its own still gets a 400.
     if (err instanceof DecodeError) throw new Rejection(400, 'invalid', `body: not a valid event: ${err.message}`);
+    if (err instanceof PublishError) {
+      if (err.published.length > 0) metrics?.eventsIngested(err.published.length);
+      throw new Rejection(502, 'publish_failed', err.message, {
+        body: {
+          published: err.published.map(({ index, eventId, messageId }) => ({ index, eventId, messageId })),
+          failed: err.failed.map(({ index, eventId, error }) => ({ index, eventId, error })),
+        },
+      });
+    }
     if (err instanceof HeraldError) throw new Rejection(502, 'publish_failed', err.message);
     throw err;
   }

@@ -6,6 +6,7 @@ export const INGEST_REJECTIONS = [
   'unauthorized',
   'unsupported_media_type',
   'too_large',
+  'event_too_large',
   'invalid',
   'queue_full',
   'stopping',
@@ -35,7 +36,7 @@ export interface MetricsSource {
 /** Herald's Prometheus metrics, in a registry of their own. */
 export interface HeraldMetrics {
   readonly registry: Registry;
-  /** `count` events published by the ingest endpoint. */
+  /** `count` events published by the ingest endpoint (also those of a request that failed part-way). */
   eventsIngested(count: number): void;
   /** One ingest request refused. */
   ingestRejected(reason: IngestRejection): void;
@@ -114,7 +115,7 @@ export function createMetrics(source: MetricsSource, options: { defaultMetrics?:
   });
   const rejected = new Counter({
     name: 'herald_ingest_rejected_total',
-    help: 'Requests to POST /v1/events that published nothing, by reason.',
+    help: 'Requests to POST /v1/events turned away, by reason; only a publish_failed one may have published part of its events (counted in herald_events_ingested_total).',
     labelNames: ['reason'] as const,
     registers,
   });

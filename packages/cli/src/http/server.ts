@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HeraldError, type Logger, settlesWithin } from '@herald/core';
-import { createIngestHandler, type IngestOptions } from './ingest.js';
+import { createIngestHandler, type IngestHandler, type IngestOptions } from './ingest.js';
 import type { HeraldMetrics } from './metrics.js';
 import { send, sendJson, sendText } from './reply.js';
 
@@ -16,14 +16,30 @@ export interface HttpServerOptions {
   /** Served at `GET /metrics`; undefined: no such route. */
   metrics?: HeraldMetrics | undefined;
   /** `POST /v1/events`; undefined: no such route. */
-  ingest?: Pick<IngestOptions, 'publisher' | 'token' | 'maxBodyBytes'> | undefined;
+  ingest?: Pick<IngestOptions, 'publisher' | 'token' | 'maxBodyBytes' | 'refusalWarnings'> | undefined;
   /** On stop, how long requests being answered get to finish before their connections close. */
   drainMs?: number;
+  /**
+   * The longest a client may take to send one request, headers and body: a slower one gets
+   * 408 and its connection is closed, so it cannot hold a connection (and up to maxBodyBytes of
+   * memory) longer than this.
+   * @defaultValue 30000
+   */
+  requestTimeoutMs?: number;
 }
 
-/** A slow client may not hold a connection (and up to maxBodyBytes of memory) longer than this. */
-const REQUEST_TIMEOUT_MS = 30_000;
+const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 const DEFAULT_DRAIN_MS = 5_000;
+
+/**
+ * Node checks incomplete requests against their timeouts only every
+ * `connectionsCheckingInterval` (30 s by default), so a 30 s limit really cut slow clients at
+ * anywhere up to 60 s. Checking every second (or every quarter of a shorter limit) keeps the
+ * limit within a second of what it says; each check only walks the list of open connections.
+ */
+function checkingIntervalMs(requestTimeoutMs: number): number {
+  return Math.max(10, Math.min(1_000, Math.ceil(requestTimeoutMs / 4)));
+}
 
 /**
  * The HTTP server of `herald run`: `GET /healthz`, `GET /readyz`, and when configured
@@ -33,7 +49,7 @@ const DEFAULT_DRAIN_MS = 5_000;
  */
 export class HttpServer {
   private readonly server: Server;
-  private readonly ingest: ReturnType<typeof createIngestHandler> | undefined;
+  private readonly ingest: IngestHandler | undefined;
   private listening = false;
   private stopped: Promise<void> | undefined;
   private active = 0;
@@ -48,7 +64,16 @@ export class HttpServer {
         metrics: options.metrics,
         stopping: () => this.stopping,
       });
-    this.server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS }, (req, res) => this.handle(req, res, false));
+    const requestTimeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.server = createServer(
+      {
+        requestTimeout,
+        // Headers are part of the request: a client trickling header lines is cut at the same limit.
+        headersTimeout: requestTimeout,
+        connectionsCheckingInterval: checkingIntervalMs(requestTimeout),
+      },
+      (req, res) => this.handle(req, res, false),
+    );
     // Answering before `100 Continue` lets a refused request (token, type, declared size) go
     // without its body ever being sent.
     this.server.on('checkContinue', (req, res) => this.handle(req, res, true));
@@ -92,6 +117,7 @@ export class HttpServer {
     await settlesWithin(this.idle(), this.options.drainMs ?? DEFAULT_DRAIN_MS);
     this.server.closeAllConnections();
     await closed;
+    this.ingest?.flushWarnings();
   }
 
   /** Resolves when no request is being answered. */

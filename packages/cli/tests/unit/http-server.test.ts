@@ -47,6 +47,7 @@ async function startServer(
     metrics?: boolean;
     ready?: () => boolean;
     drainMs?: number;
+    requestTimeoutMs?: number;
   } = {},
 ): Promise<Started> {
   const queue = new MemoryQueue(options.capacity ?? 100);
@@ -67,6 +68,7 @@ async function startServer(
             maxBodyBytes: options.maxBodyBytes ?? 4096,
           },
     drainMs: options.drainMs,
+    requestTimeoutMs: options.requestTimeoutMs,
   };
   const server = new HttpServer(serverOptions);
   servers.push(server);
@@ -298,6 +300,52 @@ describe('routes', () => {
     const port = Number(new URL(url).port);
     const second = new HttpServer({ host: '127.0.0.1', port, logger: recordingLogger(), ready: () => true });
     await expect(second.start()).rejects.toThrow(`cannot listen on 127.0.0.1:${port}: EADDRINUSE`);
+  });
+});
+
+describe('slow clients', () => {
+  it('cuts a client that trickles its headers at the stated limit, not at twice it', async () => {
+    const limitMs = 600;
+    const { url } = await startServer({ requestTimeoutMs: limitMs });
+    const socket = connect(Number(new URL(url).port), '127.0.0.1');
+    const received = readAll(socket);
+    socket.write('POST /v1/events HTTP/1.1\r\nHost: herald\r\n');
+    // A header line every 100 ms: the connection is never idle, the headers never end.
+    const trickle = setInterval(() => socket.write(`X-Slow-${Date.now()}: 1\r\n`), 100);
+    try {
+      // Node used to check timeouts every 30 s whatever the limit; "well before twice the limit"
+      // tells the two apart without measuring time closely.
+      const cut = await Promise.race([
+        received,
+        new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 2 * limitMs)),
+      ]);
+      expect(cut).toMatch(/^HTTP\/1\.1 408 /);
+    } finally {
+      clearInterval(trickle);
+      socket.destroy();
+    }
+  });
+
+  it('cuts a client that sends its body too slowly', async () => {
+    const limitMs = 600;
+    const { url, queue } = await startServer({ requestTimeoutMs: limitMs, token: undefined });
+    const socket = connect(Number(new URL(url).port), '127.0.0.1');
+    const received = readAll(socket);
+    socket.write(
+      'POST /v1/events HTTP/1.1\r\nHost: herald\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n',
+    );
+    const trickle = setInterval(() => socket.write(' '), 100);
+    try {
+      const cut = await Promise.race([
+        received,
+        new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 2 * limitMs)),
+      ]);
+      expect(cut).toMatch(/^HTTP\/1\.1 408 /);
+      expect(queue.size).toBe(0);
+    } finally {
+      clearInterval(trickle);
+      socket.destroy();
+    }
   });
 });
 

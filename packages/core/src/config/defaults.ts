@@ -35,6 +35,13 @@ export const CONFIG_DEFAULTS = {
     shutdownGraceMs: 30_000,
     /** Delivered (event id, destination) pairs remembered to suppress duplicates on redelivery. */
     dedupCapacity: 100_000,
+    /**
+     * Longest the templates an event carries for one email may take to compile and render (in
+     * a worker thread, which is terminated when they run over; the email is then dead-lettered).
+     * A hand-written template takes well under 10 ms; a second is generous for any of them and
+     * still short beside SQS's visibility timeout and the delivery timeout.
+     */
+    eventTemplateBudgetMs: 1_000,
   },
   sandbox: {
     /** Messages the in-memory queue holds before publishing is refused (never blocks). */

@@ -101,6 +101,7 @@ export function parseConfig(
     fromEnv,
   );
   checkChannelTemplates(config, problems, fromEnv);
+  checkRuleTemplates(config, problems, fromEnv);
   checkChannelUrls(config.channels, env, problems);
   if (problems.length > 0) throw new ConfigError(problems, source);
   return config;
@@ -150,6 +151,7 @@ function resolveConfig(file: ConfigFile, ctx: ResolveContext): ResolvedConfig {
     retryMaxDelayMs: h.processor?.retryMaxDelayMs ?? d.processor.retryMaxDelayMs,
     shutdownGraceMs: h.processor?.shutdownGraceMs ?? d.processor.shutdownGraceMs,
     dedupCapacity: h.processor?.dedupCapacity ?? d.processor.dedupCapacity,
+    eventTemplateBudgetMs: h.processor?.eventTemplateBudgetMs ?? d.processor.eventTemplateBudgetMs,
   };
   if (processing.retryBaseDelayMs > processing.retryMaxDelayMs) {
     const max = ctx.show(processing.retryMaxDelayMs, ['herald', 'processor', 'retryMaxDelayMs']);
@@ -396,7 +398,10 @@ export interface ConfigTemplates {
  * @throws TemplateError naming the config key of the bad template.
  */
 export function compileConfigTemplates(config: ResolvedConfig): ConfigTemplates {
-  const renderer = new TemplateRenderer({ partials: config.templates.partials });
+  const renderer = new TemplateRenderer({
+    partials: config.templates.partials,
+    eventTemplateBudgetMs: config.processing.eventTemplateBudgetMs,
+  });
   const defaultEmail = renderer.compileEmail(
     { subject: config.emailer.subject, html: config.emailer.body, text: config.emailer.text },
     'notifications.emailer',
@@ -515,6 +520,27 @@ function checkChannelTemplates(config: ResolvedConfig, problems: ConfigProblem[]
     for (const key of CHANNEL_TEMPLATE_KEYS) {
       const value = (channel as Record<string, unknown>)[key];
       if (value !== undefined) visit(value, `herald.channels.${name}.${key}`);
+    }
+  }
+}
+
+/**
+ * Compiles and renders each rule's own subject and body against the sample event: they are
+ * config too, so a bad one is found by `herald validate` rather than dead-lettered at send time.
+ */
+function checkRuleTemplates(config: ResolvedConfig, problems: ConfigProblem[], fromEnv: EnvProvenance): void {
+  const renderer = new TemplateRenderer({ partials: config.templates.partials });
+  const sample = sampleTemplateContext();
+  for (const [i, rule] of config.rules.entries()) {
+    const subject = rule.subject;
+    const body = rule.body;
+    if (subject !== undefined) {
+      record(problems, fromEnv, `herald.rules[${i}].subject`, () => renderer.compilePlain(subject, 'subject')(sample));
+    }
+    if (body !== undefined) {
+      record(problems, fromEnv, `herald.rules[${i}].body`, () =>
+        renderer.compileEmail({ subject: '', html: body }, 'body').render(sample),
+      );
     }
   }
 }

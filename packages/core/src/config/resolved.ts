@@ -52,6 +52,8 @@ export interface ResolvedConfig {
     retryMaxDelayMs: number;
     shutdownGraceMs: number;
     dedupCapacity: number;
+    /** Time budget of the templates an event carries for one email (compile + render). */
+    eventTemplateBudgetMs: number;
   };
   sandbox: { queueCapacity: number; deadLetterFile: string };
   /** AWS transport settings (Herald's own; FlyteAdmin's keys are above). */

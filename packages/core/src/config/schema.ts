@@ -181,6 +181,7 @@ export const heraldSchema = z
         retryMaxDelayMs: intLike(0, MAX_TIMER_MS).optional(),
         shutdownGraceMs: intLike(0, MAX_TIMER_MS).optional(),
         dedupCapacity: intLike(0).optional(),
+        eventTemplateBudgetMs: intLike(1, 60_000).optional(),
       })
       .strict()
       .optional(),

@@ -2,13 +2,20 @@ import type { HelperDelegate } from 'handlebars';
 import { formatDuration } from './context.js';
 
 /**
+ * Handlebars' own helpers that templates may use, beside {@link templateHelpers}. Handlebars'
+ * `log` is not among them: it writes to the process's console, so an event could forge log
+ * lines (or break `herald render --json`) with it. See {@link UNAVAILABLE_HELPERS}.
+ */
+export const BUILTIN_HELPERS: readonly string[] = ['each', 'if', 'unless', 'with', 'lookup'];
+
+/** Helpers Handlebars registers by default that Herald removes: each has a side effect. */
+export const UNAVAILABLE_HELPERS: readonly string[] = ['log'];
+
+/**
  * Helpers available in every template. Kept small and pure: templates come from config and
  * from events, so nothing here may reach outside the values it is given. No helper may share a
  * name with a top-level context variable: Handlebars would call the helper instead.
  */
-/** Handlebars' own helpers, beside {@link templateHelpers}. */
-export const BUILTIN_HELPERS: readonly string[] = ['each', 'if', 'unless', 'with', 'lookup', 'log'];
-
 export const templateHelpers: Record<string, HelperDelegate> = {
   /** `{{upper phase}}` -> `FAILED` */
   upper: (value: unknown) => String(value ?? '').toUpperCase(),

@@ -1,7 +1,10 @@
 import Handlebars from 'handlebars';
+import { CONFIG_DEFAULTS } from '../config/defaults.js';
 import { TemplateError } from '../errors.js';
+import type { ExecutionEvent } from '../event.js';
 import { sampleTemplateContext, type TemplateContext } from './context.js';
-import { BUILTIN_HELPERS, templateHelpers } from './helpers.js';
+import { type EventEmailSources, EventTemplateWorker } from './event-template-worker.js';
+import { BUILTIN_HELPERS, templateHelpers, UNAVAILABLE_HELPERS } from './helpers.js';
 import { htmlToText } from './html-to-text.js';
 
 /** The three parts of an email, as template sources. */
@@ -32,17 +35,32 @@ export interface TemplateRendererOptions {
   /** Handlebars partials by name, usable as `{{> name}}` in every template. @defaultValue `{}` */
   partials?: Record<string, string>;
   /**
-   * How many compiled templates from events (subject/body overrides) to keep. Config templates
-   * are held by their callers; event templates are arbitrary, so their cache must be bounded.
+   * How many templates compiled by {@link TemplateRenderer.compileCachedEmail} to keep (rule
+   * overrides here, event templates in the worker). Their sources are arbitrary, so the cache
+   * must be bounded.
    * @defaultValue 500
    */
   eventTemplateCacheSize?: number;
+  /**
+   * Longest the templates of one email carried on an event may take to compile and render
+   * (see {@link TemplateRenderer.renderEventEmail}).
+   * @defaultValue `CONFIG_DEFAULTS.processor.eventTemplateBudgetMs` (1000)
+   */
+  eventTemplateBudgetMs?: number;
 }
+
+/** Makes the text body of one email; `renderedHtml` is that email's HTML body, already rendered. */
+type TextFn = (context: unknown, renderedHtml: string) => string;
 
 /** Escaping mode of a template: HTML bodies escape values; subjects and text bodies do not. */
 type Mode = 'html' | 'plain';
 
-const KNOWN_HELPERS = Object.fromEntries(Object.keys(templateHelpers).map((name) => [name, true as const]));
+// Handlebars counts its own `log` as known unless told otherwise; a template calling it is
+// refused before it gets here, and this keeps compiled code from ever calling it.
+const KNOWN_HELPERS: Record<string, boolean> = {
+  ...Object.fromEntries(Object.keys(templateHelpers).map((name) => [name, true])),
+  ...Object.fromEntries(UNAVAILABLE_HELPERS.map((name) => [name, false])),
+};
 
 /**
  * `{{ url }}` → `{{url}}` for a placeholder that is one name. The same template to Handlebars,
@@ -72,6 +90,9 @@ const RAW_OUTPUT = /\{\{\{|\{\{~?\s*&/;
  */
 export class TemplateRenderer {
   private readonly partials: Record<Mode, Record<string, string>> = { html: {}, plain: {} };
+  private readonly eventTemplateBudgetMs: number;
+  /** Started on the first template carried on an event, not before. */
+  private eventTemplateWorker: EventTemplateWorker | undefined;
   /** Helpers used by any partial: a template that includes partials gets these too. */
   private readonly partialHelpers = new Set<string>();
   private readonly environments = new Map<string, typeof Handlebars>();
@@ -80,6 +101,7 @@ export class TemplateRenderer {
 
   constructor(options: TemplateRendererOptions = {}) {
     this.eventTemplateCacheSize = options.eventTemplateCacheSize ?? 500;
+    this.eventTemplateBudgetMs = options.eventTemplateBudgetMs ?? CONFIG_DEFAULTS.processor.eventTemplateBudgetMs;
     for (const [name, source] of Object.entries(options.partials ?? {})) {
       const ast = parse(source, `partial '${name}'`);
       for (const helper of helpersUsedBy(ast)) this.partialHelpers.add(helper);
@@ -97,14 +119,15 @@ export class TemplateRenderer {
   compileEmail(sources: EmailTemplateSources, name: string): CompiledEmailTemplate {
     const subject = this.compile('plain', sources.subject, `${name}.subject`);
     const html = this.compile('html', sources.html, `${name}.body`);
-    const text =
+    const text: TextFn =
       sources.text !== undefined
         ? this.compile('plain', sources.text, `${name}.text`)
         : this.deriveText(sources.html, html);
     return {
       render: (context) => {
         try {
-          return { subject: cleanSubject(subject(context)), html: html(context), text: text(context) };
+          const renderedHtml = html(context);
+          return { subject: cleanSubject(subject(context)), html: renderedHtml, text: text(context, renderedHtml) };
         } catch (err) {
           throw new TemplateError(name, `failed to render: ${(err as Error).message}`, { cause: err });
         }
@@ -113,10 +136,12 @@ export class TemplateRenderer {
   }
 
   /**
-   * Like {@link compileEmail}, for templates that arrive on events: compiled once per distinct
-   * source and kept in a bounded least-recently-used cache.
+   * Like {@link compileEmail}, for templates named at run time (a rule's subject and body):
+   * compiled once per distinct source and kept in a bounded least-recently-used cache. These
+   * render on the caller's thread: never use it for templates carried on events, see
+   * {@link renderEventEmail}.
    */
-  compileEventEmail(sources: EmailTemplateSources, name: string): CompiledEmailTemplate {
+  compileCachedEmail(sources: EmailTemplateSources, name: string): CompiledEmailTemplate {
     const key = `${sources.subject}\u0000${sources.html}\u0000${sources.text ?? ''}`;
     const cached = this.eventTemplates.get(key);
     if (cached) {
@@ -131,6 +156,40 @@ export class TemplateRenderer {
       if (oldest !== undefined) this.eventTemplates.delete(oldest);
     }
     return compiled;
+  }
+
+  /**
+   * Renders an email whose templates were (partly) carried on an event, in a worker thread
+   * under a time budget, so that no template can block the caller's event loop: the parts the
+   * event wrote must obey {@link EVENT_TEMPLATE_LIMITS}, and compiling plus rendering may take at
+   * most `eventTemplateBudgetMs`. The worker starts with the first call; {@link close} stops it.
+   * @param options.signal withdraws the request while it waits for the worker.
+   * @throws TemplateError (rejects) when a template is refused, does not compile or render, or
+   * runs over its budget; HeraldError when the worker cannot be used (transient).
+   */
+  renderEventEmail(
+    sources: EventEmailSources,
+    name: string,
+    event: ExecutionEvent,
+    options: { signal?: AbortSignal | undefined } = {},
+  ): Promise<RenderedEmail> {
+    this.eventTemplateWorker ??= new EventTemplateWorker({
+      partials: this.partials.html,
+      budgetMs: this.eventTemplateBudgetMs,
+    });
+    return this.eventTemplateWorker.render(sources, name, event, options);
+  }
+
+  /** Worker threads started for templates carried on events (none until the first one). */
+  get eventTemplateThreadsStarted(): number {
+    return this.eventTemplateWorker?.threadsStarted ?? 0;
+  }
+
+  /** Stops the event-template worker, if one was started. Config templates keep working. */
+  async close(): Promise<void> {
+    const worker = this.eventTemplateWorker;
+    this.eventTemplateWorker = undefined;
+    await worker?.close();
   }
 
   /**
@@ -153,16 +212,17 @@ export class TemplateRenderer {
    * A text body from the HTML template. Converting the template once (placeholders survive
    * html-to-text) is much faster than converting every rendered body, but is only used when it
    * provably gives the same text: it must parse and match, on a complete sample event, what
-   * converting the rendered HTML gives. Otherwise each rendered body is converted.
+   * converting the rendered HTML gives. Otherwise the HTML rendered for the same email is
+   * converted (never rendered a second time: an expensive template would cost twice).
    */
-  private deriveText(htmlSource: string, html: TemplateFn): TemplateFn {
-    const convertRendered: TemplateFn = (context) => htmlToText(html(context));
+  private deriveText(htmlSource: string, html: TemplateFn): TextFn {
+    const convertRendered: TextFn = (_context, renderedHtml) => htmlToText(renderedHtml);
     if (RAW_OUTPUT.test(htmlSource)) return convertRendered;
     let derived: TemplateFn;
     try {
       derived = this.compile('plain', htmlToText(compactPlaceholders(htmlSource)), 'derived text');
       const sample = sampleTemplateContext();
-      if (normalizeSpace(derived(sample)) !== normalizeSpace(convertRendered(sample))) return convertRendered;
+      if (normalizeSpace(derived(sample)) !== normalizeSpace(htmlToText(html(sample)))) return convertRendered;
     } catch {
       return convertRendered;
     }
@@ -173,6 +233,13 @@ export class TemplateRenderer {
   private compile(mode: Mode, source: string, where: string): TemplateFn {
     const ast = parse(source, where);
     const used = helpersUsedBy(ast);
+    const unavailable = UNAVAILABLE_HELPERS.find((name) => used.has(name));
+    if (unavailable !== undefined) {
+      throw new TemplateError(
+        where,
+        `{{${unavailable}}} is not available in Herald's templates: a template must not write to Herald's logs`,
+      );
+    }
     if (usesPartials(ast)) for (const helper of this.partialHelpers) used.add(helper);
     const fn = this.environment(mode, used).compile(source, {
       noEscape: mode === 'plain',
@@ -205,6 +272,7 @@ export class TemplateRenderer {
       // Handlebars' own helpers are kept only where the template uses them (the two "missing"
       // handlers are always needed by compiled code).
       for (const name of BUILTIN_HELPERS) if (!helpers.has(name)) env.unregisterHelper(name);
+      for (const name of UNAVAILABLE_HELPERS) env.unregisterHelper(name);
       for (const name of names) {
         const helper = templateHelpers[name];
         if (helper) env.registerHelper(name, helper);
@@ -226,7 +294,10 @@ function parse(source: string, where: string): hbs.AST.Program {
   }
 }
 
-/** Names of the helpers (Herald's and the built-in block helpers) a template calls, anywhere in it. */
+/**
+ * Names of the helpers a template calls, anywhere in it: Herald's, Handlebars' own that Herald
+ * keeps, and the ones Herald removed (so that a call to one is refused by name).
+ */
 function helpersUsedBy(ast: hbs.AST.Program): Set<string> {
   const found = new Set<string>();
   const visit = (node: unknown): void => {
@@ -239,7 +310,9 @@ function helpersUsedBy(ast: hbs.AST.Program): Set<string> {
     if (
       (n.type === 'MustacheStatement' || n.type === 'BlockStatement' || n.type === 'SubExpression') &&
       typeof n.path?.original === 'string' &&
-      (Object.hasOwn(templateHelpers, n.path.original) || BUILTIN_HELPERS.includes(n.path.original))
+      (Object.hasOwn(templateHelpers, n.path.original) ||
+        BUILTIN_HELPERS.includes(n.path.original) ||
+        UNAVAILABLE_HELPERS.includes(n.path.original))
     ) {
       found.add(n.path.original);
     }

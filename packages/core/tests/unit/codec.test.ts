@@ -1,4 +1,13 @@
-import { completeEvent, DecodeError, decodeEvent, encodeEvent, eventAttributes, sampleEvent } from '@herald/core';
+import {
+  canonicalJson,
+  completeEvent,
+  DecodeError,
+  decodeEvent,
+  deriveEventId,
+  encodeEvent,
+  eventAttributes,
+  sampleEvent,
+} from '@herald/core';
 import { describe, expect, it } from 'vitest';
 
 const event = sampleEvent();
@@ -42,6 +51,30 @@ describe('decodeEvent', () => {
     expect(err.problems).toEqual([
       "phase: expected one of UNDEFINED, QUEUED, RUNNING, SUCCEEDING, SUCCEEDED, FAILING, FAILED, ABORTED, TIMED_OUT, ABORTING, got 'DONE'",
     ]);
+  });
+
+  it('refuses an execution url that is not http or https, so it can never become a script link', () => {
+    for (const url of [
+      'javascript:alert(1)',
+      'data:text/html,<script>alert(1)</script>',
+      'JavaScript:x',
+      ' https://x',
+    ]) {
+      expect(decodeError(JSON.stringify({ ...event, url })).problems).toEqual([
+        `url: expected an http:// or https:// URL, got '${url}'`,
+      ]);
+    }
+  });
+
+  it('accepts http and https execution urls, and an empty one as no link', () => {
+    for (const url of [
+      'https://flyte.example.com/console/x',
+      'http://localhost:30080/console',
+      'HTTPS://X.EXAMPLE',
+      '',
+    ]) {
+      expect(decodeEvent(JSON.stringify({ ...event, url })).url).toBe(url);
+    }
   });
 
   it('lists every bad field, with nested paths', () => {
@@ -97,6 +130,48 @@ describe('completeEvent', () => {
 
   it('keeps the ids it is given', () => {
     expect(completeEvent(event).id).toBe(event.id);
+  });
+
+  it('gives the same event published twice the same id, so a retry is delivered once', () => {
+    const { version, id, time, source, ...rest } = event;
+    const first = completeEvent(structuredClone(rest), 'herald-http');
+    const again = completeEvent(structuredClone(rest), 'herald-cli');
+    expect(again.id).toBe(first.id);
+    // An RFC 9562 version 8 UUID.
+    expect(first.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  });
+
+  it('derives the id from the content as given, whatever the order of its keys', () => {
+    const a = { phase: 'FAILED', execution: { project: 'p', domain: 'd', name: 'n' }, labels: { x: '1', y: '2' } };
+    const b = { labels: { y: '2', x: '1' }, execution: { name: 'n', domain: 'd', project: 'p' }, phase: 'FAILED' };
+    expect(completeEvent(b).id).toBe(completeEvent(a).id);
+  });
+
+  it('gives events that differ in any field, time included, different ids', () => {
+    const base = { execution: { project: 'p', domain: 'd', name: 'n' }, phase: 'FAILED' };
+    const ids = [
+      base,
+      { ...base, phase: 'SUCCEEDED' },
+      { ...base, execution: { ...base.execution, name: 'm' } },
+      { ...base, time: '2026-11-21T10:00:00Z' },
+      { ...base, time: '2026-11-21T10:00:01Z' },
+      { ...base, labels: { team: 'ml' } },
+    ].map((input) => completeEvent(input).id);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+});
+
+describe('canonicalJson', () => {
+  it('sorts keys at every level, keeps array order, and drops undefined as JSON does', () => {
+    expect(canonicalJson({ b: [2, { d: 1, c: undefined }], a: 'x' })).toBe('{"a":"x","b":[2,{"d":1}]}');
+    expect(canonicalJson([undefined, null, 'é'])).toBe('[null,null,"é"]');
+  });
+});
+
+describe('deriveEventId', () => {
+  it('ignores an id the event carries, so it names the content alone', () => {
+    const content = { execution: { project: 'p', domain: 'd', name: 'n' }, phase: 'FAILED' };
+    expect(deriveEventId({ ...content, id: 'x' })).toBe(deriveEventId(content));
   });
 });
 

@@ -200,6 +200,37 @@ describe('defaults', () => {
   });
 });
 
+describe('the time budget of templates carried on events', () => {
+  it('is a second unless set, and set in milliseconds up to a minute', () => {
+    expect(parseConfig('notifications: {type: sandbox}', { env: {} }).processing.eventTemplateBudgetMs).toBe(1000);
+    expect(
+      parseConfig('herald: {processor: {eventTemplateBudgetMs: 250}}', { env: {} }).processing.eventTemplateBudgetMs,
+    ).toBe(250);
+    expect(problemsOf('herald: {processor: {eventTemplateBudgetMs: 0}}')).toEqual([
+      'herald.processor.eventTemplateBudgetMs: expected number >= 1, got 0',
+    ]);
+  });
+});
+
+describe('templates that write to the logs', () => {
+  it('are refused wherever the config has a template, naming the key', () => {
+    expect(
+      problemsOf(`
+notifications: {type: sandbox, emailer: {body: '{{log "email delivered"}}'}}
+herald:
+  channels:
+    hook: { type: webhook, url: "https://example.com/h", body: { msg: "{{log name}}" } }
+  rules:
+    - { name: r, email: [a@example.com], subject: "{{ name }}", body: "<p>{{#each labels}}{{log this}}{{/each}}</p>" }
+`),
+    ).toEqual([
+      "notifications.emailer.body: {{log}} is not available in Herald's templates: a template must not write to Herald's logs",
+      "herald.channels.hook.body.msg: {{log}} is not available in Herald's templates: a template must not write to Herald's logs",
+      "herald.rules[0].body: {{log}} is not available in Herald's templates: a template must not write to Herald's logs",
+    ]);
+  });
+});
+
 describe('channel templates', () => {
   it('are checked when the config is loaded, string by string in JSON payloads, without secrets', () => {
     expect(

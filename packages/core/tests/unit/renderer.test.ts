@@ -109,6 +109,20 @@ describe('text body', () => {
     const event = sampleEvent({ labels: { note: '<b>bold</b> claim' } });
     expect(render('x', '<p>{{{ labels.note }}}</p>', undefined, event).text).toBe('bold claim');
   });
+
+  it('is converted from the HTML already rendered for the email, never by rendering the HTML again', () => {
+    let reads = 0;
+    const labels = {
+      get note() {
+        reads++;
+        return '<b>bold</b> claim';
+      },
+    };
+    const email = new TemplateRenderer().compileEmail({ subject: 'x', html: '<p>{{{ labels.note }}}</p>' }, 'test');
+    const rendered = email.render({ ...buildTemplateContext(sampleEvent()), labels });
+    expect(rendered.text).toBe('bold claim');
+    expect(reads).toBe(1);
+  });
 });
 
 describe('templates', () => {
@@ -116,6 +130,14 @@ describe('templates', () => {
     expect(() =>
       new TemplateRenderer().compileEmail({ subject: '{{#if x}}', html: '' }, 'notifications.emailer'),
     ).toThrow(TemplateError);
+  });
+
+  it("refuse Handlebars' log helper, naming the template, so no template can write to Herald's logs", () => {
+    for (const html of ['{{log "email delivered"}}', '{{log}}', '{{#if (log name)}}x{{/if}}', '{{#log}}x{{/log}}']) {
+      expect(() => new TemplateRenderer().compileEmail({ subject: 'x', html }, 'notifications.emailer')).toThrow(
+        "notifications.emailer.body: {{log}} is not available in Herald's templates",
+      );
+    }
   });
 
   it('offer helpers', () => {
@@ -132,18 +154,18 @@ describe('templates', () => {
     expect(out.text).toBe('f8a1b2c3\n\nSent by Herald');
   });
 
-  it('compile a template carried on events once and reuse it', () => {
+  it('compile a template named at run time once and reuse it', () => {
     const renderer = new TemplateRenderer();
     const sources = { subject: '{{ name }}', html: '<p>{{ phase }}</p>' };
-    expect(renderer.compileEventEmail(sources, 'a')).toBe(renderer.compileEventEmail({ ...sources }, 'b'));
+    expect(renderer.compileCachedEmail(sources, 'a')).toBe(renderer.compileCachedEmail({ ...sources }, 'b'));
   });
 
-  it('keep only a bounded number of event templates', () => {
+  it('keep only a bounded number of templates named at run time', () => {
     const renderer = new TemplateRenderer({ eventTemplateCacheSize: 2 });
-    const first = renderer.compileEventEmail({ subject: '1', html: '' }, 'x');
-    renderer.compileEventEmail({ subject: '2', html: '' }, 'x');
-    renderer.compileEventEmail({ subject: '3', html: '' }, 'x');
-    expect(renderer.compileEventEmail({ subject: '1', html: '' }, 'x')).not.toBe(first);
+    const first = renderer.compileCachedEmail({ subject: '1', html: '' }, 'x');
+    renderer.compileCachedEmail({ subject: '2', html: '' }, 'x');
+    renderer.compileCachedEmail({ subject: '3', html: '' }, 'x');
+    expect(renderer.compileCachedEmail({ subject: '1', html: '' }, 'x')).not.toBe(first);
   });
 });
 

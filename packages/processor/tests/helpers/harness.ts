@@ -22,11 +22,14 @@ export interface Harness {
   acked(count: number): Promise<void>;
 }
 
-export function makeHarness(herald = '', options: { maxInFlight?: number; maxAttempts?: number } = {}): Harness {
+export function makeHarness(
+  herald = '',
+  options: { maxInFlight?: number; maxAttempts?: number; eventTemplateBudgetMs?: number } = {},
+): Harness {
   const config = parseConfig(
     `notifications: {type: sandbox, emailer: {sender: "herald@example.com", subject: "{{ name }} {{ phase }}", body: "<p>{{ name }}</p>"}}
 herald:
-  processor: {retryBaseDelayMs: 10, retryMaxDelayMs: 40, maxAttempts: ${options.maxAttempts ?? 3}, maxInFlight: ${options.maxInFlight ?? 8}, shutdownGraceMs: 50}
+  processor: {retryBaseDelayMs: 10, retryMaxDelayMs: 40, maxAttempts: ${options.maxAttempts ?? 3}, maxInFlight: ${options.maxInFlight ?? 8}, shutdownGraceMs: 50, eventTemplateBudgetMs: ${options.eventTemplateBudgetMs ?? 1000}}
 ${herald}`,
     { env: {} },
   );

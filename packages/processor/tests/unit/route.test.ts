@@ -17,6 +17,30 @@ describe('routeEvent', () => {
     expect(routeEvent(event, config).map((d) => (d.channel === 'email' ? d.to : d.key))).toEqual([['s@example.com']]);
   });
 
+  it("marks templates written only by the event's publisher, and not the same text in a rule", () => {
+    const withRule = parseConfig(
+      `notifications: {type: sandbox}
+herald: {rules: [{name: r, email: [rule@e.com], subject: "rule: {{ name }}", body: "<p>{{ name }}</p>"}]}`,
+      { env: {} },
+    );
+    const event = sampleEvent({
+      notifications: [
+        { phases: ['FAILED'], email: { recipients: ['a@e.com'], subject: 'own: {{ name }}' } },
+        {
+          phases: ['FAILED'],
+          email: { recipients: ['b@e.com'], subject: 'rule: {{ name }}', body: '<p>{{ name }}</p>' },
+        },
+        { phases: ['FAILED'], email: { recipients: ['c@e.com'] } },
+      ],
+    });
+    const emails = routeEvent(event, withRule).map((d) => (d.channel === 'email' ? [d.to, d.templatesFrom] : []));
+    expect(emails).toEqual([
+      [['a@e.com'], 'event'],
+      [['b@e.com', 'rule@e.com'], 'config'],
+      [['c@e.com'], 'config'],
+    ]);
+  });
+
   it('gives the same key whatever order the recipients come in', () => {
     const a = routeEvent(
       sampleEvent({ notifications: [{ phases: ['FAILED'], email: { recipients: ['x@e.com', 'y@e.com'] } }] }),

@@ -13,6 +13,14 @@ describe('prepareEvents', () => {
     );
   });
 
+  it('gives an event prepared again without an id the same id, so publishing it twice delivers it once', () => {
+    const { id, time, version, source, ...rest } = sampleEvent();
+    const [first] = prepareEvents([structuredClone(rest)]);
+    const [again] = prepareEvents([structuredClone(rest)]);
+    expect(again?.id).toBe(first?.id);
+    expect(prepareEvents([{ ...rest, phase: 'TIMED_OUT' }])[0]?.id).not.toBe(first?.id);
+  });
+
   it('fills in the envelope fields an engine may leave out', () => {
     const { id, time, version, source, ...rest } = sampleEvent();
     const [event] = prepareEvents([rest]);
