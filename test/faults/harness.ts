@@ -48,8 +48,6 @@ export class Scenario {
   private readonly cleanups: (() => Promise<unknown>)[] = [];
   /** When the first `herald run` started: a scenario's duration is counted from there. */
   private startedAt: number | undefined;
-  /** Every `herald run` started, in order. */
-  readonly runs: HeraldRun[] = [];
 
   /** Registers something to stop at the end (last registered, first stopped). */
   defer(cleanup: () => Promise<unknown>): void {
@@ -62,7 +60,6 @@ export class Scenario {
     const child = start(['run', '--config', stack.configFile], undefined, env);
     const exited = finished(child);
     const run: HeraldRun = { child, exited, running: () => child.exitCode === null && child.signalCode === null };
-    this.runs.push(run);
     this.defer(async () => {
       // Only this scenario's own process, by its handle.
       if (run.running()) child.kill('SIGKILL');
@@ -160,23 +157,41 @@ export function settled(stack: AwsStack): Promise<boolean> {
 }
 
 /**
- * Waits until every published key has been received or dead-lettered and the queue is empty —
- * at most `timeoutMs` — and returns the tally either way, so a scenario records its figures
- * before it asserts anything.
+ * Counts published event ids against the emails received and the dead letters taken so far
+ * (taking what has arrived since the last count).
  */
-export async function settle(
-  stack: AwsStack,
+export function eventTally(
   published: readonly string[],
   received: () => Promise<string[]>,
   deadLetters: DeadLetters,
+): () => Promise<Tally> {
+  return async () => {
+    await deadLetters.collect();
+    return account(published, await received(), deadLetters.eventIds());
+  };
+}
+
+/**
+ * Counts until nothing published is lost and the stack's queue is empty — for at most
+ * `timeoutMs` — and returns the last count either way, so a scenario records its figures before
+ * it asserts anything.
+ */
+export async function settle(
+  stack: AwsStack,
+  count: () => Promise<Tally>,
   options: { timeoutMs: number; intervalMs?: number },
 ): Promise<{ tally: Tally; inTime: boolean }> {
   const deadline = Date.now() + options.timeoutMs;
   for (;;) {
-    await deadLetters.collect();
-    const tally = account(published, await received(), deadLetters.eventIds());
-    if (tally.lost === 0 && (await settled(stack))) return { tally, inTime: true };
-    if (Date.now() > deadline) return { tally, inTime: false };
+    let tally: Tally | undefined;
+    try {
+      tally = await count();
+      if (tally.lost === 0 && (await settled(stack))) return { tally, inTime: true };
+    } catch (err) {
+      // An emulator too busy to answer one read (moto's data dump) is asked again.
+      if (Date.now() > deadline) throw err;
+    }
+    if (tally && Date.now() > deadline) return { tally, inTime: false };
     await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 500));
   }
 }

@@ -11,7 +11,7 @@ import {
   TEMPLATE_TAGS,
 } from './corpus.js';
 import { account, type Tally } from './figures.js';
-import { DeadLetters, record, Scenario, settled, smtpServerConfig } from './harness.js';
+import { DeadLetters, record, Scenario, settle, settled, smtpServerConfig } from './harness.js';
 
 /** Headers nodemailer writes for an email Herald sends; any other header came from a value. */
 const HERALD_HEADERS = new Set([
@@ -87,13 +87,14 @@ describe('a hostile corpus written straight to the queue', () => {
         smtp.received.flatMap((m) => m.envelopeTo.map((to) => keyOf(byRecipient.get(to), `to ${to}`))),
         reader.records.map((d) => keyOf(entryOf(d), 'an unknown dead letter')),
       );
-    const deadline = Date.now() + 150_000;
-    for (;;) {
-      await reader.collect();
-      tally = count();
-      if ((tally.lost === 0 && (await settled(stack))) || Date.now() > deadline || !run.running()) break;
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    }
+    await settle(
+      stack,
+      async () => {
+        await reader.collect();
+        return count();
+      },
+      { timeoutMs: 150_000 },
+    );
     const durationMs = scenario.elapsedMs();
     await scenario.terminate(run);
     output = await run.exited;
@@ -164,7 +165,7 @@ describe('a hostile corpus written straight to the queue', () => {
     expect(claimed).toEqual(smtp.received.flatMap((m) => m.envelopeTo).sort());
   });
 
-  // The expectations below rely on fixes being made on main (see corpus.ts, PendingFix).
+  // The expectations below were written before Herald met them (see corpus.ts, PendingFix).
 
   it('refuses an event template that calls {{log}}', () => {
     expect(failing(expected('dead-letter', 'no-log-helper'), notRefused)).toEqual([]);

@@ -4,6 +4,7 @@ import { TestSmtpServer } from '../helpers/smtp.js';
 import {
   DeadLetters,
   eventIdOf,
+  eventTally,
   numberedEvents,
   params,
   publishEvents,
@@ -49,9 +50,11 @@ describe('herald run killed with SIGKILL mid-backlog', () => {
     const deadLetters = new DeadLetters(stack);
     const { tally, inTime } = await settle(
       stack,
-      events.map((e) => e.id),
-      received,
-      deadLetters,
+      eventTally(
+        events.map((e) => e.id),
+        received,
+        deadLetters,
+      ),
       { timeoutMs: 120_000 },
     );
     await record({

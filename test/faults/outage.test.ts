@@ -1,7 +1,17 @@
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { createStack, emailsFrom, eventually } from '../helpers/aws.js';
 import { FlakyProxy } from '../helpers/flaky-proxy.js';
-import { DeadLetters, eventIdOf, numberedEvents, params, publishEvents, record, Scenario, settle } from './harness.js';
+import {
+  DeadLetters,
+  eventIdOf,
+  eventTally,
+  numberedEvents,
+  params,
+  publishEvents,
+  record,
+  Scenario,
+  settle,
+} from './harness.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -48,9 +58,11 @@ describe('email provider outage with recovery', () => {
     const deadLetters = new DeadLetters(stack);
     const { tally, inTime } = await settle(
       stack,
-      events.map((e) => e.id),
-      received,
-      deadLetters,
+      eventTally(
+        events.map((e) => e.id),
+        received,
+        deadLetters,
+      ),
       { timeoutMs: 120_000, intervalMs: 1000 },
     );
     await record({

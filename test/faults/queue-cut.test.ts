@@ -5,6 +5,7 @@ import { TestSmtpServer } from '../helpers/smtp.js';
 import {
   DeadLetters,
   eventIdOf,
+  eventTally,
   type HeraldRun,
   numberedEvents,
   params,
@@ -60,9 +61,11 @@ describe('the path to the queue service cut and restored', () => {
     const deadLetters = new DeadLetters(stack);
     const { tally, inTime } = await settle(
       stack,
-      events.map((e) => e.id),
-      received,
-      deadLetters,
+      eventTally(
+        events.map((e) => e.id),
+        received,
+        deadLetters,
+      ),
       { timeoutMs: 120_000 },
     );
     await record({

@@ -209,7 +209,9 @@ export async function sentEmails(): Promise<SentEmail[]> {
       text: m.Body?.text_part,
     }));
   }
-  const data = (await (await fetch(`${endpoint}/moto-api/data.json`)).json()) as {
+  const response = await fetch(`${endpoint}/moto-api/data.json`);
+  if (!response.ok) throw new Error(`moto's data dump answered ${response.status}`);
+  const data = (await response.json()) as {
     ses: { Message: { source: string; destinations: { ToAddresses?: string[] }; subject: string; body: string }[] };
   };
   return data.ses.Message.map((m) => ({
