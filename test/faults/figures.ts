@@ -1,40 +1,44 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-/** What one fault scenario measured, counted at the receiving end. */
-export interface Figures {
-  scenario: string;
-  /** Messages put on the queue. */
+/** What {@link account} counts, at the receiving end. */
+export interface Tally {
+  /** Keys (events, or messages) put on the queue. */
   published: number;
-  /** Distinct (event, destination) pairs received by the email server. */
+  /** Distinct keys received by the email server. */
   delivered: number;
-  /** Distinct messages found in the dead-letter queue. */
+  /** Distinct keys found in the dead-letter queue. */
   deadLettered: number;
   /** Published, yet neither received nor dead-lettered. */
   lost: number;
-  /** Emails received beyond the first per (event, destination). */
+  /** Emails received beyond the first per key (one destination per event here). */
   duplicated: number;
-  durationMs: number;
-  /** The fault's own parameters and anything worth a second look (kills, outage seconds, …). */
-  notes: string;
-}
-
-/** The tallies {@link account} works out. */
-export type Tally = Pick<Figures, 'published' | 'delivered' | 'deadLettered' | 'lost' | 'duplicated'> & {
   /** Keys published but neither received nor dead-lettered. */
   lostKeys: string[];
   /** Keys both received and dead-lettered: recorded as failed although someone got the email. */
   deliveredAndDeadLettered: string[];
   /** Receptions of keys that were never published (e.g. a recipient smuggled in by an event). */
   unexpected: string[];
-};
+}
+
+/** What one fault scenario measured: its tally, how long it took, and what to know about the run. */
+export interface Figures extends Tally {
+  scenario: string;
+  durationMs: number;
+  /** The fault's own parameters and anything worth a second look (kills, outage seconds, …). */
+  notes: string;
+}
 
 /**
  * Accounts for every published key (an event id, or a queue message id) at the receiving end.
  * @param received one key per email received (a key twice is a duplicate).
  * @param deadLettered one key per dead-letter record.
  */
-export function account(published: readonly string[], received: readonly string[], deadLettered: readonly string[]) {
+export function account(
+  published: readonly string[],
+  received: readonly string[],
+  deadLettered: readonly string[],
+): Tally {
   const publishedSet = new Set(published);
   const receivedSet = new Set(received);
   const deadSet = new Set(deadLettered);
@@ -48,7 +52,7 @@ export function account(published: readonly string[], received: readonly string[
     lostKeys,
     deliveredAndDeadLettered: [...receivedSet].filter((key) => deadSet.has(key)),
     unexpected: [...receivedSet].filter((key) => !publishedSet.has(key)),
-  } satisfies Tally;
+  };
 }
 
 /** Writes one scenario's figures where the end-of-run report (report.ts) finds them; a re-run replaces them. */
