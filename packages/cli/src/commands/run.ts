@@ -227,7 +227,8 @@ function logLifecycle(processor: Processor, logger: Logger, keepDeliveries: bool
         location: e.location,
         ms: Math.round(e.durationMs),
       },
-      'email delivered',
+      // Slack posts and PagerDuty triggers are not emails; operators grep for these words.
+      e.destination.startsWith('email:') ? 'email delivered' : `${e.provider} delivered`,
     );
   });
   processor.events.on('retry_scheduled', (e) => {
