@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
-import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { type ExecutionEvent, encodeEvent, sampleEvent, silentLogger } from '@herald/core';
 import { SesEmailer } from '@herald/emailer';
-import { createProcessor, type Processor } from '@herald/processor';
+import { createProcessor, createSource, type Processor } from '@herald/processor';
 import { createPublisher, SnsPublisher } from '@herald/publisher';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type AwsStack, createStack, drain, emailsFrom, eventually, sendRaw } from './helpers/aws.js';
@@ -252,6 +252,43 @@ describe('SQS source', () => {
       ApproximateNumberOfMessages: String(120 - settled),
       ApproximateNumberOfMessagesNotVisible: '0',
     });
+  });
+});
+
+describe('SQS dead letters', () => {
+  it('are recorded whatever the reason holds and however large the message is', async () => {
+    const stack = await createStack();
+    const source = createSource(stack.config);
+    try {
+      // A message as large as SQS allows, with attributes of its own.
+      const body = 'x'.repeat(262_144 - 200);
+      await stack.sqs.send(
+        new SendMessageCommand({
+          QueueUrl: stack.queueUrl,
+          MessageBody: body,
+          MessageAttributes: { phase: { DataType: 'String', StringValue: 'FAILED' } },
+        }),
+      );
+      const [message] = await eventually(async () => {
+        const got = await source.receive(1, AbortSignal.timeout(5_000));
+        expect(got).toHaveLength(1);
+        return got;
+      });
+      if (!message) throw new Error('no message');
+      // Control characters and half a surrogate pair, as a decode error may quote them.
+      await source.deadLetter(message, {
+        kind: 'undecodable',
+        reason: `bad \u0000\u001b[31m \uD800 ${'r'.repeat(5000)}`,
+      });
+
+      const [dead] = await drain(stack.sqs, stack.deadLetterUrl);
+      expect(dead?.attributes['herald.kind']).toBe('undecodable');
+      expect(dead?.attributes['herald.reason']).toMatch(/^bad \uFFFD\uFFFD\[31m \uFFFD r+$/);
+      expect(Number(dead?.attributes['herald.bodyTruncatedFrom'] ?? body.length)).toBe(body.length);
+      expect(body.startsWith(dead?.body ?? '-')).toBe(true);
+    } finally {
+      await source.close();
+    }
   });
 });
 

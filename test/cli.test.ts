@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import PostalMime from 'postal-mime';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { finished, herald, root, start, waitForLog } from './helpers/cli.js';
+import { TestSmtpServer } from './helpers/smtp.js';
 
 const fixture = (name: string) => join(root, 'packages/core/tests/fixtures', name);
 const example = (name: string) => join(root, 'examples', name);
@@ -233,6 +234,36 @@ describe('herald run (sandbox)', () => {
     const result = await finished(child);
     expect(result.status).toBe(0);
     expect(result.stderr).toContain('herald processor stopped');
+  });
+
+  it('with an SMTP emailer, exits 0 on SIGTERM once idle, its pooled connection closed', async () => {
+    const smtp = new TestSmtpServer();
+    const port = await smtp.start();
+    const file = join(dir, 'smtp.yaml');
+    await writeFile(
+      file,
+      `notifications:
+  type: sandbox
+  emailer:
+    sender: herald@example.com
+    emailServerConfig: { serviceName: smtp, smtpServer: 127.0.0.1, smtpPort: "${port}", smtpSkipTLSVerify: true }
+`,
+    );
+    const child = start(['run', '--config', file, '--publish', example('events/failed.json')]);
+    try {
+      await waitForLog(child, 'email delivered');
+      expect(smtp.received).toHaveLength(1);
+      child.kill('SIGTERM');
+      // Without the connection closed, the process logs that it stopped and then never exits.
+      const exited = await Promise.race([
+        finished(child),
+        new Promise<undefined>((resolve) => setTimeout(resolve, 15_000, undefined)),
+      ]);
+      expect(exited?.status, 'herald run did not exit after SIGTERM').toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+      await smtp.stop();
+    }
   });
 
   it('runs on the embedded sandbox default without a config', async () => {

@@ -73,7 +73,8 @@ export function createProcessor(config: ResolvedConfig, deps: ProcessorDependenc
     maxInFlight: config.processing.maxInFlight,
     shutdownGraceMs: config.processing.shutdownGraceMs,
     shutdown,
-    renderer: templates.renderer,
+    // An emailer passed in belongs to the caller, who closes it.
+    closeWhenStopped: [...(emailer && !deps.emailer ? [emailer] : []), templates.renderer],
   });
 }
 

@@ -18,8 +18,12 @@ export interface ProcessorOptions {
   shutdown: AbortController;
   /** Wait after a failed receive, doubling up to 30 s, so a broken connection is not hammered. */
   receiveRetryBaseMs?: number;
-  /** Closed last, once nothing renders any more: it holds the worker of templates carried on events. */
-  renderer?: { close(): Promise<void> };
+  /**
+   * Closed last, once nothing sends or renders any more: what the processor opened for its
+   * deliveries (the emailer's connections, the worker of templates carried on events). A pooled
+   * SMTP connection left open would keep the process alive after it stopped.
+   */
+  closeWhenStopped?: readonly { close(): Promise<void> }[];
 }
 
 /**
@@ -119,7 +123,9 @@ export class Processor {
     // Slots are freed before settling; the source closes only once every settle is done.
     await settlesWithin(Promise.allSettled([...this.handling]), 10_000);
     await source.close();
-    await this.options.renderer?.close();
+    for (const part of this.options.closeWhenStopped ?? []) {
+      await part.close().catch((err: unknown) => logger.warn({ err }, 'could not close cleanly'));
+    }
   }
 
   private async run(): Promise<void> {

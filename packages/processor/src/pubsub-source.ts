@@ -1,6 +1,10 @@
 import type { Message, PubSub, Subscription } from '@google-cloud/pubsub';
 import { HeraldError, type Logger, pubSubResourceExists, silentLogger } from '@herald/core';
-import { DEAD_LETTER_ATTRIBUTES, type DeadLetterRecord, type ReceivedMessage, type Source } from './source.js';
+import { deadLetterAttributes } from './dead-letter-attributes.js';
+import type { DeadLetterRecord, ReceivedMessage, Source } from './source.js';
+
+/** Pub/Sub: 100 attributes per message, 1024 bytes per value. */
+const PUBSUB_ATTRIBUTE_LIMITS = { maxAttributes: 100, maxReasonBytes: 1000, maxValueBytes: 1024 };
 
 /** Imported on first use, not at load: the library costs ~27 MB RSS and startup time that AWS and sandbox users need not pay. */
 const loadPubSub = () => import('@google-cloud/pubsub');
@@ -127,18 +131,7 @@ export class PubSubSource implements Source {
   }
 
   async deadLetter(message: ReceivedMessage, record: DeadLetterRecord): Promise<void> {
-    const attributes: Record<string, string> = {
-      ...message.attributes,
-      // Pub/Sub limits an attribute value to 1024 bytes, not characters.
-      [DEAD_LETTER_ATTRIBUTES.reason]: Buffer.from(record.reason)
-        .subarray(0, 1000)
-        .toString('utf8')
-        .replace(/\uFFFD$/, ''),
-      [DEAD_LETTER_ATTRIBUTES.kind]: record.kind,
-      [DEAD_LETTER_ATTRIBUTES.sourceMessageId]: message.id,
-    };
-    if (record.eventId) attributes[DEAD_LETTER_ATTRIBUTES.eventId] = record.eventId;
-    if (record.destination) attributes[DEAD_LETTER_ATTRIBUTES.destination] = record.destination;
+    const attributes = deadLetterAttributes(message, record, PUBSUB_ATTRIBUTE_LIMITS);
     const data = typeof message.body === 'string' ? Buffer.from(message.body) : Buffer.from(message.body);
     const client = await this.openClient();
     await client.topic(this.options.deadLetterTopicName).publishMessage({ data, attributes });

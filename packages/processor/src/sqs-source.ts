@@ -15,7 +15,8 @@ import {
   silentLogger,
   withReconnect,
 } from '@herald/core';
-import { DEAD_LETTER_ATTRIBUTES, type DeadLetterRecord, type ReceivedMessage, type Source } from './source.js';
+import { deadLetterAttributes, truncateUtf8 } from './dead-letter-attributes.js';
+import type { DeadLetterRecord, ReceivedMessage, Source } from './source.js';
 import { DeleteBatcher } from './sqs-delete-batcher.js';
 import { VisibilityKeeper } from './sqs-visibility.js';
 
@@ -152,25 +153,21 @@ export class SqsSource implements Source {
   }
 
   async deadLetter(message: ReceivedMessage, record: DeadLetterRecord): Promise<void> {
-    const attributes: Record<string, MessageAttributeValue> = {
-      [DEAD_LETTER_ATTRIBUTES.reason]: text(record.reason.slice(0, 4096)),
-      [DEAD_LETTER_ATTRIBUTES.kind]: text(record.kind),
-      [DEAD_LETTER_ATTRIBUTES.sourceMessageId]: text(message.id),
-    };
-    if (record.eventId) attributes[DEAD_LETTER_ATTRIBUTES.eventId] = text(record.eventId);
-    if (record.destination) attributes[DEAD_LETTER_ATTRIBUTES.destination] = text(record.destination);
-    // Keep the original attributes (phase, project, domain) while SQS's limit of 10 allows.
-    for (const [key, value] of Object.entries(message.attributes)) {
-      if (Object.keys(attributes).length >= 10) break;
-      if (value !== '') attributes[key] ??= text(value);
-    }
-    const body = typeof message.body === 'string' ? message.body : Buffer.from(message.body).toString('utf8');
+    const attributes = deadLetterAttributes(message, record, SQS_ATTRIBUTE_LIMITS);
+    const text = typeof message.body === 'string' ? message.body : Buffer.from(message.body).toString('utf8');
+    // SQS refuses an empty body; a dead letter must still be recorded.
+    const body = fitWithinSqsLimit(
+      text === '' ? '(empty message body)' : text,
+      attributes,
+      Object.keys(message.attributes),
+    );
     await this.client.send(
       new SendMessageCommand({
         QueueUrl: this.deadLetterUrl,
-        // SQS refuses an empty body; a dead letter must still be recorded.
-        MessageBody: body === '' ? '(empty message body)' : body,
-        MessageAttributes: attributes,
+        MessageBody: body,
+        MessageAttributes: Object.fromEntries(
+          Object.entries(attributes).map(([key, value]) => [key, { DataType: 'String', StringValue: value }]),
+        ),
       }),
     );
   }
@@ -255,8 +252,33 @@ function untilAborted<T>(request: Promise<T>, signal: AbortSignal): Promise<T | 
   });
 }
 
-function text(value: string): MessageAttributeValue {
-  return { DataType: 'String', StringValue: value };
+/** SQS: 10 attributes; the reason is kept to 4 KiB of the message's 256 KiB. */
+const SQS_ATTRIBUTE_LIMITS = { maxAttributes: 10, maxReasonBytes: 4096, maxValueBytes: 4096 };
+/** The most SQS takes for one message: body and attributes (names, types and values) together. */
+const SQS_MAX_MESSAGE_BYTES = 262_144;
+/** Set on a dead letter whose body had to be cut to fit: the original body's size in bytes. */
+const BODY_TRUNCATED_FROM = 'herald.bodyTruncatedFrom';
+
+/**
+ * Keeps a dead letter within SQS's size limit, which a body near 256 KiB plus Herald's
+ * attributes would exceed: first the copied original attributes are dropped (from `attributes`),
+ * then, only if that is not enough, the body is cut and its original size recorded.
+ * @returns the body to send.
+ */
+function fitWithinSqsLimit(body: string, attributes: Record<string, string>, copied: string[]): string {
+  const attributeBytes = () =>
+    Object.entries(attributes).reduce(
+      (sum, [key, value]) => sum + Buffer.byteLength(key) + 'String'.length + Buffer.byteLength(value),
+      0,
+    );
+  const bodyBytes = Buffer.byteLength(body);
+  for (const key of copied) {
+    if (bodyBytes + attributeBytes() <= SQS_MAX_MESSAGE_BYTES) return body;
+    if (!key.startsWith('herald.')) delete attributes[key];
+  }
+  if (bodyBytes + attributeBytes() <= SQS_MAX_MESSAGE_BYTES) return body;
+  attributes[BODY_TRUNCATED_FROM] = String(bodyBytes);
+  return truncateUtf8(body, SQS_MAX_MESSAGE_BYTES - attributeBytes());
 }
 
 function flattenAttributes(attributes: Record<string, MessageAttributeValue> | undefined): Record<string, string> {

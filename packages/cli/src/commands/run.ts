@@ -1,4 +1,12 @@
-import { type ExecutionEvent, type Logger, MemoryQueue, type ResolvedConfig, readSecret } from '@herald/core';
+import {
+  createLogThrottle,
+  type ExecutionEvent,
+  type Logger,
+  type LogThrottle,
+  MemoryQueue,
+  type ResolvedConfig,
+  readSecret,
+} from '@herald/core';
 import { createProcessor, type Processor, type ProcessorEventMap } from '@herald/processor';
 import { createPublisher, type Publisher, prepareEvents } from '@herald/publisher';
 import { UsageError } from '../errors.js';
@@ -140,6 +148,7 @@ export async function runProcessor(config: ResolvedConfig, logger: Logger, optio
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+  tally.repeated.flush();
   logger.info(
     { delivered: tally.delivered, retries: tally.retries, deadLettered: tally.deadLettered },
     'herald processor stopped',
@@ -187,10 +196,24 @@ interface Tally {
   deadLettered: number;
   /** Every delivery, kept only for the summary of a run that stops when idle. */
   sent: ProcessorEventMap['delivered'][] | undefined;
+  /** Warnings that repeat by the thousand in an outage. */
+  repeated: LogThrottle;
 }
 
+/**
+ * Retries and queue errors come in floods when a provider or the queue is down (thousands of
+ * lines a minute): a few lines per window, then a count. Metrics count every one.
+ */
+const REPEATED_WARNINGS = { intervalMs: 10_000, burst: 5 };
+
 function logLifecycle(processor: Processor, logger: Logger, keepDeliveries: boolean): Tally {
-  const tally: Tally = { delivered: 0, retries: 0, deadLettered: 0, sent: keepDeliveries ? [] : undefined };
+  const tally: Tally = {
+    delivered: 0,
+    retries: 0,
+    deadLettered: 0,
+    sent: keepDeliveries ? [] : undefined,
+    repeated: createLogThrottle(logger, REPEATED_WARNINGS),
+  };
   processor.events.on('delivered', (e) => {
     tally.delivered++;
     tally.sent?.push(e);
@@ -204,12 +227,14 @@ function logLifecycle(processor: Processor, logger: Logger, keepDeliveries: bool
         location: e.location,
         ms: Math.round(e.durationMs),
       },
-      'email delivered',
+      // Slack posts and PagerDuty triggers are not emails; operators grep for these words.
+      e.destination.startsWith('email:') ? 'email delivered' : `${e.provider} delivered`,
     );
   });
   processor.events.on('retry_scheduled', (e) => {
     tally.retries++;
-    logger.warn(
+    tally.repeated.warn(
+      'retry',
       { eventId: e.eventId, destinations: e.destinations, attempt: e.attempt, delayMs: e.delayMs, error: e.error },
       'delivery failed; retry scheduled',
     );
@@ -221,7 +246,7 @@ function logLifecycle(processor: Processor, logger: Logger, keepDeliveries: bool
       'dead-lettered',
     );
   });
-  processor.events.on('source_error', (e) => logger.warn({ ...e }, 'queue operation failed'));
+  processor.events.on('source_error', (e) => tally.repeated.warn(e.operation, { ...e }, 'queue operation failed'));
   return tally;
 }
 
