@@ -24,6 +24,8 @@ export class FlakyProxy {
   forwardBeforeFailing = 0;
   /** While true, every request fails the way `mode` says. */
   down = false;
+  /** Connections reset on arrival while the path was cut. */
+  refused = 0;
   private isCut = false;
 
   constructor(
@@ -36,7 +38,9 @@ export class FlakyProxy {
   async start(): Promise<string> {
     this.server = await listenOnLoopback((req, res) => this.handle(req, res));
     this.server.server.on('connection', (socket) => {
-      if (this.isCut) socket.destroy();
+      if (!this.isCut) return;
+      this.refused++;
+      socket.destroy();
     });
     return this.server.url;
   }
