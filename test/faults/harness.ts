@@ -6,7 +6,7 @@
  * names the event it is for, whatever the templates made of the rest.
  */
 import { randomUUID } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ExecutionEvent, sampleEvent } from '@herald/core';
@@ -120,6 +120,7 @@ export async function publishEvents(stack: AwsStack, events: readonly ExecutionE
   const file = join(tmpdir(), `herald-faults-${randomUUID()}.jsonl`);
   await writeFile(file, `${events.map((e) => JSON.stringify(e)).join('\n')}\n`);
   const result = await herald(['publish', '--config', stack.configFile, '--event', file]);
+  await rm(file, { force: true });
   if (result.status !== 0 || result.stdout.trim().split('\n').length !== events.length) {
     throw new Error(`herald publish failed (${result.status}):\n${result.stderr}`);
   }
