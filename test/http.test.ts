@@ -192,4 +192,57 @@ describe('herald run with herald.http', () => {
     expect(result.status).toBe(1);
     expect(result.stderr).toContain(`herald: cannot listen on 127.0.0.1:${port}: EADDRINUSE`);
   });
+
+  it('keeps answering /healthz and delivering while an event template runs past its budget', async () => {
+    const port = await freePort();
+    const file = await config(port);
+    await writeFile(file, (await readFile(file, 'utf8')).replace('maxBodyBytes: 4096', 'maxBodyBytes: 1048576'));
+    const child = start(['run', '--config', file], root, { HERALD_TEST_INGEST_TOKEN: TOKEN });
+    children.push(child);
+    await waitForLog(child, 'http server listening');
+    const url = `http://127.0.0.1:${port}`;
+
+    const failed = await example('failed.json');
+    const labels = Object.fromEntries(Array.from({ length: 2500 }, (_, i) => [`l${i}`, '']));
+    // Within every limit an event template has, but millions of iterations: only the time budget stops it.
+    const slow = {
+      ...failed,
+      id: 'slow-template',
+      labels,
+      notifications: [
+        {
+          phases: ['FAILED'],
+          email: {
+            recipients: ['slow@example.com'],
+            body: '{{#each @root.labels}}{{#each @root.labels}}{{@key}}{{/each}}{{/each}}',
+          },
+        },
+      ],
+    };
+    const good = Array.from({ length: 50 }, (_, i) => ({
+      ...failed,
+      id: `good-${i}`,
+      execution: { ...(failed.execution as object), name: `good-${i}` },
+    }));
+    const answered = post(url, [slow, ...good].map((e) => JSON.stringify(e)).join('\n'), {
+      'Content-Type': 'application/x-ndjson',
+    });
+    expect((await answered).status).toBe(202);
+
+    const deadLetterFile = join(dir, 'outbox', 'dead-letter.jsonl');
+    const healthChecks: number[] = [];
+    for (;;) {
+      // A blocked event loop would not answer within a second.
+      const health = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1_000) });
+      healthChecks.push(health.status);
+      const deadLetters = await readFile(deadLetterFile, 'utf8').catch(() => '');
+      if (deadLetters.includes('slow-template')) {
+        expect(JSON.parse(deadLetters.trim().split('\n')[0] as string).reason).toMatch(/budget/);
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(healthChecks.every((status) => status === 200)).toBe(true);
+    expect(await eventually(emlFiles, (f) => f.length === 50)).toHaveLength(50);
+  });
 });
