@@ -40,7 +40,7 @@ describe('email provider outage with recovery', () => {
     await publishEvents(stack, events);
     const received = async () => (await emailsFrom(stack)).flatMap((m) => m.to.map(eventIdOf));
 
-    await scenario.run(stack, { AWS_ENDPOINT_URL_SESV2: ses, AWS_ENDPOINT_URL_SES: ses });
+    const run = await scenario.run(stack, { AWS_ENDPOINT_URL_SESV2: ses, AWS_ENDPOINT_URL_SES: ses });
     await eventually(
       async () => expect((await received()).length, 'emails before the outage').toBeGreaterThanOrEqual(20),
       60_000,
@@ -77,5 +77,13 @@ describe('email provider outage with recovery', () => {
     expect(tally.deliveredAndDeadLettered, 'events both emailed and dead-lettered').toEqual([]);
     expect(tally.delivered + tally.deadLettered).toBe(events.length);
     expect(inTime, 'the queue emptied after the outage').toBe(true);
+
+    // Hundreds of retries, but the log has a few lines per 10 s window and a count of the rest.
+    const log = run.child.output.stderr.split('\n').filter((line) => line.startsWith('{'));
+    const retryLines = log.filter((line) => JSON.parse(line).msg === 'delivery failed; retry scheduled');
+    const windows = Math.ceil(scenario.elapsedMs() / 10_000) + 1;
+    expect(proxy.failed).toBeGreaterThan(5 * windows);
+    expect(retryLines.length).toBeLessThanOrEqual(5 * windows);
+    expect(log.some((line) => /delivery failed; retry scheduled: \d+ more in the last/.test(line))).toBe(true);
   });
 });
