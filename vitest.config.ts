@@ -10,6 +10,7 @@ const alias = {
   '@herald/emailer': src('emailer'),
   '@herald/channels': src('channels'),
   '@herald/processor': src('processor'),
+  '@herald/server': src('server'),
   '@herald/cli': src('cli'),
 };
 

@@ -1,5 +1,11 @@
 import { ConfigError, DecodeError, HeraldError } from '@herald/core';
-import { createPublisher, EventTooLargeError, PublishError, type PublishResult } from '@herald/publisher';
+import {
+  createPublisher,
+  EventInputError,
+  EventTooLargeError,
+  PublishError,
+  type PublishResult,
+} from '@herald/publisher';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { formatDeliveries, renderDeliveries } from './commands/render.js';
 import { runProcessor } from './commands/run.js';
@@ -152,6 +158,7 @@ function report(err: unknown, io: CliIo): number {
   if (
     err instanceof ConfigError ||
     err instanceof UsageError ||
+    err instanceof EventInputError ||
     err instanceof InvalidArgumentError ||
     err instanceof DecodeError
   ) {

@@ -6,6 +6,7 @@ export {
   type UnpublishedEvent,
 } from './errors.js';
 export { createPublisher, type PublisherDependencies } from './factory.js';
+export { EventInputError, type EventLocation, parseEvents } from './inputs.js';
 export { MemoryPublisher, type MemoryPublisherOptions } from './memory.js';
 export { NoopPublisher } from './noop.js';
 export { prepareEvents } from './prepare.js';

@@ -3,15 +3,12 @@ import {
   type ExecutionEvent,
   type Logger,
   type LogThrottle,
-  MemoryQueue,
   type ResolvedConfig,
-  readSecret,
 } from '@herald/core';
-import { createProcessor, type Processor, type ProcessorEventMap } from '@herald/processor';
-import { createPublisher, type Publisher, prepareEvents } from '@herald/publisher';
+import type { Processor, ProcessorEventMap } from '@herald/processor';
+import { prepareEvents } from '@herald/publisher';
+import { HeraldApp } from '@herald/server';
 import { UsageError } from '../errors.js';
-import { createMetrics, type HeraldMetrics } from '../http/metrics.js';
-import { HttpServer } from '../http/server.js';
 
 /** Options of `herald run`. */
 export interface RunOptions {
@@ -24,38 +21,26 @@ export interface RunOptions {
 }
 
 /**
- * Runs the processor until SIGINT/SIGTERM (or until idle with `exitWhenIdle`), then drains
- * in-flight work and resolves. A second signal exits at once.
+ * Runs Herald until SIGINT/SIGTERM (or until idle with `exitWhenIdle`), then drains in-flight
+ * work and resolves. A second signal exits at once. The application itself (what starts and
+ * stops, in which order) is {@link HeraldApp}; this adds signals, the logs and the summary.
  */
 export async function runProcessor(config: ResolvedConfig, logger: Logger, options: RunOptions): Promise<number> {
   if (options.exitWhenIdle && config.type !== 'sandbox') {
     throw new UsageError('--exit-when-idle needs type sandbox: a shared queue is never known to be empty');
   }
-  const queue =
-    config.type === 'sandbox' || config.type === 'local' ? new MemoryQueue(config.sandbox.queueCapacity) : undefined;
   // Refuse bad events before anything starts (e.g. a notification on a phase that is not terminal).
   const toPublish = prepareEvents(options.publish);
-  // Read before anything is built, so a missing token exits 2 at once, naming the key.
-  const ingestToken =
-    config.http.listen && config.http.ingest.enabled && config.http.ingest.tokenEnvVar
-      ? readSecret({ envVar: config.http.ingest.tokenEnvVar }, 'herald.http.ingest.tokenEnvVar')
-      : undefined;
   for (const warning of config.warnings) logger.warn({ config: config.source }, warning);
-  const processor = createProcessor(config, { logger, memoryQueue: queue });
-  // Counting starts with the processor, before the server that shows the counts is up.
-  const metrics = config.http.metrics ? createMetrics(processor) : undefined;
+  const app = new HeraldApp(config, { logger });
   // Only a sandbox run that ends by itself prints what it sent; a long-running processor keeps
   // counts, never the deliveries themselves, so its memory does not grow with every email.
-  const tally = logLifecycle(processor, logger, options.exitWhenIdle);
+  const tally = logLifecycle(app.processor, logger, options.exitWhenIdle);
 
   // Listen for signals before anything starts, so a signal at any point drains cleanly.
   let stop: () => void = () => {};
-  let processorStopping = false;
   const stopRequested = new Promise<void>((resolve) => {
-    stop = () => {
-      processorStopping = true;
-      resolve();
-    };
+    stop = resolve;
   });
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -73,53 +58,10 @@ export async function runProcessor(config: ResolvedConfig, logger: Logger, optio
   // timers or sockets: without this the process would end by itself.
   const keepAlive = setInterval(() => {}, 1 << 30);
 
-  let started = false;
-  let server: HttpServer | undefined;
-  let publisher: Publisher | undefined;
-  // The HTTP server goes first, so nothing new is accepted, then the publisher it used, then
-  // the processor drains. Each step runs even when one before it failed.
-  let shuttingDown: Promise<void> | undefined;
-  const shutdown = () => {
-    shuttingDown ??= (async () => {
-      try {
-        if (server) {
-          await server.stop();
-          logger.info({}, 'http server stopped');
-        }
-      } finally {
-        try {
-          await publisher?.close();
-        } finally {
-          await processor.stop();
-        }
-      }
-    })();
-    return shuttingDown;
-  };
-
   try {
-    if (config.type === 'local') {
-      logger.warn({}, 'notifications.type is local: notifications are disabled; nothing will be processed');
-    }
-    await processor.start();
-    started = true;
-    logger.info(
-      { type: config.type, emailer: config.emailer.provider, config: config.source },
-      'herald processor started',
-    );
-
-    const ingest = config.http.listen !== undefined && config.http.ingest.enabled;
-    if (options.publish.length > 0 || ingest) publisher = createPublisher(config, { memoryQueue: queue, logger });
-    if (config.http.listen) {
-      server = await startHttpServer(config, logger, {
-        metrics,
-        ingest: ingest && publisher ? { publisher, token: ingestToken } : undefined,
-        ready: () => started && !processorStopping && processor.queueReachable,
-      });
-    }
-
-    if (publisher && options.publish.length > 0) {
-      const results = await publisher.publish(toPublish);
+    await app.start();
+    if (toPublish.length > 0) {
+      const results = await app.publish(toPublish);
       for (const [i, result] of results.entries()) {
         const event = toPublish[i] as ExecutionEvent;
         logger.info(
@@ -128,7 +70,7 @@ export async function runProcessor(config: ResolvedConfig, logger: Logger, optio
         );
       }
     }
-
+    const { queue, processor } = app;
     if (options.exitWhenIdle && queue) {
       const stopWhenIdle = () => {
         if (queue.size === 0 && processor.inFlight === 0) stop();
@@ -138,12 +80,9 @@ export async function runProcessor(config: ResolvedConfig, logger: Logger, optio
       stopWhenIdle();
     }
     await stopRequested;
-    await shutdown();
-  } catch (err) {
-    // Whatever failed after start, the processor drains what it holds before the error is reported.
-    await shutdown();
-    throw err;
   } finally {
+    // Whatever failed after start, the processor drains what it holds before the error is reported.
+    await app.stop();
     clearInterval(keepAlive);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -155,39 +94,6 @@ export async function runProcessor(config: ResolvedConfig, logger: Logger, optio
   );
   if (options.exitWhenIdle) options.out.write(formatSummary(tally, config));
   return 0;
-}
-
-/** Starts the HTTP server `herald.http` describes and logs where it listens. */
-async function startHttpServer(
-  config: ResolvedConfig,
-  logger: Logger,
-  parts: {
-    metrics: HeraldMetrics | undefined;
-    ingest: { publisher: Publisher; token: string | undefined } | undefined;
-    ready: () => boolean;
-  },
-): Promise<HttpServer> {
-  const { listen, ingest } = config.http;
-  if (!listen) throw new Error('startHttpServer needs herald.http.listen');
-  const server = new HttpServer({
-    host: listen.host,
-    port: listen.port,
-    logger,
-    ready: parts.ready,
-    metrics: parts.metrics,
-    ingest: parts.ingest && { ...parts.ingest, maxBodyBytes: ingest.maxBodyBytes },
-  });
-  const address = await server.start();
-  logger.info(
-    {
-      address,
-      metrics: parts.metrics ? `${address}/metrics` : false,
-      ingest: parts.ingest ? `${address}/v1/events` : false,
-      authenticated: parts.ingest ? parts.ingest.token !== undefined : undefined,
-    },
-    'http server listening',
-  );
-  return server;
 }
 
 interface Tally {

@@ -1,9 +1,9 @@
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { createMetrics, type HeraldMetrics, HttpServer, type HttpServerOptions } from '@herald/cli';
 import { type ExecutionEvent, HeraldError, type Logger, MemoryQueue } from '@herald/core';
 import { ProcessorEvents } from '@herald/processor';
 import { MemoryPublisher, type Publisher } from '@herald/publisher';
+import { createMetrics, type HeraldMetrics, HttpServer, type HttpServerOptions } from '@herald/server';
 import { afterEach, describe, expect, it } from 'vitest';
 
 const TOKEN = 'tok-7f3a9c1e5b';

@@ -1,5 +1,5 @@
-import { createMetrics, type HeraldMetrics } from '@herald/cli';
 import { type ProcessorEventMap, ProcessorEvents } from '@herald/processor';
+import { createMetrics, type HeraldMetrics } from '@herald/server';
 import { describe, expect, it } from 'vitest';
 
 /** A processor as the metrics see it: its events, and an in-flight count a test can move. */

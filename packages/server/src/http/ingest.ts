@@ -11,8 +11,14 @@ import {
   type LogThrottleOptions,
   QueueFullError,
 } from '@herald/core';
-import { EventTooLargeError, PublishError, type Publisher, prepareEvents } from '@herald/publisher';
-import { EventInputError, parseEvents } from '../inputs.js';
+import {
+  EventInputError,
+  EventTooLargeError,
+  PublishError,
+  type Publisher,
+  parseEvents,
+  prepareEvents,
+} from '@herald/publisher';
 import type { HeraldMetrics, IngestRejection } from './metrics.js';
 import { type Headers, sendJson } from './reply.js';
 

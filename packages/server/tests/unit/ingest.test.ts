@@ -1,21 +1,19 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
+import { type Logger, MemoryQueue } from '@herald/core';
+import { EventInputError, MemoryPublisher, PublishError, parseEvents, SNS_MAX_MESSAGE_BYTES } from '@herald/publisher';
 import {
   BodyTooLargeError,
   bearerMatches,
   createIngestHandler,
-  EventInputError,
   type IngestHandler,
   type IngestOptions,
   mediaTypeOf,
-  parseEvents,
   parseIngestBody,
   readBody,
   sha256,
-} from '@herald/cli';
-import { type Logger, MemoryQueue } from '@herald/core';
-import { MemoryPublisher, PublishError, SNS_MAX_MESSAGE_BYTES } from '@herald/publisher';
+} from '@herald/server';
 import { afterEach, describe, expect, it } from 'vitest';
 
 const event = (phase = 'FAILED', extra: Record<string, unknown> = {}) => ({
