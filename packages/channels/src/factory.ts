@@ -1,4 +1,4 @@
-import type { ResolvedConfig, TemplateRenderer } from '@herald/core';
+import type { Environment, ResolvedConfig, TemplateRenderer } from '@herald/core';
 import type { Channel } from './channel.js';
 import { JiraChannel } from './jira.js';
 import { PagerDutyChannel } from './pagerduty.js';
@@ -12,7 +12,7 @@ import { WebhookChannel } from './webhook.js';
 export function createChannels(
   config: Pick<ResolvedConfig, 'channels'>,
   renderer: TemplateRenderer,
-  env: Readonly<Record<string, string | undefined>> = process.env,
+  env: Environment = process.env,
 ): Map<string, Channel> {
   const channels = new Map<string, Channel>();
   for (const [name, channel] of Object.entries(config.channels)) {

@@ -1,4 +1,4 @@
-import { DeliveryError, httpUrlProblem } from '@herald/core';
+import { DeliveryError, httpUrlProblem, isAbortError, parseRetryAfterMs } from '@herald/core';
 import type { PreparedRequest } from './channel.js';
 
 /** Answers a service documents as "slow down" or "try later", besides 429 and 5xx. */
@@ -37,13 +37,13 @@ export async function sendHttp(
       signal,
     });
   } catch (err) {
-    const { name, cause } = err as Error & { cause?: { code?: string } };
-    if (name === 'AbortError' || name === 'TimeoutError') {
+    if (isAbortError(err)) {
       throw new DeliveryError(provider, 'aborted (timeout or shutdown)', { retryable: true, cause: err });
     }
     // fetch reports a network failure as a TypeError with the socket's error as its cause; a
     // TypeError without one is fetch refusing to build the request, and its message quotes the
     // offending URL or header value. The error is not kept as the cause, so no log shows it.
+    const { name, cause } = err as Error & { cause?: { code?: string } };
     if (name === 'TypeError' && cause === undefined) {
       throw new DeliveryError(provider, 'the request cannot be made: fetch refused its URL or headers (not shown)', {
         retryable: false,
@@ -64,14 +64,9 @@ export async function sendHttp(
   throw new DeliveryError(provider, reason, { retryable });
 }
 
-/** Retry-After in seconds or as an HTTP date, in milliseconds from now. */
+/** A response's Retry-After, in seconds or as an HTTP date, in milliseconds from `now`. */
 export function retryAfterMs(headers: Headers, now = Date.now()): number | undefined {
-  const value = headers.get('retry-after');
-  if (!value) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+  return parseRetryAfterMs(headers.get('retry-after'), now);
 }
 
 /** `https://hooks.slack.com/services/T000/B000/XXXX` → `https://hooks.slack.com/***`. */

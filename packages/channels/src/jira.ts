@@ -1,6 +1,7 @@
 import {
   buildTemplateContext,
   type ChannelConfig,
+  type Environment,
   type ExecutionEvent,
   maskUrlCredentials,
   readSecret,
@@ -32,7 +33,7 @@ export class JiraChannel implements Channel {
     readonly name: string,
     private readonly config: JiraConfig,
     renderer: TemplateRenderer,
-    env: Readonly<Record<string, string | undefined>> = process.env,
+    env: Environment = process.env,
   ) {
     const path = `herald.channels.${name}`;
     const email = readSecret({ envVar: config.emailEnvVar, filePath: config.emailFile }, `${path}.emailEnvVar`, env);

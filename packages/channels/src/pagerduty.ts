@@ -1,6 +1,7 @@
 import {
   buildTemplateContext,
   type ChannelConfig,
+  type Environment,
   type ExecutionEvent,
   maskUrlCredentials,
   type Phase,
@@ -33,7 +34,7 @@ export class PagerDutyChannel implements Channel {
     readonly name: string,
     private readonly config: PagerDutyConfig,
     renderer: TemplateRenderer,
-    env: Readonly<Record<string, string | undefined>> = process.env,
+    env: Environment = process.env,
   ) {
     const path = `herald.channels.${name}`;
     this.routingKey = readSecret(

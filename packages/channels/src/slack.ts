@@ -1,6 +1,7 @@
 import {
   buildTemplateContext,
   type ChannelConfig,
+  type Environment,
   type ExecutionEvent,
   readSecretValue,
   type TemplateRenderer,
@@ -33,7 +34,7 @@ export class SlackChannel implements Channel {
     readonly name: string,
     config: SlackConfig,
     renderer: TemplateRenderer,
-    env: Readonly<Record<string, string | undefined>> = process.env,
+    env: Environment = process.env,
   ) {
     const path = `herald.channels.${name}`;
     // A malformed URL is not refused here: the loader reports it when it can read the secret,

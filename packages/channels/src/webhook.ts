@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import {
   buildTemplateContext,
   type ChannelConfig,
+  type Environment,
   type ExecutionEvent,
   readSecret,
   readSecretValue,
@@ -34,7 +35,7 @@ export class WebhookChannel implements Channel {
     readonly name: string,
     private readonly config: WebhookConfig,
     renderer: TemplateRenderer,
-    env: Readonly<Record<string, string | undefined>> = process.env,
+    env: Environment = process.env,
   ) {
     const path = `herald.channels.${name}`;
     // The loader requires url, urlEnvVar or urlFile; without any, readSecretValue says so. A

@@ -1,3 +1,4 @@
+export * from './aws-errors.js';
 export * from './codec.js';
 export * from './config/defaults.js';
 export * from './config/load.js';
@@ -19,6 +20,7 @@ export { templateHelpers } from './render/helpers.js';
 export { htmlToText } from './render/html-to-text.js';
 export * from './render/placeholders.js';
 export * from './render/renderer.js';
+export * from './retry.js';
 export * from './sample-event.js';
 export {
   findSecret,

@@ -34,8 +34,3 @@ export async function withReconnect<T>(
     }
   }
 }
-
-/** True for an AWS SDK error that carries no HTTP answer: connection refused or reset, DNS, TLS. */
-export function isUnansweredAwsError(err: unknown): boolean {
-  return (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === undefined;
-}

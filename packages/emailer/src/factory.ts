@@ -1,4 +1,11 @@
-import { HeraldError, type Logger, type ResolvedConfig, readSecret, silentLogger } from '@herald/core';
+import {
+  type Environment,
+  HeraldError,
+  type Logger,
+  type ResolvedConfig,
+  readSecret,
+  silentLogger,
+} from '@herald/core';
 import type { Emailer } from './emailer.js';
 import { OutboxEmailer } from './outbox.js';
 
@@ -14,7 +21,7 @@ import { SmtpEmailer } from './smtp.js';
  */
 export function createEmailer(
   config: ResolvedConfig,
-  env: Readonly<Record<string, string | undefined>> = process.env,
+  env: Environment = process.env,
   logger: Logger = silentLogger,
 ): Emailer | undefined {
   switch (config.emailer.provider) {
@@ -70,11 +77,7 @@ const FLYTE_SECRETS_DIR = '/etc/secrets';
  * `<name>` itself and an absolute file path. Like FlyteAdmin, a secret that is not found means
  * no password; Herald says so in the log.
  */
-function smtpPassword(
-  name: string,
-  env: Readonly<Record<string, string | undefined>>,
-  logger: Logger,
-): string | undefined {
+function smtpPassword(name: string, env: Environment, logger: Logger): string | undefined {
   const fromEnv = env[`FLYTE_SECRET_${name}`] ?? env[name];
   if (fromEnv) return fromEnv.trim();
   for (const file of name.startsWith('/') ? [name] : [`${FLYTE_SECRETS_DIR}/${name}`]) {

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DeliveryError } from '@herald/core';
+import { DeliveryError, isAbortError } from '@herald/core';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import type { Emailer, EmailMessage, SendOptions, SendResult } from './emailer.js';
 import { mimeSubject } from './mime-subject.js';
@@ -76,7 +76,7 @@ export class OutboxEmailer implements Emailer {
 function classify(err: unknown): DeliveryError {
   if (err instanceof DeliveryError) return err;
   const code = (err as NodeJS.ErrnoException).code;
-  const reason = (err as Error).name === 'AbortError' ? 'aborted (delivery timeout)' : (err as Error).message;
+  const reason = isAbortError(err) ? 'aborted (delivery timeout)' : (err as Error).message;
   return new DeliveryError('outbox', code ? `${code}: ${reason}` : reason, { retryable: true, cause: err });
 }
 

@@ -1,4 +1,4 @@
-import { DeliveryError } from '@herald/core';
+import { DeliveryError, isAbortError, parseRetryAfterMs } from '@herald/core';
 import type { Emailer, EmailMessage, SendOptions, SendResult } from './emailer.js';
 
 /** Options for {@link SendGridEmailer}. */
@@ -48,8 +48,9 @@ export class SendGridEmailer implements Emailer {
         signal: options.signal,
       });
     } catch (err) {
-      const aborted = (err as Error).name === 'AbortError' || (err as Error).name === 'TimeoutError';
-      const reason = aborted ? 'aborted (delivery timeout or shutdown)' : `request failed: ${describeCause(err)}`;
+      const reason = isAbortError(err)
+        ? 'aborted (delivery timeout or shutdown)'
+        : `request failed: ${describeCause(err)}`;
       throw new DeliveryError('sendgrid', reason, { retryable: true, cause: err });
     }
     if (response.ok) {
@@ -76,13 +77,9 @@ export function classify(status: number, body: string, headers: Headers, now = D
 }
 
 function retryAfterMs(headers: Headers, now: number): number | undefined {
-  const retryAfter = headers.get('retry-after');
-  if (retryAfter) {
-    const seconds = Number(retryAfter);
-    if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-    const date = Date.parse(retryAfter);
-    if (!Number.isNaN(date)) return Math.max(0, date - now);
-  }
+  const retryAfter = parseRetryAfterMs(headers.get('retry-after'), now);
+  if (retryAfter !== undefined) return retryAfter;
+  // Without a usable Retry-After, SendGrid's rate-limit reset (epoch seconds) says when to come back.
   const reset = Number(headers.get('x-ratelimit-reset'));
   return Number.isFinite(reset) && reset > 0 ? Math.max(0, reset * 1000 - now) : undefined;
 }

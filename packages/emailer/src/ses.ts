@@ -1,6 +1,6 @@
 import { SESClient, SendEmailCommand as SendEmailV1Command } from '@aws-sdk/client-ses';
 import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
-import { DeliveryError } from '@herald/core';
+import { DeliveryError, isAbortError } from '@herald/core';
 import type { Emailer, EmailMessage, SendOptions, SendResult } from './emailer.js';
 
 /** Options for {@link SesEmailer}. */
@@ -122,7 +122,7 @@ export function classify(err: unknown): DeliveryError {
   if (THROTTLING.has(name) || status === 429) {
     return new DeliveryError('ses', detail, { retryable: true, cause: err });
   }
-  if (name === 'AbortError' || name === 'TimeoutError') {
+  if (isAbortError(err)) {
     return new DeliveryError('ses', 'aborted (delivery timeout or shutdown)', { retryable: true, cause: err });
   }
   if (status === undefined) {

@@ -1,4 +1,5 @@
-export { type BackoffPolicy, backoffDelayMs } from './backoff.js';
+// Defined in core since publisher and sources use it too; still exported here, where it was first.
+export { type BackoffPolicy, backoffDelayMs } from '@herald/core';
 export { type CodeRule, when } from './code-rules.js';
 export { composeEmail } from './compose.js';
 export { type ProcessorEventMap, type ProcessorEventName, ProcessorEvents } from './events.js';

@@ -1,5 +1,6 @@
 import type { Channel } from '@herald/channels';
 import {
+  backoffDelayMs,
   type ConfigTemplates,
   DecodeError,
   DeliveryError,
@@ -10,7 +11,6 @@ import {
   TemplateError,
 } from '@herald/core';
 import type { Emailer } from '@herald/emailer';
-import { backoffDelayMs } from './backoff.js';
 import type { CodeRule } from './code-rules.js';
 import { composeEmail } from './compose.js';
 import type { ProcessorEventMap, ProcessorEvents } from './events.js';

@@ -1,4 +1,4 @@
-import { type Logger, settlesWithin } from '@herald/core';
+import { backoffDelayMs, type Logger, settlesWithin } from '@herald/core';
 import type { ProcessorEvents } from './events.js';
 import { InFlightLimiter } from './flow-control.js';
 import type { Pipeline } from './pipeline.js';
@@ -16,7 +16,11 @@ export interface ProcessorOptions {
   shutdownGraceMs: number;
   /** Aborting it cancels in-flight sends; the same signal the pipeline was built with. */
   shutdown: AbortController;
-  /** Wait after a failed receive, doubling up to 30 s, so a broken connection is not hammered. */
+  /**
+   * Wait after a failed receive, doubling (with jitter) up to 30 s, so a broken connection is
+   * not hammered.
+   * @defaultValue 1000
+   */
   receiveRetryBaseMs?: number;
   /**
    * Closed last, once nothing sends or renders any more: what the processor opened for its
@@ -32,6 +36,9 @@ export interface ProcessorOptions {
  * really gone, not that one connection was reset.
  */
 const UNREACHABLE_AFTER_FAILED_RECEIVES = 3;
+
+/** Longest wait between failed receives: a queue that comes back is noticed within this. */
+const RECEIVE_RETRY_MAX_MS = 30_000;
 
 /**
  * Runs the receive loop: keeps up to `maxInFlight` messages in the pipeline, asking the source
@@ -147,7 +154,9 @@ export class Processor {
         if (signal.aborted) break;
         failures++;
         this.failedReceives++;
-        const waitMs = Math.min(30_000, baseMs * 2 ** (failures - 1));
+        // Jittered so the receive loops (and other processors) that failed together do not all
+        // retry in the same instant against a queue that is just coming back.
+        const waitMs = backoffDelayMs({ baseDelayMs: baseMs, maxDelayMs: RECEIVE_RETRY_MAX_MS }, failures);
         events.emit('source_error', { operation: 'receive', error: err instanceof Error ? err.message : String(err) });
         logger.warn({ err, waitMs }, 'receive failed; retrying');
         await sleep(waitMs, signal);

@@ -1,5 +1,5 @@
 import type { Message, PubSub, Subscription } from '@google-cloud/pubsub';
-import { HeraldError, type Logger, pubSubResourceExists, silentLogger } from '@herald/core';
+import { backoffDelayMs, HeraldError, type Logger, pubSubResourceExists, silentLogger } from '@herald/core';
 import { deadLetterAttributes } from './dead-letter-attributes.js';
 import type { DeadLetterRecord, ReceivedMessage, Source } from './source.js';
 
@@ -8,6 +8,12 @@ const PUBSUB_ATTRIBUTE_LIMITS = { maxAttributes: 100, maxReasonBytes: 1000, maxV
 
 /** Imported on first use, not at load: the library costs ~27 MB RSS and startup time that AWS and sandbox users need not pay. */
 const loadPubSub = () => import('@google-cloud/pubsub');
+
+/**
+ * Wait before reopening a failed stream: 1 s, doubling per failure in a row, at most 30 s. The
+ * library has already retried what it could, so a short first wait is enough.
+ */
+const REOPEN_BACKOFF = { baseDelayMs: 1000, maxDelayMs: 30_000 };
 
 /** Options for {@link PubSubSource}. */
 export interface PubSubSourceOptions {
@@ -195,7 +201,9 @@ export class PubSubSource implements Source {
   private async reopen(err: Error): Promise<void> {
     if (this.closed || !this.subscription) return;
     this.reopenFailures++;
-    const waitMs = Math.min(30_000, 1000 * 2 ** (this.reopenFailures - 1));
+    // Jittered: every processor on the subscription sees the same outage and would otherwise
+    // reopen its stream at the same moment.
+    const waitMs = backoffDelayMs(REOPEN_BACKOFF, this.reopenFailures);
     this.logger.warn({ err, waitMs }, 'Pub/Sub stream failed; reopening');
     try {
       await this.subscription.close();

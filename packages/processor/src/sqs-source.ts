@@ -9,6 +9,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import {
   HeraldError,
+  isNonExistentQueueError,
   isUnansweredAwsError,
   type Logger,
   settlesWithin,
@@ -227,14 +228,14 @@ export class SqsSource implements Source {
       );
       return out.QueueUrl ?? '';
     } catch (err) {
-      const name = (err as Error).name;
-      if (name === 'QueueDoesNotExist' || name === 'AWS.SimpleQueueService.NonExistentQueue') {
+      if (isNonExistentQueueError(err)) {
         throw new HeraldError(
           `SQS queue '${queueName}' does not exist in account ${accountId || '(default)'} (create it with \`herald infra up\`)`,
           { cause: err },
         );
       }
-      throw new HeraldError(`cannot look up SQS queue '${queueName}': ${name}: ${(err as Error).message}`, {
+      const { name, message } = err as Error;
+      throw new HeraldError(`cannot look up SQS queue '${queueName}': ${name}: ${message}`, {
         cause: err,
       });
     }

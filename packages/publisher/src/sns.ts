@@ -8,6 +8,7 @@ import {
   SNSClient,
 } from '@aws-sdk/client-sns';
 import {
+  backoffDelayMs,
   type ExecutionEvent,
   type ExecutionEventInput,
   encodeEvent,
@@ -43,6 +44,12 @@ export interface SnsPublisherOptions {
  */
 export const SNS_MAX_MESSAGE_BYTES = 256 * 1024;
 const MAX_BATCH_ENTRIES = 10;
+
+/**
+ * Wait before resending the entries SNS failed on its side: 200 ms, doubling, at most 10 s. Short,
+ * because the caller of `publish` is waiting, and the SDK has already backed off for whole calls.
+ */
+const ENTRY_RETRY_BACKOFF = { baseDelayMs: 200, maxDelayMs: 10_000 };
 
 /**
  * Publishes events to an SNS topic: the event JSON as the message, `phase`, `project` and
@@ -146,7 +153,8 @@ export class SnsPublisher implements Publisher {
           `SNS failed ${pending.length} event(s) after ${attempts} attempts: ${retryable.map((f) => f.Code).join(', ')}`,
         );
       }
-      if (pending.length > 0) await sleep(Math.min(10_000, 100 * 2 ** attempt));
+      // Jittered so that publishers throttled together do not resend together.
+      if (pending.length > 0) await sleep(backoffDelayMs(ENTRY_RETRY_BACKOFF, attempt));
     }
     if (tally.anyRefused) {
       throw new PublishError(`SNS refused part of a batch for topic ${this.options.topicArn}`);

@@ -19,7 +19,7 @@ import {
   SetQueueAttributesCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
-import { HeraldError, type ResolvedConfig } from '@herald/core';
+import { HeraldError, isNonExistentQueueError, type ResolvedConfig } from '@herald/core';
 import { isApiMissing } from '@herald/emailer';
 
 /** One line of `herald infra up` output: what, which, and whether it was created or found. */
@@ -112,8 +112,7 @@ async function ensureQueue(
   try {
     url = (await sqs.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl;
   } catch (err) {
-    const code = (err as Error).name;
-    if (code !== 'QueueDoesNotExist' && code !== 'AWS.SimpleQueueService.NonExistentQueue') throw err;
+    if (!isNonExistentQueueError(err)) throw err;
   }
   const created = url === undefined;
   if (url === undefined) {
