@@ -1,4 +1,10 @@
-export { formatDeliveries, type RenderedDelivery, renderDeliveries } from './commands/render.js';
+export {
+  formatDeliveries,
+  type RenderedDelivery,
+  type RenderedEmail,
+  type RenderedRequest,
+  renderDeliveries,
+} from './commands/render.js';
 export {
   BodyTooLargeError,
   bearerMatches,

@@ -4,15 +4,19 @@ import {
   DecodeError,
   EMBEDDED_SANDBOX_CONFIG,
   type ExecutionEvent,
+  type LoadOptions,
   loadConfigFile,
   parseConfig,
   type ResolvedConfig,
 } from '@herald/core';
 import { UsageError } from './errors.js';
 
-/** The config from `--config`, or the embedded sandbox default when none is given. */
-export function readConfig(file: string | undefined): ResolvedConfig {
-  return file ? loadConfigFile(file) : parseConfig(EMBEDDED_SANDBOX_CONFIG);
+/**
+ * The config from `--config`, or the embedded sandbox default when none is given (it names no
+ * secrets). With `checkSecrets`, a secret that cannot be read is one more problem listed.
+ */
+export function readConfig(file: string | undefined, options: LoadOptions = {}): ResolvedConfig {
+  return file ? loadConfigFile(file, process.env, options) : parseConfig(EMBEDDED_SANDBOX_CONFIG);
 }
 
 /**
