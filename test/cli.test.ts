@@ -1,6 +1,7 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { RenderedDelivery, RenderedRequest } from '@herald/cli';
 import PostalMime from 'postal-mime';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { finished, herald, root, start, waitForLog } from './helpers/cli.js';
@@ -32,7 +33,9 @@ describe('herald validate', () => {
   });
 
   it("accepts FlyteAdmin's GCP block with SendGrid", async () => {
-    const result = await herald(['validate', '--config', fixture('flyteadmin-gcp-sendgrid.yaml')]);
+    const result = await herald(['validate', '--config', fixture('flyteadmin-gcp-sendgrid.yaml')], {
+      env: { SENDGRID_API_KEY: 'SG.test' },
+    });
     expect(result.status).toBe(0);
     expect(result.stdout).toContain('emailer: sendgrid');
   });
@@ -81,6 +84,54 @@ describe('herald validate', () => {
     expect(result.stderr).toContain("notifications.emailer.body: {{log}} is not available in Herald's templates");
   });
 
+  it('exits 2 listing every secret herald run would need and cannot read, naming no value', async () => {
+    const file =
+      await sandboxConfig(`  http: { listen: "127.0.0.1:0", ingest: { enabled: true, tokenEnvVar: HERALD_TEST_INGEST } }
+  channels:
+    alerts: { type: slack, webhookUrlEnvVar: HERALD_TEST_SLACK }
+    hook: { type: webhook, urlFile: ${join(dir, 'missing-hook-url')}, signingSecretEnvVar: HERALD_TEST_SIGNING }
+    pager: { type: pagerduty, routingKeyEnvVar: HERALD_TEST_PD }
+`);
+    const result = await herald(['validate', '--config', file], { env: { HERALD_TEST_PD: 'XXXXSECRET' } });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('4 problems in configuration');
+    for (const line of [
+      'herald.http.ingest.tokenEnvVar: environment variable HERALD_TEST_INGEST is not set',
+      'herald.channels.alerts.webhookUrlEnvVar: environment variable HERALD_TEST_SLACK is not set',
+      `herald.channels.hook.urlEnvVar: cannot read ${join(dir, 'missing-hook-url')}: ENOENT`,
+      'herald.channels.hook.signingSecretEnvVar: environment variable HERALD_TEST_SIGNING is not set',
+    ]) {
+      expect(result.stderr).toContain(line);
+    }
+    expect(result.stdout + result.stderr).not.toContain('XXXXSECRET');
+
+    const skipped = await herald(['validate', '--config', file, '--skip-secrets']);
+    expect(skipped.status).toBe(0);
+    expect(skipped.stdout).toContain(`OK: ${file}`);
+  });
+
+  it("exits 2 naming the SendGrid key variable in FlyteAdmin's GCP block when it is not set", async () => {
+    const result = await herald(['validate', '--config', fixture('flyteadmin-gcp-sendgrid.yaml')], {
+      env: { SENDGRID_API_KEY: '' },
+    });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain(
+      'notifications.emailer.emailServerConfig.apiKeyEnvVar: environment variable SENDGRID_API_KEY is not set',
+    );
+  });
+
+  it('refuses a config herald run refuses, with the same message', async () => {
+    const file = await sandboxConfig('  channels:\n    pager: { type: pagerduty, severity: critical }\n');
+    const message =
+      'herald.channels.pager.routingKeyEnvVar: expected routingKeyEnvVar or routingKeyFile (where the integration routing key is read from)';
+    const validated = await herald(['validate', '--config', file, '--skip-secrets']);
+    const ran = await herald(['run', '--config', file, '--exit-when-idle']);
+    expect(validated.status).toBe(2);
+    expect(ran.status).toBe(2);
+    expect(validated.stderr).toContain(message);
+    expect(ran.stderr).toContain(message);
+  });
+
   it('exits 2 when the file does not exist', async () => {
     const result = await herald(['validate', '--config', join(dir, 'missing.yaml')]);
     expect(result.status).toBe(2);
@@ -109,6 +160,22 @@ describe('herald render', () => {
     expect(deliveries[0].html).toContain('&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;');
     expect(deliveries[0].html).not.toContain('<script>');
     expect(deliveries[0].text).toContain("<script>alert('x')</script>");
+  });
+
+  it('needs no secret: each is shown as ***, a URL written in the file as written', async () => {
+    const result = await herald(
+      ['render', '--config', example('channels.yaml'), '--event', example('events/failed.json'), '--json'],
+      { env: { SLACK_WEBHOOK_URL: '', PAGERDUTY_ROUTING_KEY: '', WEBHOOK_SECRET: '' } },
+    );
+    expect(result.status).toBe(0);
+    const requests = (JSON.parse(result.stdout) as RenderedDelivery[]).filter(
+      (d): d is RenderedRequest => d.channel !== 'email',
+    );
+    const byChannel = (channel: string) => requests.find((d) => d.channel === channel);
+    expect(byChannel('slack')?.url).toBe('***');
+    expect(byChannel('pagerduty')?.body).toMatchObject({ routing_key: '***' });
+    expect(byChannel('webhook')?.url).toBe('https://audit.example.com/herald');
+    expect(byChannel('webhook')?.headers?.['X-Herald-Signature-256']).toBe('sha256=***');
   });
 
   it('reads JSON lines from stdin and renders nothing for a phase nobody asked for', async () => {

@@ -1,10 +1,10 @@
 import {
   buildTemplateContext,
   type ChannelConfig,
-  type Environment,
   type ExecutionEvent,
   maskUrlCredentials,
-  readSecret,
+  type SecretReader,
+  secretReader,
   type TemplateRenderer,
 } from '@herald/core';
 import type { Channel, ChannelResult, PreparedRequest } from './channel.js';
@@ -33,15 +33,14 @@ export class JiraChannel implements Channel {
     readonly name: string,
     private readonly config: JiraConfig,
     renderer: TemplateRenderer,
-    env: Environment = process.env,
+    secrets: SecretReader = secretReader(),
   ) {
     const path = `herald.channels.${name}`;
-    const email = readSecret({ envVar: config.emailEnvVar, filePath: config.emailFile }, `${path}.emailEnvVar`, env);
-    const token = readSecret(
+    const email = secrets.read({ envVar: config.emailEnvVar, filePath: config.emailFile }, `${path}.emailEnvVar`).value;
+    const token = secrets.read(
       { envVar: config.apiTokenEnvVar, filePath: config.apiTokenFile },
       `${path}.apiTokenEnvVar`,
-      env,
-    );
+    ).value;
     this.authorization = `Basic ${Buffer.from(`${email}:${token}`).toString('base64')}`;
     this.summary = renderer.compilePlain(config.summary ?? DEFAULT_SUMMARY, `${path}.summary`);
     this.description = renderer.compilePlain(config.description ?? DEFAULT_DESCRIPTION, `${path}.description`);

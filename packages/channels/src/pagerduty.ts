@@ -1,11 +1,11 @@
 import {
   buildTemplateContext,
   type ChannelConfig,
-  type Environment,
   type ExecutionEvent,
   maskUrlCredentials,
   type Phase,
-  readSecret,
+  type SecretReader,
+  secretReader,
   type TemplateRenderer,
 } from '@herald/core';
 import type { Channel, ChannelResult, PreparedRequest } from './channel.js';
@@ -34,14 +34,13 @@ export class PagerDutyChannel implements Channel {
     readonly name: string,
     private readonly config: PagerDutyConfig,
     renderer: TemplateRenderer,
-    env: Environment = process.env,
+    secrets: SecretReader = secretReader(),
   ) {
     const path = `herald.channels.${name}`;
-    this.routingKey = readSecret(
+    this.routingKey = secrets.read(
       { envVar: config.routingKeyEnvVar, filePath: config.routingKeyFile },
       `${path}.routingKeyEnvVar`,
-      env,
-    );
+    ).value;
     this.url = config.url ?? DEFAULT_URL;
     this.summary = renderer.compilePlain(config.summary ?? DEFAULT_SUMMARY, `${path}.summary`);
     this.triggerPhases = config.triggerPhases ?? ['FAILED', 'TIMED_OUT'];

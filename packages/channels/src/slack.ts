@@ -1,9 +1,10 @@
 import {
   buildTemplateContext,
   type ChannelConfig,
-  type Environment,
   type ExecutionEvent,
-  readSecretValue,
+  maskUrlCredentials,
+  type SecretReader,
+  secretReader,
   type TemplateRenderer,
 } from '@herald/core';
 import type { Channel, ChannelResult, PreparedRequest } from './channel.js';
@@ -27,6 +28,7 @@ export class SlackChannel implements Channel {
   readonly type = 'slack';
   private readonly url: string;
   private readonly urlSource: string;
+  private readonly urlMasked: boolean;
   private readonly text: (context: unknown) => string;
   private readonly blocks: JsonTemplateFn | undefined;
 
@@ -34,21 +36,18 @@ export class SlackChannel implements Channel {
     readonly name: string,
     config: SlackConfig,
     renderer: TemplateRenderer,
-    env: Environment = process.env,
+    secrets: SecretReader = secretReader(),
   ) {
     const path = `herald.channels.${name}`;
     // A malformed URL is not refused here: the loader reports it when it can read the secret,
     // and each send fails permanently, naming urlSource, until the secret is fixed.
     const secret =
       config.url === undefined
-        ? readSecretValue(
-            { envVar: config.webhookUrlEnvVar, filePath: config.webhookUrlFile },
-            `${path}.webhookUrlEnvVar`,
-            env,
-          )
-        : { value: config.url, source: `the value of ${path}.url` };
+        ? secrets.read({ envVar: config.webhookUrlEnvVar, filePath: config.webhookUrlFile }, `${path}.webhookUrlEnvVar`)
+        : secrets.written(config.url, `${path}.url`);
     this.url = secret.value;
     this.urlSource = secret.source;
+    this.urlMasked = secret.masked;
     this.text = renderer.compilePlain(config.text ?? DEFAULT_TEXT, `${path}.text`);
     this.blocks =
       config.blocks === undefined ? undefined : compileJsonTemplate(config.blocks, renderer, `${path}.blocks`);
@@ -66,7 +65,14 @@ export class SlackChannel implements Channel {
       urlSource: this.urlSource,
       headers,
       body: JSON.stringify(payload),
-      preview: { url: redactUrl(this.url), headers, body: payload, summary: String(payload.text) },
+      preview: {
+        // A URL written in the file is no secret: shown, so a reader can check it, with only the
+        // credentials and query values masked, as config messages show it.
+        url: this.urlMasked ? redactUrl(this.url) : maskUrlCredentials(this.url),
+        headers,
+        body: payload,
+        summary: String(payload.text),
+      },
     };
   }
 

@@ -2,10 +2,10 @@ import { createHmac } from 'node:crypto';
 import {
   buildTemplateContext,
   type ChannelConfig,
-  type Environment,
   type ExecutionEvent,
-  readSecret,
-  readSecretValue,
+  maskUrlCredentials,
+  type SecretReader,
+  secretReader,
   type TemplateRenderer,
 } from '@herald/core';
 import type { Channel, ChannelResult, PreparedRequest } from './channel.js';
@@ -27,6 +27,7 @@ export class WebhookChannel implements Channel {
   readonly type = 'webhook';
   private readonly url: string;
   private readonly urlSource: string;
+  private readonly urlMasked: boolean;
   private readonly body: JsonTemplateFn | undefined;
   private readonly secret: string | undefined;
   readonly timeoutMs: number;
@@ -35,25 +36,25 @@ export class WebhookChannel implements Channel {
     readonly name: string,
     private readonly config: WebhookConfig,
     renderer: TemplateRenderer,
-    env: Environment = process.env,
+    secrets: SecretReader = secretReader(),
   ) {
     const path = `herald.channels.${name}`;
-    // The loader requires url, urlEnvVar or urlFile; without any, readSecretValue says so. A
-    // malformed URL is not refused here: each send fails permanently, naming urlSource.
+    // The loader requires url, urlEnvVar or urlFile. A malformed URL is not refused here: each
+    // send fails permanently, naming urlSource.
     const secret =
       config.url === undefined
-        ? readSecretValue({ envVar: config.urlEnvVar, filePath: config.urlFile }, `${path}.urlEnvVar`, env)
-        : { value: config.url, source: `the value of ${path}.url` };
+        ? secrets.read({ envVar: config.urlEnvVar, filePath: config.urlFile }, `${path}.urlEnvVar`)
+        : secrets.written(config.url, `${path}.url`);
     this.url = secret.value;
     this.urlSource = secret.source;
+    this.urlMasked = secret.masked;
     this.body = config.body === undefined ? undefined : compileJsonTemplate(config.body, renderer, `${path}.body`);
     this.secret =
       config.signingSecretEnvVar || config.signingSecretFile
-        ? readSecret(
+        ? secrets.read(
             { envVar: config.signingSecretEnvVar, filePath: config.signingSecretFile },
             `${path}.signingSecretEnvVar`,
-            env,
-          )
+          ).value
         : undefined;
     this.timeoutMs = config.timeoutMs ?? 10_000;
   }
@@ -78,7 +79,9 @@ export class WebhookChannel implements Channel {
       headers,
       body,
       preview: {
-        url: redactUrl(this.url),
+        // A URL written in the file is no secret: shown, so a reader can check it, with only the
+        // credentials and query values masked, as config messages show it.
+        url: this.urlMasked ? redactUrl(this.url) : maskUrlCredentials(this.url),
         headers: preview,
         body: payload,
         summary: `${this.config.method ?? 'POST'} ${event.execution.name} ${event.phase}`,

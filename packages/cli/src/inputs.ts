@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import {
   EMBEDDED_SANDBOX_CONFIG,
   type ExecutionEvent,
+  type LoadOptions,
   loadConfigFile,
   parseConfig,
   type ResolvedConfig,
@@ -9,9 +10,12 @@ import {
 import { parseEvents } from '@herald/publisher';
 import { UsageError } from './errors.js';
 
-/** The config from `--config`, or the embedded sandbox default when none is given. */
-export function readConfig(file: string | undefined): ResolvedConfig {
-  return file ? loadConfigFile(file) : parseConfig(EMBEDDED_SANDBOX_CONFIG);
+/**
+ * The config from `--config`, or the embedded sandbox default when none is given (it names no
+ * secrets). With `checkSecrets`, a secret that cannot be read is one more problem listed.
+ */
+export function readConfig(file: string | undefined, options: LoadOptions = {}): ResolvedConfig {
+  return file ? loadConfigFile(file, process.env, options) : parseConfig(EMBEDDED_SANDBOX_CONFIG);
 }
 
 /**

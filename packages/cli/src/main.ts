@@ -48,7 +48,8 @@ export async function main(
     .option('--publish <files...>', 'publish these event files once running (JSON or JSON lines)')
     .option('--exit-when-idle', 'stop once every published event is settled (sandbox)', false)
     .action(async (opts: { config?: string; publish?: string[]; exitWhenIdle: boolean }) => {
-      const config = readConfig(opts.config);
+      // Every missing secret is listed at once, as `herald validate` lists them.
+      const config = readConfig(opts.config, { checkSecrets: true });
       const publish = (opts.publish ?? []).flatMap((file) => readEvents(file));
       status = await runProcessor(config, logger(), { publish, exitWhenIdle: opts.exitWhenIdle, out: io.stdout });
     });
@@ -91,7 +92,7 @@ export async function main(
 
   program
     .command('render')
-    .description('print what each destination would receive for an event, without sending')
+    .description('print what each destination would receive for an event, without sending or reading secrets')
     .option('-c, --config <file>', 'YAML config (default: embedded sandbox)')
     .requiredOption('-e, --event <file>', "event file: JSON, JSON array or JSON lines; '-' reads stdin")
     .option('--json', 'print a JSON array, one element per delivery', false)
@@ -104,10 +105,13 @@ export async function main(
 
   program
     .command('validate')
-    .description('check a config file and its templates; exit 2 listing every problem')
+    .description(
+      'check a config file, its templates and that every secret it names can be read; exit 2 listing every problem',
+    )
     .requiredOption('-c, --config <file>', 'YAML config')
-    .action((opts: { config: string }) => {
-      io.stdout.write(`${describeConfig(readConfig(opts.config))}\n`);
+    .option('--skip-secrets', 'do not read secrets (for CI machines that have none); check everything else', false)
+    .action((opts: { config: string; skipSecrets: boolean }) => {
+      io.stdout.write(`${describeConfig(readConfig(opts.config, { checkSecrets: !opts.skipSecrets }))}\n`);
     });
 
   program

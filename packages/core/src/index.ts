@@ -3,6 +3,7 @@ export * from './codec.js';
 export * from './config/defaults.js';
 export * from './config/load.js';
 export * from './config/resolved.js';
+export * from './config/secrets.js';
 export * from './errors.js';
 export * from './event.js';
 export { canonicalJson, deriveEventId } from './event-id.js';
@@ -26,8 +27,12 @@ export {
   findSecret,
   readSecret,
   readSecretValue,
+  SECRET_STAND_IN,
+  type SecretReader,
   type SecretSources,
   type SecretValue,
+  secretReader,
+  secretStandIns,
 } from './secrets.js';
 export * from './settles-within.js';
 export { httpUrlProblem, maskUrlCredentials } from './urls.js';

@@ -10,8 +10,13 @@ export interface SecretSources {
 /** A secret and where it was read from, so a message can name the place instead of the value. */
 export interface SecretValue {
   readonly value: string;
-  /** Which of the sources held it. */
-  readonly from: 'envVar' | 'filePath';
+  /** Which of the sources held it; `config` for a value written in the config file itself. */
+  readonly from: 'envVar' | 'filePath' | 'config';
+  /**
+   * Whether the value must be masked wherever it is shown: always for a secret source, and for
+   * a value written in the config when `\${VAR}` filled it (the variable may hold a secret).
+   */
+  readonly masked: boolean;
   /** `the value of ${SLACK_WEBHOOK_URL}` or `the contents of /run/secrets/slack`. */
   readonly source: string;
 }
@@ -90,9 +95,61 @@ function readTrimmed(filePath: string): string {
 }
 
 function fromEnv(name: string, value: string): SecretValue {
-  return { value, from: 'envVar', source: `the value of \${${name}}` };
+  return { value, from: 'envVar', source: `the value of \${${name}}`, masked: true };
 }
 
 function fromFile(filePath: string, value: string): SecretValue {
-  return { value, from: 'filePath', source: `the contents of ${filePath}` };
+  return { value, from: 'filePath', source: `the contents of ${filePath}`, masked: true };
+}
+
+/**
+ * How a channel gets the values it may not show: `herald run` reads the secrets
+ * ({@link secretReader}), `herald render` must work where none is mounted
+ * ({@link secretStandIns}).
+ */
+export interface SecretReader {
+  /**
+   * The secret configured at `sources`.
+   * @throws ConfigError naming `keyPath` when it cannot be read.
+   */
+  read(sources: SecretSources, keyPath: string): SecretValue;
+  /** A value written in the config at `keyPath` (a plain `url:`), masked if the environment filled it. */
+  written(value: string, keyPath: string): SecretValue;
+}
+
+/**
+ * Reads secrets from `env` and the files they name, as `herald run` does.
+ * @param fromEnvironment key paths whose value `\${VAR}` filled (`ResolvedConfig.fromEnvironment`).
+ */
+export function secretReader(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  fromEnvironment: ReadonlySet<string> = new Set(),
+): SecretReader {
+  return {
+    read: (sources, keyPath) => readSecretValue(sources, keyPath, env),
+    written: (value, keyPath) => writtenValue(value, keyPath, fromEnvironment),
+  };
+}
+
+/** What {@link secretStandIns} puts where a secret would go; shown as is, it reveals nothing. */
+export const SECRET_STAND_IN = '***';
+
+/**
+ * Reads no secret: each is replaced by {@link SECRET_STAND_IN}, so `herald render` shows what
+ * would be sent on a machine that has none of them, and can never print one.
+ */
+export function secretStandIns(fromEnvironment: ReadonlySet<string> = new Set()): SecretReader {
+  return {
+    read: (sources, keyPath) => ({
+      value: SECRET_STAND_IN,
+      from: sources.envVar ? 'envVar' : 'filePath',
+      source: `${keyPath} (not read)`,
+      masked: true,
+    }),
+    written: (value, keyPath) => writtenValue(value, keyPath, fromEnvironment),
+  };
+}
+
+function writtenValue(value: string, keyPath: string, fromEnvironment: ReadonlySet<string>): SecretValue {
+  return { value, from: 'config', source: `the value of ${keyPath}`, masked: fromEnvironment.has(keyPath) };
 }

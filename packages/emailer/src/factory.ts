@@ -1,10 +1,12 @@
 import {
   type Environment,
+  findSmtpPassword,
   HeraldError,
   type Logger,
   type ResolvedConfig,
   readSecret,
   silentLogger,
+  smtpPasswordPlaces,
 } from '@herald/core';
 import type { Emailer } from './emailer.js';
 import { OutboxEmailer } from './outbox.js';
@@ -68,28 +70,22 @@ export function createEmailer(
   }
 }
 
-/** Where FlyteAdmin's secret manager mounts secrets. */
-const FLYTE_SECRETS_DIR = '/etc/secrets';
-
 /**
- * FlyteAdmin's lookup of `smtpPasswordSecretName`: the environment variable
- * `FLYTE_SECRET_<name>`, then the file `/etc/secrets/<name>`. Herald also accepts the variable
- * `<name>` itself and an absolute file path. Like FlyteAdmin, a secret that is not found means
- * no password; Herald says so in the log.
+ * The SMTP password, looked up as FlyteAdmin does ({@link findSmtpPassword}). Like FlyteAdmin, a
+ * secret that is not found means no password; Herald says so in the log (`herald validate`
+ * reports it as an error).
  */
-function smtpPassword(name: string, env: Environment, logger: Logger): string | undefined {
-  const fromEnv = env[`FLYTE_SECRET_${name}`] ?? env[name];
-  if (fromEnv) return fromEnv.trim();
-  for (const file of name.startsWith('/') ? [name] : [`${FLYTE_SECRETS_DIR}/${name}`]) {
-    try {
-      return readSecret({ filePath: file }, 'notifications.emailer.emailServerConfig.smtpPasswordSecretName', env);
-    } catch {
-      // not there: try the next place
-    }
+function smtpPassword(
+  name: string,
+  env: Readonly<Record<string, string | undefined>>,
+  logger: Logger,
+): string | undefined {
+  const password = findSmtpPassword(name, env);
+  if (password === undefined) {
+    logger.warn(
+      { secret: name },
+      `SMTP password secret '${name}' not found (${smtpPasswordPlaces(name).join(', ')}): sending without a password`,
+    );
   }
-  logger.warn(
-    { secret: name },
-    `SMTP password secret '${name}' not found (FLYTE_SECRET_${name}, ${name}, ${FLYTE_SECRETS_DIR}/${name}): sending without a password`,
-  );
-  return undefined;
+  return password;
 }

@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SlackChannel, WebhookChannel } from '@herald/channels';
-import { DeliveryError, sampleEvent, TemplateRenderer } from '@herald/core';
+import { DeliveryError, sampleEvent, secretReader, TemplateRenderer } from '@herald/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 const renderer = new TemplateRenderer();
@@ -39,7 +39,12 @@ afterEach(async () => {
 describe('a channel URL read from a secret', () => {
   it('fails every send permanently when it is malformed, naming the variable, never the URL', async () => {
     const env = { SLACK_WEBHOOK_URL: `hooks.slack.com/services/${SECRET}` };
-    const slack = new SlackChannel('alerts', { type: 'slack', webhookUrlEnvVar: 'SLACK_WEBHOOK_URL' }, renderer, env);
+    const slack = new SlackChannel(
+      'alerts',
+      { type: 'slack', webhookUrlEnvVar: 'SLACK_WEBHOOK_URL' },
+      renderer,
+      secretReader(env),
+    );
     const request = slack.prepare(sampleEvent());
 
     const err = await sendFailure(() => slack.send(request));
@@ -52,7 +57,7 @@ describe('a channel URL read from a secret', () => {
   it('fails permanently when it carries user:password@, naming the file it was read from', async () => {
     const file = join(dir, 'hook-url');
     await writeFile(file, 'https://bot:hunter2@hooks.example.com/in\n');
-    const hook = new WebhookChannel('audit', { type: 'webhook', urlFile: file }, renderer, {});
+    const hook = new WebhookChannel('audit', { type: 'webhook', urlFile: file }, renderer, secretReader({}));
 
     const err = await sendFailure(() => hook.send(hook.prepare(sampleEvent())));
 
@@ -73,7 +78,7 @@ describe('sending', () => {
         headers: { authorization: 'Bearer s3cr3t\nX-Injected: 1' },
       },
       renderer,
-      {},
+      secretReader({}),
     );
 
     const err = await sendFailure(() => hook.send(hook.prepare(sampleEvent())));
@@ -88,7 +93,7 @@ describe('sending', () => {
       'audit',
       { type: 'webhook', url: `http://127.0.0.1:${await closedPort()}/hook` },
       renderer,
-      {},
+      secretReader({}),
     );
 
     const err = await sendFailure(() => hook.send(hook.prepare(sampleEvent())));

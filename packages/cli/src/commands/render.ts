@@ -4,6 +4,7 @@ import {
   compileConfigTemplates,
   type ExecutionEvent,
   type ResolvedConfig,
+  secretStandIns,
   TemplateError,
 } from '@herald/core';
 import { composeEmail, routeEvent } from '@herald/processor';
@@ -46,8 +47,9 @@ export type RenderedDelivery = RenderedEmail | RenderedRequest;
 
 /**
  * Everything the processor would send for these events, rendered, without sending. Templates
- * carried on events are held to the same limits and time budget as in `herald run`.
- * @throws ConfigError when a channel's secret is missing (channels are built as `run` builds them).
+ * carried on events are held to the same limits and time budget as in `herald run`. No secret
+ * is read: each is shown as `***`, so this works where none is mounted and never prints one;
+ * a URL written in the file is shown as written.
  */
 export async function renderDeliveries(config: ResolvedConfig, events: ExecutionEvent[]): Promise<RenderedDelivery[]> {
   const templates = compileConfigTemplates(config);
@@ -63,7 +65,7 @@ async function renderWith(
   config: ResolvedConfig,
   events: ExecutionEvent[],
 ): Promise<RenderedDelivery[]> {
-  const channels = createChannels(config, templates.renderer);
+  const channels = createChannels(config, templates.renderer, secretStandIns(config.fromEnvironment));
   const out: RenderedDelivery[] = [];
   for (const event of events) {
     for (const destination of routeEvent(event, config, channels)) {

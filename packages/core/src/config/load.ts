@@ -20,6 +20,7 @@ import type {
   TransportType,
 } from './resolved.js';
 import { type ConfigFile, configFileSchema } from './schema.js';
+import { missingSecrets } from './secrets.js';
 
 /** Where to read environment variables from; tests pass their own. */
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -36,19 +37,33 @@ herald:
     directory: ./outbox
 `;
 
+/** How much {@link loadConfigFile} and {@link parseConfig} check besides the file itself. */
+export interface LoadOptions {
+  /**
+   * Also read every secret the config names (`herald run` and `herald validate`), so a missing
+   * one is listed with the other problems; off for commands that need none (`herald render`).
+   * @defaultValue false
+   */
+  checkSecrets?: boolean;
+}
+
 /**
  * Reads, expands, validates and resolves a YAML config file.
  * Relative paths inside it (outbox directory, dead-letter file) are relative to the file.
  * @throws ConfigError listing every problem, each naming its key path.
  */
-export function loadConfigFile(file: string, env: Environment = process.env): ResolvedConfig {
+export function loadConfigFile(
+  file: string,
+  env: Environment = process.env,
+  options: LoadOptions = {},
+): ResolvedConfig {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     throw new ConfigError([{ path: '', message: `cannot read config file: ${(err as Error).message}` }], file);
   }
-  return parseConfig(text, { source: file, env, baseDir: dirname(resolve(file)) });
+  return parseConfig(text, { ...options, source: file, env, baseDir: dirname(resolve(file)) });
 }
 
 /**
@@ -57,7 +72,7 @@ export function loadConfigFile(file: string, env: Environment = process.env): Re
  */
 export function parseConfig(
   text: string,
-  options: { source?: string; env?: Environment; baseDir?: string } = {},
+  options: LoadOptions & { source?: string; env?: Environment; baseDir?: string } = {},
 ): ResolvedConfig {
   const source = options.source ?? EMBEDDED_SOURCE;
   const env = options.env ?? process.env;
@@ -87,6 +102,7 @@ export function parseConfig(
     // every problem.
     checkTemplates(templateSourcesOf(expanded), problems, fromEnv);
     checkChannelUrls(valueAt(expanded, 'herald', 'channels'), env, problems);
+    checkChannelSecretKeys(valueAt(expanded, 'herald', 'channels'), problems);
     throw new ConfigError(problems, source);
   }
   const config = resolveConfig(parsed.data, { source, env, baseDir, warnings, problems, fromEnv, show });
@@ -103,6 +119,8 @@ export function parseConfig(
   checkChannelTemplates(config, problems, fromEnv);
   checkRuleTemplates(config, problems, fromEnv);
   checkChannelUrls(config.channels, env, problems);
+  checkChannelSecretKeys(config.channels, problems);
+  if (options.checkSecrets) problems.push(...missingSecrets(config, env));
   if (problems.length > 0) throw new ConfigError(problems, source);
   return config;
 }
@@ -222,6 +240,7 @@ function resolveConfig(file: ConfigFile, ctx: ResolveContext): ResolvedConfig {
     sendgrid: { baseUrl: resolveSendGridBaseUrl(h.sendgrid?.baseUrl, ctx) },
     http: resolveHttp(h.http, ctx),
     channels: { ...(h.channels ?? {}) },
+    fromEnvironment: new Set(ctx.fromEnv.keys()),
     rules: (h.rules ?? []).map((rule, i) => resolveRule(rule, i, h.channels ?? {}, ctx)),
     warnings: ctx.warnings,
   };
@@ -597,8 +616,41 @@ function checkChannelUrls(channels: unknown, env: Environment, problems: ConfigP
     }
     const secret = findSecret(sources, env);
     const problem = secret && httpUrlProblem(secret.value);
+    // findSecret reads only the sources given, so the value came from the variable or the file.
     if (secret && problem) {
-      problems.push({ path: `${at}.${keys[secret.from]}`, message: `${problem}, got ${secret.source} (not shown)` });
+      problems.push({
+        path: `${at}.${secret.from === 'envVar' ? keys.envVar : keys.filePath}`,
+        message: `${problem}, got ${secret.source} (not shown)`,
+      });
+    }
+  }
+}
+
+/** Secrets a channel type cannot work without: the key naming the variable, and the file. */
+const REQUIRED_SECRET_KEYS: Record<string, ReadonlyArray<{ envVar: string; filePath: string; what: string }>> = {
+  pagerduty: [{ envVar: 'routingKeyEnvVar', filePath: 'routingKeyFile', what: 'the integration routing key' }],
+  jira: [
+    { envVar: 'emailEnvVar', filePath: 'emailFile', what: 'the account email' },
+    { envVar: 'apiTokenEnvVar', filePath: 'apiTokenFile', what: 'the API token' },
+  ],
+};
+
+/**
+ * A PagerDuty or Jira channel that names no place for a secret it needs: the file alone shows
+ * that `herald run` cannot build it, so the loader refuses it (`herald validate` included).
+ * Takes the channels unvalidated, so it also runs when other keys are wrong.
+ */
+function checkChannelSecretKeys(channels: unknown, problems: ConfigProblem[]): void {
+  if (!isMapping(channels)) return;
+  for (const [name, channel] of Object.entries(channels)) {
+    if (!isMapping(channel) || typeof channel.type !== 'string') continue;
+    if (!Object.hasOwn(REQUIRED_SECRET_KEYS, channel.type)) continue;
+    for (const keys of REQUIRED_SECRET_KEYS[channel.type] ?? []) {
+      if (channel[keys.envVar] !== undefined || channel[keys.filePath] !== undefined) continue;
+      problems.push({
+        path: formatPath(['herald', 'channels', name, keys.envVar]),
+        message: `expected ${keys.envVar} or ${keys.filePath} (where ${keys.what} is read from)`,
+      });
     }
   }
 }

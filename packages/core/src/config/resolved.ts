@@ -84,6 +84,11 @@ export interface ResolvedConfig {
   http: ResolvedHttpConfig;
   /** Named non-email destinations, as written (secrets are read when a channel is built). */
   channels: Record<string, ChannelConfig>;
+  /**
+   * Key paths (`herald.channels.alerts.url`) whose value `\${VAR}` filled, in whole or in part:
+   * such a value may be a secret, so `herald render` masks it like one.
+   */
+  fromEnvironment: ReadonlySet<string>;
   /** Routing rules in order; Prefect's only_states / ignore_states folded into onlyPhases / ignorePhases. */
   rules: ResolvedRule[];
   outbox: { directory: string };

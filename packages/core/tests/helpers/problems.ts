@@ -1,9 +1,9 @@
-import { ConfigError, parseConfig } from '@herald/core';
+import { ConfigError, type LoadOptions, parseConfig } from '@herald/core';
 
 /** The problems a config is refused with, as `path: message`; throws when it is accepted. */
-export function problemsOf(yaml: string, env: Record<string, string> = {}): string[] {
+export function problemsOf(yaml: string, env: Record<string, string> = {}, options: LoadOptions = {}): string[] {
   try {
-    parseConfig(yaml, { env });
+    parseConfig(yaml, { ...options, env });
   } catch (err) {
     if (err instanceof ConfigError) return err.problems.map((p) => `${p.path}: ${p.message}`);
     throw err;

@@ -390,3 +390,91 @@ describe('channel URLs read from secrets', () => {
     ]);
   });
 });
+
+describe('secrets', () => {
+  const everySecret = `
+notifications:
+  type: gcp
+  gcp: {projectId: p}
+  publisher: {topicName: t}
+  processor: {queueName: q}
+  emailer: {emailServerConfig: {serviceName: sendgrid, apiKeyEnvVar: SENDGRID_API_KEY}}
+herald:
+  http: {listen: "127.0.0.1:9090", ingest: {enabled: true, tokenEnvVar: INGEST_TOKEN}}
+  channels:
+    alerts: { type: slack, webhookUrlEnvVar: SLACK_WEBHOOK_URL }
+    hook: { type: webhook, urlFile: /nonexistent/hook-url, signingSecretEnvVar: HOOK_SIGNING }
+    pager: { type: pagerduty, routingKeyFile: /nonexistent/pd-key }
+    tickets: { type: jira, baseUrl: "https://jira.example.com", project: OPS, emailEnvVar: JIRA_EMAIL, apiTokenEnvVar: JIRA_TOKEN }
+`;
+
+  it('that cannot be read are all listed when asked for, naming the key and the variable or file', () => {
+    expect(problemsOf(everySecret, {}, { checkSecrets: true })).toEqual([
+      'notifications.emailer.emailServerConfig.apiKeyEnvVar: environment variable SENDGRID_API_KEY is not set',
+      'herald.http.ingest.tokenEnvVar: environment variable INGEST_TOKEN is not set',
+      'herald.channels.alerts.webhookUrlEnvVar: environment variable SLACK_WEBHOOK_URL is not set',
+      'herald.channels.hook.urlEnvVar: cannot read /nonexistent/hook-url: ENOENT',
+      'herald.channels.hook.signingSecretEnvVar: environment variable HOOK_SIGNING is not set',
+      'herald.channels.pager.routingKeyEnvVar: cannot read /nonexistent/pd-key: ENOENT',
+      'herald.channels.tickets.emailEnvVar: environment variable JIRA_EMAIL is not set',
+      'herald.channels.tickets.apiTokenEnvVar: environment variable JIRA_TOKEN is not set',
+    ]);
+  });
+
+  it('are not read unless asked for', () => {
+    expect(() => parseConfig(everySecret, { env: {} })).not.toThrow();
+  });
+
+  it('are listed with the other problems of a file that passes the schema', () => {
+    const yaml = `notifications: {type: sandbox}\nherald:\n  processor: {retryBaseDelayMs: 5000, retryMaxDelayMs: 1000}\n  channels:\n    alerts: { type: slack, webhookUrlEnvVar: SLACK_WEBHOOK_URL }\n`;
+    expect(problemsOf(yaml, {}, { checkSecrets: true })).toEqual([
+      'herald.processor.retryBaseDelayMs: must not exceed herald.processor.retryMaxDelayMs (1000), got 5000',
+      'herald.channels.alerts.webhookUrlEnvVar: environment variable SLACK_WEBHOOK_URL is not set',
+    ]);
+  });
+
+  it('are accepted when every one can be read, and never quoted', () => {
+    const env = {
+      SENDGRID_API_KEY: 'SG.x',
+      INGEST_TOKEN: 't',
+      SLACK_WEBHOOK_URL: 'https://hooks.slack.com/services/x',
+      HOOK_SIGNING: 's',
+      JIRA_EMAIL: 'bot@example.com',
+      JIRA_TOKEN: 'j',
+    };
+    const yaml = everySecret.replace(/\/nonexistent\//g, '/dev/null/');
+    const problems = problemsOf(yaml, env, { checkSecrets: true });
+    expect(problems).toEqual([
+      'herald.channels.hook.urlEnvVar: cannot read /dev/null/hook-url: ENOTDIR',
+      'herald.channels.pager.routingKeyEnvVar: cannot read /dev/null/pd-key: ENOTDIR',
+    ]);
+    expect(() =>
+      parseConfig(
+        everySecret
+          .replace(/urlFile: \S+,/, 'url: "https://hooks.example.com/in",')
+          .replace(/routingKeyFile: \S+ /, 'routingKeyEnvVar: PD_KEY '),
+        {
+          env: { ...env, PD_KEY: 'k' },
+          checkSecrets: true,
+        },
+      ),
+    ).not.toThrow();
+  });
+
+  it('include an SMTP password secret that is named but found nowhere', () => {
+    const yaml =
+      'notifications:\n  type: sandbox\n  emailer: {emailServerConfig: {serviceName: smtp, smtpServer: mail.example.com, smtpPasswordSecretName: smtp_pw}}\n';
+    expect(problemsOf(yaml, {}, { checkSecrets: true })).toEqual([
+      'notifications.emailer.emailServerConfig.smtpPasswordSecretName: secret not found (looked in FLYTE_SECRET_smtp_pw, smtp_pw, /etc/secrets/smtp_pw)',
+    ]);
+    expect(() => parseConfig(yaml, { env: { FLYTE_SECRET_smtp_pw: 'pw' }, checkSecrets: true })).not.toThrow();
+  });
+
+  it('a channel cannot work without must be named in the file, secrets read or not', () => {
+    const yaml = `notifications: {type: sandbox}\nherald:\n  channels:\n    pager: { type: pagerduty }\n    tickets: { type: jira, baseUrl: "https://jira.example.com", project: OPS, emailEnvVar: JIRA_EMAIL }\n`;
+    expect(problemsOf(yaml)).toEqual([
+      'herald.channels.pager.routingKeyEnvVar: expected routingKeyEnvVar or routingKeyFile (where the integration routing key is read from)',
+      'herald.channels.tickets.apiTokenEnvVar: expected apiTokenEnvVar or apiTokenFile (where the API token is read from)',
+    ]);
+  });
+});

@@ -1,0 +1,130 @@
+import { ConfigError, type ConfigProblem } from '../errors.js';
+import { findSecret, readSecretValue, type SecretSources } from '../secrets.js';
+import type { ResolvedConfig } from './resolved.js';
+
+/** One secret a config tells `herald run` to read, and the key a message about it names. */
+export interface SecretNeed {
+  /** `herald.channels.pager.routingKeyEnvVar`: the key the channel or emailer names when it is missing. */
+  readonly keyPath: string;
+  readonly sources: SecretSources;
+}
+
+/**
+ * Every secret `herald run` reads when it starts, with the key path it names when one is
+ * missing. The channels and emailers read theirs with the same key paths, so `herald validate`
+ * and `herald run` refuse a missing secret with the same message. The SMTP password is not
+ * listed: FlyteAdmin looks it up in several places (see {@link findSmtpPassword}).
+ */
+export function secretsNeeded(config: ResolvedConfig): SecretNeed[] {
+  const needs: SecretNeed[] = [];
+  const server = config.emailer.server;
+  if (config.emailer.provider === 'sendgrid') {
+    needs.push({
+      keyPath: server.apiKeyEnvVar
+        ? 'notifications.emailer.emailServerConfig.apiKeyEnvVar'
+        : 'notifications.emailer.emailServerConfig.apiKeyFilePath',
+      sources: { envVar: server.apiKeyEnvVar || undefined, filePath: server.apiKeyFilePath || undefined },
+    });
+  }
+  const { listen, ingest } = config.http;
+  if (listen && ingest.enabled && ingest.tokenEnvVar) {
+    needs.push({ keyPath: 'herald.http.ingest.tokenEnvVar', sources: { envVar: ingest.tokenEnvVar } });
+  }
+  for (const [name, channel] of Object.entries(config.channels)) {
+    const at = `herald.channels.${name}`;
+    switch (channel.type) {
+      case 'slack':
+        if (channel.url === undefined) {
+          needs.push({
+            keyPath: `${at}.webhookUrlEnvVar`,
+            sources: { envVar: channel.webhookUrlEnvVar, filePath: channel.webhookUrlFile },
+          });
+        }
+        break;
+      case 'webhook':
+        if (channel.url === undefined) {
+          needs.push({ keyPath: `${at}.urlEnvVar`, sources: { envVar: channel.urlEnvVar, filePath: channel.urlFile } });
+        }
+        if (channel.signingSecretEnvVar || channel.signingSecretFile) {
+          needs.push({
+            keyPath: `${at}.signingSecretEnvVar`,
+            sources: { envVar: channel.signingSecretEnvVar, filePath: channel.signingSecretFile },
+          });
+        }
+        break;
+      case 'pagerduty':
+        needs.push({
+          keyPath: `${at}.routingKeyEnvVar`,
+          sources: { envVar: channel.routingKeyEnvVar, filePath: channel.routingKeyFile },
+        });
+        break;
+      case 'jira':
+        needs.push(
+          { keyPath: `${at}.emailEnvVar`, sources: { envVar: channel.emailEnvVar, filePath: channel.emailFile } },
+          {
+            keyPath: `${at}.apiTokenEnvVar`,
+            sources: { envVar: channel.apiTokenEnvVar, filePath: channel.apiTokenFile },
+          },
+        );
+        break;
+    }
+  }
+  return needs;
+}
+
+/**
+ * Every secret of {@link secretsNeeded} that cannot be read from `env` and the files now, plus
+ * an SMTP password secret that is named but found nowhere, each as a problem naming the key
+ * and the variable or file, never a value. Empty when all can be read.
+ */
+export function missingSecrets(
+  config: ResolvedConfig,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  for (const need of secretsNeeded(config)) {
+    try {
+      readSecretValue(need.sources, need.keyPath, env);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      problems.push(...err.problems);
+    }
+  }
+  const smtpSecret = config.emailer.server.smtpPasswordSecretName;
+  if (config.emailer.provider === 'smtp' && smtpSecret && findSmtpPassword(smtpSecret, env) === undefined) {
+    // `herald run` sends without a password then, as FlyteAdmin does, and the server refuses
+    // every email: a check before deploying should say so.
+    problems.push({
+      path: 'notifications.emailer.emailServerConfig.smtpPasswordSecretName',
+      message: `secret not found (looked in ${smtpPasswordPlaces(smtpSecret).join(', ')})`,
+    });
+  }
+  return problems;
+}
+
+/** Where FlyteAdmin's secret manager mounts secrets. */
+const FLYTE_SECRETS_DIR = '/etc/secrets';
+
+/**
+ * FlyteAdmin's lookup of `smtpPasswordSecretName`: the environment variable
+ * `FLYTE_SECRET_<name>`, then the file `/etc/secrets/<name>`. Herald also accepts the variable
+ * `<name>` itself and an absolute file path.
+ * @returns undefined when it is found nowhere (FlyteAdmin then sends without a password).
+ */
+export function findSmtpPassword(
+  name: string,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): string | undefined {
+  const fromEnv = env[`FLYTE_SECRET_${name}`] ?? env[name];
+  if (fromEnv) return fromEnv.trim();
+  return findSecret({ filePath: smtpPasswordFile(name) }, env)?.value;
+}
+
+/** The places {@link findSmtpPassword} looks, for a message saying it found nothing. */
+export function smtpPasswordPlaces(name: string): string[] {
+  return [`FLYTE_SECRET_${name}`, name, smtpPasswordFile(name)];
+}
+
+function smtpPasswordFile(name: string): string {
+  return name.startsWith('/') ? name : `${FLYTE_SECRETS_DIR}/${name}`;
+}
