@@ -1,4 +1,4 @@
-import type { DeadLetterRecord } from './source.js';
+import type { DeadLetterRecord } from './sources/source.js';
 
 /** The lifecycle of messages and deliveries, as typed events. */
 export interface ProcessorEventMap {

@@ -8,15 +8,15 @@ import {
   silentLogger,
 } from '@herald/core';
 import { createEmailer, type Emailer } from '@herald/emailer';
-import type { CodeRule } from './code-rules.js';
+import type { CodeRule } from './delivery/code-rules.js';
+import { type DeliveryLedger, MemoryLedger } from './delivery/ledger.js';
+import { Pipeline } from './delivery/pipeline.js';
 import { ProcessorEvents } from './events.js';
-import { type DeliveryLedger, MemoryLedger } from './ledger.js';
-import { MemorySource } from './memory-source.js';
-import { Pipeline } from './pipeline.js';
-import { Processor } from './processor.js';
-import { PubSubSource } from './pubsub-source.js';
-import type { Source } from './source.js';
-import { SqsSource } from './sqs-source.js';
+import { Processor } from './flow/processor.js';
+import { MemorySource } from './sources/memory-source.js';
+import { PubSubSource } from './sources/pubsub-source.js';
+import type { Source } from './sources/source.js';
+import { SqsSource } from './sources/sqs-source.js';
 
 /** Parts of a processor that can be supplied instead of built from the config. */
 export interface ProcessorDependencies {

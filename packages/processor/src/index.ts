@@ -1,15 +1,9 @@
 // Defined in core since publisher and sources use it too; still exported here, where it was first.
 export { type BackoffPolicy, backoffDelayMs } from '@herald/core';
-export { type CodeRule, when } from './code-rules.js';
-export { composeEmail } from './compose.js';
-export { type ProcessorEventMap, type ProcessorEventName, ProcessorEvents } from './events.js';
-export { createProcessor, createSource, type ProcessorDependencies } from './factory.js';
-export { InFlightLimiter } from './flow-control.js';
-export { type DeliveryLedger, MemoryLedger } from './ledger.js';
-export { type MemoryDeadLetter, MemorySource, type MemorySourceOptions } from './memory-source.js';
-export { Pipeline, type PipelineDependencies } from './pipeline.js';
-export { Processor, type ProcessorOptions } from './processor.js';
-export { PubSubSource, type PubSubSourceOptions } from './pubsub-source.js';
+export { type CodeRule, when } from './delivery/code-rules.js';
+export { composeEmail } from './delivery/compose.js';
+export { type DeliveryLedger, MemoryLedger } from './delivery/ledger.js';
+export { Pipeline, type PipelineDependencies } from './delivery/pipeline.js';
 export {
   type ChannelDestination,
   type CodeDestination,
@@ -17,8 +11,19 @@ export {
   type EmailDestination,
   type RoutableChannel,
   routeEvent,
-} from './route.js';
-export { DEAD_LETTER_ATTRIBUTES, type DeadLetterRecord, type ReceivedMessage, type Source } from './source.js';
-export { DeleteBatcher } from './sqs-delete-batcher.js';
-export { SqsSource, type SqsSourceOptions } from './sqs-source.js';
-export { VisibilityKeeper } from './sqs-visibility.js';
+} from './delivery/route.js';
+export { type ProcessorEventMap, type ProcessorEventName, ProcessorEvents } from './events.js';
+export { createProcessor, createSource, type ProcessorDependencies } from './factory.js';
+export { InFlightLimiter } from './flow/flow-control.js';
+export { Processor, type ProcessorOptions } from './flow/processor.js';
+export {
+  type MemoryDeadLetter,
+  type MemoryReceived,
+  MemorySource,
+  type MemorySourceOptions,
+} from './sources/memory-source.js';
+export { type PubSubReceived, PubSubSource, type PubSubSourceOptions } from './sources/pubsub-source.js';
+export { DEAD_LETTER_ATTRIBUTES, type DeadLetterRecord, type ReceivedMessage, type Source } from './sources/source.js';
+export { DeleteBatcher } from './sources/sqs-delete-batcher.js';
+export { type SqsReceived, SqsSource, type SqsSourceOptions } from './sources/sqs-source.js';
+export { VisibilityKeeper } from './sources/sqs-visibility.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { deadLetterAttributes, safeAttributeValue, truncateUtf8 } from '../../src/dead-letter-attributes.js';
+import { deadLetterAttributes, safeAttributeValue, truncateUtf8 } from '../../src/sources/dead-letter-attributes.js';
 
 const PUBSUB = { maxAttributes: 100, maxReasonBytes: 1000, maxValueBytes: 1024 };
 

@@ -1,8 +1,8 @@
 import { backoffDelayMs, type Logger, settlesWithin } from '@herald/core';
-import type { ProcessorEvents } from './events.js';
+import type { Pipeline } from '../delivery/pipeline.js';
+import type { ProcessorEvents } from '../events.js';
+import type { Source } from '../sources/source.js';
 import { InFlightLimiter } from './flow-control.js';
-import type { Pipeline } from './pipeline.js';
-import type { Source } from './source.js';
 
 /** Options for {@link Processor}. */
 export interface ProcessorOptions {

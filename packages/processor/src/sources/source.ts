@@ -29,9 +29,11 @@ export const DEAD_LETTER_ATTRIBUTES = {
 /**
  * Where messages come from and how they are settled: one implementation per transport
  * (SQS, Pub/Sub subscription, in-memory). A source keeps a received message alive (visibility,
- * lease) until one of `ack` or `retryLater` is called for it.
+ * lease) until one of `ack` or `retryLater` is called for it. `M` is the source's own message
+ * type, carrying what it needs to settle one (a receipt handle, the library's message object):
+ * the pipeline hands back exactly what `receive` gave it.
  */
-export interface Source {
+export interface Source<M extends ReceivedMessage = ReceivedMessage> {
   /** Transport name for logs: `memory`, `sqs`, `pubsub`. */
   readonly name: string;
   /** Most messages one `receive` returns (SQS: 10). */
@@ -50,16 +52,16 @@ export interface Source {
    * Up to `max` messages; waits (long-polls) until at least one arrives or `signal` aborts,
    * then returns what it has, possibly nothing.
    */
-  receive(max: number, signal: AbortSignal): Promise<ReceivedMessage[]>;
+  receive(max: number, signal: AbortSignal): Promise<M[]>;
   /** Done with it: delete / ack. */
-  ack(message: ReceivedMessage): Promise<void>;
+  ack(message: M): Promise<void>;
   /** Not done: make it come back after `delayMs`. */
-  retryLater(message: ReceivedMessage, delayMs: number): Promise<void>;
+  retryLater(message: M, delayMs: number): Promise<void>;
   /**
    * Record a copy, with the reason, at the dead-letter destination. Does not settle the
    * message: the pipeline acks it afterwards, so nothing is removed before it is recorded.
    */
-  deadLetter(message: ReceivedMessage, record: DeadLetterRecord): Promise<void>;
+  deadLetter(message: M, record: DeadLetterRecord): Promise<void>;
   /** Stop and release resources; messages not yet handled are handed back or recorded. */
   close(): Promise<void>;
 }

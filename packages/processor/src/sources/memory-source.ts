@@ -16,12 +16,13 @@ export interface MemorySourceOptions {
   deadLetterFile?: string;
 }
 
-interface Received extends ReceivedMessage {
+/** A message taken from the in-process queue: the queue's own entry settles it. */
+export interface MemoryReceived extends ReceivedMessage {
   readonly queued: MemoryQueueMessage;
 }
 
 /** The source of `type: sandbox`: reads the in-process {@link MemoryQueue}. */
-export class MemorySource implements Source {
+export class MemorySource implements Source<MemoryReceived> {
   readonly name = 'memory';
   readonly maxBatch = 100;
   /** Everything dead-lettered so far, in order. */
@@ -36,10 +37,10 @@ export class MemorySource implements Source {
     this.deadLetterFile = options.deadLetterFile;
   }
 
-  async receive(max: number, signal: AbortSignal): Promise<ReceivedMessage[]> {
+  async receive(max: number, signal: AbortSignal): Promise<MemoryReceived[]> {
     const taken = await this.queue.receive(max, signal);
     return taken.map(
-      (queued): Received => ({
+      (queued): MemoryReceived => ({
         id: queued.id,
         body: queued.body,
         attributes: queued.attributes,
@@ -49,15 +50,15 @@ export class MemorySource implements Source {
     );
   }
 
-  async ack(message: ReceivedMessage): Promise<void> {
-    this.queue.ack((message as Received).queued);
+  async ack({ queued }: MemoryReceived): Promise<void> {
+    this.queue.ack(queued);
   }
 
-  async retryLater(message: ReceivedMessage, delayMs: number): Promise<void> {
-    this.queue.release((message as Received).queued, delayMs);
+  async retryLater({ queued }: MemoryReceived, delayMs: number): Promise<void> {
+    this.queue.release(queued, delayMs);
   }
 
-  async deadLetter(message: ReceivedMessage, record: DeadLetterRecord): Promise<void> {
+  async deadLetter(message: MemoryReceived, record: DeadLetterRecord): Promise<void> {
     const body = typeof message.body === 'string' ? message.body : Buffer.from(message.body).toString('utf8');
     const entry: MemoryDeadLetter = { ...record, messageId: message.id, time: new Date().toISOString(), body };
     if (this.deadLetterFile) {

@@ -39,7 +39,8 @@ export interface SqsSourceOptions {
   client?: SQSClient;
 }
 
-interface SqsReceived extends ReceivedMessage {
+/** A message as SQS handed it out: its receipt handle settles it. */
+export interface SqsReceived extends ReceivedMessage {
   readonly receiptHandle: string;
 }
 
@@ -54,7 +55,7 @@ interface SqsReceived extends ReceivedMessage {
  *   processor stopped waiting for finish, and closing hands back (visibility 0) what they
  *   brought and every message still held.
  */
-export class SqsSource implements Source {
+export class SqsSource implements Source<SqsReceived> {
   readonly name = 'sqs';
   readonly maxBatch = 10;
   /**
@@ -93,7 +94,7 @@ export class SqsSource implements Source {
     return this.started;
   }
 
-  async receive(max: number, signal: AbortSignal): Promise<ReceivedMessage[]> {
+  async receive(max: number, signal: AbortSignal): Promise<SqsReceived[]> {
     await this.start();
     if (signal.aborted) return [];
     // The caller's signal stops the wait, never the request: SQS may already have handed out
@@ -133,14 +134,12 @@ export class SqsSource implements Source {
     });
   }
 
-  async ack(message: ReceivedMessage): Promise<void> {
-    const { receiptHandle } = message as SqsReceived;
+  async ack({ receiptHandle }: SqsReceived): Promise<void> {
     this.keeper?.untrack(receiptHandle);
     await this.deleter?.delete(receiptHandle);
   }
 
-  async retryLater(message: ReceivedMessage, delayMs: number): Promise<void> {
-    const { receiptHandle } = message as SqsReceived;
+  async retryLater({ receiptHandle }: SqsReceived, delayMs: number): Promise<void> {
     this.keeper?.untrack(receiptHandle);
     await this.keeper?.quiesce();
     await this.client.send(
@@ -153,7 +152,7 @@ export class SqsSource implements Source {
     );
   }
 
-  async deadLetter(message: ReceivedMessage, record: DeadLetterRecord): Promise<void> {
+  async deadLetter(message: SqsReceived, record: DeadLetterRecord): Promise<void> {
     const attributes = deadLetterAttributes(message, record, SQS_ATTRIBUTE_LIMITS);
     const text = typeof message.body === 'string' ? message.body : Buffer.from(message.body).toString('utf8');
     // SQS refuses an empty body; a dead letter must still be recorded.

@@ -33,7 +33,8 @@ export interface PubSubSourceOptions {
   client?: PubSub;
 }
 
-interface PubSubReceived extends ReceivedMessage {
+/** A message from the subscription: the client library's message object settles it. */
+export interface PubSubReceived extends ReceivedMessage {
   readonly message: Message;
 }
 
@@ -51,7 +52,7 @@ interface PubSubReceived extends ReceivedMessage {
  * - a stream error is logged and the stream reopened with backoff;
  * - closing nacks everything still held, so another processor gets it at once.
  */
-export class PubSubSource implements Source {
+export class PubSubSource implements Source<PubSubReceived> {
   readonly name = 'pubsub';
   readonly maxBatch = 100;
   /** The injected client, or the one built on first use. */
@@ -86,7 +87,7 @@ export class PubSubSource implements Source {
     return this.started;
   }
 
-  async receive(max: number, signal: AbortSignal): Promise<ReceivedMessage[]> {
+  async receive(max: number, signal: AbortSignal): Promise<PubSubReceived[]> {
     await this.start();
     while (this.buffered.length === 0) {
       if (signal.aborted || this.closed) return [];
@@ -112,12 +113,11 @@ export class PubSubSource implements Source {
     );
   }
 
-  async ack(message: ReceivedMessage): Promise<void> {
-    (message as PubSubReceived).message.ack();
+  async ack({ message }: PubSubReceived): Promise<void> {
+    message.ack();
   }
 
-  async retryLater(message: ReceivedMessage, delayMs: number): Promise<void> {
-    const held = (message as PubSubReceived).message;
+  async retryLater({ message: held }: PubSubReceived, delayMs: number): Promise<void> {
     if (this.serverBackoff || delayMs <= 0 || this.closed) {
       // The subscription's retry policy spaces the redelivery on the server; holding the
       // message here would count against flow control.
@@ -136,7 +136,7 @@ export class PubSubSource implements Source {
     this.delayedNacks.set(timer, held);
   }
 
-  async deadLetter(message: ReceivedMessage, record: DeadLetterRecord): Promise<void> {
+  async deadLetter(message: PubSubReceived, record: DeadLetterRecord): Promise<void> {
     const attributes = deadLetterAttributes(message, record, PUBSUB_ATTRIBUTE_LIMITS);
     const data = typeof message.body === 'string' ? Buffer.from(message.body) : Buffer.from(message.body);
     const client = await this.openClient();

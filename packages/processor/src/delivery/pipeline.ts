@@ -11,12 +11,12 @@ import {
   TemplateError,
 } from '@herald/core';
 import type { Emailer } from '@herald/emailer';
+import type { ProcessorEventMap, ProcessorEvents } from '../events.js';
+import type { ReceivedMessage, Source } from '../sources/source.js';
 import type { CodeRule } from './code-rules.js';
 import { composeEmail } from './compose.js';
-import type { ProcessorEventMap, ProcessorEvents } from './events.js';
 import type { DeliveryLedger } from './ledger.js';
 import { type Destination, routeEvent } from './route.js';
-import type { ReceivedMessage, Source } from './source.js';
 
 /** Everything the pipeline needs; built by `createProcessor` or by a test. */
 export interface PipelineDependencies {
