@@ -168,14 +168,19 @@ describe('herald run with herald.http', () => {
     );
   });
 
-  it('shows in herald validate what will be served, without needing the token', async () => {
-    const result = await herald(['validate', '--config', await config(9090)], {
-      env: { HERALD_TEST_INGEST_TOKEN: '' },
-    });
-    expect(result.status).toBe(0);
-    expect(result.stdout).toContain(
+  it('shows in herald validate what will be served; the token is needed, unless secrets are skipped', async () => {
+    const file = await config(9090);
+    const env = { HERALD_TEST_INGEST_TOKEN: '' };
+    const skipped = await herald(['validate', '--config', file, '--skip-secrets'], { env });
+    expect(skipped.status).toBe(0);
+    expect(skipped.stdout).toContain(
       'http: 127.0.0.1:9090 /healthz /readyz /metrics /v1/events (bearer token from HERALD_TEST_INGEST_TOKEN)',
     );
+    // What `herald run` would refuse at start, validate refuses too.
+    const checked = await herald(['validate', '--config', file], { env });
+    expect(checked.status).toBe(2);
+    expect(checked.stderr).toContain('herald.http.ingest.tokenEnvVar');
+    expect(checked.stderr).toContain('HERALD_TEST_INGEST_TOKEN');
   });
 
   it('exits 2 naming the key of a listen address that is not one', async () => {

@@ -1,4 +1,4 @@
-import type { ExecutionEvent } from '@herald/core';
+import type { ChannelType, ExecutionEvent, Phase } from '@herald/core';
 
 /** An HTTP request a channel will make for one event, ready to send. */
 export interface PreparedRequest {
@@ -30,7 +30,13 @@ export interface ChannelResult {
 export interface Channel {
   /** The name under `herald.channels`. */
   readonly name: string;
-  readonly type: 'slack' | 'pagerduty' | 'webhook' | 'jira';
+  readonly type: ChannelType;
+  /**
+   * Whether the channel hears this phase even where a rule does not name it: PagerDuty hears
+   * the phases that resolve its alert, so the success of an execution closes what its failure
+   * opened. @defaultValue never
+   */
+  alsoHears?(phase: Phase): boolean;
   /**
    * @returns undefined when this event needs no request (e.g. PagerDuty for a phase that
    * neither triggers nor resolves).

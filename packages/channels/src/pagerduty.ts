@@ -47,6 +47,10 @@ export class PagerDutyChannel implements Channel {
     this.resolvePhases = config.resolvePhases ?? ['SUCCEEDED'];
   }
 
+  alsoHears(phase: Phase): boolean {
+    return this.resolvePhases.includes(phase);
+  }
+
   /** The alert's identity: one per execution. */
   static dedupKey(event: ExecutionEvent): string {
     const { project, domain, name } = event.execution;

@@ -1,5 +1,6 @@
 export {
   formatDeliveries,
+  type Rendered,
   type RenderedDelivery,
   type RenderedEmail,
   type RenderedRequest,

@@ -99,8 +99,16 @@ export async function main(
     .action(async (opts: { config?: string; event: string; json: boolean }) => {
       const config = readConfig(opts.config);
       const events = readEvents(opts.event);
-      const deliveries = await renderDeliveries(config, events);
-      io.stdout.write(opts.json ? `${JSON.stringify(deliveries, null, 2)}\n` : formatDeliveries(deliveries, events));
+      const rendered = await renderDeliveries(config, events);
+      io.stdout.write(
+        opts.json
+          ? `${JSON.stringify(
+              rendered.map((r) => r.delivery),
+              null,
+              2,
+            )}\n`
+          : formatDeliveries(rendered, events),
+      );
     });
 
   program
@@ -125,11 +133,14 @@ export async function main(
       const config = readConfig(opts.config);
       if (opts.channel) {
         const sent = await sendTestToChannel(config, opts.channel, config.processing.deliveryTimeoutMs);
-        io.stdout.write(`sent to ${sent.type} '${opts.channel}'${sent.id ? `: ${sent.id}` : ''}\n`);
+        const id = sent.providerMessageId;
+        io.stdout.write(`sent to ${sent.provider} '${opts.channel}'${id ? `: ${id}` : ''}\n`);
         return;
       }
       const sent = await sendTestEmail(config, opts.to as string, config.processing.deliveryTimeoutMs);
-      io.stdout.write(`sent via ${sent.provider}: ${sent.messageId}${sent.location ? ` (${sent.location})` : ''}\n`);
+      io.stdout.write(
+        `sent via ${sent.provider}: ${sent.providerMessageId}${sent.location ? ` (${sent.location})` : ''}\n`,
+      );
     });
 
   const infra = program.command('infra').description('create the cloud resources a config needs');

@@ -1,19 +1,14 @@
+import type { DeliveryReceipt } from './delivery/deliveries.js';
 import type { DeadLetterRecord } from './sources/source.js';
 
 /** The lifecycle of messages and deliveries, as typed events. */
 export interface ProcessorEventMap {
   message_received: { messageId: string; receiveCount: number };
-  delivered: {
+  /** One destination's delivery went out: what its send reported, and for which message. */
+  delivered: DeliveryReceipt & {
     messageId: string;
     eventId: string;
     destination: string;
-    provider: string;
-    providerMessageId: string;
-    location?: string | undefined;
-    to: string[];
-    subject: string;
-    /** The plain-text body that was sent, for previews and the sandbox summary. */
-    text: string;
     durationMs: number;
   };
   duplicate_skipped: { messageId: string; eventId: string; destination: string };

@@ -2,6 +2,15 @@
 export { type BackoffPolicy, backoffDelayMs } from '@herald/core';
 export { type CodeRule, when } from './delivery/code-rules.js';
 export { composeEmail } from './delivery/compose.js';
+export {
+  type Delivery,
+  type DeliveryParts,
+  type DeliveryPreview,
+  type DeliveryReceipt,
+  type DeliveryTarget,
+  deliveryFor,
+  type PreparedDelivery,
+} from './delivery/deliveries.js';
 export { type DeliveryLedger, MemoryLedger } from './delivery/ledger.js';
 export { Pipeline, type PipelineDependencies } from './delivery/pipeline.js';
 export {

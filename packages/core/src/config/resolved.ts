@@ -1,5 +1,5 @@
 import type { Phase } from '../phases.js';
-import type { ChannelConfig, RuleConfig } from './schema.js';
+import type { ChannelConfig, ChannelType, RuleConfig } from './schema.js';
 
 /** Where notifications travel: FlyteAdmin's `notifications.type`. */
 export type TransportType = 'aws' | 'gcp' | 'sandbox' | 'local';
@@ -128,4 +128,4 @@ export interface ResolvedRule {
   body: string | undefined;
 }
 
-export type { ChannelConfig, RuleConfig };
+export type { ChannelConfig, ChannelType, RuleConfig };

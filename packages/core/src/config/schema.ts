@@ -261,6 +261,8 @@ export const configFileSchema = z
 
 /** A channel as written in `herald.channels`. */
 export type ChannelConfig = z.infer<typeof channelSchema>;
+/** The kinds of channel `herald.channels` knows: declared once, by the schema. */
+export type ChannelType = ChannelConfig['type'];
 /** A rule as written in `herald.rules`. */
 export type RuleConfig = z.infer<typeof ruleSchema>;
 

@@ -11,10 +11,10 @@ import {
   TemplateError,
 } from '@herald/core';
 import type { Emailer } from '@herald/emailer';
-import type { ProcessorEventMap, ProcessorEvents } from '../events.js';
+import type { ProcessorEvents } from '../events.js';
 import type { ReceivedMessage, Source } from '../sources/source.js';
 import type { CodeRule } from './code-rules.js';
-import { composeEmail } from './compose.js';
+import { type DeliveryReceipt, deliveryFor } from './deliveries.js';
 import type { DeliveryLedger } from './ledger.js';
 import { type Destination, routeEvent } from './route.js';
 
@@ -42,9 +42,6 @@ class DeliveryTimeoutError extends Error {
     super(`delivery timed out after ${ms} ms`);
   }
 }
-
-/** What a successful send reports, for the `delivered` event. */
-type Sent = Omit<ProcessorEventMap['delivered'], 'messageId' | 'eventId' | 'destination' | 'durationMs'>;
 
 type Outcome =
   | { kind: 'done' }
@@ -197,48 +194,9 @@ export class Pipeline {
     event: ExecutionEvent,
     destination: Destination,
     signal: AbortSignal,
-  ): Promise<Sent | undefined> {
-    const { emailer, config, templates, channels, codeRules } = this.deps;
-    switch (destination.channel) {
-      case 'email': {
-        // No emailer: type local, notifications disabled as in FlyteAdmin.
-        if (!emailer) return undefined;
-        const email = await composeEmail(event, destination, templates, config, { signal });
-        const result = await emailer.send(email, { signal });
-        return {
-          provider: emailer.name,
-          providerMessageId: result.messageId,
-          location: result.location,
-          to: email.to,
-          subject: email.subject,
-          text: email.text,
-        };
-      }
-      case 'code': {
-        const rule = codeRules.find((r) => r.name === destination.name);
-        if (!rule || !(await rule.check(event))) return undefined;
-        await rule.deliver(event, { signal });
-        return { provider: 'code', providerMessageId: '', to: [rule.name], subject: rule.name, text: '' };
-      }
-      default: {
-        const channel = channels.get(destination.name);
-        if (!channel) {
-          throw new DeliveryError(destination.name, `no channel named '${destination.name}' in herald.channels`, {
-            retryable: false,
-          });
-        }
-        const request = channel.prepare(event);
-        if (!request) return undefined;
-        const result = await channel.send(request, { signal });
-        return {
-          provider: channel.type,
-          providerMessageId: result.id,
-          to: [channel.name],
-          subject: request.preview.summary,
-          text: request.preview.summary,
-        };
-      }
-    }
+  ): Promise<DeliveryReceipt | undefined> {
+    const prepared = await deliveryFor(destination, this.deps).prepare(event, { signal });
+    return prepared?.send({ signal });
   }
 
   private async settle(message: ReceivedMessage, event: ExecutionEvent, outcomes: Outcome[]): Promise<void> {

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
+import type { Channel } from '@herald/channels';
 import {
+  type ChannelType,
   type ExecutionEvent,
   emailAddressSchema,
-  type Phase,
   type ResolvedConfig,
   type ResolvedRule,
 } from '@herald/core';
@@ -30,7 +31,8 @@ export interface EmailDestination {
 
 /** A named channel from `herald.channels` (Slack, PagerDuty, webhook, Jira). */
 export interface ChannelDestination {
-  channel: 'slack' | 'pagerduty' | 'webhook' | 'jira' | 'unknown';
+  /** `unknown`: named by a rule or event but not in `herald.channels` (dead-lettered when sent). */
+  channel: ChannelType | 'unknown';
   name: string;
   key: string;
   origins: string[];
@@ -49,11 +51,8 @@ export type Destination = EmailDestination | ChannelDestination | CodeDestinatio
 
 type RouteConfig = Pick<ResolvedConfig, 'emailer' | 'rules'>;
 
-/** What routing needs to know of a channel: its type and, for PagerDuty, which phases resolve. */
-export interface RoutableChannel {
-  readonly type: 'slack' | 'pagerduty' | 'webhook' | 'jira';
-  readonly resolvePhases?: readonly Phase[];
-}
+/** What routing needs to know of a channel: its type, and phases it hears beyond its rules'. */
+export type RoutableChannel = Pick<Channel, 'type' | 'alsoHears'>;
 
 /**
  * Decides who must hear about an event:
@@ -103,10 +102,7 @@ export function routeEvent(
   const named = new Map<string, ChannelDestination>();
   const addChannel = (name: string, origin: string, phaseMatches: boolean) => {
     const channel = channels.get(name);
-    // A PagerDuty channel also hears the phases that resolve its alert, so the success of an
-    // execution closes what its failure opened, whatever phases the rule triggers on.
-    const resolves = channel?.type === 'pagerduty' && (channel.resolvePhases ?? []).includes(event.phase);
-    if (!phaseMatches && !resolves) return;
+    if (!phaseMatches && !channel?.alsoHears?.(event.phase)) return;
     const existing = named.get(name);
     if (existing) existing.origins.push(origin);
     else named.set(name, { channel: channel?.type ?? 'unknown', name, key: `channel:${name}`, origins: [origin] });

@@ -1,5 +1,5 @@
 import { parseConfig, sampleEvent } from '@herald/core';
-import { routeEvent } from '@herald/processor';
+import { type RoutableChannel, routeEvent } from '@herald/processor';
 import { describe, expect, it } from 'vitest';
 
 describe('routeEvent', () => {
@@ -96,10 +96,10 @@ herald:
 `,
     { env: {} },
   );
-  const types = new Map([
-    ['oncall', { type: 'slack' as const }],
-    ['pd', { type: 'pagerduty' as const, resolvePhases: ['SUCCEEDED' as const] }],
-    ['audit', { type: 'webhook' as const }],
+  const types = new Map<string, RoutableChannel>([
+    ['oncall', { type: 'slack' }],
+    ['pd', { type: 'pagerduty', alsoHears: (phase) => phase === 'SUCCEEDED' }],
+    ['audit', { type: 'webhook' }],
   ]);
   const inX = (phase: 'FAILED' | 'SUCCEEDED' | 'RUNNING', extra = {}) =>
     sampleEvent({

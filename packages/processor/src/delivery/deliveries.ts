@@ -1,0 +1,188 @@
+import type { Channel } from '@herald/channels';
+import {
+  type ChannelType,
+  type ConfigTemplates,
+  DeliveryError,
+  type ExecutionEvent,
+  type ResolvedConfig,
+} from '@herald/core';
+import type { Emailer } from '@herald/emailer';
+import type { CodeRule } from './code-rules.js';
+import { composeEmail } from './compose.js';
+import type { Destination } from './route.js';
+
+/** What a send reports: for the `delivered` event, the logs and metrics. */
+export interface DeliveryReceipt {
+  /** Who took it: the emailer (`ses`, `smtp`, …), the channel type, or `code`. */
+  provider: string;
+  /** The provider's id for it (SES message id, PagerDuty dedup key, …). */
+  providerMessageId: string;
+  /** Where it was written, for the outbox emailer. */
+  location?: string | undefined;
+  to: string[];
+  subject: string;
+  /** The plain-text body that was sent, for previews and the sandbox summary. */
+  text: string;
+}
+
+/** What `herald render` shows of one prepared delivery, secrets replaced by `***`. */
+export type DeliveryPreview =
+  | { channel: 'email'; provider: string; from: string; to: string[]; subject: string; html: string; text: string }
+  | {
+      channel: ChannelType;
+      name: string;
+      to: string[];
+      method: string;
+      url: string;
+      headers: Record<string, string>;
+      body: unknown;
+      summary: string;
+    }
+  | { channel: 'code'; name: string; to: string[] };
+
+/** Where a delivery goes, for `herald render` and logs. */
+export interface DeliveryTarget {
+  channel: Destination['channel'];
+  /** The channel's or code rule's name; none for an email. */
+  name?: string;
+  to: string[];
+  /** One line saying what it is: `email via ses`, `slack 'oncall'`. */
+  headline: string;
+}
+
+/** What one destination would receive for one event, rendered and ready to send. */
+export interface PreparedDelivery {
+  /** What it is, for `herald render`: every field, secrets masked. */
+  describe(): DeliveryPreview;
+  /** The same as lines a person reads, below the target's headline (`herald render` without `--json`). */
+  describeLines(): string[];
+  /**
+   * Sends it; undefined when nothing was sent because nothing can be (no emailer: `type: local`).
+   * @throws DeliveryError with `retryable` set; any other error counts as transient.
+   */
+  send(options: { signal: AbortSignal }): Promise<DeliveryReceipt | undefined>;
+}
+
+/**
+ * One shape for every kind of destination (an email, a channel, a code rule): `prepare`
+ * renders what would be sent, or says nothing is needed for this event, and the prepared
+ * delivery sends and describes itself. The pipeline, `herald render` and `herald send-test`
+ * all go through it.
+ */
+export interface Delivery {
+  /** Where it goes, known before anything is rendered (shown with an error instead of content). */
+  readonly target: DeliveryTarget;
+  /**
+   * @returns undefined when this event needs nothing here (a PagerDuty phase that neither
+   * triggers nor resolves, a code rule whose check says no).
+   * @throws TemplateError (rejects) for a template that does not render; DeliveryError
+   * (permanent) for a destination that cannot exist (a channel not in `herald.channels`).
+   */
+  prepare(event: ExecutionEvent, options?: { signal?: AbortSignal | undefined }): Promise<PreparedDelivery | undefined>;
+}
+
+/** What the deliveries are made of: built once per processor (or per `herald render`). */
+export interface DeliveryParts {
+  config: Pick<ResolvedConfig, 'emailer'>;
+  templates: ConfigTemplates;
+  /** Undefined: no email is sent (`type: local`), or none can be (`herald render` builds none). */
+  emailer: Emailer | undefined;
+  channels: ReadonlyMap<string, Channel>;
+  codeRules: readonly CodeRule[];
+}
+
+/** The delivery of one destination: the one place where the kinds of destination are told apart. */
+export function deliveryFor(destination: Destination, parts: DeliveryParts): Delivery {
+  switch (destination.channel) {
+    case 'email': {
+      const provider = parts.emailer?.name ?? parts.config.emailer.provider;
+      return {
+        target: { channel: 'email', to: destination.to, headline: `email via ${provider}` },
+        prepare: async (event, options = {}) => {
+          const email = await composeEmail(event, destination, parts.templates, parts.config, options);
+          return {
+            describe: () => {
+              const { from, to, subject, html, text } = email;
+              return { channel: 'email', provider, from, to, subject, html, text };
+            },
+            describeLines: () => [
+              `From:    ${email.from}`,
+              `To:      ${email.to.join(', ')}`,
+              `Subject: ${email.subject}`,
+              '--- text ---',
+              ...email.text.split('\n'),
+              '--- html ---',
+              ...email.html.trimEnd().split('\n'),
+            ],
+            send: async ({ signal }) => {
+              if (!parts.emailer) return undefined;
+              const result = await parts.emailer.send(email, { signal });
+              const { to, subject, text } = email;
+              return { provider, providerMessageId: result.messageId, location: result.location, to, subject, text };
+            },
+          };
+        },
+      };
+    }
+    case 'code': {
+      const rule = parts.codeRules.find((r) => r.name === destination.name);
+      const { name } = destination;
+      return {
+        target: { channel: 'code', name, to: [name], headline: `code rule '${name}'` },
+        prepare: async (event) => {
+          if (!rule || !(await rule.check(event))) return undefined;
+          return {
+            describe: () => ({ channel: 'code', name: rule.name, to: [rule.name] }),
+            describeLines: () => [],
+            send: async ({ signal }) => {
+              await rule.deliver(event, { signal });
+              return { provider: 'code', providerMessageId: '', to: [rule.name], subject: rule.name, text: '' };
+            },
+          };
+        },
+      };
+    }
+    default: {
+      const channel = parts.channels.get(destination.name);
+      const { name } = destination;
+      return {
+        target: { channel: destination.channel, name, to: [name], headline: `${destination.channel} '${name}'` },
+        prepare: async (event) => {
+          if (!channel) {
+            throw new DeliveryError(destination.name, `no channel named '${destination.name}' in herald.channels`, {
+              retryable: false,
+            });
+          }
+          const request = channel.prepare(event);
+          if (!request) return undefined;
+          const { preview } = request;
+          return {
+            describe: () => ({
+              channel: channel.type,
+              name: channel.name,
+              to: [channel.name],
+              method: request.method,
+              ...preview,
+            }),
+            describeLines: () => [
+              `${request.method} ${preview.url}`,
+              ...Object.entries(preview.headers).map(([k, v]) => `${k}: ${v}`),
+              ...JSON.stringify(preview.body, null, 2).split('\n'),
+            ],
+            send: async ({ signal }) => {
+              const result = await channel.send(request, { signal });
+              const { summary } = preview;
+              return {
+                provider: channel.type,
+                providerMessageId: result.id,
+                to: [channel.name],
+                subject: summary,
+                text: summary,
+              };
+            },
+          };
+        },
+      };
+    }
+  }
+}
