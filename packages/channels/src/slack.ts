@@ -2,13 +2,13 @@ import {
   buildTemplateContext,
   type ChannelConfig,
   type ExecutionEvent,
-  maskUrlCredentials,
   type SecretReader,
   secretReader,
   type TemplateRenderer,
 } from '@herald/core';
 import type { Channel, ChannelResult, PreparedRequest } from './channel.js';
-import { redactUrl, sendHttp } from './http.js';
+import { ChannelEndpoint } from './endpoint.js';
+import { sendHttp } from './http.js';
 import { compileJsonTemplate, type JsonTemplateFn } from './json-template.js';
 
 type SlackConfig = Extract<ChannelConfig, { type: 'slack' }>;
@@ -26,9 +26,7 @@ const DEFAULT_TEXT =
  */
 export class SlackChannel implements Channel {
   readonly type = 'slack';
-  private readonly url: string;
-  private readonly urlSource: string;
-  private readonly urlMasked: boolean;
+  private readonly endpoint: ChannelEndpoint;
   private readonly text: (context: unknown) => string;
   private readonly blocks: JsonTemplateFn | undefined;
 
@@ -39,15 +37,13 @@ export class SlackChannel implements Channel {
     secrets: SecretReader = secretReader(),
   ) {
     const path = `herald.channels.${name}`;
-    // A malformed URL is not refused here: the loader reports it when it can read the secret,
-    // and each send fails permanently, naming urlSource, until the secret is fixed.
-    const secret =
-      config.url === undefined
-        ? secrets.read({ envVar: config.webhookUrlEnvVar, filePath: config.webhookUrlFile }, `${path}.webhookUrlEnvVar`)
-        : secrets.written(config.url, `${path}.url`);
-    this.url = secret.value;
-    this.urlSource = secret.source;
-    this.urlMasked = secret.masked;
+    this.endpoint = ChannelEndpoint.read(
+      secrets,
+      config.url,
+      { envVar: config.webhookUrlEnvVar, filePath: config.webhookUrlFile },
+      path,
+      `${path}.webhookUrlEnvVar`,
+    );
     this.text = renderer.compilePlain(config.text ?? DEFAULT_TEXT, `${path}.text`);
     this.blocks =
       config.blocks === undefined ? undefined : compileJsonTemplate(config.blocks, renderer, `${path}.blocks`);
@@ -61,14 +57,12 @@ export class SlackChannel implements Channel {
     const headers = { 'content-type': 'application/json' };
     return {
       method: 'POST',
-      url: this.url,
-      urlSource: this.urlSource,
+      url: this.endpoint.url,
+      urlSource: this.endpoint.source,
       headers,
       body: JSON.stringify(payload),
       preview: {
-        // A URL written in the file is no secret: shown, so a reader can check it, with only the
-        // credentials and query values masked, as config messages show it.
-        url: this.urlMasked ? redactUrl(this.url) : maskUrlCredentials(this.url),
+        url: this.endpoint.preview,
         headers,
         body: payload,
         summary: String(payload.text),

@@ -3,13 +3,13 @@ import {
   buildTemplateContext,
   type ChannelConfig,
   type ExecutionEvent,
-  maskUrlCredentials,
   type SecretReader,
   secretReader,
   type TemplateRenderer,
 } from '@herald/core';
 import type { Channel, ChannelResult, PreparedRequest } from './channel.js';
-import { redactUrl, sendHttp } from './http.js';
+import { ChannelEndpoint } from './endpoint.js';
+import { sendHttp } from './http.js';
 import { compileJsonTemplate, type JsonTemplateFn } from './json-template.js';
 
 type WebhookConfig = Extract<ChannelConfig, { type: 'webhook' }>;
@@ -25,9 +25,7 @@ export const DEFAULT_SIGNATURE_HEADER = 'X-Herald-Signature-256';
  */
 export class WebhookChannel implements Channel {
   readonly type = 'webhook';
-  private readonly url: string;
-  private readonly urlSource: string;
-  private readonly urlMasked: boolean;
+  private readonly endpoint: ChannelEndpoint;
   private readonly body: JsonTemplateFn | undefined;
   private readonly secret: string | undefined;
   readonly timeoutMs: number;
@@ -39,15 +37,13 @@ export class WebhookChannel implements Channel {
     secrets: SecretReader = secretReader(),
   ) {
     const path = `herald.channels.${name}`;
-    // The loader requires url, urlEnvVar or urlFile. A malformed URL is not refused here: each
-    // send fails permanently, naming urlSource.
-    const secret =
-      config.url === undefined
-        ? secrets.read({ envVar: config.urlEnvVar, filePath: config.urlFile }, `${path}.urlEnvVar`)
-        : secrets.written(config.url, `${path}.url`);
-    this.url = secret.value;
-    this.urlSource = secret.source;
-    this.urlMasked = secret.masked;
+    this.endpoint = ChannelEndpoint.read(
+      secrets,
+      config.url,
+      { envVar: config.urlEnvVar, filePath: config.urlFile },
+      path,
+      `${path}.urlEnvVar`,
+    );
     this.body = config.body === undefined ? undefined : compileJsonTemplate(config.body, renderer, `${path}.body`);
     this.secret =
       config.signingSecretEnvVar || config.signingSecretFile
@@ -74,14 +70,12 @@ export class WebhookChannel implements Channel {
     }
     return {
       method: this.config.method ?? 'POST',
-      url: this.url,
-      urlSource: this.urlSource,
+      url: this.endpoint.url,
+      urlSource: this.endpoint.source,
       headers,
       body,
       preview: {
-        // A URL written in the file is no secret: shown, so a reader can check it, with only the
-        // credentials and query values masked, as config messages show it.
-        url: this.urlMasked ? redactUrl(this.url) : maskUrlCredentials(this.url),
+        url: this.endpoint.preview,
         headers: preview,
         body: payload,
         summary: `${this.config.method ?? 'POST'} ${event.execution.name} ${event.phase}`,
