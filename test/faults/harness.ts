@@ -13,6 +13,7 @@ import { type ExecutionEvent, sampleEvent } from '@herald/core';
 import { inject } from 'vitest';
 import { type AwsStack, type QueuedMessage, queueIsEmpty, takeMessages } from '../helpers/aws.js';
 import { type CliResult, finished, herald, start, waitForLog } from '../helpers/cli.js';
+import { TestSmtpServer } from '../helpers/smtp.js';
 import { account, type Figures, recordFigures, type Tally } from './figures.js';
 
 /**
@@ -91,6 +92,32 @@ export class Scenario {
       await cleanup().catch(() => {});
     }
   }
+}
+
+/** A slow SMTP server a scenario emails through, and what it has received, by event. */
+export interface ScenarioSmtp {
+  /** `notifications.emailer.emailServerConfig` pointing at it. */
+  emailServerConfig: string;
+  /** The event id of every email received (an event emailed twice appears twice). */
+  receivedIds(): Promise<string[]>;
+  /** How many distinct events have been emailed. */
+  distinctReceived(): number;
+}
+
+/**
+ * Starts a real SMTP server that waits `delayMs` before accepting each message, so a fault lands
+ * while deliveries are under way; the scenario stops it at the end.
+ */
+export async function slowSmtp(scenario: Scenario, delayMs: number): Promise<ScenarioSmtp> {
+  const smtp = new TestSmtpServer();
+  smtp.delayMs = delayMs;
+  const port = await smtp.start();
+  scenario.defer(() => smtp.stop());
+  return {
+    emailServerConfig: smtpServerConfig(port),
+    receivedIds: async () => smtp.received.flatMap((m) => m.envelopeTo.map(eventIdOf)),
+    distinctReceived: () => new Set(smtp.received.flatMap((m) => m.envelopeTo)).size,
+  };
 }
 
 /** `notifications.emailer.emailServerConfig` for the test SMTP server on `port`. */

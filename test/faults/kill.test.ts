@@ -1,9 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createStack, eventually } from '../helpers/aws.js';
-import { TestSmtpServer } from '../helpers/smtp.js';
 import {
   DeadLetters,
-  eventIdOf,
   eventTally,
   numberedEvents,
   params,
@@ -11,7 +9,7 @@ import {
   record,
   Scenario,
   settle,
-  smtpServerConfig,
+  slowSmtp,
 } from './harness.js';
 
 describe('herald run killed with SIGKILL mid-backlog', () => {
@@ -24,15 +22,10 @@ describe('herald run killed with SIGKILL mid-backlog', () => {
   it('loses no event when killed twice mid-drain and restarted; emails sent twice are counted', async () => {
     // A slow SMTP server (30 ms before each MAIL FROM is accepted), so a kill lands while
     // deliveries are under way and most of the backlog is still waiting.
-    const smtp = new TestSmtpServer();
-    smtp.delayMs = 30;
-    const port = await smtp.start();
-    scenario.defer(() => smtp.stop());
-    const stack = await createStack({ emailServerConfig: smtpServerConfig(port), maxInFlight: 16 });
+    const smtp = await slowSmtp(scenario, 30);
+    const stack = await createStack({ emailServerConfig: smtp.emailServerConfig, maxInFlight: 16 });
     const events = numberedEvents(params.events, 'kill');
     await publishEvents(stack, events);
-    const received = async () => smtp.received.flatMap((m) => m.envelopeTo.map(eventIdOf));
-    const distinctReceived = () => new Set(smtp.received.flatMap((m) => m.envelopeTo)).size;
 
     const killedAt: number[] = [];
     for (const share of [1 / 3, 2 / 3]) {
@@ -40,11 +33,13 @@ describe('herald run killed with SIGKILL mid-backlog', () => {
       const target = Math.floor(events.length * share);
       await eventually(
         async () =>
-          expect(distinctReceived(), `events received before the kill at ${target}`).toBeGreaterThanOrEqual(target),
+          expect(smtp.distinctReceived(), `events received before the kill at ${target}`).toBeGreaterThanOrEqual(
+            target,
+          ),
         90_000,
       );
       await scenario.kill(run);
-      killedAt.push(distinctReceived());
+      killedAt.push(smtp.distinctReceived());
     }
     await scenario.run(stack);
     const deadLetters = new DeadLetters(stack);
@@ -52,7 +47,7 @@ describe('herald run killed with SIGKILL mid-backlog', () => {
       stack,
       eventTally(
         events.map((e) => e.id),
-        received,
+        smtp.receivedIds,
         deadLetters,
       ),
       { timeoutMs: 120_000 },

@@ -1,10 +1,8 @@
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { createStack, eventually } from '../helpers/aws.js';
 import { FlakyProxy } from '../helpers/flaky-proxy.js';
-import { TestSmtpServer } from '../helpers/smtp.js';
 import {
   DeadLetters,
-  eventIdOf,
   eventTally,
   numberedEvents,
   params,
@@ -12,7 +10,7 @@ import {
   record,
   Scenario,
   settle,
-  smtpServerConfig,
+  slowSmtp,
 } from './harness.js';
 
 describe('the path to the queue service cut and restored', () => {
@@ -25,28 +23,23 @@ describe('the path to the queue service cut and restored', () => {
   it('loses no event when SQS is unreachable mid-drain for a while', async () => {
     // A slow SMTP server (100 ms per email): many deliveries are under way when the cut comes,
     // and their deletes fail with it.
-    const smtp = new TestSmtpServer();
-    smtp.delayMs = 100;
-    const port = await smtp.start();
-    scenario.defer(() => smtp.stop());
+    const smtp = await slowSmtp(scenario, 100);
     // Herald's AWS calls go through the proxy (emails go by SMTP, so those are SQS calls only);
     // the test's own reads of the queue go straight to the emulator.
     const proxy = new FlakyProxy(inject('awsEndpoint'), 0);
     const endpoint = await proxy.start();
     scenario.defer(() => proxy.stop());
-    const stack = await createStack({ emailServerConfig: smtpServerConfig(port), maxInFlight: 16, endpoint });
+    const stack = await createStack({ emailServerConfig: smtp.emailServerConfig, maxInFlight: 16, endpoint });
     const events = numberedEvents(params.events, 'cut');
     await publishEvents(stack, events);
-    const received = async () => smtp.received.flatMap((m) => m.envelopeTo.map(eventIdOf));
-    const distinctReceived = () => new Set(smtp.received.flatMap((m) => m.envelopeTo)).size;
 
     await scenario.run(stack);
     const target = Math.floor(events.length / 4);
     await eventually(
-      async () => expect(distinctReceived(), 'events received before the cut').toBeGreaterThanOrEqual(target),
+      async () => expect(smtp.distinctReceived(), 'events received before the cut').toBeGreaterThanOrEqual(target),
       90_000,
     );
-    const beforeCut = distinctReceived();
+    const beforeCut = smtp.distinctReceived();
     proxy.cut();
     const forwarded = proxy.forwarded;
     await new Promise((resolve) => setTimeout(resolve, params.cutSeconds * 1000));
@@ -57,7 +50,7 @@ describe('the path to the queue service cut and restored', () => {
       stack,
       eventTally(
         events.map((e) => e.id),
-        received,
+        smtp.receivedIds,
         deadLetters,
       ),
       { timeoutMs: 120_000 },

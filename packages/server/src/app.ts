@@ -3,14 +3,16 @@ import {
   type ExecutionEventInput,
   HeraldError,
   type Logger,
+  type LogThrottle,
   MemoryQueue,
   type ResolvedConfig,
   readSecret,
 } from '@herald/core';
 import { createProcessor, type Processor, type ProcessorDependencies } from '@herald/processor';
-import { createPublisher, type Publisher, type PublishResult, prepareEvents } from '@herald/publisher';
+import { createPublisher, type Publisher, type PublishResult } from '@herald/publisher';
 import { createMetrics, type HeraldMetrics } from './http/metrics.js';
 import { HttpServer } from './http/server.js';
+import { logLifecycle } from './lifecycle-log.js';
 
 /** What an application may be given instead of building it from the config. */
 export interface HeraldAppOptions {
@@ -45,6 +47,7 @@ export class HeraldApp {
   private state: State = 'new';
   private stopped: Promise<void> | undefined;
   private listeningAt: string | undefined;
+  private readonly repeatedWarnings: LogThrottle;
 
   /**
    * Builds every part; nothing connects or listens until {@link start}.
@@ -69,6 +72,7 @@ export class HeraldApp {
       memoryQueue: this.queue,
     });
     this.metrics = http.metrics ? createMetrics(this.processor) : undefined;
+    this.repeatedWarnings = logLifecycle(this.processor.events, options.logger);
   }
 
   /** Whether the processor runs and reaches its queue: what `/readyz` answers. */
@@ -110,10 +114,11 @@ export class HeraldApp {
 
   /**
    * Publishes events through the configured transport (in the sandbox: into this process's
-   * queue), with the publisher the ingest endpoint uses.
+   * queue), with the publisher the ingest endpoint uses. Events are completed and checked by
+   * the publisher, all before any is sent.
    */
   publish(events: readonly (ExecutionEventInput | ExecutionEvent)[]): Promise<PublishResult[]> {
-    return this.openPublisher().publish(prepareEvents(events));
+    return this.openPublisher().publish(events);
   }
 
   /** Stops in order: HTTP server, publisher, processor (which drains). Idempotent. */
@@ -135,6 +140,7 @@ export class HeraldApp {
         await this.publisher?.close();
       } finally {
         await this.processor.stop();
+        this.repeatedWarnings.flush();
         this.state = 'stopped';
       }
     }

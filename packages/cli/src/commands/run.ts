@@ -1,10 +1,4 @@
-import {
-  createLogThrottle,
-  type ExecutionEvent,
-  type Logger,
-  type LogThrottle,
-  type ResolvedConfig,
-} from '@herald/core';
+import type { ExecutionEvent, Logger, ResolvedConfig } from '@herald/core';
 import type { Processor, ProcessorEventMap } from '@herald/processor';
 import { prepareEvents } from '@herald/publisher';
 import { HeraldApp } from '@herald/server';
@@ -35,7 +29,7 @@ export async function runProcessor(config: ResolvedConfig, logger: Logger, optio
   const app = new HeraldApp(config, { logger });
   // Only a sandbox run that ends by itself prints what it sent; a long-running processor keeps
   // counts, never the deliveries themselves, so its memory does not grow with every email.
-  const tally = logLifecycle(app.processor, logger, options.exitWhenIdle);
+  const tally = countLifecycle(app.processor, options.exitWhenIdle);
 
   // Listen for signals before anything starts, so a signal at any point drains cleanly.
   let stop: () => void = () => {};
@@ -87,7 +81,6 @@ export async function runProcessor(config: ResolvedConfig, logger: Logger, optio
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-  tally.repeated.flush();
   logger.info(
     { delivered: tally.delivered, retries: tally.retries, deadLettered: tally.deadLettered },
     'herald processor stopped',
@@ -102,57 +95,17 @@ interface Tally {
   deadLettered: number;
   /** Every delivery, kept only for the summary of a run that stops when idle. */
   sent: ProcessorEventMap['delivered'][] | undefined;
-  /** Warnings that repeat by the thousand in an outage. */
-  repeated: LogThrottle;
 }
 
-/**
- * Retries and queue errors come in floods when a provider or the queue is down (thousands of
- * lines a minute): a few lines per window, then a count. Metrics count every one.
- */
-const REPEATED_WARNINGS = { intervalMs: 10_000, burst: 5 };
-
-function logLifecycle(processor: Processor, logger: Logger, keepDeliveries: boolean): Tally {
-  const tally: Tally = {
-    delivered: 0,
-    retries: 0,
-    deadLettered: 0,
-    sent: keepDeliveries ? [] : undefined,
-    repeated: createLogThrottle(logger, REPEATED_WARNINGS),
-  };
+/** Counts what the run did, for its last log line and (when it stops by itself) its summary. */
+function countLifecycle(processor: Processor, keepDeliveries: boolean): Tally {
+  const tally: Tally = { delivered: 0, retries: 0, deadLettered: 0, sent: keepDeliveries ? [] : undefined };
   processor.events.on('delivered', (e) => {
     tally.delivered++;
     tally.sent?.push(e);
-    logger.info(
-      {
-        eventId: e.eventId,
-        provider: e.provider,
-        to: e.to,
-        subject: e.subject,
-        messageId: e.providerMessageId,
-        location: e.location,
-        ms: Math.round(e.durationMs),
-      },
-      // Slack posts and PagerDuty triggers are not emails; operators grep for these words.
-      e.destination.startsWith('email:') ? 'email delivered' : `${e.provider} delivered`,
-    );
   });
-  processor.events.on('retry_scheduled', (e) => {
-    tally.retries++;
-    tally.repeated.warn(
-      'retry',
-      { eventId: e.eventId, destinations: e.destinations, attempt: e.attempt, delayMs: e.delayMs, error: e.error },
-      'delivery failed; retry scheduled',
-    );
-  });
-  processor.events.on('dead_lettered', (e) => {
-    tally.deadLettered++;
-    logger.error(
-      { messageId: e.messageId, eventId: e.eventId, kind: e.kind, destination: e.destination, reason: e.reason },
-      'dead-lettered',
-    );
-  });
-  processor.events.on('source_error', (e) => tally.repeated.warn(e.operation, { ...e }, 'queue operation failed'));
+  processor.events.on('retry_scheduled', () => tally.retries++);
+  processor.events.on('dead_lettered', () => tally.deadLettered++);
   return tally;
 }
 

@@ -13,6 +13,8 @@ import type { Destination } from './route.js';
 
 /** What a send reports: for the `delivered` event, the logs and metrics. */
 export interface DeliveryReceipt {
+  /** What kind of destination it went to: `email`, a channel type, or `code`. */
+  channel: Destination['channel'];
   /** Who took it: the emailer (`ses`, `smtp`, …), the channel type, or `code`. */
   provider: string;
   /** The provider's id for it (SES message id, PagerDuty dedup key, …). */
@@ -118,7 +120,15 @@ export function deliveryFor(destination: Destination, parts: DeliveryParts): Del
               if (!parts.emailer) return undefined;
               const result = await parts.emailer.send(email, { signal });
               const { to, subject, text } = email;
-              return { provider, providerMessageId: result.messageId, location: result.location, to, subject, text };
+              return {
+                channel: 'email',
+                provider,
+                providerMessageId: result.messageId,
+                location: result.location,
+                to,
+                subject,
+                text,
+              };
             },
           };
         },
@@ -136,7 +146,14 @@ export function deliveryFor(destination: Destination, parts: DeliveryParts): Del
             describeLines: () => [],
             send: async ({ signal }) => {
               await rule.deliver(event, { signal });
-              return { provider: 'code', providerMessageId: '', to: [rule.name], subject: rule.name, text: '' };
+              return {
+                channel: 'code',
+                provider: 'code',
+                providerMessageId: '',
+                to: [rule.name],
+                subject: rule.name,
+                text: '',
+              };
             },
           };
         },
@@ -173,6 +190,7 @@ export function deliveryFor(destination: Destination, parts: DeliveryParts): Del
               const result = await channel.send(request, { signal });
               const { summary } = preview;
               return {
+                channel: channel.type,
                 provider: channel.type,
                 providerMessageId: result.id,
                 to: [channel.name],

@@ -29,6 +29,7 @@ const delivered = (provider: string, durationMs: number): ProcessorEventMap['del
   messageId: 'm-1',
   eventId: 'event-123',
   destination: 'email:oncall@example.com',
+  channel: provider === 'slack' ? 'slack' : 'email',
   provider,
   providerMessageId: '<x@example.com>',
   to: ['oncall@example.com'],

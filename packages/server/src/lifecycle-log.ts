@@ -1,0 +1,47 @@
+import { createLogThrottle, type Logger, type LogThrottle } from '@herald/core';
+import type { ProcessorEvents } from '@herald/processor';
+
+/**
+ * Retries and queue errors come in floods when a provider or the queue is down (thousands of
+ * lines a minute): a few lines per window, then a count. Metrics count every one.
+ */
+const REPEATED_WARNINGS = { intervalMs: 10_000, burst: 5 };
+
+/**
+ * Logs what happens to messages: each delivery and dead letter, and retries and queue errors
+ * throttled. Returns the throttle, to be flushed when the application stops so the last
+ * window's count is not lost.
+ */
+export function logLifecycle(events: ProcessorEvents, logger: Logger): LogThrottle {
+  const repeated = createLogThrottle(logger, REPEATED_WARNINGS);
+  events.on('delivered', (e) => {
+    logger.info(
+      {
+        eventId: e.eventId,
+        provider: e.provider,
+        to: e.to,
+        subject: e.subject,
+        messageId: e.providerMessageId,
+        location: e.location,
+        ms: Math.round(e.durationMs),
+      },
+      // `email delivered`, `slack delivered`, …: operators grep for these words.
+      `${e.channel} delivered`,
+    );
+  });
+  events.on('retry_scheduled', (e) =>
+    repeated.warn(
+      'retry',
+      { eventId: e.eventId, destinations: e.destinations, attempt: e.attempt, delayMs: e.delayMs, error: e.error },
+      'delivery failed; retry scheduled',
+    ),
+  );
+  events.on('dead_lettered', (e) =>
+    logger.error(
+      { messageId: e.messageId, eventId: e.eventId, kind: e.kind, destination: e.destination, reason: e.reason },
+      'dead-lettered',
+    ),
+  );
+  events.on('source_error', (e) => repeated.warn(e.operation, { ...e }, 'queue operation failed'));
+  return repeated;
+}
