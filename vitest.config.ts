@@ -1,18 +1,18 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
-const src = (pkg: string) => fileURLToPath(new URL(`./packages/${pkg}/src/index.ts`, import.meta.url));
+const packagesDir = fileURLToPath(new URL('./packages/', import.meta.url));
 
-// Tests import the packages' TypeScript sources directly, so unit tests need no build.
-const alias = {
-  '@herald/core': src('core'),
-  '@herald/publisher': src('publisher'),
-  '@herald/emailer': src('emailer'),
-  '@herald/channels': src('channels'),
-  '@herald/processor': src('processor'),
-  '@herald/server': src('server'),
-  '@herald/cli': src('cli'),
-};
+// Tests import the packages' TypeScript sources directly, so unit tests need no build. Core's
+// root entry is its event contract; its other entries are subpaths (`@herald/core/config`).
+const alias = [
+  { find: /^@herald\/core$/, replacement: `${packagesDir}core/src/contract/index.ts` },
+  { find: /^@herald\/core\/(runtime|templates|config)$/, replacement: `${packagesDir}core/src/$1/index.ts` },
+  {
+    find: /^@herald\/(publisher|emailer|channels|processor|server|cli)$/,
+    replacement: `${packagesDir}$1/src/index.ts`,
+  },
+];
 
 export default defineConfig({
   resolve: { alias },

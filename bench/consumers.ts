@@ -11,7 +11,9 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { decodeEvent, encodeEvent, parseConfig, sampleEvent, silentLogger } from '@herald/core';
+import { decodeEvent, encodeEvent, sampleEvent } from '@herald/core';
+import { parseConfig } from '@herald/core/config';
+import { silentLogger } from '@herald/core/runtime';
 import type { Emailer, EmailMessage, SendResult } from '@herald/emailer';
 import { createProcessor, SqsSource } from '@herald/processor';
 import { Consumer } from 'sqs-consumer';

@@ -35,14 +35,9 @@ import {
 } from '@aws-sdk/client-sqs';
 import { type Message, PubSub, type SubscriberOptions } from '@google-cloud/pubsub';
 import { awsInfraUp, gcpInfraUp } from '@herald/cli';
-import {
-  type ExecutionEvent,
-  encodeEvent,
-  parseConfig,
-  type ResolvedConfig,
-  sampleEvent,
-  silentLogger,
-} from '@herald/core';
+import { type ExecutionEvent, encodeEvent, sampleEvent } from '@herald/core';
+import { parseConfig, type ResolvedConfig } from '@herald/core/config';
+import { silentLogger } from '@herald/core/runtime';
 import { type Emailer, type EmailMessage, OutboxEmailer, type SendResult } from '@herald/emailer';
 import { createProcessor } from '@herald/processor';
 import { createPublisher } from '@herald/publisher';

@@ -10,7 +10,8 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { buildTemplateContext, htmlToText, sampleEvent, TemplateRenderer } from '@herald/core';
+import { sampleEvent } from '@herald/core';
+import { buildTemplateContext, htmlToText, TemplateRenderer } from '@herald/core/templates';
 import Handlebars from 'handlebars';
 
 const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 2;

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { type ExecutionEvent, encodeEvent, sampleEvent, silentLogger } from '@herald/core';
+import { type ExecutionEvent, encodeEvent, sampleEvent } from '@herald/core';
+import { silentLogger } from '@herald/core/runtime';
 import { SesEmailer } from '@herald/emailer';
 import { createProcessor, createSource, type Processor } from '@herald/processor';
 import { createPublisher, SnsPublisher } from '@herald/publisher';

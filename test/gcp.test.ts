@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { type ExecutionEvent, sampleEvent, silentLogger } from '@herald/core';
+import { type ExecutionEvent, sampleEvent } from '@herald/core';
+import { silentLogger } from '@herald/core/runtime';
 import { createProcessor, type Processor } from '@herald/processor';
 import { createPublisher } from '@herald/publisher';
 import { afterEach, describe, expect, it } from 'vitest';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { silentLogger } from '@herald/core';
+import { silentLogger } from '@herald/core/runtime';
 import { createProcessor, type Processor } from '@herald/processor';
 import { createPublisher, type Publisher, SnsPublisher } from '@herald/publisher';
 import { HttpServer } from '@herald/server';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseConfig } from '@herald/core';
+import { parseConfig } from '@herald/core/config';
 import { describe, expect, it } from 'vitest';
 import { root } from './helpers/cli.js';
 

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { ChangeMessageVisibilityCommand } from '@aws-sdk/client-sqs';
-import { compileConfigTemplates, DeliveryError, encodeEvent, sampleEvent, silentLogger } from '@herald/core';
+import { DeliveryError, encodeEvent, sampleEvent } from '@herald/core';
+import { compileConfigTemplates } from '@herald/core/config';
+import { silentLogger } from '@herald/core/runtime';
 import { createEmailer, type Emailer, type EmailMessage, type SendOptions, type SendResult } from '@herald/emailer';
 import {
   createSource,

@@ -12,7 +12,7 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { awsInfraUp } from '@herald/cli';
-import { parseConfig, type ResolvedConfig } from '@herald/core';
+import { parseConfig, type ResolvedConfig } from '@herald/core/config';
 import { inject } from 'vitest';
 
 /** A unique AWS stack for one test: topic, queue, DLQ, subscription, verified sender. */

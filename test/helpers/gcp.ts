@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Message, PubSub } from '@google-cloud/pubsub';
 import { gcpInfraUp } from '@herald/cli';
-import { parseConfig, type ResolvedConfig } from '@herald/core';
+import { parseConfig, type ResolvedConfig } from '@herald/core/config';
 
 /** A unique Pub/Sub set-up for one test: topic, subscription, dead-letter topic. */
 export interface GcpStack {

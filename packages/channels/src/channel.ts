@@ -1,4 +1,5 @@
-import type { ChannelType, ExecutionEvent, Phase } from '@herald/core';
+import type { ExecutionEvent, Phase } from '@herald/core';
+import type { ChannelType } from '@herald/core/config';
 
 /** An HTTP request a channel will make for one event, ready to send. */
 export interface PreparedRequest {

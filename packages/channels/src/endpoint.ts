@@ -1,4 +1,5 @@
-import { maskUrlCredentials, type SecretReader, type SecretSources } from '@herald/core';
+import { maskUrlCredentials } from '@herald/core';
+import type { SecretReader, SecretSources } from '@herald/core/runtime';
 import { redactUrl } from './http.js';
 
 /**

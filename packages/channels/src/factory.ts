@@ -1,4 +1,6 @@
-import { type ResolvedConfig, type SecretReader, secretReader, type TemplateRenderer } from '@herald/core';
+import type { ResolvedConfig } from '@herald/core/config';
+import { type SecretReader, secretReader } from '@herald/core/runtime';
+import type { TemplateRenderer } from '@herald/core/templates';
 import type { Channel } from './channel.js';
 import { JiraChannel } from './jira.js';
 import { PagerDutyChannel } from './pagerduty.js';

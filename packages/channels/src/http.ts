@@ -1,4 +1,5 @@
-import { DeliveryError, httpUrlProblem, isAbortError, parseRetryAfterMs } from '@herald/core';
+import { DeliveryError, httpUrlProblem } from '@herald/core';
+import { isAbortError, parseRetryAfterMs } from '@herald/core/runtime';
 import type { PreparedRequest } from './channel.js';
 
 /** Answers a service documents as "slow down" or "try later", besides 429 and 5xx. */

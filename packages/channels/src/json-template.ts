@@ -1,4 +1,4 @@
-import type { TemplateRenderer } from '@herald/core';
+import type { TemplateRenderer } from '@herald/core/templates';
 
 /** A compiled JSON payload template: context in, plain value out. */
 export type JsonTemplateFn = (context: unknown) => unknown;

@@ -1,13 +1,7 @@
-import {
-  buildTemplateContext,
-  type ChannelConfig,
-  type ExecutionEvent,
-  maskUrlCredentials,
-  type Phase,
-  type SecretReader,
-  secretReader,
-  type TemplateRenderer,
-} from '@herald/core';
+import { type ExecutionEvent, maskUrlCredentials, type Phase } from '@herald/core';
+import type { ChannelConfig } from '@herald/core/config';
+import { type SecretReader, secretReader } from '@herald/core/runtime';
+import { buildTemplateContext, type TemplateRenderer } from '@herald/core/templates';
 import type { Channel, ChannelResult, PreparedRequest } from './channel.js';
 import { sendHttp } from './http.js';
 

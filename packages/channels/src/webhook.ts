@@ -1,12 +1,8 @@
 import { createHmac } from 'node:crypto';
-import {
-  buildTemplateContext,
-  type ChannelConfig,
-  type ExecutionEvent,
-  type SecretReader,
-  secretReader,
-  type TemplateRenderer,
-} from '@herald/core';
+import type { ExecutionEvent } from '@herald/core';
+import type { ChannelConfig } from '@herald/core/config';
+import { type SecretReader, secretReader } from '@herald/core/runtime';
+import { buildTemplateContext, type TemplateRenderer } from '@herald/core/templates';
 import type { Channel, ChannelResult, PreparedRequest } from './channel.js';
 import { ChannelEndpoint } from './endpoint.js';
 import { sendHttp } from './http.js';

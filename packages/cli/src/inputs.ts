@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
+import type { ExecutionEvent } from '@herald/core';
 import {
   EMBEDDED_SANDBOX_CONFIG,
-  type ExecutionEvent,
   type LoadOptions,
   loadConfigFile,
   parseConfig,
   type ResolvedConfig,
-} from '@herald/core';
+} from '@herald/core/config';
 import { parseEvents } from '@herald/publisher';
 import { UsageError } from './errors.js';
 

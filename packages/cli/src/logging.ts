@@ -1,4 +1,4 @@
-import type { Logger } from '@herald/core';
+import type { Logger } from '@herald/core/runtime';
 import pino from 'pino';
 import pretty from 'pino-pretty';
 

@@ -1,13 +1,13 @@
+import { HeraldError } from '@herald/core';
+import type { ResolvedConfig } from '@herald/core/config';
 import {
   type Environment,
   findSmtpPassword,
-  HeraldError,
   type Logger,
-  type ResolvedConfig,
   readSecret,
   silentLogger,
   smtpPasswordPlaces,
-} from '@herald/core';
+} from '@herald/core/runtime';
 import type { Emailer } from './emailer.js';
 import { OutboxEmailer } from './outbox.js';
 
@@ -75,11 +75,7 @@ export function createEmailer(
  * secret that is not found means no password; Herald says so in the log (`herald validate`
  * reports it as an error).
  */
-function smtpPassword(
-  name: string,
-  env: Readonly<Record<string, string | undefined>>,
-  logger: Logger,
-): string | undefined {
+function smtpPassword(name: string, env: Environment, logger: Logger): string | undefined {
   const password = findSmtpPassword(name, env);
   if (password === undefined) {
     logger.warn(

@@ -1,4 +1,4 @@
-export { readSecret } from '@herald/core';
+export { readSecret } from '@herald/core/runtime';
 export type { Emailer, EmailMessage, SendOptions, SendResult } from './emailer.js';
 export { createEmailer } from './factory.js';
 export { OutboxEmailer, type OutboxEmailerOptions } from './outbox.js';

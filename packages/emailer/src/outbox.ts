@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DeliveryError, isAbortError } from '@herald/core';
+import { DeliveryError } from '@herald/core';
+import { isAbortError } from '@herald/core/runtime';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import type { Emailer, EmailMessage, SendOptions, SendResult } from './emailer.js';
 import { mimeSubject } from './mime-subject.js';

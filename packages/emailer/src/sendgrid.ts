@@ -1,4 +1,5 @@
-import { DeliveryError, isAbortError, parseRetryAfterMs } from '@herald/core';
+import { DeliveryError } from '@herald/core';
+import { isAbortError, parseRetryAfterMs } from '@herald/core/runtime';
 import type { Emailer, EmailMessage, SendOptions, SendResult } from './emailer.js';
 
 /** Options for {@link SendGridEmailer}. */

@@ -1,6 +1,7 @@
 import { SESClient, SendEmailCommand as SendEmailV1Command } from '@aws-sdk/client-ses';
 import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
-import { DeliveryError, isAbortError } from '@herald/core';
+import { DeliveryError } from '@herald/core';
+import { isAbortError } from '@herald/core/runtime';
 import type { Emailer, EmailMessage, SendOptions, SendResult } from './emailer.js';
 
 /** Options for {@link SesEmailer}. */

@@ -1,12 +1,7 @@
 import { type Channel, createChannels } from '@herald/channels';
-import {
-  compileConfigTemplates,
-  HeraldError,
-  type Logger,
-  type MemoryQueue,
-  type ResolvedConfig,
-  silentLogger,
-} from '@herald/core';
+import { HeraldError } from '@herald/core';
+import { compileConfigTemplates, type ResolvedConfig } from '@herald/core/config';
+import { type Logger, type MemoryQueue, silentLogger } from '@herald/core/runtime';
 import { createEmailer, type Emailer } from '@herald/emailer';
 import type { CodeRule } from './delivery/code-rules.js';
 import { type DeliveryLedger, MemoryLedger } from './delivery/ledger.js';

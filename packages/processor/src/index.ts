@@ -1,5 +1,5 @@
 // Defined in core since publisher and sources use it too; still exported here, where it was first.
-export { type BackoffPolicy, backoffDelayMs } from '@herald/core';
+export { type BackoffPolicy, backoffDelayMs } from '@herald/core/runtime';
 export { type CodeRule, when } from './delivery/code-rules.js';
 export { composeEmail } from './delivery/compose.js';
 export {

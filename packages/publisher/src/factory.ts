@@ -1,4 +1,6 @@
-import { HeraldError, type Logger, type MemoryQueue, type ResolvedConfig } from '@herald/core';
+import { HeraldError } from '@herald/core';
+import type { ResolvedConfig } from '@herald/core/config';
+import type { Logger, MemoryQueue } from '@herald/core/runtime';
 import { MemoryPublisher } from './memory.js';
 import { NoopPublisher } from './noop.js';
 import type { Publisher } from './publisher.js';

@@ -3,9 +3,9 @@ import {
   type ExecutionEventInput,
   encodeEvent,
   eventAttributes,
-  type MemoryQueue,
   QueueFullError,
 } from '@herald/core';
+import type { MemoryQueue } from '@herald/core/runtime';
 import { checkMessageSizes } from './limits.js';
 import { prepareEvents } from './prepare.js';
 import type { Publisher, PublishResult } from './publisher.js';

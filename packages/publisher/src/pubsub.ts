@@ -1,14 +1,6 @@
 import type { PubSub, Topic } from '@google-cloud/pubsub';
-import {
-  type ExecutionEvent,
-  type ExecutionEventInput,
-  encodeEvent,
-  eventAttributes,
-  HeraldError,
-  type Logger,
-  pubSubResourceExists,
-  silentLogger,
-} from '@herald/core';
+import { type ExecutionEvent, type ExecutionEventInput, encodeEvent, eventAttributes, HeraldError } from '@herald/core';
+import { LazyPubSubClient, type Logger, pubSubResourceExists, silentLogger } from '@herald/core/runtime';
 import { PublishError } from './errors.js';
 import { checkMessageSizes } from './limits.js';
 import { prepareEvents } from './prepare.js';
@@ -16,7 +8,6 @@ import type { Publisher, PublishResult } from './publisher.js';
 import { PublishTally } from './tally.js';
 
 /** Imported on first use, not at load: the library costs ~40 MB RSS and startup time that AWS and sandbox users need not pay. */
-const loadPubSub = () => import('@google-cloud/pubsub');
 
 /**
  * The most Pub/Sub accepts in one message, data and attributes together: 10 MB, counted in
@@ -47,13 +38,12 @@ export class PubSubPublisher implements Publisher {
   /** {@link PUBSUB_MAX_MESSAGE_BYTES}: data and attributes. */
   readonly maxMessageBytes = PUBSUB_MAX_MESSAGE_BYTES;
   /** The injected client, or the one built on first use. */
-  private client: PubSub | undefined;
+  private readonly client: LazyPubSubClient;
   private topic: Topic | undefined;
   private verified: Promise<void> | undefined;
-  private closed = false;
 
   constructor(private readonly options: PubSubPublisherOptions) {
-    this.client = options.client;
+    this.client = new LazyPubSubClient(options.projectId, options.client);
   }
 
   /**
@@ -110,25 +100,18 @@ export class PubSubPublisher implements Publisher {
   /** Sends what is still batched, then closes the client. Never throws: a failed publish has
    * already rejected its own `publish` call. */
   async close(): Promise<void> {
-    this.closed = true;
     try {
       await this.topic?.flush();
     } catch (err) {
       (this.options.logger ?? silentLogger).warn({ err }, 'Pub/Sub flush at close failed');
     }
-    await this.client?.close().catch(() => {});
+    await this.client.close();
   }
 
   /** The topic handle, building the client (and loading the library) on first use. */
   private async openTopic(): Promise<Topic> {
     if (this.topic) return this.topic;
-    let client = this.client;
-    if (!client) {
-      const { PubSub } = await loadPubSub();
-      client = this.client ??= new PubSub({ projectId: this.options.projectId });
-      // Closed while the library loaded: the client is closed too, as if built up front.
-      if (this.closed) await client.close().catch(() => {});
-    }
+    const client = await this.client.get();
     this.topic ??= client.topic(this.options.topicName, {
       batching: { maxMessages: 100, maxMilliseconds: 10 },
       messageOrdering: this.options.orderingByExecution ?? false,

@@ -7,17 +7,8 @@ import {
   PublishCommand,
   SNSClient,
 } from '@aws-sdk/client-sns';
-import {
-  backoffDelayMs,
-  type ExecutionEvent,
-  type ExecutionEventInput,
-  encodeEvent,
-  eventAttributes,
-  isUnansweredAwsError,
-  type Logger,
-  silentLogger,
-  withReconnect,
-} from '@herald/core';
+import { type ExecutionEvent, type ExecutionEventInput, encodeEvent, eventAttributes } from '@herald/core';
+import { backoffDelayMs, isUnansweredAwsError, type Logger, silentLogger, withReconnect } from '@herald/core/runtime';
 import { PublishError } from './errors.js';
 import { checkMessageSizes } from './limits.js';
 import { prepareEvents } from './prepare.js';

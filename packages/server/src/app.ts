@@ -1,13 +1,6 @@
-import {
-  type ExecutionEvent,
-  type ExecutionEventInput,
-  HeraldError,
-  type Logger,
-  type LogThrottle,
-  MemoryQueue,
-  type ResolvedConfig,
-  readSecret,
-} from '@herald/core';
+import { type ExecutionEvent, type ExecutionEventInput, HeraldError } from '@herald/core';
+import type { ResolvedConfig } from '@herald/core/config';
+import { type Logger, type LogThrottle, MemoryQueue, readSecret } from '@herald/core/runtime';
 import { createProcessor, type Processor, type ProcessorDependencies } from '@herald/processor';
 import { createPublisher, type Publisher, type PublishResult } from '@herald/publisher';
 import { createMetrics, type HeraldMetrics } from './http/metrics.js';

@@ -1,4 +1,4 @@
-import { createLogThrottle, type Logger, type LogThrottle } from '@herald/core';
+import { createLogThrottle, type Logger, type LogThrottle } from '@herald/core/runtime';
 import type { ProcessorEvents } from '@herald/processor';
 
 /**

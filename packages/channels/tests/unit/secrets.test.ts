@@ -1,13 +1,8 @@
 import { createChannels } from '@herald/channels';
-import {
-  ConfigError,
-  missingSecrets,
-  parseConfig,
-  sampleEvent,
-  secretReader,
-  secretStandIns,
-  TemplateRenderer,
-} from '@herald/core';
+import { ConfigError, sampleEvent } from '@herald/core';
+import { missingSecrets, parseConfig } from '@herald/core/config';
+import { secretReader, secretStandIns } from '@herald/core/runtime';
+import { TemplateRenderer } from '@herald/core/templates';
 import { describe, expect, it } from 'vitest';
 
 const renderer = new TemplateRenderer();

@@ -3,7 +3,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SlackChannel, WebhookChannel } from '@herald/channels';
-import { DeliveryError, sampleEvent, secretReader, TemplateRenderer } from '@herald/core';
+import { DeliveryError, sampleEvent } from '@herald/core';
+import { secretReader } from '@herald/core/runtime';
+import { TemplateRenderer } from '@herald/core/templates';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 const renderer = new TemplateRenderer();

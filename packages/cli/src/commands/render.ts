@@ -1,13 +1,7 @@
 import { createChannels } from '@herald/channels';
-import {
-  type ConfigTemplates,
-  compileConfigTemplates,
-  DeliveryError,
-  type ExecutionEvent,
-  type ResolvedConfig,
-  secretStandIns,
-  TemplateError,
-} from '@herald/core';
+import { DeliveryError, type ExecutionEvent, TemplateError } from '@herald/core';
+import { type ConfigTemplates, compileConfigTemplates, type ResolvedConfig } from '@herald/core/config';
+import { secretStandIns } from '@herald/core/runtime';
 import { type DeliveryPreview, type DeliveryTarget, deliveryFor, routeEvent } from '@herald/processor';
 
 interface RenderedBase {

@@ -1,4 +1,6 @@
-import type { ExecutionEvent, Logger, ResolvedConfig } from '@herald/core';
+import type { ExecutionEvent } from '@herald/core';
+import type { ResolvedConfig } from '@herald/core/config';
+import type { Logger } from '@herald/core/runtime';
 import type { Processor, ProcessorEventMap } from '@herald/processor';
 import { prepareEvents } from '@herald/publisher';
 import { HeraldApp } from '@herald/server';

@@ -1,5 +1,6 @@
 import { createChannels } from '@herald/channels';
-import { compileConfigTemplates, emailAddressSchema, type ResolvedConfig, sampleEvent } from '@herald/core';
+import { emailAddressSchema, sampleEvent } from '@herald/core';
+import { compileConfigTemplates, type ResolvedConfig } from '@herald/core/config';
 import { createEmailer, type Emailer } from '@herald/emailer';
 import { type DeliveryReceipt, type Destination, deliveryFor } from '@herald/processor';
 import { UsageError } from '../errors.js';

@@ -1,4 +1,4 @@
-import type { ResolvedConfig } from '@herald/core';
+import type { ResolvedConfig } from '@herald/core/config';
 
 /** The one-paragraph summary `herald validate` prints for a good config. */
 export function describeConfig(config: ResolvedConfig): string {

@@ -19,7 +19,9 @@ import {
   SetQueueAttributesCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
-import { HeraldError, isNonExistentQueueError, type ResolvedConfig } from '@herald/core';
+import { HeraldError } from '@herald/core';
+import type { ResolvedConfig } from '@herald/core/config';
+import { isNonExistentQueueError } from '@herald/core/runtime';
 import { isApiMissing } from '@herald/emailer';
 
 /** One line of `herald infra up` output: what, which, and whether it was created or found. */

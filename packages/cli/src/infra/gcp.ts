@@ -1,5 +1,6 @@
 import type { PubSub, Topic } from '@google-cloud/pubsub';
-import type { ResolvedConfig } from '@herald/core';
+import type { ResolvedConfig } from '@herald/core/config';
+import { loadPubSub } from '@herald/core/runtime';
 import type { InfraStep } from './aws.js';
 
 /**
@@ -9,8 +10,7 @@ import type { InfraStep } from './aws.js';
  * Works against real Pub/Sub and the emulator (PUBSUB_EMULATOR_HOST).
  */
 export async function gcpInfraUp(config: ResolvedConfig, report: (step: InfraStep) => void): Promise<void> {
-  // Imported here, not at load: the library costs ~40 MB RSS and startup time that AWS and sandbox users need not pay.
-  const { PubSub } = await import('@google-cloud/pubsub');
+  const { PubSub } = await loadPubSub();
   const pubsub = new PubSub({ projectId: config.gcp.projectId });
   const g = config.gcpTransport;
   try {

@@ -1,4 +1,5 @@
-import type { Phase } from '../phases.js';
+import type { Phase } from '../contract/phases.js';
+import { DEFAULT_EVENT_TEMPLATE_BUDGET_MS } from '../templates/renderer.js';
 
 /**
  * Every default of Herald's configuration, in one place. Durations carry their unit in the name.
@@ -41,7 +42,7 @@ export const CONFIG_DEFAULTS = {
      * A hand-written template takes well under 10 ms; a second is generous for any of them and
      * still short beside SQS's visibility timeout and the delivery timeout.
      */
-    eventTemplateBudgetMs: 1_000,
+    eventTemplateBudgetMs: DEFAULT_EVENT_TEMPLATE_BUDGET_MS,
   },
   sandbox: {
     /** Messages the in-memory queue holds before publishing is refused (never blocks). */

@@ -1,5 +1,6 @@
-import type { ConfigProblem } from '../errors.js';
-import { formatPath } from '../issues.js';
+import type { ConfigProblem } from '../contract/errors.js';
+import { formatPath } from '../contract/issues.js';
+import type { Environment } from '../runtime/secrets.js';
 
 const REFERENCE = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 /** A string that is one reference and nothing else. */
@@ -28,7 +29,7 @@ export type EnvProvenance = ReadonlyMap<string, EnvFill>;
  */
 export function expandEnv(
   value: unknown,
-  env: Readonly<Record<string, string | undefined>>,
+  env: Environment,
   problems: ConfigProblem[],
 ): { value: unknown; fromEnv: EnvProvenance } {
   const fromEnv = new Map<string, EnvFill>();
@@ -37,7 +38,7 @@ export function expandEnv(
 
 function expand(
   value: unknown,
-  env: Readonly<Record<string, string | undefined>>,
+  env: Environment,
   problems: ConfigProblem[],
   path: PropertyKey[],
   fromEnv: Map<string, EnvFill>,

@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import YAML from 'yaml';
-import { ConfigError, type ConfigProblem, TemplateError } from '../errors.js';
-import { describeIssues, describeValue, formatPath, type ValueDescriber } from '../issues.js';
-import { sampleTemplateContext } from '../render/context.js';
-import { knownPlaceholders, unknownPlaceholders } from '../render/placeholders.js';
-import { type CompiledEmailTemplate, TemplateRenderer } from '../render/renderer.js';
-import { findSecret } from '../secrets.js';
-import { httpUrlProblem } from '../urls.js';
+import { ConfigError, type ConfigProblem, TemplateError } from '../contract/errors.js';
+import { describeIssues, describeValue, formatPath, type ValueDescriber } from '../contract/issues.js';
+import { httpUrlProblem } from '../contract/urls.js';
+import { type Environment, findSecret } from '../runtime/secrets.js';
+import { sampleTemplateContext } from '../templates/context.js';
+import { knownPlaceholders, unknownPlaceholders } from '../templates/placeholders.js';
+import { type CompiledEmailTemplate, TemplateRenderer } from '../templates/renderer.js';
 import { CONFIG_DEFAULTS } from './defaults.js';
 import { describeEnvFill, type EnvProvenance, expandEnv } from './env.js';
 import type {
@@ -20,10 +20,7 @@ import type {
   TransportType,
 } from './resolved.js';
 import { type ConfigFile, configFileSchema } from './schema.js';
-import { missingSecrets } from './secrets.js';
-
-/** Where to read environment variables from; tests pass their own. */
-export type Environment = Readonly<Record<string, string | undefined>>;
+import { missingSecrets } from './secret-needs.js';
 
 /** The name a config built from {@link EMBEDDED_SANDBOX_CONFIG} reports as its source. */
 export const EMBEDDED_SOURCE = '<embedded sandbox default>';

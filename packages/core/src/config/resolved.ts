@@ -1,4 +1,4 @@
-import type { Phase } from '../phases.js';
+import type { Phase } from '../contract/phases.js';
 import type { ChannelConfig, ChannelType, RuleConfig } from './schema.js';
 
 /** Where notifications travel: FlyteAdmin's `notifications.type`. */

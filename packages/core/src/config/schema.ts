@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { emailAddressSchema } from '../event.js';
-import { PHASES } from '../phases.js';
-import { httpUrlProblem } from '../urls.js';
+import { emailAddressSchema } from '../contract/event.js';
+import { PHASES } from '../contract/phases.js';
+import { httpUrlProblem } from '../contract/urls.js';
 
 // Values may arrive as strings after ${VAR} expansion, and FlyteAdmin's own YAML writes some
 // numbers as strings (smtpPort: "587"); both are accepted where a number is meant.

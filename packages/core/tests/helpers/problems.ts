@@ -1,4 +1,5 @@
-import { ConfigError, type LoadOptions, parseConfig } from '@herald/core';
+import { ConfigError } from '@herald/core';
+import { type LoadOptions, parseConfig } from '@herald/core/config';
 
 /** The problems a config is refused with, as `path: message`; throws when it is accepted. */
 export function problemsOf(yaml: string, env: Record<string, string> = {}, options: LoadOptions = {}): string[] {

@@ -1,4 +1,4 @@
-import { isNonExistentQueueError } from '@herald/core';
+import { isNonExistentQueueError } from '@herald/core/runtime';
 import { describe, expect, it } from 'vitest';
 
 describe('isNonExistentQueueError', () => {

@@ -1,4 +1,4 @@
-import { parseConfig } from '@herald/core';
+import { parseConfig } from '@herald/core/config';
 import { describe, expect, it } from 'vitest';
 import { problemsOf } from '../helpers/problems.js';
 

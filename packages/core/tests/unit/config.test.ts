@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfigFile, parseConfig } from '@herald/core';
+import { loadConfigFile, parseConfig } from '@herald/core/config';
 import { describe, expect, it } from 'vitest';
 import { problemsOf } from '../helpers/problems.js';
 

@@ -1,15 +1,11 @@
+import { type ExecutionEvent, HeraldError, sampleEvent, TemplateError } from '@herald/core';
+import { compileConfigTemplates, parseConfig } from '@herald/core/config';
 import {
   buildTemplateContext,
-  compileConfigTemplates,
   EVENT_TEMPLATE_LIMITS,
   type EventEmailSources,
-  type ExecutionEvent,
-  HeraldError,
-  parseConfig,
-  sampleEvent,
-  TemplateError,
   TemplateRenderer,
-} from '@herald/core';
+} from '@herald/core/templates';
 import { afterEach, describe, expect, it } from 'vitest';
 
 // Each test starts worker threads, which load Handlebars (through tsx, from the sources).

@@ -1,4 +1,4 @@
-import { createLogThrottle, type Logger } from '@herald/core';
+import { createLogThrottle, type Logger } from '@herald/core/runtime';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 interface Line {

@@ -1,4 +1,5 @@
-import { MemoryQueue, QueueFullError } from '@herald/core';
+import { QueueFullError } from '@herald/core';
+import { MemoryQueue } from '@herald/core/runtime';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
 const never = new AbortController().signal;

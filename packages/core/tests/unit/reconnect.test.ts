@@ -1,4 +1,4 @@
-import { silentLogger, withReconnect } from '@herald/core';
+import { silentLogger, withReconnect } from '@herald/core/runtime';
 import { describe, expect, it } from 'vitest';
 
 const unreachable = Object.assign(new Error('connect ECONNREFUSED'), { reachable: false });

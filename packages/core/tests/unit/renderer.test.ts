@@ -1,15 +1,7 @@
 import { fileURLToPath } from 'node:url';
-import {
-  buildTemplateContext,
-  CONFIG_DEFAULTS,
-  cleanSubject,
-  compileConfigTemplates,
-  htmlToText,
-  loadConfigFile,
-  sampleEvent,
-  TemplateError,
-  TemplateRenderer,
-} from '@herald/core';
+import { sampleEvent, TemplateError } from '@herald/core';
+import { CONFIG_DEFAULTS, compileConfigTemplates, loadConfigFile } from '@herald/core/config';
+import { buildTemplateContext, cleanSubject, htmlToText, TemplateRenderer } from '@herald/core/templates';
 import { describe, expect, it } from 'vitest';
 
 const flyteSubject = 'Notice: Execution "{{ workflow.name }}" has {{ phase }} in "{{ domain }}".';

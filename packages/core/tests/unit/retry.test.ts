@@ -1,4 +1,4 @@
-import { backoffDelayMs, isAbortError, parseRetryAfterMs } from '@herald/core';
+import { backoffDelayMs, isAbortError, parseRetryAfterMs } from '@herald/core/runtime';
 import { describe, expect, it } from 'vitest';
 
 describe('backoffDelayMs', () => {

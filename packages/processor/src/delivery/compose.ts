@@ -1,11 +1,6 @@
-import {
-  buildTemplateContext,
-  type ConfigTemplates,
-  type EventTemplatePart,
-  type ExecutionEvent,
-  type RenderedEmail,
-  type ResolvedConfig,
-} from '@herald/core';
+import type { ExecutionEvent } from '@herald/core';
+import type { ConfigTemplates, ResolvedConfig } from '@herald/core/config';
+import { buildTemplateContext, type EventTemplatePart, type RenderedEmail } from '@herald/core/templates';
 import type { EmailMessage } from '@herald/emailer';
 import type { EmailDestination } from './route.js';
 

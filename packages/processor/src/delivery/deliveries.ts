@@ -1,11 +1,6 @@
 import type { Channel } from '@herald/channels';
-import {
-  type ChannelType,
-  type ConfigTemplates,
-  DeliveryError,
-  type ExecutionEvent,
-  type ResolvedConfig,
-} from '@herald/core';
+import { DeliveryError, type ExecutionEvent } from '@herald/core';
+import type { ChannelType, ConfigTemplates, ResolvedConfig } from '@herald/core/config';
 import type { Emailer } from '@herald/emailer';
 import type { CodeRule } from './code-rules.js';
 import { composeEmail } from './compose.js';

@@ -1,15 +1,7 @@
 import type { Channel } from '@herald/channels';
-import {
-  backoffDelayMs,
-  type ConfigTemplates,
-  DecodeError,
-  DeliveryError,
-  decodeEvent,
-  type ExecutionEvent,
-  type Logger,
-  type ResolvedConfig,
-  TemplateError,
-} from '@herald/core';
+import { DecodeError, DeliveryError, decodeEvent, type ExecutionEvent, TemplateError } from '@herald/core';
+import type { ConfigTemplates, ResolvedConfig } from '@herald/core/config';
+import { backoffDelayMs, type Logger } from '@herald/core/runtime';
 import type { Emailer } from '@herald/emailer';
 import type { ProcessorEvents } from '../events.js';
 import type { ReceivedMessage, Source } from '../sources/source.js';

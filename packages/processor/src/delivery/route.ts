@@ -1,12 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Channel } from '@herald/channels';
-import {
-  type ChannelType,
-  type ExecutionEvent,
-  emailAddressSchema,
-  type ResolvedConfig,
-  type ResolvedRule,
-} from '@herald/core';
+import { type ExecutionEvent, emailAddressSchema } from '@herald/core';
+import type { ChannelType, ResolvedConfig, ResolvedRule } from '@herald/core/config';
 
 /** One email to send for an event. */
 export interface EmailDestination {

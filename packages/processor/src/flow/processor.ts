@@ -1,4 +1,4 @@
-import { backoffDelayMs, type Logger, settlesWithin } from '@herald/core';
+import { backoffDelayMs, type Logger, settlesWithin } from '@herald/core/runtime';
 import type { Pipeline } from '../delivery/pipeline.js';
 import type { ProcessorEvents } from '../events.js';
 import type { Source } from '../sources/source.js';

@@ -1,6 +1,6 @@
 import { appendFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { MemoryQueue, MemoryQueueMessage } from '@herald/core';
+import type { MemoryQueue, MemoryQueueMessage } from '@herald/core/runtime';
 import type { DeadLetterRecord, ReceivedMessage, Source } from './source.js';
 
 /** A dead-lettered message as the memory source records it (one JSON line each). */

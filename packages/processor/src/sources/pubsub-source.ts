@@ -1,5 +1,13 @@
 import type { Message, PubSub, Subscription } from '@google-cloud/pubsub';
-import { backoffDelayMs, HeraldError, type Logger, pubSubResourceExists, silentLogger } from '@herald/core';
+import { HeraldError } from '@herald/core';
+import {
+  backoffDelayMs,
+  LazyPubSubClient,
+  type Logger,
+  loadPubSub,
+  pubSubResourceExists,
+  silentLogger,
+} from '@herald/core/runtime';
 import { deadLetterAttributes } from './dead-letter-attributes.js';
 import type { DeadLetterRecord, ReceivedMessage, Source } from './source.js';
 
@@ -7,7 +15,6 @@ import type { DeadLetterRecord, ReceivedMessage, Source } from './source.js';
 const PUBSUB_ATTRIBUTE_LIMITS = { maxAttributes: 100, maxReasonBytes: 1000, maxValueBytes: 1024 };
 
 /** Imported on first use, not at load: the library costs ~27 MB RSS and startup time that AWS and sandbox users need not pay. */
-const loadPubSub = () => import('@google-cloud/pubsub');
 
 /**
  * Wait before reopening a failed stream: 1 s, doubling per failure in a row, at most 30 s. The
@@ -56,7 +63,7 @@ export class PubSubSource implements Source<PubSubReceived> {
   readonly name = 'pubsub';
   readonly maxBatch = 100;
   /** The injected client, or the one built on first use. */
-  private client: PubSub | undefined;
+  private readonly client: LazyPubSubClient;
   private readonly logger: Logger;
   private subscription: Subscription | undefined;
   private readonly buffered: Message[] = [];
@@ -73,7 +80,7 @@ export class PubSubSource implements Source<PubSubReceived> {
   private readonly delayedNacks = new Map<NodeJS.Timeout, Message>();
 
   constructor(private readonly options: PubSubSourceOptions) {
-    this.client = options.client;
+    this.client = new LazyPubSubClient(options.projectId, options.client);
     this.logger = options.logger ?? silentLogger;
   }
 
@@ -139,7 +146,7 @@ export class PubSubSource implements Source<PubSubReceived> {
   async deadLetter(message: PubSubReceived, record: DeadLetterRecord): Promise<void> {
     const attributes = deadLetterAttributes(message, record, PUBSUB_ATTRIBUTE_LIMITS);
     const data = typeof message.body === 'string' ? Buffer.from(message.body) : Buffer.from(message.body);
-    const client = await this.openClient();
+    const client = await this.client.get();
     await client.topic(this.options.deadLetterTopicName).publishMessage({ data, attributes });
   }
 
@@ -153,25 +160,13 @@ export class PubSubSource implements Source<PubSubReceived> {
     for (const wake of [...this.waiters]) wake();
     for (const message of this.buffered.splice(0)) message.nack();
     await this.subscription?.close();
-    await this.client?.close();
-  }
-
-  /** The client, building it (and loading the library) on first use. */
-  private async openClient(): Promise<PubSub> {
-    if (this.client) return this.client;
-    const { PubSub } = await loadPubSub();
-    if (this.client) return this.client;
-    const client = new PubSub({ projectId: this.options.projectId });
-    this.client = client;
-    // Closed while the library loaded: the client is closed too, as if built up front.
-    if (this.closed) await client.close();
-    return client;
+    await this.client.close();
   }
 
   private async open(): Promise<void> {
     const { subscriptionName, projectId } = this.options;
     const { Duration } = await loadPubSub();
-    const client = await this.openClient();
+    const client = await this.client.get();
     const subscription = client.subscription(subscriptionName, {
       flowControl: {
         maxMessages: this.options.maxOutstandingMessages,

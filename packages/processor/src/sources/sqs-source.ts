@@ -7,15 +7,15 @@ import {
   SendMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
+import { HeraldError } from '@herald/core';
 import {
-  HeraldError,
   isNonExistentQueueError,
   isUnansweredAwsError,
   type Logger,
   settlesWithin,
   silentLogger,
   withReconnect,
-} from '@herald/core';
+} from '@herald/core/runtime';
 import { deadLetterAttributes, truncateUtf8 } from './dead-letter-attributes.js';
 import type { DeadLetterRecord, ReceivedMessage, Source } from './source.js';
 import { DeleteBatcher } from './sqs-delete-batcher.js';

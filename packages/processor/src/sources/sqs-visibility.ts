@@ -1,5 +1,5 @@
 import { ChangeMessageVisibilityBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import type { Logger } from '@herald/core';
+import type { Logger } from '@herald/core/runtime';
 
 interface Held {
   id: string;

@@ -1,11 +1,6 @@
-import {
-  type ExecutionEvent,
-  encodeEvent,
-  MemoryQueue,
-  parseConfig,
-  type ResolvedConfig,
-  sampleEvent,
-} from '@herald/core';
+import { type ExecutionEvent, encodeEvent, sampleEvent } from '@herald/core';
+import { parseConfig, type ResolvedConfig } from '@herald/core/config';
+import { MemoryQueue } from '@herald/core/runtime';
 import { createProcessor, MemorySource, type Processor, type ProcessorEventMap } from '@herald/processor';
 import { RecordingEmailer } from './recording-emailer.js';
 

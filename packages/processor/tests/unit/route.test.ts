@@ -1,4 +1,5 @@
-import { parseConfig, sampleEvent } from '@herald/core';
+import { sampleEvent } from '@herald/core';
+import { parseConfig } from '@herald/core/config';
 import { type RoutableChannel, routeEvent } from '@herald/processor';
 import { describe, expect, it } from 'vitest';
 

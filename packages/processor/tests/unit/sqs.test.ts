@@ -1,5 +1,5 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { silentLogger } from '@herald/core';
+import { silentLogger } from '@herald/core/runtime';
 import { DeleteBatcher, VisibilityKeeper } from '@herald/processor';
 import { describe, expect, it } from 'vitest';
 

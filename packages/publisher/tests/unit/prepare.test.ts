@@ -1,4 +1,5 @@
-import { DecodeError, MemoryQueue, QueueFullError, sampleEvent } from '@herald/core';
+import { DecodeError, QueueFullError, sampleEvent } from '@herald/core';
+import { MemoryQueue } from '@herald/core/runtime';
 import { MemoryPublisher, prepareEvents } from '@herald/publisher';
 import { describe, expect, it } from 'vitest';
 

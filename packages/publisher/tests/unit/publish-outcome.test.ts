@@ -1,6 +1,7 @@
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { PubSub } from '@google-cloud/pubsub';
-import { type ExecutionEvent, MemoryQueue, sampleEvent } from '@herald/core';
+import { type ExecutionEvent, sampleEvent } from '@herald/core';
+import { MemoryQueue } from '@herald/core/runtime';
 import {
   EventTooLargeError,
   MemoryPublisher,

@@ -1,16 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import {
-  completeEvent,
-  createLogThrottle,
-  DecodeError,
-  type ExecutionEvent,
-  HeraldError,
-  type Logger,
-  type LogThrottleOptions,
-  QueueFullError,
-} from '@herald/core';
+import { completeEvent, DecodeError, type ExecutionEvent, HeraldError, QueueFullError } from '@herald/core';
+import { createLogThrottle, type Logger, type LogThrottleOptions } from '@herald/core/runtime';
 import {
   EventInputError,
   EventTooLargeError,

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { HeraldError, type Logger, settlesWithin } from '@herald/core';
+import { HeraldError } from '@herald/core';
+import { type Logger, settlesWithin } from '@herald/core/runtime';
 import { createIngestHandler, type IngestHandler, type IngestOptions } from './ingest.js';
 import type { HeraldMetrics } from './metrics.js';
 import { send, sendJson, sendText } from './reply.js';

@@ -1,7 +1,9 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseConfig, sampleEvent, silentLogger } from '@herald/core';
+import { sampleEvent } from '@herald/core';
+import { parseConfig } from '@herald/core/config';
+import { silentLogger } from '@herald/core/runtime';
 import { HeraldApp } from '@herald/server';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 

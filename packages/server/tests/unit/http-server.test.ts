@@ -1,6 +1,7 @@
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { type ExecutionEvent, HeraldError, type Logger, MemoryQueue } from '@herald/core';
+import { type ExecutionEvent, HeraldError } from '@herald/core';
+import { type Logger, MemoryQueue } from '@herald/core/runtime';
 import { ProcessorEvents } from '@herald/processor';
 import { MemoryPublisher, type Publisher } from '@herald/publisher';
 import { createMetrics, type HeraldMetrics, HttpServer, type HttpServerOptions } from '@herald/server';

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
-import { type Logger, MemoryQueue } from '@herald/core';
+import { type Logger, MemoryQueue } from '@herald/core/runtime';
 import { EventInputError, MemoryPublisher, PublishError, parseEvents, SNS_MAX_MESSAGE_BYTES } from '@herald/publisher';
 import {
   BodyTooLargeError,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { QueueFullError } from './errors.js';
+import { QueueFullError } from '../contract/errors.js';
 
 /** A message as the in-memory queue holds it. */
 export interface MemoryQueueMessage {

@@ -1,4 +1,4 @@
-import { HeraldError } from './errors.js';
+import { HeraldError } from '../contract/errors.js';
 import type { Logger } from './logger.js';
 import { type ReconnectPolicy, withReconnect } from './reconnect.js';
 

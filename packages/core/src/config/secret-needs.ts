@@ -1,5 +1,11 @@
-import { ConfigError, type ConfigProblem } from '../errors.js';
-import { findSecret, readSecretValue, type SecretSources } from '../secrets.js';
+import { ConfigError, type ConfigProblem } from '../contract/errors.js';
+import {
+  type Environment,
+  findSmtpPassword,
+  readSecretValue,
+  type SecretSources,
+  smtpPasswordPlaces,
+} from '../runtime/secrets.js';
 import type { ResolvedConfig } from './resolved.js';
 
 /** One secret a config tells `herald run` to read, and the key a message about it names. */
@@ -77,10 +83,7 @@ export function secretsNeeded(config: ResolvedConfig): SecretNeed[] {
  * an SMTP password secret that is named but found nowhere, each as a problem naming the key
  * and the variable or file, never a value. Empty when all can be read.
  */
-export function missingSecrets(
-  config: ResolvedConfig,
-  env: Readonly<Record<string, string | undefined>> = process.env,
-): ConfigProblem[] {
+export function missingSecrets(config: ResolvedConfig, env: Environment = process.env): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   for (const need of secretsNeeded(config)) {
     try {
@@ -100,31 +103,4 @@ export function missingSecrets(
     });
   }
   return problems;
-}
-
-/** Where FlyteAdmin's secret manager mounts secrets. */
-const FLYTE_SECRETS_DIR = '/etc/secrets';
-
-/**
- * FlyteAdmin's lookup of `smtpPasswordSecretName`: the environment variable
- * `FLYTE_SECRET_<name>`, then the file `/etc/secrets/<name>`. Herald also accepts the variable
- * `<name>` itself and an absolute file path.
- * @returns undefined when it is found nowhere (FlyteAdmin then sends without a password).
- */
-export function findSmtpPassword(
-  name: string,
-  env: Readonly<Record<string, string | undefined>> = process.env,
-): string | undefined {
-  const fromEnv = env[`FLYTE_SECRET_${name}`] ?? env[name];
-  if (fromEnv) return fromEnv.trim();
-  return findSecret({ filePath: smtpPasswordFile(name) }, env)?.value;
-}
-
-/** The places {@link findSmtpPassword} looks, for a message saying it found nothing. */
-export function smtpPasswordPlaces(name: string): string[] {
-  return [`FLYTE_SECRET_${name}`, name, smtpPasswordFile(name)];
-}
-
-function smtpPasswordFile(name: string): string {
-  return name.startsWith('/') ? name : `${FLYTE_SECRETS_DIR}/${name}`;
 }

@@ -1,13 +1,15 @@
 import Handlebars from 'handlebars';
-import { CONFIG_DEFAULTS } from '../config/defaults.js';
-import { TemplateError } from '../errors.js';
-import type { ExecutionEvent } from '../event.js';
+import { TemplateError } from '../contract/errors.js';
+import type { ExecutionEvent } from '../contract/event.js';
 import { sampleTemplateContext, type TemplateContext } from './context.js';
 import { type EventEmailSources, EventTemplateWorker } from './event-template-worker.js';
 import { BUILTIN_HELPERS, templateHelpers, UNAVAILABLE_HELPERS } from './helpers.js';
 import { htmlToText } from './html-to-text.js';
 
 /** The three parts of an email, as template sources. */
+/** How long templates carried on one event may render, in total, before the event is refused. */
+export const DEFAULT_EVENT_TEMPLATE_BUDGET_MS = 1_000;
+
 export interface EmailTemplateSources {
   subject: string;
   html: string;
@@ -44,7 +46,7 @@ export interface TemplateRendererOptions {
   /**
    * Longest the templates of one email carried on an event may take to compile and render
    * (see {@link TemplateRenderer.renderEventEmail}).
-   * @defaultValue `CONFIG_DEFAULTS.processor.eventTemplateBudgetMs` (1000)
+   * @defaultValue {@link DEFAULT_EVENT_TEMPLATE_BUDGET_MS}
    */
   eventTemplateBudgetMs?: number;
 }
@@ -101,7 +103,7 @@ export class TemplateRenderer {
 
   constructor(options: TemplateRendererOptions = {}) {
     this.eventTemplateCacheSize = options.eventTemplateCacheSize ?? 500;
-    this.eventTemplateBudgetMs = options.eventTemplateBudgetMs ?? CONFIG_DEFAULTS.processor.eventTemplateBudgetMs;
+    this.eventTemplateBudgetMs = options.eventTemplateBudgetMs ?? DEFAULT_EVENT_TEMPLATE_BUDGET_MS;
     for (const [name, source] of Object.entries(options.partials ?? {})) {
       const ast = parse(source, `partial '${name}'`);
       for (const helper of helpersUsedBy(ast)) this.partialHelpers.add(helper);

@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import Handlebars from 'handlebars';
-import { TemplateError } from '../errors.js';
+import { TemplateError } from '../contract/errors.js';
 import { buildTemplateContext } from './context.js';
 import { checkEventTemplate, EVENT_TEMPLATE_LIMITS, eventTemplatePartName } from './event-template-limits.js';
 import type { EventTemplateReply, EventTemplateRequest } from './event-template-worker.js';

@@ -1,5 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError } from './errors.js';
+import { ConfigError } from '../contract/errors.js';
+
+/** Where environment variables are read from; tests pass their own. */
+export type Environment = Readonly<Record<string, string | undefined>>;
 
 /** Where a secret is configured to come from: an environment variable, else a file. */
 export interface SecretSources {
@@ -27,11 +30,7 @@ export interface SecretValue {
  * is a configuration error (exit 2) naming the key — never a crash at the first send. The
  * secret itself never appears in a message.
  */
-export function readSecret(
-  sources: SecretSources,
-  keyPath: string,
-  env: Readonly<Record<string, string | undefined>> = process.env,
-): string {
+export function readSecret(sources: SecretSources, keyPath: string, env: Environment = process.env): string {
   return readSecretValue(sources, keyPath, env).value;
 }
 
@@ -39,11 +38,7 @@ export function readSecret(
  * Like {@link readSecret}, saying where the secret came from.
  * @throws ConfigError naming `keyPath` when the secret is missing.
  */
-export function readSecretValue(
-  sources: SecretSources,
-  keyPath: string,
-  env: Readonly<Record<string, string | undefined>> = process.env,
-): SecretValue {
+export function readSecretValue(sources: SecretSources, keyPath: string, env: Environment = process.env): SecretValue {
   if (sources.envVar) {
     const value = env[sources.envVar];
     if (value) return fromEnv(sources.envVar, value);
@@ -74,10 +69,7 @@ export function readSecretValue(
  * (variable unset, file missing or empty). For checks at validate time, which may run where
  * the secrets are not mounted and must not fail for that.
  */
-export function findSecret(
-  sources: SecretSources,
-  env: Readonly<Record<string, string | undefined>> = process.env,
-): SecretValue | undefined {
+export function findSecret(sources: SecretSources, env: Environment = process.env): SecretValue | undefined {
   const value = sources.envVar ? env[sources.envVar] : undefined;
   if (sources.envVar && value) return fromEnv(sources.envVar, value);
   if (!sources.filePath) return undefined;
@@ -122,7 +114,7 @@ export interface SecretReader {
  * @param fromEnvironment key paths whose value `\${VAR}` filled (`ResolvedConfig.fromEnvironment`).
  */
 export function secretReader(
-  env: Readonly<Record<string, string | undefined>> = process.env,
+  env: Environment = process.env,
   fromEnvironment: ReadonlySet<string> = new Set(),
 ): SecretReader {
   return {
@@ -152,4 +144,28 @@ export function secretStandIns(fromEnvironment: ReadonlySet<string> = new Set())
 
 function writtenValue(value: string, keyPath: string, fromEnvironment: ReadonlySet<string>): SecretValue {
   return { value, from: 'config', source: `the value of ${keyPath}`, masked: fromEnvironment.has(keyPath) };
+}
+
+/** Where FlyteAdmin's secret manager mounts secrets. */
+const FLYTE_SECRETS_DIR = '/etc/secrets';
+
+/**
+ * FlyteAdmin's lookup of `smtpPasswordSecretName`: the environment variable
+ * `FLYTE_SECRET_<name>`, then the file `/etc/secrets/<name>`. Herald also accepts the variable
+ * `<name>` itself and an absolute file path.
+ * @returns undefined when it is found nowhere (FlyteAdmin then sends without a password).
+ */
+export function findSmtpPassword(name: string, env: Environment = process.env): string | undefined {
+  const fromEnv = env[`FLYTE_SECRET_${name}`] ?? env[name];
+  if (fromEnv) return fromEnv.trim();
+  return findSecret({ filePath: smtpPasswordFile(name) }, env)?.value;
+}
+
+/** The places {@link findSmtpPassword} looks, for a message saying it found nothing. */
+export function smtpPasswordPlaces(name: string): string[] {
+  return [`FLYTE_SECRET_${name}`, name, smtpPasswordFile(name)];
+}
+
+function smtpPasswordFile(name: string): string {
+  return name.startsWith('/') ? name : `${FLYTE_SECRETS_DIR}/${name}`;
 }

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
-import { HeraldError, TemplateError } from '../errors.js';
-import type { ExecutionEvent } from '../event.js';
+import { HeraldError, TemplateError } from '../contract/errors.js';
+import type { ExecutionEvent } from '../contract/event.js';
 import {
   checkEventTemplateLength,
   EVENT_TEMPLATE_LIMITS,

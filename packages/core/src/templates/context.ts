@@ -1,5 +1,5 @@
-import type { ExecutionEvent } from '../event.js';
-import { sampleEvent } from '../sample-event.js';
+import type { ExecutionEvent } from '../contract/event.js';
+import { sampleEvent } from '../contract/sample-event.js';
 
 /** Identifier fields as FlyteAdmin exposes them to templates: missing parts are empty strings. */
 export interface TemplateIdentifier {

@@ -1,5 +1,5 @@
 import Handlebars from 'handlebars';
-import { TemplateError } from '../errors.js';
+import { TemplateError } from '../contract/errors.js';
 import { BUILTIN_HELPERS, templateHelpers } from './helpers.js';
 
 /**
