@@ -1,5 +1,6 @@
 import { maskUrlCredentials } from '@herald/core';
-import type { SecretReader, SecretSources } from '@herald/core/runtime';
+import type { SecretNeed } from '@herald/core/config';
+import type { SecretReader } from '@herald/core/runtime';
 import { redactUrl } from './http.js';
 
 /**
@@ -17,19 +18,14 @@ export class ChannelEndpoint {
   /**
    * Reads it. A malformed URL is not refused here: the loader reports it when it can read the
    * secret, and each send fails permanently, naming {@link source}, until it is fixed.
-   * @param secretKey the key a missing secret is reported under (e.g. `herald.channels.x.urlEnvVar`).
+   * @param secret where the URL is read from when it is not written, and the key a missing
+   * one is reported under (e.g. `herald.channels.x.urlEnvVar`).
    * @throws ConfigError when the secret is missing.
    */
-  static read(
-    secrets: SecretReader,
-    written: string | undefined,
-    secretSources: SecretSources,
-    path: string,
-    secretKey: string,
-  ): ChannelEndpoint {
-    const secret =
-      written === undefined ? secrets.read(secretSources, secretKey) : secrets.written(written, `${path}.url`);
-    return new ChannelEndpoint(secret.value, secret.source, secret.masked);
+  static read(secrets: SecretReader, written: string | undefined, secret: SecretNeed, path: string): ChannelEndpoint {
+    const value =
+      written === undefined ? secrets.read(secret.sources, secret.keyPath) : secrets.written(written, `${path}.url`);
+    return new ChannelEndpoint(value.value, value.source, value.masked);
   }
 
   /**

@@ -1,5 +1,5 @@
 import { type ExecutionEvent, maskUrlCredentials } from '@herald/core';
-import type { ChannelConfig } from '@herald/core/config';
+import { type ChannelConfig, channelSecret, type SecretNeed } from '@herald/core/config';
 import { type SecretReader, secretReader } from '@herald/core/runtime';
 import { buildTemplateContext, type TemplateRenderer } from '@herald/core/templates';
 import type { Channel, ChannelResult, PreparedRequest } from './channel.js';
@@ -31,11 +31,9 @@ export class JiraChannel implements Channel {
     secrets: SecretReader = secretReader(),
   ) {
     const path = `herald.channels.${name}`;
-    const email = secrets.read({ envVar: config.emailEnvVar, filePath: config.emailFile }, `${path}.emailEnvVar`).value;
-    const token = secrets.read(
-      { envVar: config.apiTokenEnvVar, filePath: config.apiTokenFile },
-      `${path}.apiTokenEnvVar`,
-    ).value;
+    const read = (need: SecretNeed) => secrets.read(need.sources, need.keyPath).value;
+    const email = read(channelSecret(name, config, 'email'));
+    const token = read(channelSecret(name, config, 'apiToken'));
     this.authorization = `Basic ${Buffer.from(`${email}:${token}`).toString('base64')}`;
     this.summary = renderer.compilePlain(config.summary ?? DEFAULT_SUMMARY, `${path}.summary`);
     this.description = renderer.compilePlain(config.description ?? DEFAULT_DESCRIPTION, `${path}.description`);

@@ -1,5 +1,5 @@
 import { type ExecutionEvent, maskUrlCredentials, type Phase } from '@herald/core';
-import type { ChannelConfig } from '@herald/core/config';
+import { type ChannelConfig, channelSecret } from '@herald/core/config';
 import { type SecretReader, secretReader } from '@herald/core/runtime';
 import { buildTemplateContext, type TemplateRenderer } from '@herald/core/templates';
 import type { Channel, ChannelResult, PreparedRequest } from './channel.js';
@@ -31,10 +31,8 @@ export class PagerDutyChannel implements Channel {
     secrets: SecretReader = secretReader(),
   ) {
     const path = `herald.channels.${name}`;
-    this.routingKey = secrets.read(
-      { envVar: config.routingKeyEnvVar, filePath: config.routingKeyFile },
-      `${path}.routingKeyEnvVar`,
-    ).value;
+    const routingKey = channelSecret(name, config, 'routingKey');
+    this.routingKey = secrets.read(routingKey.sources, routingKey.keyPath).value;
     this.url = config.url ?? DEFAULT_URL;
     this.summary = renderer.compilePlain(config.summary ?? DEFAULT_SUMMARY, `${path}.summary`);
     this.triggerPhases = config.triggerPhases ?? ['FAILED', 'TIMED_OUT'];

@@ -1,5 +1,5 @@
 import type { ExecutionEvent } from '@herald/core';
-import type { ChannelConfig } from '@herald/core/config';
+import { type ChannelConfig, channelSecret } from '@herald/core/config';
 import { type SecretReader, secretReader } from '@herald/core/runtime';
 import { buildTemplateContext, type TemplateRenderer } from '@herald/core/templates';
 import type { Channel, ChannelResult, PreparedRequest } from './channel.js';
@@ -33,13 +33,7 @@ export class SlackChannel implements Channel {
     secrets: SecretReader = secretReader(),
   ) {
     const path = `herald.channels.${name}`;
-    this.endpoint = ChannelEndpoint.read(
-      secrets,
-      config.url,
-      { envVar: config.webhookUrlEnvVar, filePath: config.webhookUrlFile },
-      path,
-      `${path}.webhookUrlEnvVar`,
-    );
+    this.endpoint = ChannelEndpoint.read(secrets, config.url, channelSecret(name, config, 'url'), path);
     this.text = renderer.compilePlain(config.text ?? DEFAULT_TEXT, `${path}.text`);
     this.blocks =
       config.blocks === undefined ? undefined : compileJsonTemplate(config.blocks, renderer, `${path}.blocks`);

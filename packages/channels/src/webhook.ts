@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import type { ExecutionEvent } from '@herald/core';
-import type { ChannelConfig } from '@herald/core/config';
+import { type ChannelConfig, channelSecret } from '@herald/core/config';
 import { type SecretReader, secretReader } from '@herald/core/runtime';
 import { buildTemplateContext, type TemplateRenderer } from '@herald/core/templates';
 import type { Channel, ChannelResult, PreparedRequest } from './channel.js';
@@ -33,20 +33,13 @@ export class WebhookChannel implements Channel {
     secrets: SecretReader = secretReader(),
   ) {
     const path = `herald.channels.${name}`;
-    this.endpoint = ChannelEndpoint.read(
-      secrets,
-      config.url,
-      { envVar: config.urlEnvVar, filePath: config.urlFile },
-      path,
-      `${path}.urlEnvVar`,
-    );
+    this.endpoint = ChannelEndpoint.read(secrets, config.url, channelSecret(name, config, 'url'), path);
     this.body = config.body === undefined ? undefined : compileJsonTemplate(config.body, renderer, `${path}.body`);
+    const signing = channelSecret(name, config, 'signingSecret');
+    // Optional: read when the file names where it is.
     this.secret =
-      config.signingSecretEnvVar || config.signingSecretFile
-        ? secrets.read(
-            { envVar: config.signingSecretEnvVar, filePath: config.signingSecretFile },
-            `${path}.signingSecretEnvVar`,
-          ).value
+      signing.sources.envVar || signing.sources.filePath
+        ? secrets.read(signing.sources, signing.keyPath).value
         : undefined;
     this.timeoutMs = config.timeoutMs ?? 10_000;
   }

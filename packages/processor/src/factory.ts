@@ -69,7 +69,7 @@ export function createProcessor(config: ResolvedConfig, deps: ProcessorDependenc
     shutdownGraceMs: config.processing.shutdownGraceMs,
     shutdown,
     // An emailer passed in belongs to the caller, who closes it.
-    closeWhenStopped: [...(emailer && !deps.emailer ? [emailer] : []), templates.renderer],
+    closeWhenStopped: [...(emailer && !deps.emailer ? [emailer] : []), templates.renderer.hold()],
   });
 }
 

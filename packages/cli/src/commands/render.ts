@@ -35,10 +35,11 @@ export interface Rendered {
  */
 export async function renderDeliveries(config: ResolvedConfig, events: ExecutionEvent[]): Promise<Rendered[]> {
   const templates = compileConfigTemplates(config);
+  const hold = templates.renderer.hold();
   try {
     return await renderWith(templates, config, events);
   } finally {
-    await templates.renderer.close();
+    await hold.close();
   }
 }
 

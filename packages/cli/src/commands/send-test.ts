@@ -61,6 +61,7 @@ async function send(
   timeoutMs: number,
 ): Promise<DeliveryReceipt> {
   const templates = compileConfigTemplates(config);
+  const hold = templates.renderer.hold();
   try {
     const channels = createChannels(config, templates.renderer);
     const delivery = deliveryFor(destination, { config, templates, emailer, channels, codeRules: [] });
@@ -71,6 +72,6 @@ async function send(
     if (!receipt) throw new UsageError(`${delivery.target.headline}: nothing was sent`);
     return receipt;
   } finally {
-    await templates.renderer.close();
+    await hold.close();
   }
 }

@@ -2,7 +2,11 @@
  * `@herald/core/config`: Herald's YAML configuration (FlyteAdmin's `notifications:` block plus
  * `herald:`), read, resolved to defaults, checked, and the secrets it names.
  */
+
+export { type ChannelSecretRole, channelSecret } from './channel-secrets.js';
 export * from './defaults.js';
 export * from './load.js';
+export { globToRegExp } from './resolve.js';
 export * from './resolved.js';
 export * from './secret-needs.js';
+export * from './templates.js';

@@ -1,19 +1,9 @@
 import { ConfigError, type ConfigProblem } from '../contract/errors.js';
-import {
-  type Environment,
-  findSmtpPassword,
-  readSecretValue,
-  type SecretSources,
-  smtpPasswordPlaces,
-} from '../runtime/secrets.js';
+import { type Environment, findSmtpPassword, readSecretValue, smtpPasswordPlaces } from '../runtime/secrets.js';
+import { channelSecretsNeeded, type SecretNeed } from './channel-secrets.js';
 import type { ResolvedConfig } from './resolved.js';
 
-/** One secret a config tells `herald run` to read, and the key a message about it names. */
-export interface SecretNeed {
-  /** `herald.channels.pager.routingKeyEnvVar`: the key the channel or emailer names when it is missing. */
-  readonly keyPath: string;
-  readonly sources: SecretSources;
-}
+export type { SecretNeed };
 
 /**
  * Every secret `herald run` reads when it starts, with the key path it names when one is
@@ -36,45 +26,7 @@ export function secretsNeeded(config: ResolvedConfig): SecretNeed[] {
   if (listen && ingest.enabled && ingest.tokenEnvVar) {
     needs.push({ keyPath: 'herald.http.ingest.tokenEnvVar', sources: { envVar: ingest.tokenEnvVar } });
   }
-  for (const [name, channel] of Object.entries(config.channels)) {
-    const at = `herald.channels.${name}`;
-    switch (channel.type) {
-      case 'slack':
-        if (channel.url === undefined) {
-          needs.push({
-            keyPath: `${at}.webhookUrlEnvVar`,
-            sources: { envVar: channel.webhookUrlEnvVar, filePath: channel.webhookUrlFile },
-          });
-        }
-        break;
-      case 'webhook':
-        if (channel.url === undefined) {
-          needs.push({ keyPath: `${at}.urlEnvVar`, sources: { envVar: channel.urlEnvVar, filePath: channel.urlFile } });
-        }
-        if (channel.signingSecretEnvVar || channel.signingSecretFile) {
-          needs.push({
-            keyPath: `${at}.signingSecretEnvVar`,
-            sources: { envVar: channel.signingSecretEnvVar, filePath: channel.signingSecretFile },
-          });
-        }
-        break;
-      case 'pagerduty':
-        needs.push({
-          keyPath: `${at}.routingKeyEnvVar`,
-          sources: { envVar: channel.routingKeyEnvVar, filePath: channel.routingKeyFile },
-        });
-        break;
-      case 'jira':
-        needs.push(
-          { keyPath: `${at}.emailEnvVar`, sources: { envVar: channel.emailEnvVar, filePath: channel.emailFile } },
-          {
-            keyPath: `${at}.apiTokenEnvVar`,
-            sources: { envVar: channel.apiTokenEnvVar, filePath: channel.apiTokenFile },
-          },
-        );
-        break;
-    }
-  }
+  for (const [name, channel] of Object.entries(config.channels)) needs.push(...channelSecretsNeeded(name, channel));
   return needs;
 }
 

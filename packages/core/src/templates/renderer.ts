@@ -100,6 +100,10 @@ export class TemplateRenderer {
   private readonly environments = new Map<string, typeof Handlebars>();
   private readonly eventTemplates = new Map<string, CompiledEmailTemplate>();
   private readonly eventTemplateCacheSize: number;
+  /** Plain templates from the config (channel payloads), by name and source: compiled once. */
+  private readonly plainTemplates = new Map<string, TemplateFn>();
+  /** Holders of the event-template worker; it stops when the last one lets go. */
+  private holders = 0;
 
   constructor(options: TemplateRendererOptions = {}) {
     this.eventTemplateCacheSize = options.eventTemplateCacheSize ?? 500;
@@ -187,6 +191,24 @@ export class TemplateRenderer {
     return this.eventTemplateWorker?.threadsStarted ?? 0;
   }
 
+  /**
+   * Holds the renderer for templates carried on events: one renderer is shared by everything
+   * built from a config, so its worker thread stops when the last holder closes its hold, not
+   * when the first one does (which would fail the others' renders).
+   */
+  hold(): { close(): Promise<void> } {
+    this.holders++;
+    let released = false;
+    return {
+      close: async () => {
+        if (released) return;
+        released = true;
+        this.holders--;
+        if (this.holders === 0) await this.close();
+      },
+    };
+  }
+
   /** Stops the event-template worker, if one was started. Config templates keep working. */
   async close(): Promise<void> {
     const worker = this.eventTemplateWorker;
@@ -195,19 +217,26 @@ export class TemplateRenderer {
   }
 
   /**
-   * Compiles one plain (not HTML-escaped) template, e.g. a subject or a JSON payload.
-   * Rendering errors are thrown as TemplateError.
+   * Compiles one plain (not HTML-escaped) template from the config, e.g. a subject or a JSON
+   * payload; the same name and source compile once (the loader checks what channels then use).
+   * Rendering errors are thrown as TemplateError. Never for templates carried on events: see
+   * {@link renderEventEmail}.
    * @throws TemplateError when it does not parse.
    */
   compilePlain(source: string, name: string): TemplateFn {
+    const key = `${name}\u0000${source}`;
+    const known = this.plainTemplates.get(key);
+    if (known) return known;
     const fn = this.compile('plain', source, name);
-    return (context) => {
+    const render: TemplateFn = (context) => {
       try {
         return fn(context);
       } catch (err) {
         throw new TemplateError(name, `failed to render: ${(err as Error).message}`, { cause: err });
       }
     };
+    this.plainTemplates.set(key, render);
+    return render;
   }
 
   /**

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfigFile, parseConfig } from '@herald/core/config';
+import { compileConfigTemplates, loadConfigFile, parseConfig } from '@herald/core/config';
 import { describe, expect, it } from 'vitest';
 import { problemsOf } from '../helpers/problems.js';
 
@@ -476,5 +476,45 @@ herald:
       'herald.channels.pager.routingKeyEnvVar: expected routingKeyEnvVar or routingKeyFile (where the integration routing key is read from)',
       'herald.channels.tickets.apiTokenEnvVar: expected apiTokenEnvVar or apiTokenFile (where the API token is read from)',
     ]);
+  });
+});
+
+describe("a rule's own templates", () => {
+  it('are checked as the processor renders them, each problem under the key that holds it', () => {
+    expect(
+      problemsOf(`
+notifications: {type: sandbox}
+herald:
+  rules:
+    - { name: a, email: [a@example.com], subject: "{{#if name}}unclosed" }
+    - { name: b, email: [b@example.com], body: "<p>{{> missing}}</p>" }
+    - { name: c, email: [c@example.com], subject: "{{ name }} ok", body: "<p>{{ phase }}</p>" }
+`),
+    ).toEqual([
+      expect.stringMatching(/^herald\.rules\[0\]\.subject: /),
+      'herald.rules[1].body: The partial missing could not be found',
+    ]);
+  });
+});
+
+describe('compiled templates', () => {
+  it('are compiled once per loaded config: the loader checks the templates the processor renders with', () => {
+    const config = parseConfig(
+      `
+notifications: {type: sandbox, emailer: {subject: "Run {{ name }}"}}
+herald:
+  rules:
+    - { name: r, email: [a@example.com], subject: "Rule {{ name }}" }
+`,
+      { env: {} },
+    );
+    const templates = compileConfigTemplates(config);
+    expect(compileConfigTemplates(config)).toBe(templates);
+    const ruleSources = { subject: 'Rule {{ name }}', html: config.emailer.body, text: undefined };
+    expect(templates.renderer.compileCachedEmail(ruleSources, 'again')).toBe(
+      templates.renderer.compileCachedEmail(ruleSources, 'and again'),
+    );
+    // Another load is another config, with templates of its own.
+    expect(compileConfigTemplates(parseConfig('notifications: {type: sandbox}', { env: {} }))).not.toBe(templates);
   });
 });

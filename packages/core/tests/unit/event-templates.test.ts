@@ -48,6 +48,26 @@ describe('templates carried on events', { timeout: 60_000 }, () => {
     );
   });
 
+  it('keep their worker while anything built from the config still holds it', async () => {
+    renderer = new TemplateRenderer();
+    const processor = renderer.hold();
+    const preview = renderer.hold();
+    await renderer.renderEventEmail(fromEvent('<p>{{ name }}</p>'), 'first', sampleEvent());
+    expect(renderer.eventTemplateThreadsStarted).toBe(1);
+
+    await preview.close();
+    await preview.close(); // a second close of one hold lets go of nothing more
+    expect(renderer.eventTemplateThreadsStarted).toBe(1);
+    await expect(
+      renderer.renderEventEmail(fromEvent('<p>{{ phase }}</p>'), 'second', sampleEvent()),
+    ).resolves.toMatchObject({
+      html: '<p>failed</p>',
+    });
+
+    await processor.close();
+    expect(renderer.eventTemplateThreadsStarted).toBe(0);
+  });
+
   it('start no worker until an event carries a template', async () => {
     const config = parseConfig('notifications: {type: sandbox}', { env: {} });
     const templates = compileConfigTemplates(config);
