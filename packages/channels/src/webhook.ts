@@ -47,7 +47,14 @@ export class WebhookChannel implements Channel {
   prepare(event: ExecutionEvent): PreparedRequest {
     const payload = this.body ? this.body(buildTemplateContext(event)) : event;
     const body = JSON.stringify(payload);
-    const headers: Record<string, string> = { 'content-type': 'application/json', ...(this.config.headers ?? {}) };
+    const configured = this.config.headers ?? {};
+    // A configured Content-Type replaces the default whatever its case: fetch would join the
+    // two into one `application/json, …` value.
+    const setsContentType = Object.keys(configured).some((key) => key.toLowerCase() === 'content-type');
+    const headers: Record<string, string> = {
+      ...(setsContentType ? {} : { 'content-type': 'application/json' }),
+      ...configured,
+    };
     // Configured header values often carry tokens (`Authorization: Bearer ${TOKEN}`): shown masked.
     const preview: Record<string, string> = Object.fromEntries(
       Object.entries(headers).map(([key, value]) => [key, key.toLowerCase() === 'content-type' ? value : '***']),
