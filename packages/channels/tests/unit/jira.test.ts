@@ -1,5 +1,8 @@
 import { JiraChannel } from '@herald/channels';
-import { type ChannelConfig, sampleEvent, secretReader, TemplateRenderer } from '@herald/core';
+import { sampleEvent } from '@herald/core';
+import type { ChannelConfig } from '@herald/core/config';
+import { secretReader } from '@herald/core/runtime';
+import { TemplateRenderer } from '@herald/core/templates';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { hangUntilAborted, json, networkError, only, sendFailure, stubFetch, text } from './fetch-stub.js';
 

@@ -2,7 +2,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SlackChannel } from '@herald/channels';
-import { type ChannelConfig, sampleEvent, secretReader, TemplateRenderer } from '@herald/core';
+import { sampleEvent } from '@herald/core';
+import type { ChannelConfig } from '@herald/core/config';
+import { secretReader } from '@herald/core/runtime';
+import { TemplateRenderer } from '@herald/core/templates';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { hangUntilAborted, networkError, only, sendFailure, stubFetch, text } from './fetch-stub.js';
 
