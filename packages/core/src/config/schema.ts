@@ -53,7 +53,12 @@ const emailServerConfigSchema = z
 /** FlyteAdmin's `notifications:` block, key for key. */
 export const notificationsSchema = z
   .object({
-    type: z.enum(['aws', 'gcp', 'sandbox', 'local']).optional(),
+    // FlyteAdmin treats any type it does not know, `none` among them, as local (no notifications);
+    // Herald reads `none` as `local` and refuses other unknown types, which are more likely typos.
+    type: z
+      .enum(['aws', 'gcp', 'sandbox', 'local', 'none'])
+      .transform((type) => (type === 'none' ? 'local' : type))
+      .optional(),
     region: text.optional(),
     aws: z.object({ region: text.optional() }).strict().optional(),
     gcp: z.object({ projectId: text.optional() }).strict().optional(),

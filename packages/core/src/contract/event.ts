@@ -23,6 +23,44 @@ const identifierSchema = z
   })
   .loose();
 
+/**
+ * A phase as Flyte writes it: its name, or its number in `core.WorkflowExecution.Phase` (protojson
+ * and FlyteAdmin's REST gateway accept both), read as the name.
+ */
+const phaseSchema = z.preprocess(
+  (value) => (typeof value === 'number' && Number.isInteger(value) ? (PHASES[value] ?? value) : value),
+  z.enum(PHASES),
+);
+
+/**
+ * Flyte's spellings of a notification, read as Herald's: protojson writes `recipientsEmail` and
+ * `pagerDuty`, FlyteAdmin's REST gateway `recipients_email`, `pager_duty` and an empty
+ * `template`; a non-empty `template` is the body FlyteAdmin would use. Herald's own names win
+ * where both are given.
+ */
+function fromFlyteSpelling(value: unknown): unknown {
+  if (!isRecord(value)) return value;
+  const notification: Record<string, unknown> = { ...value };
+  if (notification.pagerDuty === undefined && notification.pager_duty !== undefined) {
+    notification.pagerDuty = notification.pager_duty;
+    delete notification.pager_duty;
+  }
+  for (const kind of ['email', 'slack', 'pagerDuty'] as const) {
+    const target = notification[kind];
+    if (!isRecord(target)) continue;
+    const { recipients_email, recipientsEmail, template, ...rest } = target;
+    const read: Record<string, unknown> = { ...rest };
+    read.recipients ??= recipients_email ?? recipientsEmail;
+    if (typeof template === 'string' && template !== '') read.body ??= template;
+    notification[kind] = read;
+  }
+  return notification;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 /** Flyte's EmailNotification, plus optional subject/body overrides (FlyteAdmin drops these). */
 export const emailNotificationSchema = z
   .object({
@@ -32,22 +70,37 @@ export const emailNotificationSchema = z
   })
   .loose();
 
-/** A destination on a non-email channel; its fields are checked by the channel that owns it. */
-const channelNotificationSchema = z.record(z.string(), z.unknown());
-
-/** One entry of the event's own `notifications`: which phases, and one destination. */
-export const notificationSchema = z
+/**
+ * A Slack, PagerDuty or webhook destination: Flyte's form, addresses to email (Slack and
+ * PagerDuty email bridges), and/or Herald's, a channel named in `herald.channels`. One with
+ * neither would send nothing, so it is refused rather than acknowledged with nothing sent.
+ */
+const channelNotificationSchema = z
   .object({
-    phases: z.array(z.enum(PHASES)).min(1),
-    email: emailNotificationSchema.optional(),
-    slack: channelNotificationSchema.optional(),
-    pagerDuty: channelNotificationSchema.optional(),
-    webhook: channelNotificationSchema.optional(),
+    recipients: z.array(emailAddressSchema).min(1).optional(),
+    channel: nonEmpty.optional(),
   })
   .loose()
-  .refine((n) => n.email || n.slack || n.pagerDuty || n.webhook, {
-    message: 'expected one destination: email, slack, pagerDuty or webhook',
+  .refine((target) => target.recipients !== undefined || target.channel !== undefined, {
+    message: 'expected recipients (email addresses) or channel (a name in herald.channels)',
   });
+
+/** One entry of the event's own `notifications`: which phases, and one destination. */
+export const notificationSchema = z.preprocess(
+  fromFlyteSpelling,
+  z
+    .object({
+      phases: z.array(phaseSchema).min(1),
+      email: emailNotificationSchema.optional(),
+      slack: channelNotificationSchema.optional(),
+      pagerDuty: channelNotificationSchema.optional(),
+      webhook: channelNotificationSchema.optional(),
+    })
+    .loose()
+    .refine((n) => n.email || n.slack || n.pagerDuty || n.webhook, {
+      message: 'expected one destination: email, slack, pagerDuty or webhook',
+    }),
+);
 
 const isoDateTime = z.iso.datetime({ offset: true });
 

@@ -118,6 +118,50 @@ describe('decodeEvent', () => {
   });
 });
 
+describe("an event's notifications in flyteidl's JSON", () => {
+  const decoded = (notifications: unknown[]) => decodeEvent(JSON.stringify({ ...event, notifications })).notifications;
+
+  it("read protojson's and FlyteAdmin's REST spellings as Herald's own", () => {
+    const asRest = decoded([
+      { phases: ['FAILED'], email: { recipients_email: ['a@example.com'], template: '' } },
+      { phases: ['FAILED'], pager_duty: { recipients_email: ['pd@example.pagerduty.com'], template: '' } },
+      { phases: ['FAILED'], slack: { recipients_email: ['c@example.slack.com'], template: '' } },
+    ]);
+    const asProtojson = decoded([
+      { phases: ['FAILED'], email: { recipientsEmail: ['a@example.com'] } },
+      { phases: ['FAILED'], pagerDuty: { recipientsEmail: ['pd@example.pagerduty.com'] } },
+      { phases: ['FAILED'], slack: { recipientsEmail: ['c@example.slack.com'] } },
+    ]);
+    const asHerald = [
+      { phases: ['FAILED'], email: { recipients: ['a@example.com'] } },
+      { phases: ['FAILED'], pagerDuty: { recipients: ['pd@example.pagerduty.com'] } },
+      { phases: ['FAILED'], slack: { recipients: ['c@example.slack.com'] } },
+    ];
+    expect(asRest).toEqual(asHerald);
+    expect(asProtojson).toEqual(asHerald);
+  });
+
+  it("read phases given as numbers of Flyte's enum, and a written template as the body", () => {
+    expect(
+      decoded([
+        { phases: [6, 8, 'SUCCEEDED'], email: { recipients_email: ['a@example.com'], template: '<p>{{ name }}</p>' } },
+      ]),
+    ).toEqual([
+      {
+        phases: ['FAILED', 'TIMED_OUT', 'SUCCEEDED'],
+        email: { recipients: ['a@example.com'], body: '<p>{{ name }}</p>' },
+      },
+    ]);
+  });
+
+  it('refuse a phase number outside the enum, naming it', () => {
+    const err = decodeError(
+      JSON.stringify({ ...event, notifications: [{ phases: [10], email: { recipients: ['a@example.com'] } }] }),
+    );
+    expect(err.problems).toEqual([expect.stringMatching(/^notifications\[0\]\.phases\[0\]: .*10/)]);
+  });
+});
+
 describe('completeEvent', () => {
   it('fills version, id, time and source when they are left out', () => {
     const { version, id, time, source, ...rest } = event;

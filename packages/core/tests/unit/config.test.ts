@@ -82,7 +82,7 @@ herald:
   colour: blue
 `);
     expect(problems).toEqual([
-      "notifications.type: expected one of aws, gcp, sandbox, local, got 'carrier-pigeon'",
+      "notifications.type: expected one of aws, gcp, sandbox, local, none, got 'carrier-pigeon'",
       "notifications.reconnectAttempts: expected a number, got 'many'",
       'herald.processor.maxInFlight: expected number >= 1, got 0',
       'herald.colour: unknown key',
@@ -275,7 +275,7 @@ describe('values from the environment and secrets in messages', () => {
         IN_FLIGHT: 'token-456',
       }),
     ).toEqual([
-      'notifications.type: expected one of aws, gcp, sandbox, local, got the value of ${TRANSPORT} (not shown)',
+      'notifications.type: expected one of aws, gcp, sandbox, local, none, got the value of ${TRANSPORT} (not shown)',
       'herald.processor.maxInFlight: expected a number, got the value of ${IN_FLIGHT} (not shown)',
     ]);
   });
@@ -516,5 +516,11 @@ herald:
     );
     // Another load is another config, with templates of its own.
     expect(compileConfigTemplates(parseConfig('notifications: {type: sandbox}', { env: {} }))).not.toBe(templates);
+  });
+});
+
+describe("FlyteAdmin's type: none", () => {
+  it('is read as local: no notifications, as FlyteAdmin treats it', () => {
+    expect(parseConfig('notifications: {type: none}', { env: {} }).type).toBe('local');
   });
 });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Channel } from '@herald/channels';
-import { type ExecutionEvent, emailAddressSchema } from '@herald/core';
+import type { ExecutionEvent } from '@herald/core';
 import type { ChannelType, ResolvedConfig, ResolvedRule } from '@herald/core/config';
 
 /** One email to send for an event. */
@@ -112,12 +112,10 @@ export function routeEvent(
     for (const kind of ['slack', 'pagerDuty', 'webhook'] as const) {
       const target = notification[kind];
       if (!target) continue;
-      // Flyte's form: a list of addresses (Slack and PagerDuty email bridges) is emailed.
-      const recipients = Array.isArray(target.recipients)
-        ? target.recipients.filter((r): r is string => emailAddressSchema.safeParse(r).success)
-        : [];
-      if (recipients.length > 0 && phaseMatches) add(recipients, `${origin}.${kind}`, 'config');
-      if (typeof target.channel === 'string') addChannel(target.channel, `${origin}.${kind}`, phaseMatches);
+      // Flyte's form: a list of addresses (Slack and PagerDuty email bridges) is emailed. The
+      // event schema refuses a target with neither addresses nor a channel.
+      if (target.recipients && phaseMatches) add(target.recipients, `${origin}.${kind}`, 'config');
+      if (target.channel !== undefined) addChannel(target.channel, `${origin}.${kind}`, phaseMatches);
     }
   });
   if (config.emailer.defaultRecipients.length > 0 && config.emailer.defaultPhases.includes(event.phase)) {

@@ -1,4 +1,4 @@
-import { sampleEvent } from '@herald/core';
+import { DecodeError, decodeEvent, sampleEvent } from '@herald/core';
 import { parseConfig } from '@herald/core/config';
 import { type RoutableChannel, routeEvent } from '@herald/processor';
 import { describe, expect, it } from 'vitest';
@@ -162,5 +162,64 @@ herald:
         { env: {} },
       ),
     ).toThrow("herald.rules[0].notify[0]: no channel named 'b' in herald.channels (known: a)");
+  });
+});
+
+describe('every notification shape', () => {
+  const config = {
+    emailer: { defaultRecipients: [] as string[], defaultPhases: [] },
+    rules: [],
+  } as unknown as Parameters<typeof routeEvent>[1];
+  const channels = new Map<string, RoutableChannel>([['oncall', { type: 'slack' }]]);
+  const kinds = ['email', 'slack', 'pagerDuty', 'pager_duty', 'webhook'] as const;
+  const targets: Record<string, unknown> = {
+    'no fields': {},
+    'recipients (Herald)': { recipients: ['a@example.com'] },
+    'recipients_email (REST)': { recipients_email: ['a@example.com'] },
+    'recipientsEmail (protojson)': { recipientsEmail: ['a@example.com'] },
+    'an empty list': { recipients: [] },
+    'an address that is not one': { recipients: ['not an address'] },
+    'a channel': { channel: 'oncall' },
+    'a channel not configured': { channel: 'nowhere' },
+    'an empty channel name': { channel: '' },
+    'recipients and a channel': { recipients: ['a@example.com'], channel: 'oncall' },
+    'only a template': { template: '<p>x</p>' },
+    'a list where an object belongs': ['a@example.com'],
+  };
+
+  it('either routes to a destination or is refused naming the notification: never acked with nothing sent', () => {
+    const outcomes: string[] = [];
+    for (const kind of kinds) {
+      for (const [shape, target] of Object.entries(targets)) {
+        const body = JSON.stringify(sampleEvent({ notifications: [{ phases: ['FAILED'], [kind]: target }] as never }));
+        let routed = 0;
+        let refusal: string | undefined;
+        try {
+          routed = routeEvent(decodeEvent(body), config, channels).length;
+        } catch (err) {
+          if (!(err instanceof DecodeError)) throw err;
+          refusal = err.message;
+        }
+        // Exactly one of the two.
+        expect(routed > 0 !== (refusal !== undefined), `${kind} with ${shape}`).toBe(true);
+        if (refusal !== undefined) expect(refusal, `${kind} with ${shape}`).toMatch(/^notifications\[0\]/);
+        outcomes.push(`${kind} with ${shape}: ${routed > 0 ? 'routed' : 'refused'}`);
+      }
+    }
+    // Email takes addresses only; the others take addresses or a channel.
+    expect(outcomes.filter((line) => line.endsWith('routed'))).toEqual(
+      kinds.flatMap((kind) =>
+        [
+          'recipients (Herald)',
+          'recipients_email (REST)',
+          'recipientsEmail (protojson)',
+          ...(kind === 'email' ? [] : ['a channel', 'a channel not configured']),
+          'recipients and a channel',
+        ]
+          // Flyte has no webhook notification, so only Herald's spelling applies to it.
+          .filter((shape) => kind !== 'webhook' || !/_email|Email/.test(shape))
+          .map((shape) => `${kind} with ${shape}: routed`),
+      ),
+    );
   });
 });
