@@ -21,6 +21,8 @@ export interface ProcessorEventMap {
     error: string;
   };
   dead_lettered: { messageId: string } & DeadLetterRecord;
+  /** A message that asks for nothing by design (a FlyteAdmin node or task event): acked, counted. */
+  message_skipped: { messageId: string; reason: string };
   message_settled: { messageId: string; eventId?: string | undefined; outcome: 'acked' | 'retry' };
   /** A source operation failed (receive, ack, retryLater, deadLetter); the message is not lost. */
   source_error: { operation: string; messageId?: string | undefined; error: string };

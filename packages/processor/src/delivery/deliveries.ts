@@ -1,7 +1,7 @@
 import type { Channel } from '@herald/channels';
 import { DeliveryError, type ExecutionEvent } from '@herald/core';
 import type { ChannelType, ConfigTemplates, ResolvedConfig } from '@herald/core/config';
-import type { Emailer } from '@herald/emailer';
+import type { Emailer, EmailMessage } from '@herald/emailer';
 import type { CodeRule } from './code-rules.js';
 import { composeEmail } from './compose.js';
 import type { Destination } from './route.js';
@@ -95,38 +95,8 @@ export function deliveryFor(destination: Destination, parts: DeliveryParts): Del
       const provider = parts.emailer?.name ?? parts.config.emailer.provider;
       return {
         target: { channel: 'email', to: destination.to, headline: `email via ${provider}` },
-        prepare: async (event, options = {}) => {
-          const email = await composeEmail(event, destination, parts.templates, parts.config, options);
-          return {
-            describe: () => {
-              const { from, to, subject, html, text } = email;
-              return { channel: 'email', provider, from, to, subject, html, text };
-            },
-            describeLines: () => [
-              `From:    ${email.from}`,
-              `To:      ${email.to.join(', ')}`,
-              `Subject: ${email.subject}`,
-              '--- text ---',
-              ...email.text.split('\n'),
-              '--- html ---',
-              ...email.html.trimEnd().split('\n'),
-            ],
-            send: async ({ signal }) => {
-              if (!parts.emailer) return undefined;
-              const result = await parts.emailer.send(email, { signal });
-              const { to, subject, text } = email;
-              return {
-                channel: 'email',
-                provider,
-                providerMessageId: result.messageId,
-                location: result.location,
-                to,
-                subject,
-                text,
-              };
-            },
-          };
-        },
+        prepare: async (event, options = {}) =>
+          preparedEmail(await composeEmail(event, destination, parts.templates, parts.config, options), parts),
       };
     }
     case 'code': {
@@ -198,4 +168,78 @@ export function deliveryFor(destination: Destination, parts: DeliveryParts): Del
       };
     }
   }
+}
+
+/**
+ * A delivery whose content is already made, bound to what it needs: what the pipeline
+ * delivers, whether it came from routing an event or arrived rendered.
+ */
+export interface BoundDelivery {
+  /** Identifies it within its message: with the message's id, the ledger key. */
+  readonly key: string;
+  readonly target: DeliveryTarget;
+  prepare(options: { signal?: AbortSignal | undefined }): Promise<PreparedDelivery | undefined>;
+}
+
+/** The deliveries an event was routed to, each bound to the event. */
+export function eventDeliveries(
+  event: ExecutionEvent,
+  destinations: Destination[],
+  parts: DeliveryParts,
+): BoundDelivery[] {
+  return destinations.map((destination) => {
+    const delivery = deliveryFor(destination, parts);
+    return { key: destination.key, target: delivery.target, prepare: (options) => delivery.prepare(event, options) };
+  });
+}
+
+/**
+ * An email that arrived rendered (FlyteAdmin's EmailMessage): sent as it is, through the
+ * configured emailer, with Herald's retries, outcome and dead-lettering.
+ */
+export function renderedEmailDelivery(
+  email: EmailMessage,
+  key: string,
+  parts: Pick<DeliveryParts, 'config' | 'emailer'>,
+): BoundDelivery {
+  const provider = parts.emailer?.name ?? parts.config.emailer.provider;
+  return {
+    key,
+    target: { channel: 'email', to: email.to, headline: `email via ${provider}` },
+    prepare: async () => preparedEmail(email, parts),
+  };
+}
+
+/** One email ready to go: how it is shown and sent, whichever way it was made. */
+function preparedEmail(email: EmailMessage, parts: Pick<DeliveryParts, 'config' | 'emailer'>): PreparedDelivery {
+  const provider = parts.emailer?.name ?? parts.config.emailer.provider;
+  return {
+    describe: () => {
+      const { from, to, subject, html, text } = email;
+      return { channel: 'email', provider, from, to, subject, html, text };
+    },
+    describeLines: () => [
+      `From:    ${email.from}`,
+      `To:      ${email.to.join(', ')}`,
+      `Subject: ${email.subject}`,
+      '--- text ---',
+      ...email.text.split('\n'),
+      '--- html ---',
+      ...email.html.trimEnd().split('\n'),
+    ],
+    send: async ({ signal }) => {
+      if (!parts.emailer) return undefined;
+      const result = await parts.emailer.send(email, { signal });
+      const { to, subject, text } = email;
+      return {
+        channel: 'email',
+        provider,
+        providerMessageId: result.messageId,
+        location: result.location,
+        to,
+        subject,
+        text,
+      };
+    },
+  };
 }

@@ -1,14 +1,14 @@
 import type { Channel } from '@herald/channels';
-import { DecodeError, DeliveryError, decodeEvent, type ExecutionEvent, TemplateError } from '@herald/core';
+import { DecodeError, DeliveryError, TemplateError } from '@herald/core';
 import type { ConfigTemplates, ResolvedConfig } from '@herald/core/config';
 import { backoffDelayMs, type Logger } from '@herald/core/runtime';
 import type { Emailer } from '@herald/emailer';
 import type { ProcessorEvents } from '../events.js';
+import { type MessageWork, readMessage } from '../inputs/read-message.js';
 import type { ReceivedMessage, Source } from '../sources/source.js';
 import type { CodeRule } from './code-rules.js';
-import { type DeliveryReceipt, deliveryFor } from './deliveries.js';
+import type { BoundDelivery, DeliveryReceipt } from './deliveries.js';
 import type { DeliveryLedger } from './ledger.js';
-import { type Destination, routeEvent } from './route.js';
 
 /** Everything the pipeline needs; built by `createProcessor` or by a test. */
 export interface PipelineDependencies {
@@ -88,9 +88,15 @@ export class Pipeline {
   async handle(message: ReceivedMessage, deliveriesDone: () => void = () => {}): Promise<void> {
     const { events, source } = this.deps;
     events.emit('message_received', { messageId: message.id, receiveCount: message.receiveCount });
-    let event: ExecutionEvent;
+    let work: MessageWork;
     try {
-      event = decodeEvent(message.body);
+      const read = readMessage(message, this.deps);
+      if (read.kind === 'skipped') {
+        events.emit('message_skipped', { messageId: message.id, reason: read.reason });
+        await this.ack(message, undefined);
+        return;
+      }
+      work = read.work;
     } catch (err) {
       const reason = err instanceof DecodeError ? err.message : `cannot decode: ${String(err)}`;
       await this.deadLetterThenAck(message, { kind: 'undecodable', reason });
@@ -98,10 +104,9 @@ export class Pipeline {
     }
 
     try {
-      const destinations = routeEvent(event, this.deps.config, this.deps.channels, this.deps.codeRules);
-      const outcomes = await Promise.all(destinations.map((d) => this.deliver(message, event, d)));
+      const outcomes = await Promise.all(work.deliveries.map((d) => this.deliver(message, work, d)));
       deliveriesDone();
-      await this.settle(message, event, outcomes);
+      await this.settle(message, work, outcomes);
     } catch (err) {
       // Only a bug gets here; the message goes back to the queue rather than being lost.
       this.deps.logger.error({ err, messageId: message.id }, 'unexpected error while handling message');
@@ -111,12 +116,12 @@ export class Pipeline {
     }
   }
 
-  private async deliver(message: ReceivedMessage, event: ExecutionEvent, destination: Destination): Promise<Outcome> {
+  private async deliver(message: ReceivedMessage, work: MessageWork, destination: BoundDelivery): Promise<Outcome> {
     const { ledger, events } = this.deps;
-    const key = `${event.id}/${destination.key}`;
+    const key = `${work.id}/${destination.key}`;
     const claim = ledger.begin(key);
     if (claim === 'settled') {
-      events.emit('duplicate_skipped', { messageId: message.id, eventId: event.id, destination: destination.key });
+      events.emit('duplicate_skipped', { messageId: message.id, eventId: work.id, destination: destination.key });
       return { kind: 'done' };
     }
     if (claim === 'busy') {
@@ -129,7 +134,7 @@ export class Pipeline {
         heldByAnotherCopy: true,
       };
     }
-    const outcome = await this.attempt(message, event, destination);
+    const outcome = await this.attempt(message, work, destination);
     // A delivery that will be dead-lettered (a permanent failure, or any failure on the final
     // attempt) stays claimed until it is (see settle), so no other copy starts it meanwhile.
     if (outcome.kind === 'done') ledger.settle(key);
@@ -137,7 +142,7 @@ export class Pipeline {
     return outcome;
   }
 
-  private async attempt(message: ReceivedMessage, event: ExecutionEvent, destination: Destination): Promise<Outcome> {
+  private async attempt(message: ReceivedMessage, work: MessageWork, destination: BoundDelivery): Promise<Outcome> {
     const { events, config, shutdownSignal } = this.deps;
     const started = performance.now();
     // One controller per attempt, aborted by the delivery timeout or by shutdown, and both
@@ -152,12 +157,13 @@ export class Pipeline {
     else this.sending.add(controller);
     const signal = controller.signal;
     try {
-      const sent = await this.dispatch(event, destination, signal);
+      const prepared = await destination.prepare({ signal });
+      const sent = await prepared?.send({ signal });
       if (sent) {
         events.emit('delivered', {
           ...sent,
           messageId: message.id,
-          eventId: event.id,
+          eventId: work.id,
           destination: destination.key,
           durationMs: performance.now() - started,
         });
@@ -181,17 +187,7 @@ export class Pipeline {
     }
   }
 
-  /** Sends to one destination; undefined when there was nothing to send for this event. */
-  private async dispatch(
-    event: ExecutionEvent,
-    destination: Destination,
-    signal: AbortSignal,
-  ): Promise<DeliveryReceipt | undefined> {
-    const prepared = await deliveryFor(destination, this.deps).prepare(event, { signal });
-    return prepared?.send({ signal });
-  }
-
-  private async settle(message: ReceivedMessage, event: ExecutionEvent, outcomes: Outcome[]): Promise<void> {
+  private async settle(message: ReceivedMessage, work: MessageWork, outcomes: Outcome[]): Promise<void> {
     const finalAttempt = this.isFinalAttempt(message);
     const retries = outcomes.filter((o): o is Extract<Outcome, { kind: 'retry' }> => o.kind === 'retry');
     const deadLetters: DeliveryDeadLetter[] = [
@@ -211,11 +207,11 @@ export class Pipeline {
       })),
     ];
     for (const [index, deadLetter] of deadLetters.entries()) {
-      if (!(await this.deadLetterDelivery(message, event, deadLetter))) {
+      if (!(await this.deadLetterDelivery(message, work, deadLetter))) {
         // Nothing is settled without being recorded: release the claims and try again later.
         const left = deadLetters.slice(index).map((d) => d.destination);
-        for (const destination of left) this.deps.ledger.abandon(`${event.id}/${destination}`);
-        return this.retry(message, event, left, 'dead-letter destination unavailable', 0);
+        for (const destination of left) this.deps.ledger.abandon(`${work.id}/${destination}`);
+        return this.retry(message, work, left, 'dead-letter destination unavailable', 0);
       }
     }
 
@@ -225,10 +221,10 @@ export class Pipeline {
     // bring the message back itself. When the message returns, that delivery is settled (and
     // the message acked) or free to be attempted again.
     const left = finalAttempt ? retries.filter((r) => r.heldByAnotherCopy) : retries;
-    if (left.length === 0) return this.ack(message, event.id);
+    if (left.length === 0) return this.ack(message, work.id);
     return this.retry(
       message,
-      event,
+      work,
       left.map((r) => r.destination),
       left.map((r) => r.error).join('; '),
       Math.max(...left.map((r) => r.retryAfterMs)),
@@ -238,12 +234,12 @@ export class Pipeline {
   /** Records one delivery at the dead-letter destination and settles its claim; false when it could not. */
   private async deadLetterDelivery(
     message: ReceivedMessage,
-    event: ExecutionEvent,
+    work: MessageWork,
     { destination, record }: DeliveryDeadLetter,
   ): Promise<boolean> {
-    const full = { ...record, eventId: event.id, destination };
+    const full = { ...record, eventId: work.id, destination };
     if (!(await this.safely('deadLetter', message, () => this.deps.source.deadLetter(message, full)))) return false;
-    this.deps.ledger.settle(`${event.id}/${destination}`);
+    this.deps.ledger.settle(`${work.id}/${destination}`);
     this.deps.events.emit('dead_lettered', { messageId: message.id, ...full });
     return true;
   }
@@ -254,7 +250,7 @@ export class Pipeline {
 
   private async retry(
     message: ReceivedMessage,
-    event: ExecutionEvent,
+    work: MessageWork,
     destinations: string[],
     error: string,
     retryAfterMs: number,
@@ -271,7 +267,7 @@ export class Pipeline {
         );
     this.deps.events.emit('retry_scheduled', {
       messageId: message.id,
-      eventId: event.id,
+      eventId: work.id,
       destinations,
       attempt: message.receiveCount,
       delayMs,
@@ -280,7 +276,7 @@ export class Pipeline {
     // When the source refuses (a stale receipt handle, the queue unreachable), the message is
     // not settled: it comes back by itself when its visibility timeout or lease ends.
     if (await this.safely('retryLater', message, () => this.deps.source.retryLater(message, delayMs))) {
-      this.deps.events.emit('message_settled', { messageId: message.id, eventId: event.id, outcome: 'retry' });
+      this.deps.events.emit('message_settled', { messageId: message.id, eventId: work.id, outcome: 'retry' });
     }
   }
 
