@@ -1,5 +1,6 @@
 import type { Phase } from '../contract/phases.js';
 import { DEFAULT_EVENT_TEMPLATE_BUDGET_MS } from '../templates/renderer.js';
+import type { MessageInput } from './schema.js';
 
 /**
  * Every default of Herald's configuration, in one place. Durations carry their unit in the name.
@@ -43,6 +44,12 @@ export const CONFIG_DEFAULTS = {
      * still short beside SQS's visibility timeout and the delivery timeout.
      */
     eventTemplateBudgetMs: DEFAULT_EVENT_TEMPLATE_BUDGET_MS,
+    /**
+     * What the queue carries: `auto` reads Herald's events and FlyteAdmin's rendered emails
+     * (told apart by the key FlyteAdmin publishes under), so Herald can take over FlyteAdmin's
+     * notifications queue as it is. FlyteAdmin's execution events need their mode named.
+     */
+    input: 'auto' as MessageInput,
   },
   sandbox: {
     /** Messages the in-memory queue holds before publishing is refused (never blocks). */

@@ -8,5 +8,6 @@ export * from './defaults.js';
 export * from './load.js';
 export { globToRegExp } from './resolve.js';
 export * from './resolved.js';
+export { MESSAGE_INPUTS } from './schema.js';
 export * from './secret-needs.js';
 export * from './templates.js';

@@ -54,6 +54,7 @@ export function resolveConfig(file: ConfigFile, ctx: ResolveContext): ResolvedCo
     shutdownGraceMs: h.processor?.shutdownGraceMs ?? d.processor.shutdownGraceMs,
     dedupCapacity: h.processor?.dedupCapacity ?? d.processor.dedupCapacity,
     eventTemplateBudgetMs: h.processor?.eventTemplateBudgetMs ?? d.processor.eventTemplateBudgetMs,
+    input: h.processor?.input ?? d.processor.input,
   };
   if (processing.retryBaseDelayMs > processing.retryMaxDelayMs) {
     const max = ctx.show(processing.retryMaxDelayMs, ['herald', 'processor', 'retryMaxDelayMs']);

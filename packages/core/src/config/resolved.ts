@@ -1,5 +1,5 @@
 import type { Phase } from '../contract/phases.js';
-import type { ChannelConfig, ChannelType, RuleConfig } from './schema.js';
+import type { ChannelConfig, ChannelType, MessageInput, RuleConfig } from './schema.js';
 
 /** Where notifications travel: FlyteAdmin's `notifications.type`. */
 export type TransportType = 'aws' | 'gcp' | 'sandbox' | 'local';
@@ -54,6 +54,8 @@ export interface ResolvedConfig {
     dedupCapacity: number;
     /** Time budget of the templates an event carries for one email (compile + render). */
     eventTemplateBudgetMs: number;
+    /** What the processor's queue carries (see MESSAGE_INPUTS). */
+    input: MessageInput;
   };
   sandbox: { queueCapacity: number; deadLetterFile: string };
   /** AWS transport settings (Herald's own; FlyteAdmin's keys are above). */
@@ -128,4 +130,4 @@ export interface ResolvedRule {
   body: string | undefined;
 }
 
-export type { ChannelConfig, ChannelType, RuleConfig };
+export type { ChannelConfig, ChannelType, MessageInput, RuleConfig };

@@ -3,6 +3,17 @@ import { emailAddressSchema } from '../contract/event.js';
 import { PHASES } from '../contract/phases.js';
 import { httpUrlProblem } from '../contract/urls.js';
 
+/**
+ * What the processor's queue carries: `herald` (Herald's events), `flyteadmin` (the emails
+ * FlyteAdmin renders and publishes), `flyteadmin-events` / `flyteadmin-cloudevents` (FlyteAdmin's
+ * execution events, from its externalEvents / cloudEvents settings), or `auto`: Herald's events
+ * and FlyteAdmin's emails (and cloudEvents v2), told apart by their key.
+ */
+export const MESSAGE_INPUTS = ['auto', 'herald', 'flyteadmin', 'flyteadmin-events', 'flyteadmin-cloudevents'] as const;
+
+/** One of {@link MESSAGE_INPUTS}. */
+export type MessageInput = (typeof MESSAGE_INPUTS)[number];
+
 // Values may arrive as strings after ${VAR} expansion, and FlyteAdmin's own YAML writes some
 // numbers as strings (smtpPort: "587"); both are accepted where a number is meant.
 const intLike = (min: number, max = Number.MAX_SAFE_INTEGER) =>
@@ -187,6 +198,7 @@ export const heraldSchema = z
         shutdownGraceMs: intLike(0, MAX_TIMER_MS).optional(),
         dedupCapacity: intLike(0).optional(),
         eventTemplateBudgetMs: intLike(1, 60_000).optional(),
+        input: z.enum(MESSAGE_INPUTS).optional(),
       })
       .strict()
       .optional(),

@@ -1,9 +1,17 @@
-import { decodeEvent } from '@herald/core';
-import type { ResolvedConfig } from '@herald/core/config';
+import { DecodeError, decodeEvent, type ExecutionEvent } from '@herald/core';
+import type { MessageInput, ResolvedConfig } from '@herald/core/config';
 import type { CodeRule } from '../delivery/code-rules.js';
-import { type BoundDelivery, type DeliveryParts, eventDeliveries } from '../delivery/deliveries.js';
+import {
+  type BoundDelivery,
+  type DeliveryParts,
+  eventDeliveries,
+  renderedEmailDelivery,
+} from '../delivery/deliveries.js';
 import { routeEvent } from '../delivery/route.js';
+import { decodeFlyteAdminEmail, FLYTEADMIN_EMAIL_KEY } from '../flyte/admin-email.js';
+import { decodeFlyteEgress, type FlyteEgressMode } from '../flyte/egress.js';
 import type { ReceivedMessage } from '../sources/source.js';
+import { type FlyteAdminPayload, flyteAdminPayload } from './flyteadmin-payload.js';
 
 /** What one message asks for: an identity for the ledger and dead letters, and its deliveries. */
 export interface MessageWork {
@@ -15,18 +23,91 @@ export interface MessageWork {
 /** A message read: work to do, or one that asks for nothing by design (counted, not dead-lettered). */
 export type ReadOutcome = { kind: 'work'; work: MessageWork } | { kind: 'skipped'; reason: string };
 
-/** What reading needs: how to route an event and what its deliveries are made of. */
+/** What reading needs: what the queue carries, how to route an event, what deliveries are made of. */
 export interface ReaderParts extends DeliveryParts {
-  config: Pick<ResolvedConfig, 'emailer' | 'rules'>;
+  config: Pick<ResolvedConfig, 'emailer' | 'rules' | 'processing'>;
   codeRules: readonly CodeRule[];
 }
 
+/** The keys FlyteAdmin's execution events go under, by the mode that reads them. */
+const EGRESS_KEYS: Readonly<Record<string, FlyteEgressMode | 'ambiguous'>> = {
+  'cloudevents.WorkflowExecution': 'cloudevent',
+  'cloudevents.NodeExecution': 'cloudevent',
+  'cloudevents.TaskExecution': 'cloudevent',
+  'cloudevents.ExecutionStart': 'cloudevent',
+  // externalEvents and cloudEvents v1 both publish under these: only the configured mode can say.
+  'flyteidl.admin.WorkflowExecutionEventRequest': 'ambiguous',
+  'flyteidl.admin.NodeExecutionEventRequest': 'ambiguous',
+  'flyteidl.admin.TaskExecutionEventRequest': 'ambiguous',
+};
+
 /**
- * Reads a message into the deliveries it asks for.
+ * Reads a message into the deliveries it asks for, as `herald.processor.input` says the queue
+ * carries them (see MESSAGE_INPUTS).
  * @throws DecodeError naming what is wrong: the message is dead-lettered with it.
  */
 export function readMessage(message: ReceivedMessage, parts: ReaderParts): ReadOutcome {
-  const event = decodeEvent(message.body);
+  const input: MessageInput = parts.config.processing.input;
+  if (input === 'herald') return eventWork(decodeEvent(message.body), parts);
+  const flyte = flyteAdminPayload(message, input !== 'auto');
+  switch (input) {
+    case 'flyteadmin':
+      return emailWork(requirePayload(flyte, 'a FlyteAdmin email'), parts);
+    case 'flyteadmin-events':
+      return egressWork(requirePayload(flyte, 'a FlyteAdmin execution event (externalEvents)'), 'external', parts);
+    case 'flyteadmin-cloudevents':
+      return egressWork(requirePayload(flyte, 'a FlyteAdmin cloud event (cloudEvents)'), 'cloudevent', parts);
+    case 'auto': {
+      if (!flyte) return eventWork(decodeEvent(message.body), parts);
+      if (flyte.key === undefined) return rawBase64Work(flyte, parts);
+      if (flyte.key === FLYTEADMIN_EMAIL_KEY) return emailWork(flyte, parts);
+      const mode = EGRESS_KEYS[flyte.key];
+      if (mode === 'cloudevent') return egressWork(flyte, mode, parts);
+      if (mode === 'ambiguous') {
+        throw new DecodeError([
+          `key ${flyte.key}: FlyteAdmin publishes this from externalEvents and from cloudEvents v1 alike; set herald.processor.input to flyteadmin-events or flyteadmin-cloudevents`,
+        ]);
+      }
+      throw new DecodeError([`key ${JSON.stringify(flyte.key.slice(0, 80))}: not a message Herald reads`]);
+    }
+  }
+}
+
+function requirePayload(payload: FlyteAdminPayload | undefined, what: string): FlyteAdminPayload {
+  if (!payload) throw new DecodeError([`body: expected ${what}: an SNS envelope, base64 text or Pub/Sub bytes`]);
+  return payload;
+}
+
+/**
+ * A body of bare base64 on a queue not declared FlyteAdmin's: FlyteAdmin's email with raw
+ * delivery, if it decodes strictly as one; otherwise refused, saying both readings failed.
+ */
+function rawBase64Work(payload: FlyteAdminPayload, parts: ReaderParts): ReadOutcome {
+  try {
+    return emailWork(payload, parts);
+  } catch (err) {
+    if (!(err instanceof DecodeError)) throw err;
+    throw new DecodeError([
+      'body: not JSON, so not a Herald event; read as base64 of a FlyteAdmin email',
+      ...err.problems,
+    ]);
+  }
+}
+
+function eventWork(event: ExecutionEvent, parts: ReaderParts): ReadOutcome {
   const destinations = routeEvent(event, parts.config, parts.channels, parts.codeRules);
   return { kind: 'work', work: { id: event.id, deliveries: eventDeliveries(event, destinations, parts) } };
+}
+
+function emailWork(payload: FlyteAdminPayload, parts: ReaderParts): ReadOutcome {
+  if (payload.key !== undefined && payload.key !== FLYTEADMIN_EMAIL_KEY) {
+    throw new DecodeError([`key ${JSON.stringify(payload.key.slice(0, 80))}: expected ${FLYTEADMIN_EMAIL_KEY}`]);
+  }
+  const { id, email } = decodeFlyteAdminEmail(payload.bytes);
+  return { kind: 'work', work: { id, deliveries: [renderedEmailDelivery(email, 'flyteadmin-email', parts)] } };
+}
+
+function egressWork(payload: FlyteAdminPayload, mode: FlyteEgressMode, parts: ReaderParts): ReadOutcome {
+  const result = decodeFlyteEgress(payload.bytes, payload.key, mode);
+  return result.kind === 'skipped' ? result : eventWork(result.event, parts);
 }
