@@ -7,7 +7,7 @@ import type { ProcessorEvents } from '../events.js';
 import { type MessageWork, readMessage } from '../inputs/read-message.js';
 import type { ReceivedMessage, Source } from '../sources/source.js';
 import type { CodeRule } from './code-rules.js';
-import type { BoundDelivery, DeliveryReceipt } from './deliveries.js';
+import type { BoundDelivery } from './deliveries.js';
 import type { DeliveryLedger } from './ledger.js';
 
 /** Everything the pipeline needs; built by `createProcessor` or by a test. */
