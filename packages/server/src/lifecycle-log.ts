@@ -42,6 +42,9 @@ export function logLifecycle(events: ProcessorEvents, logger: Logger): LogThrott
       'dead-lettered',
     ),
   );
+  events.on('message_skipped', (e) =>
+    logger.debug({ messageId: e.messageId, reason: e.reason }, 'message skipped: it asks for no notification'),
+  );
   events.on('source_error', (e) => repeated.warn(e.operation, { ...e }, 'queue operation failed'));
   return repeated;
 }

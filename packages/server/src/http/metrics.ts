@@ -88,6 +88,11 @@ export function createMetrics(source: MetricsSource, options: { defaultMetrics?:
     help: 'Deliveries skipped because they had already been made (a redelivered message).',
     registers,
   });
+  const skipped = new Counter({
+    name: 'herald_messages_skipped_total',
+    help: 'Messages that ask for no notification by design (FlyteAdmin node and task events), acked.',
+    registers,
+  });
   const settled = new Counter({
     name: 'herald_messages_settled_total',
     help: 'Messages settled, by outcome: acked (done) or retry (handed back).',
@@ -136,6 +141,7 @@ export function createMetrics(source: MetricsSource, options: { defaultMetrics?:
   events.on('retry_scheduled', () => retries.inc());
   events.on('dead_lettered', (e) => deadLettered.labels(e.kind).inc());
   events.on('duplicate_skipped', () => duplicates.inc());
+  events.on('message_skipped', () => skipped.inc());
   events.on('message_settled', (e) => settled.labels(e.outcome).inc());
   events.on('source_error', (e) => {
     const known = (SOURCE_OPERATIONS as readonly string[]).includes(e.operation);

@@ -65,6 +65,7 @@ describe('createMetrics', () => {
       eventId: 'e-4',
     });
     events.emit('duplicate_skipped', { messageId: 'm-5', eventId: 'e-5', destination: 'email:a@example.com' });
+    events.emit('message_skipped', { messageId: 'm-7', reason: 'a FlyteAdmin node event' });
     events.emit('message_settled', { messageId: 'm-1', eventId: 'e-1', outcome: 'acked' });
     events.emit('message_settled', { messageId: 'm-2', eventId: 'e-2', outcome: 'retry' });
     events.emit('message_settled', { messageId: 'm-3', outcome: 'acked' });
@@ -78,6 +79,7 @@ describe('createMetrics', () => {
     expect(await sampleOf(metrics, 'herald_dead_lettered_total', { kind: 'permanent-failure' })).toBe(1);
     expect(await sampleOf(metrics, 'herald_dead_lettered_total', { kind: 'attempts-exhausted' })).toBe(0);
     expect(await sampleOf(metrics, 'herald_duplicates_skipped_total')).toBe(1);
+    expect(await sampleOf(metrics, 'herald_messages_skipped_total')).toBe(1);
     expect(await sampleOf(metrics, 'herald_messages_settled_total', { outcome: 'acked' })).toBe(2);
     expect(await sampleOf(metrics, 'herald_messages_settled_total', { outcome: 'retry' })).toBe(1);
     expect(await sampleOf(metrics, 'herald_source_errors_total', { operation: 'ack' })).toBe(1);
