@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PubSub } from '@google-cloud/pubsub';
 import { sampleEvent } from '@herald/core';
 import { describe, expect, it } from 'vitest';
 import { eventually } from './helpers/aws.js';
@@ -132,6 +133,98 @@ describe("FlyteAdmin's GCP + SendGrid block, unchanged", () => {
         expect.stringMatching(/^herald: cannot reach the Pub\/Sub emulator at 127\.0\.0\.1:\d+ \(2 tries/),
       ]);
       expect(plain[0]?.length).toBeLessThan(300);
+    }
+  });
+});
+
+describe('herald infra up on an existing Pub/Sub subscription', () => {
+  it('--dry-run changes nothing; a real run changes only the listed fields; a second run changes nothing', async () => {
+    const id = `flyte-${randomUUID().slice(0, 8)}`;
+    const projectId = `project-${id}`;
+    const pubsub = new PubSub({ projectId });
+    try {
+      // FlyteAdmin's subscription: a short ack deadline, no dead-letter or retry policy, a label.
+      const [topic] = await pubsub.createTopic(id);
+      await topic.createSubscription(`${id}-sub`, { ackDeadlineSeconds: 20, labels: { owner: 'flyteadmin' } });
+      const subscription = pubsub.subscription(`${id}-sub`);
+      const config = join(tmpdir(), `herald-infra-${id}.yaml`);
+      await writeFile(
+        config,
+        `notifications:
+  type: gcp
+  gcp: { projectId: ${projectId} }
+  publisher: { topicName: ${id} }
+  processor: { queueName: ${id}-sub }
+  emailer:
+    sender: ${id}@example.com
+    subject: "{{ name }} {{ phase }}"
+    body: "<p>{{ name }} {{ phase }}</p>"
+    emailServerConfig: { serviceName: sendgrid, apiKeyEnvVar: SENDGRID_API_KEY }
+herald:
+  gcp: { ackDeadlineSeconds: 60, maxDeliveryAttempts: 7, minimumBackoffSeconds: 1, maximumBackoffSeconds: 2 }
+`,
+      );
+
+      const plan = await herald(['infra', 'up', '--config', config, '--dry-run']);
+      expect(plan.status).toBe(0);
+      expect(plan.stdout).toMatch(new RegExp(`pubsub topic\\s+${id}\\s+found \\(unchanged\\)`));
+      expect(plan.stdout).toMatch(new RegExp(`pubsub topic\\s+${id}-dlq\\s+would create`));
+      expect(plan.stdout).toMatch(new RegExp(`subscription\\s+${id}-dlq-sub \\(keeps dead letters\\)\\s+would create`));
+      expect(plan.stdout).toMatch(new RegExp(`subscription\\s+${id}-sub\\s+would change: ackDeadlineSeconds 20 → 60`));
+      expect(plan.stdout).toMatch(
+        new RegExp(
+          `subscription\\s+${id}-sub\\s+would change: deadLetterPolicy \\(none\\) → to ${id}-dlq after 7 deliveries`,
+        ),
+      );
+      expect(plan.stdout).toMatch(/would change: retryPolicy .* → backoff 1s\.\.2s/);
+      expect(plan.stdout).toContain('nothing was modified');
+      expect((await pubsub.topic(`${id}-dlq`).exists())[0]).toBe(false);
+      const [untouched] = await subscription.getMetadata();
+      expect(untouched.ackDeadlineSeconds).toBe(20);
+      expect(untouched.deadLetterPolicy?.deadLetterTopic ?? '').toBe('');
+
+      const up = await herald(['infra', 'up', '--config', config]);
+      expect(up.status).toBe(0);
+      expect(up.stdout).toMatch(new RegExp(`subscription\\s+${id}-sub\\s+changed: ackDeadlineSeconds 20 → 60`));
+      expect(up.stdout).toMatch(new RegExp(`subscription\\s+${id}-sub\\s+changed: deadLetterPolicy`));
+      expect(up.stdout).toMatch(/^2 created, 3 changed, 1 unchanged$/m);
+      const [changed] = await subscription.getMetadata();
+      expect(changed.ackDeadlineSeconds).toBe(60);
+      expect(changed.deadLetterPolicy).toMatchObject({
+        deadLetterTopic: `projects/${projectId}/topics/${id}-dlq`,
+        maxDeliveryAttempts: 7,
+      });
+      expect(changed.labels).toEqual({ owner: 'flyteadmin' });
+
+      const again = await herald(['infra', 'up', '--config', config]);
+      expect(again.status).toBe(0);
+      expect(again.stdout).not.toMatch(/ {2}(created|changed:)/);
+      expect(again.stdout).toMatch(/^no changes: 0 created, 0 changed, 4 unchanged$/m);
+    } finally {
+      await pubsub.close();
+    }
+  });
+
+  it('--dry-run on a fresh name creates nothing', async () => {
+    const id = `herald-dry-${randomUUID().slice(0, 8)}`;
+    const projectId = `project-${id}`;
+    const config = join(tmpdir(), `herald-infra-${id}.yaml`);
+    await writeFile(
+      config,
+      (await readFile(flyteAdminGcp, 'utf8'))
+        .replaceAll('flyte-notifications', id)
+        .replace(/projectId: .*/, `projectId: ${projectId}`),
+    );
+    const plan = await herald(['infra', 'up', '--config', config, '--dry-run']);
+    expect(plan.status).toBe(0);
+    expect(plan.stdout).toMatch(/^dry run: would create 4, would change 0, 0 unchanged; nothing was modified$/m);
+    const pubsub = new PubSub({ projectId });
+    try {
+      const [topics] = await pubsub.getTopics();
+      const [subscriptions] = await pubsub.getSubscriptions();
+      expect([...topics, ...subscriptions]).toEqual([]);
+    } finally {
+      await pubsub.close();
     }
   });
 });

@@ -6,6 +6,13 @@ export {
   type RenderedRequest,
   renderDeliveries,
 } from './commands/render.js';
-export { awsInfraUp, type InfraStep, topicNameOf } from './infra/aws.js';
+export { awsInfraUp, topicNameOf } from './infra/aws.js';
 export { gcpInfraUp } from './infra/gcp.js';
+export {
+  HERALD_STATEMENT_SID,
+  heraldStatement,
+  mergeQueuePolicy,
+  type PolicyMerge,
+} from './infra/queue-policy.js';
+export type { InfraAction, InfraOptions, InfraStep } from './infra/steps.js';
 export { type CliIo, main } from './main.js';

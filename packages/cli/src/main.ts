@@ -12,8 +12,9 @@ import { runProcessor } from './commands/run.js';
 import { sendTestEmail, sendTestToChannel } from './commands/send-test.js';
 import { describeConfig } from './commands/validate.js';
 import { EXIT, UsageError } from './errors.js';
-import { awsInfraUp, type InfraStep } from './infra/aws.js';
+import { awsInfraUp } from './infra/aws.js';
 import { gcpInfraUp } from './infra/gcp.js';
+import type { InfraStep } from './infra/steps.js';
 import { readConfig, readEvents } from './inputs.js';
 import { createLogger, LOG_LEVELS } from './logging.js';
 
@@ -146,14 +147,23 @@ export async function main(
   const infra = program.command('infra').description('create the cloud resources a config needs');
   infra
     .command('up')
-    .description('create the topic, queue, dead-letter queue, subscription and sender identity, idempotently')
+    .description(
+      'create what is missing (topic, queues, subscription, sender identity) and report every change to what exists',
+    )
     .requiredOption('-c, --config <file>', 'YAML config')
-    .action(async (opts: { config: string }) => {
+    .option('--dry-run', 'only read: print what would be created or changed, and modify nothing', false)
+    .action(async (opts: { config: string; dryRun: boolean }) => {
       const config = readConfig(opts.config);
-      const report = (step: InfraStep) => io.stdout.write(`${step.resource.padEnd(14)} ${step.name}  ${step.status}\n`);
-      if (config.type === 'aws') await awsInfraUp(config, report);
-      else if (config.type === 'gcp') await gcpInfraUp(config, report);
+      const counts = { create: 0, change: 0, keep: 0, note: 0 };
+      const report = (step: InfraStep) => {
+        counts[step.action]++;
+        io.stdout.write(`${step.resource.padEnd(14)} ${step.name}  ${step.status}\n`);
+      };
+      const options = { dryRun: opts.dryRun };
+      if (config.type === 'aws') await awsInfraUp(config, report, options);
+      else if (config.type === 'gcp') await gcpInfraUp(config, report, options);
       else throw new UsageError(`herald infra up: nothing to create for type ${config.type}`);
+      io.stdout.write(`${infraSummary(counts, opts.dryRun)}\n`);
     });
 
   try {
@@ -162,6 +172,15 @@ export async function main(
   } catch (err) {
     return report(err, io);
   }
+}
+
+/** The last line of `herald infra up`: `2 created, 1 changed, 4 unchanged`, or the dry run's plan. */
+function infraSummary(counts: Record<InfraStep['action'], number>, dryRun: boolean): string {
+  if (dryRun) {
+    return `dry run: would create ${counts.create}, would change ${counts.change}, ${counts.keep} unchanged; nothing was modified`;
+  }
+  const changes = counts.create + counts.change === 0 ? 'no changes: ' : '';
+  return `${changes}${counts.create} created, ${counts.change} changed, ${counts.keep} unchanged`;
 }
 
 function report(err: unknown, io: CliIo): number {
