@@ -37,8 +37,10 @@ export interface StackOptions {
   emailServerConfig?: string;
   subject?: string;
   body?: string;
-  /** `herald.processor` keys laid over the defaults below (retry delays, timeouts, …). */
-  processor?: Record<string, number>;
+  /** `herald.processor` keys laid over the defaults below (retry delays, timeouts, `input`, …). */
+  processor?: Record<string, number | string>;
+  /** More keys of the `herald:` block (`channels`, `rules`, …) as YAML, indented by two spaces. */
+  herald?: string;
   /**
    * `herald.aws.endpoint`: every AWS call of a process using the config goes there. (An
    * `AWS_ENDPOINT_URL_SQS` is not enough to reroute SQS: the SDK sends to the host of the queue
@@ -77,7 +79,7 @@ notifications:
 ${options.emailServerConfig ? `    emailServerConfig: ${options.emailServerConfig}\n` : ''}herald:
   processor: ${JSON.stringify(processor)}
   aws: { waitTimeSeconds: 1, visibilityTimeoutSeconds: 5, receiveConcurrency: 2${options.endpoint ? `, endpoint: "${options.endpoint}"` : ''} }
-`;
+${options.herald ?? ''}`;
   const config = parseConfig(yaml, { env: process.env });
   await awsInfraUp(config, () => {});
   const dir = await mkdtemp(join(tmpdir(), 'herald-aws-'));
