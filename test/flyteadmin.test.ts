@@ -19,6 +19,7 @@ import {
   type QueuedMessage,
   queueIsEmpty,
   type SentEmail,
+  sendRaw,
   sentEmails,
   takeMessages,
 } from './helpers/aws.js';
@@ -246,22 +247,35 @@ describe('FlyteAdmin notifications on AWS: SNS → SQS → Herald (input auto) �
     expect(await emailsFromSender(sender)).toHaveLength(1);
   });
 
-  it('emails once when the same EmailMessage is delivered twice (a redelivery, in two SNS envelopes)', async () => {
+  it('emails once for a publish delivered twice, and once per publish for two publishes of the same bytes', async () => {
     const stack = await createStack();
     await turnOffRawDelivery(stack);
     const sender = await flyteSender(stack);
     const seen = await run(stack.config);
     const message = base64(emailMessageBytes(adminEmail(sender, 'twice789')));
 
-    await gizmoPublish(stack, EMAIL_KEY, message);
-    await gizmoPublish(stack, EMAIL_KEY, message);
-
-    // Both copies settled: one sent, the other found already delivered.
+    // SNS delivers at least once: one publish, its envelope (one SNS MessageId) queued twice.
+    const envelope = JSON.stringify({
+      Type: 'Notification',
+      MessageId: '9f3c2a1e-0000-4000-8000-000000000001',
+      TopicArn: stack.config.publisher.topicName,
+      Subject: EMAIL_KEY,
+      Message: message,
+      Timestamp: new Date().toISOString(),
+    });
+    await sendRaw(stack, envelope);
+    await sendRaw(stack, envelope);
     await eventually(async () => {
       expect(seen.acked).toBe(2);
       expect(seen.duplicates).toBe(1);
     }, 20_000);
     expect(await emailsFromSender(sender)).toHaveLength(1);
+
+    // Two publishes of equal bytes (a template that renders two executions alike): each is told.
+    await gizmoPublish(stack, EMAIL_KEY, message);
+    await gizmoPublish(stack, EMAIL_KEY, message);
+    await eventually(async () => expect(seen.acked).toBe(4), 20_000);
+    expect(await emailsFromSender(sender)).toHaveLength(3);
     expect(seen.deadLettered).toEqual([]);
   });
 

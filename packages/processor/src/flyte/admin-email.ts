@@ -9,7 +9,11 @@ export const FLYTEADMIN_EMAIL_KEY = 'flyteidl.admin.EmailNotification';
 
 /** An email FlyteAdmin rendered and published, as Herald sends it. */
 export interface FlyteAdminEmail {
-  /** Derived from the message bytes: the same message redelivered is the same email. */
+  /**
+   * Derived from the publish and its bytes: a redelivered message is the same email; two
+   * publishes are two emails even when their bytes are equal (a template without the
+   * execution's name renders two executions alike, and each must be told).
+   */
   readonly id: string;
   readonly email: EmailMessage;
 }
@@ -22,7 +26,7 @@ export interface FlyteAdminEmail {
  * and a text part derived from it.
  * @throws DecodeError naming what is wrong: not a protobuf, text not UTF-8, no or bad recipients.
  */
-export function decodeFlyteAdminEmail(bytes: Uint8Array): FlyteAdminEmail {
+export function decodeFlyteAdminEmail(bytes: Uint8Array, publishId: string): FlyteAdminEmail {
   const { EmailMessage } = flyteidl().flyteidl.admin;
   // A plain Uint8Array: protobufjs then checks every length against the bytes it has, where a
   // Buffer lets a string cut short decode as a shorter string.
@@ -57,7 +61,8 @@ export function decodeFlyteAdminEmail(bytes: Uint8Array): FlyteAdminEmail {
   }
   if (problems.length > 0) throw new DecodeError(problems.map((p) => `FlyteAdmin EmailMessage ${p}`));
 
-  const id = `flyteadmin-email-${createHash('sha256').update(plain).digest('hex').slice(0, 32)}`;
+  const digest = createHash('sha256').update(publishId).update('\u0000').update(plain).digest('hex');
+  const id = `flyteadmin-email-${digest.slice(0, 32)}`;
   return {
     id,
     email: {

@@ -6,6 +6,12 @@ export interface FlyteAdminPayload {
   readonly bytes: Uint8Array;
   /** SNS `Subject` or Pub/Sub attribute `key`; undefined when the transport dropped it (raw delivery). */
   readonly key: string | undefined;
+  /**
+   * The publish this message comes from: the SNS MessageId in an envelope, else the queue's
+   * own message id (Pub/Sub's, or SQS's with raw delivery). Equal for redeliveries of one
+   * publish, different for two publishes, even of the same bytes.
+   */
+  readonly publishId: string;
 }
 
 /** Keys FlyteAdmin (through gizmo) publishes under: protobuf message names and cloud event topics. */
@@ -26,7 +32,9 @@ export function flyteAdminPayload(message: ReceivedMessage, declared: boolean): 
   const { body, attributes } = message;
   if (typeof body !== 'string') {
     const key = attributes.key;
-    return declared || (key !== undefined && FLYTEADMIN_KEY.test(key)) ? { bytes: body, key } : undefined;
+    return declared || (key !== undefined && FLYTEADMIN_KEY.test(key))
+      ? { bytes: body, key, publishId: message.id }
+      : undefined;
   }
   const text = body.trim();
   if (text.startsWith('{')) {
@@ -34,16 +42,20 @@ export function flyteAdminPayload(message: ReceivedMessage, declared: boolean): 
     if (!envelope) return undefined;
     const key = envelope.Subject;
     if (!declared && !(key !== undefined && FLYTEADMIN_KEY.test(key))) return undefined;
-    return { bytes: base64Bytes(envelope.Message, 'Message (SNS envelope)'), key };
+    return {
+      bytes: base64Bytes(envelope.Message, 'Message (SNS envelope)'),
+      key,
+      publishId: envelope.MessageId ?? message.id,
+    };
   }
   if (!BASE64.test(text) || text === '') {
     if (declared) throw new DecodeError(['body: expected base64 text (SNS raw delivery), got text that is not']);
     return undefined;
   }
-  return { bytes: base64Bytes(text, 'body'), key: attributes.key };
+  return { bytes: base64Bytes(text, 'body'), key: attributes.key, publishId: message.id };
 }
 
-function snsEnvelope(text: string): { Message: string; Subject?: string } | undefined {
+function snsEnvelope(text: string): { Message: string; Subject?: string; MessageId?: string } | undefined {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -51,9 +63,10 @@ function snsEnvelope(text: string): { Message: string; Subject?: string } | unde
     return undefined;
   }
   if (typeof value !== 'object' || value === null) return undefined;
-  const { Type, Message, Subject } = value as Record<string, unknown>;
+  const { Type, Message, Subject, MessageId } = value as Record<string, unknown>;
   if (Type !== 'Notification' || typeof Message !== 'string') return undefined;
-  return { Message, Subject: typeof Subject === 'string' ? Subject : undefined };
+  const asText = (field: unknown) => (typeof field === 'string' ? field : undefined);
+  return { Message, Subject: asText(Subject), MessageId: asText(MessageId) };
 }
 
 /** Standard base64, strictly: Node's decoder skips what it cannot read instead of refusing it. */

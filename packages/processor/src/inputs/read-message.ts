@@ -103,7 +103,7 @@ function emailWork(payload: FlyteAdminPayload, parts: ReaderParts): ReadOutcome 
   if (payload.key !== undefined && payload.key !== FLYTEADMIN_EMAIL_KEY) {
     throw new DecodeError([`key ${JSON.stringify(payload.key.slice(0, 80))}: expected ${FLYTEADMIN_EMAIL_KEY}`]);
   }
-  const { id, email } = decodeFlyteAdminEmail(payload.bytes);
+  const { id, email } = decodeFlyteAdminEmail(payload.bytes, payload.publishId);
   return { kind: 'work', work: { id, deliveries: [renderedEmailDelivery(email, 'flyteadmin-email', parts)] } };
 }
 

@@ -99,12 +99,10 @@ function refusal(read: () => unknown): string {
 describe("FlyteAdmin's rendered emails", () => {
   it('are sent as FlyteAdmin sends them, from each of the three forms they arrive in', async () => {
     const bytes = emailBytes();
-    const ids = new Set<string>();
     for (const message of [snsEnvelope(EMAIL_KEY, bytes), rawSqs(bytes), pubsub(EMAIL_KEY, bytes)]) {
       const reader = parts('auto');
       const outcome = readMessage(message, reader);
       await sendAll(outcome);
-      if (outcome.kind === 'work') ids.add(outcome.work.id);
       expect(reader.sent).toEqual([
         {
           from: 'flyte-notifications@example.com',
@@ -117,8 +115,23 @@ describe("FlyteAdmin's rendered emails", () => {
         },
       ]);
     }
-    // One message, one identity, whichever way it came: a redelivery is the same email.
-    expect(ids.size).toBe(1);
+  });
+
+  it('are one email per publish: a redelivery is the same email, a second publish of equal bytes another', () => {
+    const idOf = (message: ReceivedMessage) => {
+      const outcome = readMessage(message, parts('auto'));
+      return outcome.kind === 'work' ? outcome.work.id : outcome.kind;
+    };
+    const bytes = emailBytes();
+    const published = snsEnvelope(EMAIL_KEY, bytes);
+    // SNS or SQS delivering one publish again: same envelope (same SNS MessageId), another receive.
+    expect(idOf({ ...published, id: 'sqs-receive-2', receiveCount: 2 })).toBe(idOf(published));
+    // Two executions a template renders alike are two publishes: each must be told.
+    const again = { ...published, body: String(published.body).replace('"MessageId":"b7c1"', '"MessageId":"c9d2"') };
+    expect(idOf(again)).not.toBe(idOf(published));
+    // Pub/Sub and raw SQS: the queue's own message id says which publish it is.
+    expect(idOf(pubsub(EMAIL_KEY, bytes))).toBe(idOf({ ...pubsub(EMAIL_KEY, bytes), receiveCount: 3 }));
+    expect(idOf(pubsub(EMAIL_KEY, bytes))).not.toBe(idOf({ ...pubsub(EMAIL_KEY, bytes), id: 'ps-2' }));
   });
 
   it('keep the subject on one line', async () => {
