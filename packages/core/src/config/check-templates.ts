@@ -48,8 +48,15 @@ export function checkConfigTemplates(config: ResolvedConfig, problems: ConfigPro
     if (source !== undefined)
       record(problems, fromEnv, path, () => checkPlaceholders(source, path.split('.').pop() ?? path));
   }
-  checkChannelTemplates(config, renderer, problems, fromEnv);
-  checkRuleTemplates(config, renderer, problems, fromEnv);
+  checkChannelTemplates(config, { renderer, problems, fromEnv });
+  checkRuleTemplates(config, { renderer, problems, fromEnv });
+}
+
+/** What a check renders with and where it reports. */
+interface TemplateCheck {
+  renderer: TemplateRenderer;
+  problems: ConfigProblem[];
+  fromEnv: EnvProvenance;
 }
 
 interface TemplateSources {
@@ -135,12 +142,7 @@ const CHANNEL_TEMPLATE_KEYS = ['text', 'blocks', 'summary', 'description', 'body
  * against the sample event, so `herald validate` catches them without needing the channels'
  * secrets.
  */
-function checkChannelTemplates(
-  config: ResolvedConfig,
-  renderer: TemplateRenderer,
-  problems: ConfigProblem[],
-  fromEnv: EnvProvenance,
-): void {
+function checkChannelTemplates(config: ResolvedConfig, { renderer, problems, fromEnv }: TemplateCheck): void {
   const sample = sampleTemplateContext();
   const visit = (value: unknown, path: string): void => {
     if (typeof value === 'string') {
@@ -168,12 +170,7 @@ function checkChannelTemplates(
  * They are compiled as the processor will render them (with the config's template for what the
  * rule leaves out) into the renderer's cache, so the processor finds them compiled.
  */
-function checkRuleTemplates(
-  config: ResolvedConfig,
-  renderer: TemplateRenderer,
-  problems: ConfigProblem[],
-  fromEnv: EnvProvenance,
-): void {
+function checkRuleTemplates(config: ResolvedConfig, { renderer, problems, fromEnv }: TemplateCheck): void {
   const sample = sampleTemplateContext();
   for (const [i, rule] of config.rules.entries()) {
     if (rule.subject === undefined && rule.body === undefined) continue;
