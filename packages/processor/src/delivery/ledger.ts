@@ -1,27 +1,50 @@
 /** What {@link DeliveryLedger.begin} found. */
 export type LedgerClaim = 'claimed' | 'settled' | 'busy';
 
+/** One delivery as the ledger records it: whose, where to, and what about. */
+export interface LedgerEntry {
+  /** The message's id: its event's, or for an email that arrived rendered, one from its publish. */
+  readonly eventId: string;
+  /** The destination's key within the message (`email:default:ab12…`, `channel:oncall`). */
+  readonly destination: string;
+  /** The destination as a person reads it: `email to a@example.com`, `slack 'oncall'`. */
+  readonly label: string;
+  readonly execution?: { project: string; domain: string; name: string } | undefined;
+  readonly phase?: string | undefined;
+}
+
+/** Which delivery: the message's id and the destination's key. */
+export type LedgerKey = Pick<LedgerEntry, 'eventId' | 'destination'>;
+
 /**
  * Remembers which (event, destination) deliveries are settled — sent, or dead-lettered — and
  * which are being attempted right now, so neither a redelivered message nor two copies of it
- * handled at the same time email the same people twice.
+ * handled at the same time email the same people twice. With a store behind it, that holds
+ * across restarts and across replicas, and it is the delivery log operators read.
  */
 export interface DeliveryLedger {
   /**
-   * `claimed`: go ahead, and call `settle` or `abandon` afterwards. `settled`: already done.
-   * `busy`: another copy is attempting it now; try again later.
+   * `claimed`: go ahead, then record how it went. `settled`: already done. `busy`: someone is
+   * attempting it now (another copy, another replica); try again later.
    */
-  begin(key: string): LedgerClaim;
-  /** The claimed delivery was sent or dead-lettered. */
-  settle(key: string): void;
-  /** The claimed delivery failed and will be retried. */
-  abandon(key: string): void;
+  begin(entry: LedgerEntry): Promise<LedgerClaim>;
+  /** The claimed delivery went out. */
+  delivered(
+    key: LedgerKey,
+    info: { providerMessageId?: string | undefined; subject?: string | undefined },
+  ): Promise<void>;
+  /** The claimed delivery failed and will be retried: the claim is released. */
+  failed(key: LedgerKey, error: string): Promise<void>;
+  /** The claimed delivery was dead-lettered: settled, never attempted again. */
+  deadLettered(key: LedgerKey, reason: string): Promise<void>;
+  /** A message that could not be read at all, for the log. */
+  undecodable(record: { messageId: string; reason: string; source: string }): Promise<void>;
 }
 
 /**
  * A bounded in-process ledger: it forgets the oldest settled keys beyond `capacity`. It covers
  * redeliveries while the processor runs (retries of a message with one failing destination,
- * duplicates from an at-least-once queue); it does not survive a restart.
+ * duplicates from an at-least-once queue); it does not survive a restart, and it keeps no log.
  */
 export class MemoryLedger implements DeliveryLedger {
   private readonly settled = new Set<string>();
@@ -29,14 +52,29 @@ export class MemoryLedger implements DeliveryLedger {
 
   constructor(private readonly capacity: number) {}
 
-  begin(key: string): LedgerClaim {
+  async begin(entry: LedgerEntry): Promise<LedgerClaim> {
+    const key = keyOf(entry);
     if (this.settled.has(key)) return 'settled';
     if (this.inProgress.has(key)) return 'busy';
     this.inProgress.add(key);
     return 'claimed';
   }
 
-  settle(key: string): void {
+  async delivered(key: LedgerKey): Promise<void> {
+    this.settle(keyOf(key));
+  }
+
+  async failed(key: LedgerKey): Promise<void> {
+    this.inProgress.delete(keyOf(key));
+  }
+
+  async deadLettered(key: LedgerKey): Promise<void> {
+    this.settle(keyOf(key));
+  }
+
+  async undecodable(): Promise<void> {}
+
+  private settle(key: string): void {
     this.inProgress.delete(key);
     if (this.capacity <= 0) return;
     this.settled.add(key);
@@ -45,8 +83,8 @@ export class MemoryLedger implements DeliveryLedger {
       if (oldest !== undefined) this.settled.delete(oldest);
     }
   }
+}
 
-  abandon(key: string): void {
-    this.inProgress.delete(key);
-  }
+function keyOf({ eventId, destination }: LedgerKey): string {
+  return `${eventId}/${destination}`;
 }

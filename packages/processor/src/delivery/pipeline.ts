@@ -7,8 +7,8 @@ import type { ProcessorEvents } from '../events.js';
 import { type MessageWork, readMessage } from '../inputs/read-message.js';
 import type { ReceivedMessage, Source } from '../sources/source.js';
 import type { CodeRule } from './code-rules.js';
-import type { BoundDelivery } from './deliveries.js';
-import type { DeliveryLedger } from './ledger.js';
+import type { BoundDelivery, DeliveryReceipt } from './deliveries.js';
+import type { DeliveryLedger, LedgerKey } from './ledger.js';
 
 /** Everything the pipeline needs; built by `createProcessor` or by a test. */
 export interface PipelineDependencies {
@@ -36,7 +36,7 @@ class DeliveryTimeoutError extends Error {
 }
 
 type Outcome =
-  | { kind: 'done' }
+  | { kind: 'done'; receipt?: DeliveryReceipt | undefined }
   | {
       kind: 'retry';
       destination: string;
@@ -118,8 +118,19 @@ export class Pipeline {
 
   private async deliver(message: ReceivedMessage, work: MessageWork, destination: BoundDelivery): Promise<Outcome> {
     const { ledger, events } = this.deps;
-    const key = `${work.id}/${destination.key}`;
-    const claim = ledger.begin(key);
+    const key: LedgerKey = { eventId: work.id, destination: destination.key };
+    let claim: Awaited<ReturnType<DeliveryLedger['begin']>>;
+    try {
+      claim = await ledger.begin({ ...key, label: labelOf(destination), execution: work.execution, phase: work.phase });
+    } catch (err) {
+      // Without the ledger nobody can tell whether another replica sent it: try again later.
+      return {
+        kind: 'retry',
+        destination: destination.key,
+        error: `delivery log unavailable: ${messageOf(err)}`,
+        retryAfterMs: 0,
+      };
+    }
     if (claim === 'settled') {
       events.emit('duplicate_skipped', { messageId: message.id, eventId: work.id, destination: destination.key });
       return { kind: 'done' };
@@ -137,8 +148,12 @@ export class Pipeline {
     const outcome = await this.attempt(message, work, destination);
     // A delivery that will be dead-lettered (a permanent failure, or any failure on the final
     // attempt) stays claimed until it is (see settle), so no other copy starts it meanwhile.
-    if (outcome.kind === 'done') ledger.settle(key);
-    else if (outcome.kind === 'retry' && !this.isFinalAttempt(message)) ledger.abandon(key);
+    if (outcome.kind === 'done') {
+      const { providerMessageId, subject } = outcome.receipt ?? {};
+      await this.record(message, () => ledger.delivered(key, { providerMessageId, subject }));
+    } else if (outcome.kind === 'retry' && !this.isFinalAttempt(message)) {
+      await this.record(message, () => ledger.failed(key, outcome.error));
+    }
     return outcome;
   }
 
@@ -168,7 +183,7 @@ export class Pipeline {
           durationMs: performance.now() - started,
         });
       }
-      return { kind: 'done' };
+      return { kind: 'done', receipt: sent };
     } catch (err) {
       if (err instanceof TemplateError || (err instanceof DeliveryError && !err.retryable)) {
         return { kind: 'permanent', destination: destination.key, error: err.message };
@@ -210,7 +225,10 @@ export class Pipeline {
       if (!(await this.deadLetterDelivery(message, work, deadLetter))) {
         // Nothing is settled without being recorded: release the claims and try again later.
         const left = deadLetters.slice(index).map((d) => d.destination);
-        for (const destination of left) this.deps.ledger.abandon(`${work.id}/${destination}`);
+        for (const destination of left) {
+          const key = { eventId: work.id, destination };
+          await this.record(message, () => this.deps.ledger.failed(key, 'dead-letter destination unavailable'));
+        }
         return this.retry(message, work, left, 'dead-letter destination unavailable', 0);
       }
     }
@@ -239,7 +257,7 @@ export class Pipeline {
   ): Promise<boolean> {
     const full = { ...record, eventId: work.id, destination };
     if (!(await this.safely('deadLetter', message, () => this.deps.source.deadLetter(message, full)))) return false;
-    this.deps.ledger.settle(`${work.id}/${destination}`);
+    await this.record(message, () => this.deps.ledger.deadLettered({ eventId: work.id, destination }, record.reason));
     this.deps.events.emit('dead_lettered', { messageId: message.id, ...full });
     return true;
   }
@@ -292,12 +310,28 @@ export class Pipeline {
       return;
     }
     this.deps.events.emit('dead_lettered', { messageId: message.id, ...record });
+    await this.record(message, () =>
+      this.deps.ledger.undecodable({ messageId: message.id, reason: record.reason, source: this.deps.source.name }),
+    );
     await this.ack(message, undefined);
   }
 
   private async ack(message: ReceivedMessage, eventId: string | undefined): Promise<void> {
     if (await this.safely('ack', message, () => this.deps.source.ack(message))) {
       this.deps.events.emit('message_settled', { messageId: message.id, eventId, outcome: 'acked' });
+    }
+  }
+
+  /**
+   * Writes to the delivery ledger after the fact. A failure is reported, never thrown: what it
+   * records has already happened (a send went out), and the claim's lease keeps anyone else
+   * from repeating it meanwhile.
+   */
+  private async record(message: ReceivedMessage, write: () => Promise<void>): Promise<void> {
+    try {
+      await write();
+    } catch (err) {
+      this.deps.events.emit('source_error', { operation: 'ledger', messageId: message.id, error: messageOf(err) });
     }
   }
 
@@ -315,4 +349,13 @@ export class Pipeline {
       return false;
     }
   }
+}
+
+/** A destination as the delivery log shows it. */
+function labelOf({ target }: BoundDelivery): string {
+  return target.channel === 'email' ? `email to ${target.to.join(', ')}` : target.headline;
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

@@ -18,6 +18,9 @@ export interface MessageWork {
   /** The event's id, or for an email that arrived rendered, one derived from its bytes. */
   readonly id: string;
   readonly deliveries: BoundDelivery[];
+  /** The execution and phase it is about, when it is about one (a rendered email is not). */
+  readonly execution?: { project: string; domain: string; name: string } | undefined;
+  readonly phase?: string | undefined;
 }
 
 /** A message read: work to do, or one that asks for nothing by design (counted, not dead-lettered). */
@@ -96,7 +99,9 @@ function rawBase64Work(payload: FlyteAdminPayload, parts: ReaderParts): ReadOutc
 
 function eventWork(event: ExecutionEvent, parts: ReaderParts): ReadOutcome {
   const destinations = routeEvent(event, parts.config, parts.channels, parts.codeRules);
-  return { kind: 'work', work: { id: event.id, deliveries: eventDeliveries(event, destinations, parts) } };
+  const { project, domain, name } = event.execution;
+  const deliveries = eventDeliveries(event, destinations, parts);
+  return { kind: 'work', work: { id: event.id, deliveries, execution: { project, domain, name }, phase: event.phase } };
 }
 
 function emailWork(payload: FlyteAdminPayload, parts: ReaderParts): ReadOutcome {
