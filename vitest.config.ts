@@ -9,7 +9,7 @@ const alias = [
   { find: /^@herald\/core$/, replacement: `${packagesDir}core/src/contract/index.ts` },
   { find: /^@herald\/core\/(runtime|templates|config)$/, replacement: `${packagesDir}core/src/$1/index.ts` },
   {
-    find: /^@herald\/(publisher|emailer|channels|processor|server|cli)$/,
+    find: /^@herald\/(publisher|emailer|channels|store|processor|server|cli)$/,
     replacement: `${packagesDir}$1/src/index.ts`,
   },
 ];

@@ -1,11 +1,16 @@
 /**
  * Starting and stopping the emulators Herald is tested and measured against: moto_server and
- * the Pub/Sub emulator, each on a free loopback port. The Pub/Sub emulator is started through
- * its own launcher, which execs Java, so stopping the launcher's pid really stops the JVM.
- * Used by the integration tests' global set-up and by the benchmarks.
+ * the Pub/Sub emulator, each on a free loopback port, and a throwaway PostgreSQL cluster for the
+ * delivery store. The Pub/Sub emulator is started through its own launcher, which execs Java,
+ * so stopping the launcher's pid really stops the JVM. Used by the integration tests' global
+ * set-up and by the benchmarks.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { chmod, chown, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 
 const PUBSUB_LAUNCHER = `${process.env.CLOUDSDK_ROOT ?? '/usr/lib/google-cloud-sdk'}/platform/pubsub-emulator/bin/cloud-pubsub-emulator`;
 
@@ -29,6 +34,73 @@ export async function startPubSubEmulator(): Promise<StartedEmulator> {
   const address = `127.0.0.1:${port}`;
   const child = await launch(PUBSUB_LAUNCHER, ['--host=127.0.0.1', `--port=${port}`], `http://${address}/`);
   return { address, process: child, stop: () => stop(child) };
+}
+
+/** A PostgreSQL cluster this process started. */
+export interface StartedPostgres {
+  /** `postgres://postgres@127.0.0.1:PORT/postgres`: trust authentication, loopback only. */
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A throwaway PostgreSQL cluster (PostgreSQL's own `initdb` and `pg_ctl`, on the PATH) in a
+ * temporary directory, listening on 127.0.0.1 and a free port only, its socket in that
+ * directory. `initdb` and `postgres` refuse to run as root, so when this process is root they
+ * run as the `postgres` user, who then owns the directory. `stop()` stops the server
+ * (`pg_ctl stop -m fast`) and removes the directory.
+ */
+export async function startPostgres(): Promise<StartedPostgres> {
+  const dir = await mkdtemp(join(tmpdir(), 'herald-pg-'));
+  const data = join(dir, 'data');
+  const asRoot = process.getuid?.() === 0;
+  const run = (command: string, args: string[]) =>
+    runQuietly(asRoot ? 'runuser' : command, asRoot ? ['-u', 'postgres', '--', command, ...args] : args);
+  let started = false;
+  const stopCluster = async () => {
+    if (started) await run('pg_ctl', ['stop', '-D', data, '-m', 'fast', '-w']).catch(() => {});
+    started = false;
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    if (asRoot) {
+      const ids = await runQuietly('id', ['-u', 'postgres']).then(async (uid) => ({
+        uid: Number(uid.trim()),
+        gid: Number((await runQuietly('id', ['-g', 'postgres'])).trim()),
+      }));
+      await chown(dir, ids.uid, ids.gid);
+      await chmod(dir, 0o700);
+    }
+    await run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
+    const port = await freePort();
+    const options = [
+      `-p ${port}`,
+      '-c listen_addresses=127.0.0.1',
+      `-c unix_socket_directories=${dir}`,
+      // A test database: durability is not what is tested, speed on two cores is.
+      '-c fsync=off',
+      '-c synchronous_commit=off',
+      '-c full_page_writes=off',
+      '-c max_connections=200',
+    ].join(' ');
+    await run('pg_ctl', ['start', '-D', data, '-w', '-t', '60', '-l', join(dir, 'server.log'), '-o', options]);
+    started = true;
+    return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, stop: stopCluster };
+  } catch (err) {
+    await stopCluster();
+    throw new Error(`cannot start PostgreSQL (are initdb and pg_ctl on the PATH?): ${(err as Error).message}`);
+  }
+}
+
+/** Runs a command to completion; rejects with its output when it fails. */
+async function runQuietly(command: string, args: string[]): Promise<string> {
+  try {
+    const { stdout } = await promisify(execFile)(command, args, { timeout: 120_000 });
+    return stdout;
+  } catch (err) {
+    const { stdout = '', stderr = '' } = err as { stdout?: string; stderr?: string };
+    throw new Error(`${command} ${args.join(' ')}: ${(err as Error).message}\n${stdout}${stderr}`.slice(0, 4000));
+  }
 }
 
 /** Starts a server and resolves once `readyUrl` answers; rejects if it exits or never does. */

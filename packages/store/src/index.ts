@@ -1,0 +1,13 @@
+export { defaultOwner, migrateStore, openStore, parseStoreUrl, type StoreLocation, type StoreOptions } from './open.js';
+export {
+  type AttemptOutcome,
+  type AttemptRow,
+  type ClaimOutcome,
+  DELIVERY_STATUSES,
+  type DeliveryFilter,
+  type DeliveryIdentity,
+  type DeliveryRow,
+  type DeliveryStatus,
+  type DeliveryStore,
+  type UndecodableRecord,
+} from './types.js';

@@ -1,0 +1,16 @@
+/**
+ * The store's schema versions, in code rather than read from a folder at run time, so the
+ * built package needs no files beside its JavaScript. One module per version; add the next as
+ * `0002-….ts` and list it here. Kysely's `Migrator` applies those not yet applied, in name
+ * order, under a lock (PostgreSQL: an advisory lock), so replicas starting together migrate once.
+ */
+import type { Migration, MigrationProvider } from 'kysely';
+import * as v0001 from './0001-delivery-log.js';
+
+export const MIGRATIONS: Readonly<Record<string, Migration>> = {
+  '0001-delivery-log': v0001,
+};
+
+export const migrationProvider: MigrationProvider = {
+  getMigrations: async () => ({ ...MIGRATIONS }),
+};

@@ -1,0 +1,48 @@
+/** The tables as Kysely sees them. Times are epoch milliseconds (bigint in PostgreSQL, integer in SQLite). */
+import type { AttemptOutcome, DeliveryStatus } from './types.js';
+
+export interface DeliveriesTable {
+  event_id: string;
+  destination: string;
+  label: string;
+  project: string | null;
+  domain: string | null;
+  name: string | null;
+  phase: string | null;
+  status: DeliveryStatus;
+  attempts: number;
+  last_error: string | null;
+  provider_message_id: string | null;
+  subject: string | null;
+  first_attempt_at: number;
+  last_attempt_at: number;
+  /** Last activity of any kind (claim, settlement, reopen): what retention compares. */
+  updated_at: number;
+  lease_owner: string | null;
+  lease_until: number | null;
+}
+
+export interface AttemptsTable {
+  event_id: string;
+  destination: string;
+  attempt: number;
+  owner: string;
+  started_at: number;
+  finished_at: number | null;
+  outcome: Exclude<AttemptOutcome, 'abandoned'>;
+  error: string | null;
+  provider_message_id: string | null;
+}
+
+export interface UndecodableTable {
+  message_id: string;
+  source: string;
+  reason: string;
+  received_at: number;
+}
+
+export interface Database {
+  deliveries: DeliveriesTable;
+  attempts: AttemptsTable;
+  undecodable: UndecodableTable;
+}

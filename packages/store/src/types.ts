@@ -1,0 +1,169 @@
+/**
+ * What the delivery store remembers and answers: the claims that keep replicas from sending a
+ * destination twice, and the delivery log operators read. Implemented once, over Kysely, for
+ * SQLite and PostgreSQL (`store.ts`).
+ */
+
+/**
+ * One (event, destination) about to be sent. Everything but the two ids is for the log: the
+ * ids are the idempotency key, the rest is what an operator searches and reads.
+ */
+export interface DeliveryIdentity {
+  eventId: string;
+  /** The pipeline's destination key (`email:default:ab12cd`, `channel:oncall`): stable, unique per event. */
+  destination: string;
+  /** The destination as a person reads it (`email to a@x.com, b@y.com`, `slack 'oncall'`): keys hash addresses. */
+  label: string;
+  /** The Flyte execution the event is about, so the log answers "was the on-call told about f8a1b2c3?". */
+  execution?: { project: string; domain: string; name: string } | undefined;
+  /** The execution's phase the event reports (`FAILED`, …). */
+  phase?: string | undefined;
+}
+
+/**
+ * What {@link DeliveryStore.claim} found. `claimed`: send it, then settle it (`delivered`,
+ * `failed` or `deadLettered`). `settled`: delivered or dead-lettered already, skip it.
+ * `busy`: someone holds a live lease on it, come back later.
+ */
+export type ClaimOutcome = 'claimed' | 'settled' | 'busy';
+
+/**
+ * Where a delivery stands. `pending`: claimed and not yet settled (being sent, or its sender
+ * died and its lease will expire). `retrying`: an attempt failed transiently and it will be
+ * attempted again. `delivered` and `dead-lettered` are final: a claim answers `settled`.
+ */
+export type DeliveryStatus = 'pending' | 'delivered' | 'retrying' | 'dead-lettered';
+
+export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['pending', 'delivered', 'retrying', 'dead-lettered'];
+
+/** One (event, destination) in the delivery log. Times are JavaScript dates (stored as epoch milliseconds). */
+export interface DeliveryRow {
+  eventId: string;
+  destination: string;
+  label: string;
+  project: string | null;
+  domain: string | null;
+  name: string | null;
+  phase: string | null;
+  status: DeliveryStatus;
+  /** Claims taken so far: each claim is one attempt, including one whose sender died mid-send. */
+  attempts: number;
+  lastError: string | null;
+  providerMessageId: string | null;
+  /** The rendered subject of an email delivery. */
+  subject: string | null;
+  firstAttemptAt: Date;
+  lastAttemptAt: Date;
+  /** Who holds the lease (`host:pid:random`), while an attempt is under way. */
+  leaseOwner: string | null;
+  leaseUntil: Date | null;
+}
+
+/**
+ * How one attempt ended. `started`: still under way (or its sender died and no later attempt
+ * took over yet); `abandoned`: its sender never settled it and a later claim took over after
+ * the lease expired — a send that may or may not have reached the destination.
+ */
+export type AttemptOutcome = 'started' | 'delivered' | 'failed' | 'dead-lettered' | 'abandoned';
+
+/** One attempt of one delivery, for `herald deliveries show`. */
+export interface AttemptRow {
+  eventId: string;
+  destination: string;
+  /** 1 for the first claim of the delivery, then 2, … */
+  attempt: number;
+  /** The replica that made it. */
+  owner: string;
+  startedAt: Date;
+  finishedAt: Date | null;
+  outcome: AttemptOutcome;
+  error: string | null;
+  providerMessageId: string | null;
+}
+
+/** Filters of {@link DeliveryStore.list}; all optional, combined with AND. */
+export interface DeliveryFilter {
+  /** An execution's name (`f8a1b2c3`), or `project/domain/name`. */
+  execution?: string | undefined;
+  eventId?: string | undefined;
+  status?: DeliveryStatus | undefined;
+  /** A substring of the readable label or of the key, case-insensitive (`oncall`, `a@x.com`). */
+  destination?: string | undefined;
+  /** Last attempt at or after. */
+  since?: Date | undefined;
+  /** Last attempt before. */
+  until?: Date | undefined;
+  /** At most this many rows, newest first; default 100. */
+  limit?: number | undefined;
+}
+
+/** A message that could not be read into an event, logged with what the queue called it. */
+export interface UndecodableRecord {
+  /** The queue's message id. */
+  messageId: string;
+  reason: string;
+  /** The transport it came from (`sqs`, `pubsub`, `memory`). */
+  source: string;
+}
+
+/**
+ * The delivery store. Every method may be called concurrently; claims and settlements made
+ * in the same tick are batched into one statement.
+ */
+export interface DeliveryStore {
+  /**
+   * Claim a delivery before sending it, so no other replica (or copy of the message) sends it
+   * meanwhile, and none sends it again once settled.
+   *
+   * - No row yet → inserted `pending`, leased to this store's owner until now + `leaseMs`,
+   *   attempts 1 → `claimed`.
+   * - `delivered` or `dead-lettered` → `settled`.
+   * - A live lease (another replica's, or this one's: two copies of a message can reach one
+   *   replica) → `busy`.
+   * - Lease expired (its sender died or hung), or `retrying` with no lease → taken over,
+   *   attempts + 1 → `claimed`.
+   *
+   * Atomic across processes: the decision is one `INSERT … ON CONFLICT DO UPDATE … WHERE`
+   * statement, so of replicas racing for one delivery exactly one gets `claimed`. Times are
+   * the database's clock, so replicas' clock skew does not shorten leases. Claims made in the
+   * same tick (up to 100) share that one statement.
+   */
+  claim(delivery: DeliveryIdentity, leaseMs: number): Promise<ClaimOutcome>;
+  /** The claimed delivery was sent: `delivered`, lease released; the attempt records the provider's id. */
+  delivered(
+    eventId: string,
+    destination: string,
+    info: { providerMessageId?: string; subject?: string },
+  ): Promise<void>;
+  /**
+   * A failed attempt that will be retried: `retrying`, lease released, last error kept. Only
+   * the attempt this store claimed is released: if its lease expired and another replica took
+   * the delivery over, that replica's lease is left alone.
+   */
+  failed(eventId: string, destination: string, error: string): Promise<void>;
+  /** Given up on (permanent failure or attempts exhausted): `dead-lettered` with the reason; never downgrades `delivered`. */
+  deadLettered(eventId: string, destination: string, reason: string): Promise<void>;
+  /** An undecodable message: logged with the queue's message id, the reason and the transport. */
+  undecodable(record: UndecodableRecord): Promise<void>;
+  /** The delivery log, newest last attempt first. */
+  list(filter: DeliveryFilter): Promise<DeliveryRow[]>;
+  /** Every attempt of an event's deliveries, oldest first. */
+  attempts(eventId: string): Promise<AttemptRow[]>;
+  /**
+   * For `herald redeliver`: make the event's deliveries that were not delivered (all of them
+   * with `force`; only `destination`, a key or a label, when given) claimable again:
+   * `retrying`, lease cleared. A delivery under a live lease is being sent right now and is
+   * left alone, so a redelivery never races a send. Returns the rows reopened.
+   */
+  reopen(eventId: string, options: { destination?: string; force?: boolean }): Promise<DeliveryRow[]>;
+  /**
+   * Retention: deletes deliveries (with their attempts) and undecodable records whose last
+   * activity is before `before`, a few hundred rows per statement with a pause between, so a
+   * purge never holds the database's locks long enough to stall claims. Returns the count.
+   */
+  purge(before: Date): Promise<number>;
+  /** Statements sent to the database so far (for the benchmark's "store round trips per event"). */
+  readonly roundTrips: number;
+  /** Waits for batched work, then closes the connection(s). */
+  close(): Promise<void>;
+}

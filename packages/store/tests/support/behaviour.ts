@@ -1,0 +1,395 @@
+/**
+ * The delivery store's behaviour, one suite for every backend: `sqlite-store.test.ts` runs it
+ * on SQLite files, `test/store-postgres.test.ts` on a throwaway PostgreSQL cluster. Each test
+ * gets a fresh, empty database from `newUrl`. Leases are short (50 ms) and tests wait for the
+ * condition they need, never for a time.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { type DeliveryIdentity, type DeliveryStore, migrateStore, openStore } from '@herald/store';
+import { afterEach, describe, expect, it } from 'vitest';
+
+export interface StoreFixture {
+  /** The URL of a new, empty database. */
+  newUrl(): Promise<string>;
+}
+
+const LONG = 60_000;
+const SHORT = 50;
+
+function delivery(
+  eventId: string,
+  destination = 'channel:oncall',
+  extra: Partial<DeliveryIdentity> = {},
+): DeliveryIdentity {
+  return {
+    eventId,
+    destination,
+    label: destination.startsWith('email:') ? 'email to a@x.com, b@y.com' : `slack '${destination.slice(8)}'`,
+    execution: { project: 'flytesnacks', domain: 'development', name: 'f8a1b2c3' },
+    phase: 'FAILED',
+    ...extra,
+  };
+}
+
+/** Polls `check` until it returns a value other than undefined (10 s at most). */
+async function waitFor<T>(check: () => Promise<T | undefined>, what: string): Promise<T> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+export function describeDeliveryStore(backend: string, fixture: StoreFixture): void {
+  describe(`delivery store on ${backend}`, () => {
+    const opened: DeliveryStore[] = [];
+    afterEach(async () => {
+      await Promise.all(opened.splice(0).map((store) => store.close()));
+    });
+    async function open(url: string, owner: string): Promise<DeliveryStore> {
+      const store = await openStore({ url, owner });
+      opened.push(store);
+      return store;
+    }
+    async function pair(): Promise<[DeliveryStore, DeliveryStore, string]> {
+      const url = await fixture.newUrl();
+      return [await open(url, 'replica-a'), await open(url, 'replica-b'), url];
+    }
+
+    it('claims a new delivery once, and answers settled after it is delivered', async () => {
+      const [a, b] = await pair();
+      const d = delivery('ev-1', 'email:default:ab12cd', { label: 'email to a@x.com, b@y.com' });
+      expect(await a.claim(d, LONG)).toBe('claimed');
+      expect(await a.claim(d, LONG)).toBe('busy'); // its own live lease too: a second copy of the message
+      expect(await b.claim(d, LONG)).toBe('busy');
+      const [pending] = await a.list({ eventId: 'ev-1' });
+      expect(pending).toMatchObject({ status: 'pending', attempts: 1, leaseOwner: 'replica-a' });
+      expect(pending?.leaseUntil?.getTime()).toBeGreaterThan(Date.now());
+
+      await a.delivered('ev-1', d.destination, { providerMessageId: 'ses-0001', subject: 'Execution f8a1b2c3 failed' });
+      expect(await b.claim(d, LONG)).toBe('settled');
+      expect(await a.claim(d, LONG)).toBe('settled');
+      const [row] = await b.list({ eventId: 'ev-1' });
+      expect(row).toMatchObject({
+        eventId: 'ev-1',
+        destination: 'email:default:ab12cd',
+        label: 'email to a@x.com, b@y.com',
+        project: 'flytesnacks',
+        domain: 'development',
+        name: 'f8a1b2c3',
+        phase: 'FAILED',
+        status: 'delivered',
+        attempts: 1,
+        lastError: null,
+        providerMessageId: 'ses-0001',
+        subject: 'Execution f8a1b2c3 failed',
+        leaseOwner: null,
+        leaseUntil: null,
+      });
+      expect(row?.firstAttemptAt).toBeInstanceOf(Date);
+      expect(row?.lastAttemptAt.getTime()).toBeGreaterThanOrEqual(row?.firstAttemptAt.getTime() ?? Infinity);
+      expect(await a.attempts('ev-1')).toMatchObject([
+        { attempt: 1, owner: 'replica-a', outcome: 'delivered', providerMessageId: 'ses-0001', error: null },
+      ]);
+    });
+
+    it('releases a failed attempt for a retry by any replica, keeping the error', async () => {
+      const [a, b] = await pair();
+      const d = delivery('ev-2');
+      expect(await a.claim(d, LONG)).toBe('claimed');
+      await a.failed('ev-2', d.destination, 'slack answered 503');
+      const [retrying] = await a.list({ eventId: 'ev-2' });
+      expect(retrying).toMatchObject({
+        status: 'retrying',
+        lastError: 'slack answered 503',
+        leaseOwner: null,
+        leaseUntil: null,
+      });
+
+      expect(await b.claim(d, LONG)).toBe('claimed');
+      expect(await a.claim(d, LONG)).toBe('busy');
+      await b.delivered('ev-2', d.destination, {});
+      const [row] = await a.list({ eventId: 'ev-2' });
+      expect(row).toMatchObject({ status: 'delivered', attempts: 2, lastError: 'slack answered 503' });
+      expect(await a.attempts('ev-2')).toMatchObject([
+        { attempt: 1, owner: 'replica-a', outcome: 'failed', error: 'slack answered 503' },
+        { attempt: 2, owner: 'replica-b', outcome: 'delivered', error: null },
+      ]);
+    });
+
+    it('takes over a delivery whose lease expired, and fences the late sender', async () => {
+      const [a, b] = await pair();
+      const d = delivery('ev-3');
+      expect(await a.claim(d, SHORT)).toBe('claimed');
+      // replica-a "died" mid-send: once its lease has expired, replica-b takes the delivery over.
+      await waitFor(async () => ((await b.claim(d, LONG)) === 'claimed' ? true : undefined), 'the lease to expire');
+      const [row] = await b.list({ eventId: 'ev-3' });
+      expect(row).toMatchObject({ status: 'pending', attempts: 2, leaseOwner: 'replica-b' });
+
+      // replica-a comes back and reports its attempt failed: replica-b's lease stays.
+      await a.failed('ev-3', d.destination, 'late failure');
+      expect(await a.claim(d, LONG)).toBe('busy');
+      expect((await a.list({ eventId: 'ev-3' }))[0]).toMatchObject({ status: 'pending', leaseOwner: 'replica-b' });
+
+      await b.delivered('ev-3', d.destination, { providerMessageId: 'T123' });
+      expect(await a.attempts('ev-3')).toMatchObject([
+        { attempt: 1, owner: 'replica-a', outcome: 'failed', error: 'late failure' },
+        { attempt: 2, owner: 'replica-b', outcome: 'delivered', providerMessageId: 'T123' },
+      ]);
+    });
+
+    it('shows an attempt whose sender never came back as abandoned', async () => {
+      const [a, b] = await pair();
+      const d = delivery('ev-4');
+      expect(await a.claim(d, SHORT)).toBe('claimed');
+      await waitFor(async () => ((await b.claim(d, LONG)) === 'claimed' ? true : undefined), 'the lease to expire');
+      expect((await b.attempts('ev-4')).map((x) => [x.attempt, x.outcome])).toEqual([
+        [1, 'abandoned'],
+        [2, 'started'],
+      ]);
+    });
+
+    it('dead-letters with the reason, and never turns a delivered destination into a dead letter', async () => {
+      const [a, b] = await pair();
+      const slack = delivery('ev-5', 'channel:oncall');
+      const email = delivery('ev-5', 'email:default:ab12cd');
+      expect(await Promise.all([a.claim(slack, LONG), a.claim(email, LONG)])).toEqual(['claimed', 'claimed']);
+      await a.deadLettered('ev-5', slack.destination, 'channel_not_found');
+      await a.delivered('ev-5', email.destination, {});
+      await a.deadLettered('ev-5', email.destination, 'too late');
+      expect(await Promise.all([b.claim(slack, LONG), b.claim(email, LONG)])).toEqual(['settled', 'settled']);
+      const rows = await b.list({ eventId: 'ev-5' });
+      expect(rows.find((r) => r.destination === slack.destination)).toMatchObject({
+        status: 'dead-lettered',
+        lastError: 'channel_not_found',
+      });
+      expect(rows.find((r) => r.destination === email.destination)).toMatchObject({ status: 'delivered' });
+    });
+
+    it('applies settlements made in one tick in call order', async () => {
+      const [a] = await pair();
+      const d = delivery('ev-6');
+      expect(await a.claim(d, LONG)).toBe('claimed');
+      await Promise.all([a.failed('ev-6', d.destination, 'first'), a.delivered('ev-6', d.destination, {})]);
+      expect((await a.list({ eventId: 'ev-6' }))[0]).toMatchObject({ status: 'delivered', lastError: 'first' });
+    });
+
+    it('answers a delivery asked for twice in one batch once', async () => {
+      const [a] = await pair();
+      const d = delivery('ev-7');
+      expect(
+        await Promise.all([a.claim(d, LONG), a.claim(d, LONG), a.claim(delivery('ev-7', 'channel:b'), LONG)]),
+      ).toEqual(['claimed', 'busy', 'claimed']);
+    });
+
+    it('gives exactly one claim to two stores racing for the same deliveries', async () => {
+      const [a, b] = await pair();
+      const deliveries = Array.from({ length: 200 }, (_, i) => delivery(`race-${i}`));
+      // Interleaved: each tick both stores ask for the same ten deliveries.
+      const results: [string, string][] = [];
+      for (let i = 0; i < deliveries.length; i += 10) {
+        const slice = deliveries.slice(i, i + 10);
+        const [fromA, fromB] = await Promise.all([
+          Promise.all(slice.map((d) => a.claim(d, LONG))),
+          Promise.all(slice.map((d) => b.claim(d, LONG))),
+        ]);
+        for (const [j] of slice.entries()) results.push([fromA[j] ?? '', fromB[j] ?? '']);
+      }
+      for (const pairOfOutcomes of results) expect(pairOfOutcomes.sort()).toEqual(['busy', 'claimed']);
+    });
+
+    it('gives exactly one claim to two processes racing for the same deliveries', async () => {
+      const url = await fixture.newUrl();
+      await migrateStore(url);
+      const count = 300;
+      const worker = fileURLToPath(new URL('./claim-worker.ts', import.meta.url));
+      const barrier = await mkdtemp(join(tmpdir(), 'herald-race-'));
+      const run = (owner: string, order: string) =>
+        promisify(execFile)(
+          process.execPath,
+          ['--import', 'tsx', worker, url, owner, barrier, '2', String(count), order],
+          { timeout: 60_000 },
+        ).then(({ stdout }) => JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as Record<string, string>);
+      try {
+        // Opposite orders: the two processes meet somewhere in the middle and contend there.
+        const [one, two] = await Promise.all([run('process-1', 'ascending'), run('process-2', 'descending')]);
+        for (let i = 0; i < count; i++) {
+          expect([one[`e${i}`], two[`e${i}`]].sort(), `e${i}`).toEqual(['busy', 'claimed']);
+        }
+        expect(Object.values(one)).toContain('claimed');
+        expect(Object.values(two)).toContain('claimed');
+      } finally {
+        await rm(barrier, { recursive: true, force: true });
+      }
+      const store = await open(url, 'reader');
+      const rows = await store.list({ limit: 1000 });
+      expect(rows).toHaveLength(count);
+      expect(rows.every((r) => r.attempts === 1)).toBe(true);
+    });
+
+    it('batches claims made together into a few round trips', async () => {
+      const [a] = await pair();
+      const before = a.roundTrips;
+      const outcomes = await Promise.all(Array.from({ length: 50 }, (_, i) => a.claim(delivery(`batch-${i}`), LONG)));
+      expect(outcomes.every((o) => o === 'claimed')).toBe(true);
+      const batched = a.roundTrips - before;
+
+      const beforeOneByOne = a.roundTrips;
+      for (let i = 0; i < 50; i++) expect(await a.claim(delivery(`single-${i}`), LONG)).toBe('claimed');
+      const oneByOne = a.roundTrips - beforeOneByOne;
+
+      expect(batched).toBeGreaterThan(0);
+      expect(batched).toBeLessThanOrEqual(4); // PostgreSQL 1; SQLite begin, upsert, attempts, commit
+      expect(oneByOne).toBeGreaterThanOrEqual(50);
+
+      // Settlements made together are batched the same way.
+      const beforeSettle = a.roundTrips;
+      await Promise.all(Array.from({ length: 50 }, (_, i) => a.delivered(`batch-${i}`, 'channel:oncall', {})));
+      expect(a.roundTrips - beforeSettle).toBeLessThanOrEqual(4);
+      expect(await a.list({ status: 'delivered', limit: 1000 })).toHaveLength(50);
+    });
+
+    it('reopens what was not delivered for a redelivery, everything with force', async () => {
+      const [a, b] = await pair();
+      const ds = ['channel:oncall', 'channel:ops', 'email:default:ab12cd', 'channel:busy'].map((k) =>
+        delivery('ev-8', k),
+      );
+      expect(await Promise.all(ds.map((d) => a.claim(d, LONG)))).toEqual(['claimed', 'claimed', 'claimed', 'claimed']);
+      await a.deadLettered('ev-8', 'channel:oncall', 'channel_not_found');
+      await a.failed('ev-8', 'channel:ops', '503');
+      await a.delivered('ev-8', 'email:default:ab12cd', {});
+      // channel:busy is being sent right now (a live lease): left alone.
+
+      const reopened = await b.reopen('ev-8', {});
+      expect(reopened.map((r) => [r.destination, r.status])).toEqual([
+        ['channel:oncall', 'retrying'],
+        ['channel:ops', 'retrying'],
+      ]);
+      expect(await b.claim(ds[0] as DeliveryIdentity, LONG)).toBe('claimed');
+      expect(await b.claim(ds[2] as DeliveryIdentity, LONG)).toBe('settled');
+      expect(await b.claim(ds[3] as DeliveryIdentity, LONG)).toBe('busy');
+
+      // One destination, by its readable label.
+      const one = await b.reopen('ev-8', { destination: "slack 'ops'" });
+      expect(one.map((r) => r.destination)).toEqual(['channel:ops']);
+      expect(await b.reopen('ev-8', { destination: 'email:default:ab12cd' })).toEqual([]);
+
+      const forced = await b.reopen('ev-8', { destination: 'email:default:ab12cd', force: true });
+      expect(forced).toMatchObject([{ destination: 'email:default:ab12cd', status: 'retrying', leaseOwner: null }]);
+      expect(await a.claim(ds[2] as DeliveryIdentity, LONG)).toBe('claimed');
+      await a.delivered('ev-8', 'email:default:ab12cd', {});
+      expect((await a.attempts('ev-8')).filter((x) => x.destination === 'email:default:ab12cd')).toMatchObject([
+        { attempt: 1, outcome: 'delivered' },
+        { attempt: 2, outcome: 'delivered' },
+      ]);
+      expect(await a.reopen('no-such-event', { force: true })).toEqual([]);
+    });
+
+    it('lists by execution, event, status, destination and time', async () => {
+      const [a] = await pair();
+      const other = { project: 'ml', domain: 'production', name: 'aa00bb11' };
+      await Promise.all([
+        a.claim(delivery('ev-9', 'email:default:ab12cd', { label: 'email to On.Call@x.com' }), LONG),
+        a.claim(delivery('ev-9', 'channel:oncall'), LONG),
+        a.claim(delivery('ev-10', 'channel:100%_ops', { execution: other, label: "slack '100%_ops'" }), LONG),
+        a.claim(delivery('ev-11', 'channel:oncall', { execution: { ...other, name: 'f8a1b2c3' } }), LONG),
+      ]);
+      await a.deadLettered('ev-9', 'channel:oncall', 'gone');
+
+      expect((await a.list({ execution: 'f8a1b2c3' })).map((r) => r.eventId).sort()).toEqual(['ev-11', 'ev-9', 'ev-9']);
+      expect((await a.list({ execution: 'flytesnacks/development/f8a1b2c3' })).map((r) => r.eventId)).toEqual([
+        'ev-9',
+        'ev-9',
+      ]);
+      expect((await a.list({ execution: 'ml/production/aa00bb11' })).map((r) => r.eventId)).toEqual(['ev-10']);
+      expect(await a.list({ execution: 'nope' })).toEqual([]);
+      expect((await a.list({ eventId: 'ev-9' })).map((r) => r.destination).sort()).toEqual([
+        'channel:oncall',
+        'email:default:ab12cd',
+      ]);
+      expect((await a.list({ status: 'dead-lettered' })).map((r) => [r.eventId, r.destination])).toEqual([
+        ['ev-9', 'channel:oncall'],
+      ]);
+      // Substring of the label or key, case-insensitive, wildcards taken literally.
+      expect((await a.list({ destination: 'on.call@X.COM' })).map((r) => r.eventId)).toEqual(['ev-9']);
+      expect((await a.list({ destination: 'ONCALL' })).map((r) => r.eventId).sort()).toEqual(['ev-11', 'ev-9']);
+      expect((await a.list({ destination: '%_' })).map((r) => r.eventId)).toEqual(['ev-10']);
+      expect(await a.list({ destination: 'o_call' })).toEqual([]);
+
+      const all = await a.list({});
+      expect(all).toHaveLength(4);
+      const sorted = [...all].sort((x, y) => y.lastAttemptAt.getTime() - x.lastAttemptAt.getTime());
+      expect(all.map((r) => r.lastAttemptAt.getTime())).toEqual(sorted.map((r) => r.lastAttemptAt.getTime()));
+      expect(await a.list({ limit: 2 })).toHaveLength(2);
+      const earliest = Math.min(...all.map((r) => r.lastAttemptAt.getTime()));
+      expect(await a.list({ since: new Date(Date.now() + 60_000) })).toEqual([]);
+      expect(await a.list({ since: new Date(earliest) })).toHaveLength(4);
+      expect(await a.list({ until: new Date(earliest) })).toEqual([]);
+      expect(await a.list({ until: new Date(Date.now() + 60_000) })).toHaveLength(4);
+    });
+
+    it('logs undecodable messages', async () => {
+      const [a] = await pair();
+      await a.undecodable({ messageId: 'sqs-msg-1', reason: 'not JSON', source: 'sqs' });
+      await a.undecodable({ messageId: 'sqs-msg-1', reason: 'not JSON', source: 'sqs' });
+      expect(await a.purge(new Date(Date.now() + 60_000))).toBe(2);
+    });
+
+    it('purges what is older than the cutoff, attempts with it, in batches', async () => {
+      const [a, b] = await pair();
+      const count = 1_234;
+      for (let i = 0; i < count; i += 100) {
+        const slice = Array.from({ length: Math.min(100, count - i) }, (_, j) => delivery(`old-${i + j}`));
+        await Promise.all(slice.map((d) => a.claim(d, LONG)));
+        await Promise.all(slice.map((d) => a.delivered(d.eventId, d.destination, {})));
+      }
+      await a.undecodable({ messageId: 'm-1', reason: 'not JSON', source: 'pubsub' });
+      expect(await a.purge(new Date(Date.now() - 60_000))).toBe(0);
+
+      const cutoff = await waitFor(async () => {
+        const [newest] = await a.list({ limit: 1 });
+        const now = Date.now();
+        return newest && now > newest.lastAttemptAt.getTime() + 5 ? new Date(now) : undefined;
+      }, 'time to pass');
+      await waitFor(async () => (Date.now() > cutoff.getTime() + 5 ? true : undefined), 'time to pass the cutoff');
+      expect(await b.claim(delivery('fresh'), LONG)).toBe('claimed');
+
+      // A claim made while purging gets through between batches.
+      const [purged, claimed] = await Promise.all([a.purge(cutoff), b.claim(delivery('during-purge'), LONG)]);
+      expect(purged).toBe(count + 1);
+      expect(claimed).toBe('claimed');
+      expect((await a.list({ limit: 10_000 })).map((r) => r.eventId).sort()).toEqual(['during-purge', 'fresh']);
+      expect(await a.attempts('old-1')).toEqual([]);
+      // Purged means forgotten: the same delivery can be claimed anew.
+      expect(await a.claim(delivery('old-1'), LONG)).toBe('claimed');
+    });
+
+    it('migrates once: applying migrations again changes nothing', async () => {
+      const url = await fixture.newUrl();
+      expect(await migrateStore(url)).toEqual(['0001-delivery-log']);
+      expect(await migrateStore(url)).toEqual([]);
+      const [a, b] = await Promise.all([open(url, 'replica-a'), open(url, 'replica-b')]);
+      expect(await a.claim(delivery('ev-12'), LONG)).toBe('claimed');
+      expect(await b.claim(delivery('ev-12'), LONG)).toBe('busy');
+      expect(await migrateStore(url)).toEqual([]);
+    });
+
+    it('counts round trips from zero and refuses work once closed', async () => {
+      const url = await fixture.newUrl();
+      const store = await openStore({ url });
+      expect(store.roundTrips).toBe(0);
+      await store.claim(delivery('ev-13'), LONG);
+      expect(store.roundTrips).toBeGreaterThan(0);
+      await store.close();
+      await store.close();
+      expect(() => store.claim(delivery('ev-13'), LONG)).toThrow(/closed/);
+    });
+  });
+}

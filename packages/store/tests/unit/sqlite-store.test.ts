@@ -1,0 +1,57 @@
+/**
+ * The delivery store on SQLite (libsql): files in a temporary directory, two stores on one
+ * file standing for two processes, and a real second process racing for claims.
+ */
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openStore, parseStoreUrl } from '@herald/store';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeDeliveryStore } from '../support/behaviour.js';
+
+let dir = '';
+let files = 0;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'herald-store-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describeDeliveryStore('SQLite', {
+  newUrl: async () => `sqlite:${join(dir, `db-${++files}`, 'herald.db')}`,
+});
+
+describe('SQLite store files', () => {
+  it('creates the parent directory, uses WAL and takes a plain path', async () => {
+    const path = join(dir, 'nested', 'deeper', 'herald.db');
+    const store = await openStore({ url: path });
+    expect(await store.claim({ eventId: 'e', destination: 'channel:x', label: "slack 'x'" }, 1000)).toBe('claimed');
+    await store.close();
+    expect((await stat(path)).isFile()).toBe(true);
+    // WAL mode is a property of the file: a new connection finds it set.
+    const { default: Sqlite } = await import('libsql');
+    const db = new Sqlite(path);
+    expect(db.prepare('pragma journal_mode').get()).toMatchObject({ journal_mode: 'wal' });
+    db.close();
+  });
+
+  it('reads store URLs', () => {
+    expect(parseStoreUrl('sqlite:/var/lib/herald.db')).toEqual({ kind: 'sqlite', path: '/var/lib/herald.db' });
+    expect(parseStoreUrl('sqlite:///var/lib/herald.db')).toEqual({ kind: 'sqlite', path: '/var/lib/herald.db' });
+    expect(parseStoreUrl('sqlite:.herald/herald.db')).toEqual({
+      kind: 'sqlite',
+      path: join(process.cwd(), '.herald/herald.db'),
+    });
+    expect(parseStoreUrl('/tmp/h.db')).toEqual({ kind: 'sqlite', path: '/tmp/h.db' });
+    expect(parseStoreUrl('sqlite::memory:')).toEqual({ kind: 'sqlite', path: ':memory:' });
+    expect(parseStoreUrl('postgres://herald:pw@db:5432/herald')).toEqual({
+      kind: 'postgres',
+      connectionString: 'postgres://herald:pw@db:5432/herald',
+    });
+    expect(parseStoreUrl('postgresql://db/herald').kind).toBe('postgres');
+    expect(() => parseStoreUrl('mysql://u:secret@db/herald')).toThrow(/use sqlite:PATH or postgres/);
+    expect(() => parseStoreUrl('mysql://u:secret@db/herald')).not.toThrow(/secret/);
+    expect(() => parseStoreUrl('sqlite:')).toThrow(/no file path/);
+  });
+});
