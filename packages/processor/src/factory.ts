@@ -1,11 +1,12 @@
 import { type Channel, createChannels } from '@herald/channels';
 import { HeraldError } from '@herald/core';
 import { compileConfigTemplates, type ResolvedConfig } from '@herald/core/config';
-import { type Logger, type MemoryQueue, silentLogger } from '@herald/core/runtime';
+import { type Environment, type Logger, type MemoryQueue, readSecret, silentLogger } from '@herald/core/runtime';
 import { createEmailer, type Emailer } from '@herald/emailer';
 import type { CodeRule } from './delivery/code-rules.js';
 import { type DeliveryLedger, MemoryLedger } from './delivery/ledger.js';
 import { Pipeline } from './delivery/pipeline.js';
+import { StoreLedger } from './delivery/store-ledger.js';
 import { ProcessorEvents } from './events.js';
 import { Processor } from './flow/processor.js';
 import { MemorySource } from './sources/memory-source.js';
@@ -47,6 +48,9 @@ export function createProcessor(config: ResolvedConfig, deps: ProcessorDependenc
     throw new HeraldError(`two code rules are named '${repeated}': give each when(...) its own name`);
   }
   const templates = compileConfigTemplates(config);
+  const ledger = deps.ledger ?? createLedger(config, logger);
+  // A ledger built here is the processor's to open and close; one passed in is the caller's.
+  const ownLedger = deps.ledger === undefined && ledger instanceof StoreLedger ? [ledger] : [];
   const pipeline = new Pipeline({
     config,
     templates,
@@ -54,7 +58,7 @@ export function createProcessor(config: ResolvedConfig, deps: ProcessorDependenc
     codeRules,
     source,
     emailer,
-    ledger: deps.ledger ?? new MemoryLedger(config.processing.dedupCapacity),
+    ledger,
     events,
     logger,
     shutdownSignal: shutdown.signal,
@@ -69,7 +73,8 @@ export function createProcessor(config: ResolvedConfig, deps: ProcessorDependenc
     shutdownGraceMs: config.processing.shutdownGraceMs,
     shutdown,
     // An emailer passed in belongs to the caller, who closes it.
-    closeWhenStopped: [...(emailer && !deps.emailer ? [emailer] : []), templates.renderer.hold()],
+    closeWhenStopped: [...(emailer && !deps.emailer ? [emailer] : []), templates.renderer.hold(), ...ownLedger],
+    startFirst: ownLedger,
   });
 }
 
@@ -121,4 +126,25 @@ export function createSource(
         logger: deps.logger,
       });
   }
+}
+
+/**
+ * The delivery ledger a config describes: its store (`herald.store`, the sandbox's SQLite file)
+ * or, without one, memory. The store's URL may be a secret (a PostgreSQL password).
+ * @throws ConfigError when the URL's secret cannot be read.
+ */
+export function createLedger(config: ResolvedConfig, logger: Logger, env: Environment = process.env): DeliveryLedger {
+  const store = config.store;
+  if (!store) return new MemoryLedger(config.processing.dedupCapacity);
+  const url =
+    store.url ??
+    readSecret(store.urlSecret ?? {}, store.urlSecret?.envVar ? 'herald.store.urlEnvVar' : 'herald.store.urlFile', env);
+  return new StoreLedger({
+    url,
+    // One attempt (render and send) is bounded by the delivery timeout; the margin covers the
+    // store round trips around it.
+    leaseMs: config.processing.deliveryTimeoutMs + 30_000,
+    retentionDays: store.retentionDays,
+    logger,
+  });
 }

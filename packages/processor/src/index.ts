@@ -11,7 +11,13 @@ export {
   deliveryFor,
   type PreparedDelivery,
 } from './delivery/deliveries.js';
-export { type DeliveryLedger, MemoryLedger } from './delivery/ledger.js';
+export {
+  type DeliveryLedger,
+  type LedgerClaim,
+  type LedgerEntry,
+  type LedgerKey,
+  MemoryLedger,
+} from './delivery/ledger.js';
 export { Pipeline, type PipelineDependencies } from './delivery/pipeline.js';
 export {
   type ChannelDestination,
@@ -21,8 +27,9 @@ export {
   type RoutableChannel,
   routeEvent,
 } from './delivery/route.js';
+export { StoreLedger, type StoreLedgerOptions } from './delivery/store-ledger.js';
 export { type ProcessorEventMap, type ProcessorEventName, ProcessorEvents } from './events.js';
-export { createProcessor, createSource, type ProcessorDependencies } from './factory.js';
+export { createLedger, createProcessor, createSource, type ProcessorDependencies } from './factory.js';
 export { InFlightLimiter } from './flow/flow-control.js';
 export { Processor, type ProcessorOptions } from './flow/processor.js';
 export {

@@ -95,19 +95,28 @@ interface Tally {
   delivered: number;
   retries: number;
   deadLettered: number;
+  /** Deliveries the ledger had already settled (a redelivered message, or an earlier run). */
+  alreadyDone: number;
   /** Every delivery, kept only for the summary of a run that stops when idle. */
   sent: ProcessorEventMap['delivered'][] | undefined;
 }
 
 /** Counts what the run did, for its last log line and (when it stops by itself) its summary. */
 function countLifecycle(processor: Processor, keepDeliveries: boolean): Tally {
-  const tally: Tally = { delivered: 0, retries: 0, deadLettered: 0, sent: keepDeliveries ? [] : undefined };
+  const tally: Tally = {
+    delivered: 0,
+    retries: 0,
+    deadLettered: 0,
+    alreadyDone: 0,
+    sent: keepDeliveries ? [] : undefined,
+  };
   processor.events.on('delivered', (e) => {
     tally.delivered++;
     tally.sent?.push(e);
   });
   processor.events.on('retry_scheduled', () => tally.retries++);
   processor.events.on('dead_lettered', () => tally.deadLettered++);
+  processor.events.on('duplicate_skipped', () => tally.alreadyDone++);
   return tally;
 }
 
@@ -121,5 +130,11 @@ function formatSummary(tally: Tally, config: ResolvedConfig): string {
   lines.push('');
   if (tally.retries > 0) lines.push(`${tally.retries} retr${tally.retries === 1 ? 'y' : 'ies'} along the way`);
   if (tally.deadLettered > 0) lines.push(`${tally.deadLettered} dead-lettered: see ${config.sandbox.deadLetterFile}`);
+  if (tally.alreadyDone > 0) {
+    const where = config.store?.url
+      ? ` (the delivery log, ${config.store.url.replace(/^sqlite:/, '')}, remembers them)`
+      : '';
+    lines.push(`${tally.alreadyDone} skipped: already delivered or dead-lettered${where}`);
+  }
   return `${lines.join('\n')}\n`;
 }

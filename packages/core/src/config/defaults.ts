@@ -51,6 +51,12 @@ export const CONFIG_DEFAULTS = {
      */
     input: 'auto' as MessageInput,
   },
+  store: {
+    /** How long the delivery log keeps a delivery after its last attempt. */
+    retentionDays: 14,
+    /** The sandbox's delivery log, in its outbox directory: removing the outbox starts afresh. */
+    sandboxFile: 'herald.db',
+  },
   sandbox: {
     /** Messages the in-memory queue holds before publishing is refused (never blocks). */
     queueCapacity: 10_000,

@@ -102,6 +102,7 @@ export function resolveConfig(file: ConfigFile, ctx: ResolveContext): ResolvedCo
       deadLetterFile: resolve(ctx.baseDir, h.sandbox?.deadLetterFile ?? join(outboxDirectory, 'dead-letter.jsonl')),
     },
     outbox: { directory: outboxDirectory },
+    store: resolveStore(h.store, type, outboxDirectory, ctx),
     awsTransport: {
       endpoint: h.aws?.endpoint,
       deadLetterQueueName: h.aws?.deadLetterQueueName ?? `${n.processor?.queueName ?? 'herald'}-dlq`,
@@ -288,4 +289,37 @@ function requireTransportKeys(config: ResolvedConfig, problems: ConfigProblem[])
       'or apiKeyFilePath: where the SendGrid API key is read from',
     );
   }
+}
+
+/**
+ * The delivery log: as written; for the sandbox, a SQLite file in its outbox directory when
+ * none is written; otherwise none (memory). A relative SQLite path is relative to the file.
+ */
+function resolveStore(
+  store: NonNullable<ConfigFile['herald']>['store'],
+  type: TransportType,
+  outboxDirectory: string,
+  ctx: Pick<ResolveContext, 'baseDir' | 'problems'>,
+): ResolvedConfig['store'] {
+  const retentionDays = store?.retentionDays ?? CONFIG_DEFAULTS.store.retentionDays;
+  const named = [store?.url, store?.urlEnvVar, store?.urlFile].filter((v) => v !== undefined).length;
+  if (named > 1) {
+    ctx.problems.push({ path: 'herald.store.url', message: 'give one of url, urlEnvVar or urlFile' });
+  }
+  if (store?.urlEnvVar !== undefined || store?.urlFile !== undefined) {
+    const filePath = store.urlFile === undefined ? undefined : resolve(ctx.baseDir, store.urlFile);
+    return { urlSecret: { envVar: store.urlEnvVar, filePath }, retentionDays };
+  }
+  if (store?.url !== undefined) return { url: anchorSqlitePath(store.url, ctx.baseDir), retentionDays };
+  if (type === 'sandbox') {
+    return { url: `sqlite:${join(outboxDirectory, CONFIG_DEFAULTS.store.sandboxFile)}`, retentionDays };
+  }
+  return undefined;
+}
+
+/** `sqlite:data/herald.db` → `sqlite:/etc/herald/data/herald.db` for a config in /etc/herald. */
+function anchorSqlitePath(url: string, baseDir: string): string {
+  const sqlite = /^sqlite:(?!\/\/)(.+)$/i.exec(url);
+  if (!sqlite || sqlite[1] === ':memory:') return url;
+  return `sqlite:${resolve(baseDir, sqlite[1] as string)}`;
 }

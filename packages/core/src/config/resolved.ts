@@ -94,6 +94,20 @@ export interface ResolvedConfig {
   /** Routing rules in order; Prefect's only_states / ignore_states folded into onlyPhases / ignorePhases. */
   rules: ResolvedRule[];
   outbox: { directory: string };
+  /**
+   * The delivery log, shared by replicas: a SQLite file (`url: sqlite:…`, relative paths
+   * resolved against the config file) or PostgreSQL (`postgres://…`, usually from a secret).
+   * Undefined: deliveries are remembered in memory only, as long as the process runs.
+   */
+  store:
+    | {
+        /** Written in the file, or the sandbox's default (a SQLite file in the outbox directory). */
+        url?: string | undefined;
+        /** Where the URL is read from when it holds a password. */
+        urlSecret?: { envVar?: string | undefined; filePath?: string | undefined } | undefined;
+        retentionDays: number;
+      }
+    | undefined;
   /** Things that are allowed but probably not meant (deprecated or unknown keys). */
   warnings: string[];
 }

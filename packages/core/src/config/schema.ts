@@ -223,6 +223,15 @@ export const heraldSchema = z
       .strict()
       .optional(),
     outbox: z.object({ directory: nonEmpty.optional() }).strict().optional(),
+    store: z
+      .object({
+        url: nonEmpty.optional(),
+        urlEnvVar: nonEmpty.optional(),
+        urlFile: nonEmpty.optional(),
+        retentionDays: intLike(1, 3650).optional(),
+      })
+      .strict()
+      .optional(),
     aws: z
       .object({
         endpoint: nonEmpty.optional(),

@@ -26,6 +26,13 @@ export function secretsNeeded(config: ResolvedConfig): SecretNeed[] {
   if (listen && ingest.enabled && ingest.tokenEnvVar) {
     needs.push({ keyPath: 'herald.http.ingest.tokenEnvVar', sources: { envVar: ingest.tokenEnvVar } });
   }
+  const storeSecret = config.store?.urlSecret;
+  if (storeSecret) {
+    needs.push({
+      keyPath: storeSecret.envVar ? 'herald.store.urlEnvVar' : 'herald.store.urlFile',
+      sources: storeSecret,
+    });
+  }
   for (const [name, channel] of Object.entries(config.channels)) needs.push(...channelSecretsNeeded(name, channel));
   return needs;
 }

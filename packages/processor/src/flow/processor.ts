@@ -28,6 +28,8 @@ export interface ProcessorOptions {
    * SMTP connection left open would keep the process alive after it stopped.
    */
   closeWhenStopped?: readonly { close(): Promise<void> }[];
+  /** Parts to start before the first receive (the delivery store: connect, migrate). */
+  startFirst?: readonly { start(): Promise<void> }[];
 }
 
 /**
@@ -92,6 +94,7 @@ export class Processor {
    */
   async start(): Promise<void> {
     if (this.loops) return;
+    for (const part of this.options.startFirst ?? []) await part.start();
     await this.options.source.start?.();
     const concurrency = Math.max(1, this.options.source.receiveConcurrency ?? 1);
     this.loops ??= Promise.all(Array.from({ length: concurrency }, () => this.run())).then(() => {});

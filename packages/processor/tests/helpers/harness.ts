@@ -1,7 +1,14 @@
 import { type ExecutionEvent, encodeEvent, sampleEvent } from '@herald/core';
 import { parseConfig, type ResolvedConfig } from '@herald/core/config';
 import { MemoryQueue } from '@herald/core/runtime';
-import { createProcessor, MemorySource, type Processor, type ProcessorEventMap } from '@herald/processor';
+import {
+  createProcessor,
+  type DeliveryLedger,
+  MemoryLedger,
+  MemorySource,
+  type Processor,
+  type ProcessorEventMap,
+} from '@herald/processor';
 import { RecordingEmailer } from './recording-emailer.js';
 
 /** A sandbox processor with a recording emailer, and everything its lifecycle emitted. */
@@ -19,7 +26,13 @@ export interface Harness {
 
 export function makeHarness(
   herald = '',
-  options: { maxInFlight?: number; maxAttempts?: number; eventTemplateBudgetMs?: number } = {},
+  options: {
+    maxInFlight?: number;
+    maxAttempts?: number;
+    eventTemplateBudgetMs?: number;
+    /** The ledger to use; default one in memory, so each harness starts with nothing delivered. */
+    ledger?: DeliveryLedger;
+  } = {},
 ): Harness {
   const config = parseConfig(
     `notifications: {type: sandbox, emailer: {sender: "herald@example.com", subject: "{{ name }} {{ phase }}", body: "<p>{{ name }}</p>"}}
@@ -31,7 +44,9 @@ ${herald}`,
   const queue = new MemoryQueue(1000);
   const source = new MemorySource(queue);
   const emailer = new RecordingEmailer();
-  const processor = createProcessor(config, { memoryQueue: queue, source, emailer, random: () => 0.5 });
+  // Not the sandbox's default store: that would be a file shared by every test in this folder.
+  const ledger = options.ledger ?? new MemoryLedger(config.processing.dedupCapacity);
+  const processor = createProcessor(config, { memoryQueue: queue, source, emailer, ledger, random: () => 0.5 });
   const seen = {
     message_received: [],
     delivered: [],
@@ -39,6 +54,7 @@ ${herald}`,
     retry_scheduled: [],
     dead_lettered: [],
     message_settled: [],
+    message_skipped: [],
     source_error: [],
   } as unknown as Harness['seen'];
   for (const name of Object.keys(seen) as (keyof ProcessorEventMap)[]) {
