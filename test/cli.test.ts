@@ -394,3 +394,48 @@ describe('usage errors', () => {
     expect(result.stdout).toContain('render');
   });
 });
+
+describe('herald deliveries (the sandbox keeps its log in its outbox directory)', () => {
+  it('lists each destination with its status and attempts, shows an event, and a second run sends nothing again', async () => {
+    const failed = JSON.parse(await readFile(example('events/failed.json'), 'utf8'));
+    const event = {
+      ...failed,
+      notifications: [
+        { phases: ['FAILED'], email: { recipients: ['own@example.com'] } },
+        { phases: ['FAILED'], slack: { channel: 'nowhere' } },
+      ],
+    };
+    const events = join(dir, 'event.json');
+    await writeFile(events, JSON.stringify(event));
+    const config = await sandboxConfig();
+    const first = await herald(['run', '--config', config, '--publish', events, '--exit-when-idle']);
+    expect(first.status).toBe(0);
+
+    const listed = await herald(['deliveries', 'list', '--config', config, '--execution', 'f8a1b2c3', '--json']);
+    expect(listed.status).toBe(0);
+    const rows = JSON.parse(listed.stdout) as { label: string; status: string; attempts: number; lastError: string }[];
+    expect(rows.map((r) => [r.label, r.status, r.attempts]).sort()).toEqual([
+      ['email to own@example.com', 'delivered', 1],
+      ["unknown 'nowhere'", 'dead-lettered', 1],
+    ]);
+    expect(rows.find((r) => r.status === 'dead-lettered')?.lastError).toBe(
+      "nowhere: no channel named 'nowhere' in herald.channels",
+    );
+
+    const shown = await herald(['deliveries', 'show', failed.id, '--config', config]);
+    expect(shown.stdout).toContain("unknown 'nowhere': dead-lettered after 1 attempt");
+    expect(shown.stdout).toMatch(/#1 \S+ delivered/);
+
+    const again = await herald(['run', '--config', config, '--publish', events, '--exit-when-idle']);
+    expect(again.stdout).toContain('0 emails delivered');
+    expect(again.stdout).toContain('2 skipped: already delivered or dead-lettered');
+  });
+
+  it('exits 2 for a config that keeps no log, saying how to keep one', async () => {
+    const file = join(dir, 'local.yaml');
+    await writeFile(file, 'notifications: {type: local}\n');
+    const result = await herald(['deliveries', 'list', '--config', file]);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('keeps no delivery log: set herald.store.url');
+  });
+});

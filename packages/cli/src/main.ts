@@ -7,6 +7,14 @@ import {
   type PublishResult,
 } from '@herald/publisher';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import {
+  deliveryFilter,
+  formatEvent,
+  formatRows,
+  type ListOptions,
+  migrate,
+  withStore,
+} from './commands/deliveries.js';
 import { formatDeliveries, renderDeliveries } from './commands/render.js';
 import { runProcessor } from './commands/run.js';
 import { sendTestEmail, sendTestToChannel } from './commands/send-test.js';
@@ -142,6 +150,53 @@ export async function main(
       io.stdout.write(
         `sent via ${sent.provider}: ${sent.providerMessageId}${sent.location ? ` (${sent.location})` : ''}\n`,
       );
+    });
+
+  const deliveries = program.command('deliveries').description('read the delivery log (herald.store)');
+  deliveries
+    .command('list')
+    .description('deliveries, newest first: status, attempts, execution, destination and last error')
+    .requiredOption('-c, --config <file>', 'YAML config')
+    .option('--execution <name>', "an execution's name, or project/domain/name")
+    .option('--event <id>', 'one event')
+    .option('--status <status>', 'pending, delivered, retrying or dead-lettered')
+    .option('--destination <text>', 'part of an address, a channel name or a destination key')
+    .option('--since <time>', 'last attempt at or after: ISO 8601, or 30m / 2h / 7d ago')
+    .option('--until <time>', 'last attempt before: ISO 8601, or 30m / 2h / 7d ago')
+    .option('--limit <n>', 'at most this many', '100')
+    .option('--json', 'print JSON', false)
+    .action(async (opts: ListOptions & { config: string; json: boolean }) => {
+      const filter = deliveryFilter(opts);
+      const rows = await withStore(readConfig(opts.config), (store) => store.list(filter));
+      io.stdout.write(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : formatRows(rows));
+    });
+  deliveries
+    .command('show')
+    .description('every destination of one event, with every attempt')
+    .argument('<event-id>')
+    .requiredOption('-c, --config <file>', 'YAML config')
+    .option('--json', 'print JSON', false)
+    .action(async (eventId: string, opts: { config: string; json: boolean }) => {
+      const { rows, attempts } = await withStore(readConfig(opts.config), async (store) => ({
+        rows: await store.list({ eventId, limit: 1000 }),
+        attempts: await store.attempts(eventId),
+      }));
+      io.stdout.write(
+        opts.json
+          ? `${JSON.stringify({ eventId, deliveries: rows, attempts }, null, 2)}\n`
+          : formatEvent(eventId, rows, attempts),
+      );
+    });
+
+  program
+    .command('store')
+    .description('the delivery log itself')
+    .command('migrate')
+    .description('bring the store up to date (herald run also does on start)')
+    .requiredOption('-c, --config <file>', 'YAML config')
+    .action(async (opts: { config: string }) => {
+      const applied = await migrate(readConfig(opts.config));
+      io.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'up to date\n');
     });
 
   const infra = program.command('infra').description('create the cloud resources a config needs');
