@@ -21,6 +21,19 @@ export interface ProcessorEventMap {
     error: string;
   };
   dead_lettered: { messageId: string } & DeadLetterRecord;
+  /** One attempt failed: by whom (the emailer, or the kind of destination) and whether it is retried. */
+  delivery_failed: {
+    messageId: string;
+    eventId: string;
+    destination: string;
+    provider: string;
+    retryable: boolean;
+    error: string;
+  };
+  /** Another copy or replica holds the delivery's claim: this one leaves it to that one. */
+  claim_held_elsewhere: { messageId: string; eventId: string; destination: string };
+  /** How long the delivery ledger (memory, or its store) took to answer a claim. */
+  ledger_answered: { operation: 'claim'; durationMs: number };
   /** A message that asks for nothing by design (a FlyteAdmin node or task event): acked, counted. */
   message_skipped: { messageId: string; reason: string };
   message_settled: { messageId: string; eventId?: string | undefined; outcome: 'acked' | 'retry' };

@@ -120,8 +120,10 @@ export class Pipeline {
     const { ledger, events } = this.deps;
     const key: LedgerKey = { eventId: work.id, destination: destination.key };
     let claim: Awaited<ReturnType<DeliveryLedger['begin']>>;
+    const asked = performance.now();
     try {
       claim = await ledger.begin({ ...key, label: labelOf(destination), execution: work.execution, phase: work.phase });
+      events.emit('ledger_answered', { operation: 'claim', durationMs: performance.now() - asked });
     } catch (err) {
       // Without the ledger nobody can tell whether another replica sent it: try again later.
       return {
@@ -136,6 +138,7 @@ export class Pipeline {
       return { kind: 'done' };
     }
     if (claim === 'busy') {
+      events.emit('claim_held_elsewhere', { messageId: message.id, eventId: work.id, destination: destination.key });
       // Another copy of this message is delivering it right now; come back and see how it went.
       return {
         kind: 'retry',
@@ -185,9 +188,16 @@ export class Pipeline {
       }
       return { kind: 'done', receipt: sent };
     } catch (err) {
-      if (err instanceof TemplateError || (err instanceof DeliveryError && !err.retryable)) {
-        return { kind: 'permanent', destination: destination.key, error: err.message };
-      }
+      const permanent = err instanceof TemplateError || (err instanceof DeliveryError && !err.retryable);
+      events.emit('delivery_failed', {
+        messageId: message.id,
+        eventId: work.id,
+        destination: destination.key,
+        provider: providerOf(destination, err),
+        retryable: !permanent,
+        error: messageOf(err),
+      });
+      if (permanent) return { kind: 'permanent', destination: destination.key, error: messageOf(err) };
       // Transient by classification, or unclassified (a provider bug, an exception in a code
       // rule): retrying cannot lose anything, and attempts are bounded by maxAttempts.
       return {
@@ -354,6 +364,16 @@ export class Pipeline {
 /** A destination as the delivery log shows it. */
 function labelOf({ target }: BoundDelivery): string {
   return target.channel === 'email' ? `email to ${target.to.join(', ')}` : target.headline;
+}
+
+/**
+ * Who failed, for metrics: the emailer for an email, else the kind of destination. Never a
+ * name an event chose (a channel it named that does not exist is `unknown`), so the label's
+ * values stay few.
+ */
+function providerOf({ target }: BoundDelivery, err: unknown): string {
+  if (target.channel !== 'email') return target.channel;
+  return err instanceof DeliveryError ? err.provider : 'email';
 }
 
 function messageOf(err: unknown): string {

@@ -88,6 +88,23 @@ export function createMetrics(source: MetricsSource, options: { defaultMetrics?:
     help: 'Deliveries skipped because they had already been made (a redelivered message).',
     registers,
   });
+  const failures = new Counter({
+    name: 'herald_delivery_failures_total',
+    help: 'Delivery attempts that failed, by provider (the emailer, or the kind of destination) and whether they are retried.',
+    labelNames: ['provider', 'retryable'] as const,
+    registers,
+  });
+  const claimsLost = new Counter({
+    name: 'herald_claims_lost_total',
+    help: 'Deliveries left to another copy or replica that held their claim.',
+    registers,
+  });
+  const ledgerSeconds = new Histogram({
+    name: 'herald_store_claim_seconds',
+    help: 'Time the delivery ledger (its store, when one is configured) took to answer a claim.',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers,
+  });
   const skipped = new Counter({
     name: 'herald_messages_skipped_total',
     help: 'Messages that ask for no notification by design (FlyteAdmin node and task events), acked.',
@@ -142,6 +159,9 @@ export function createMetrics(source: MetricsSource, options: { defaultMetrics?:
   events.on('dead_lettered', (e) => deadLettered.labels(e.kind).inc());
   events.on('duplicate_skipped', () => duplicates.inc());
   events.on('message_skipped', () => skipped.inc());
+  events.on('delivery_failed', (e) => failures.labels(e.provider, String(e.retryable)).inc());
+  events.on('claim_held_elsewhere', () => claimsLost.inc());
+  events.on('ledger_answered', (e) => ledgerSeconds.observe(e.durationMs / 1000));
   events.on('message_settled', (e) => settled.labels(e.outcome).inc());
   events.on('source_error', (e) => {
     const known = (SOURCE_OPERATIONS as readonly string[]).includes(e.operation);

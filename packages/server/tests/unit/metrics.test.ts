@@ -66,6 +66,12 @@ describe('createMetrics', () => {
     });
     events.emit('duplicate_skipped', { messageId: 'm-5', eventId: 'e-5', destination: 'email:a@example.com' });
     events.emit('message_skipped', { messageId: 'm-7', reason: 'a FlyteAdmin node event' });
+    const failure = { messageId: 'm-8', eventId: 'e-8', destination: 'email:x', error: '503' };
+    events.emit('delivery_failed', { ...failure, provider: 'ses', retryable: true });
+    events.emit('delivery_failed', { ...failure, provider: 'ses', retryable: true });
+    events.emit('delivery_failed', { ...failure, provider: 'slack', retryable: false });
+    events.emit('claim_held_elsewhere', { messageId: 'm-9', eventId: 'e-9', destination: 'channel:oncall' });
+    events.emit('ledger_answered', { operation: 'claim', durationMs: 3 });
     events.emit('message_settled', { messageId: 'm-1', eventId: 'e-1', outcome: 'acked' });
     events.emit('message_settled', { messageId: 'm-2', eventId: 'e-2', outcome: 'retry' });
     events.emit('message_settled', { messageId: 'm-3', outcome: 'acked' });
@@ -80,6 +86,14 @@ describe('createMetrics', () => {
     expect(await sampleOf(metrics, 'herald_dead_lettered_total', { kind: 'attempts-exhausted' })).toBe(0);
     expect(await sampleOf(metrics, 'herald_duplicates_skipped_total')).toBe(1);
     expect(await sampleOf(metrics, 'herald_messages_skipped_total')).toBe(1);
+    expect(await sampleOf(metrics, 'herald_delivery_failures_total', { provider: 'ses', retryable: 'true' })).toBe(2);
+    expect(await sampleOf(metrics, 'herald_delivery_failures_total', { provider: 'slack', retryable: 'false' })).toBe(
+      1,
+    );
+    expect(await sampleOf(metrics, 'herald_claims_lost_total')).toBe(1);
+    const claimSeconds = await metrics.registry.getSingleMetric('herald_store_claim_seconds')?.get();
+    const count = claimSeconds?.values.find((v) => (v as { metricName?: string }).metricName?.endsWith('_count'));
+    expect(count?.value).toBe(1);
     expect(await sampleOf(metrics, 'herald_messages_settled_total', { outcome: 'acked' })).toBe(2);
     expect(await sampleOf(metrics, 'herald_messages_settled_total', { outcome: 'retry' })).toBe(1);
     expect(await sampleOf(metrics, 'herald_source_errors_total', { operation: 'ack' })).toBe(1);
