@@ -7,16 +7,22 @@
  * - sqs-consumer (npm) with batchSize 10: a batch is handled in parallel, the next receive
  *   waits for the batch's slowest message.
  *
+ * At 50 ms per email Herald also runs with its delivery log in SQLite and in PostgreSQL (a
+ * throwaway local cluster, fsync off), next to no store, with the store's round trips per event.
+ *
  * Usage: tsx bench/consumers.ts [--quick]   (writes bench/results/consumers.json)
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { decodeEvent, encodeEvent, sampleEvent } from '@herald/core';
 import { parseConfig } from '@herald/core/config';
 import { silentLogger } from '@herald/core/runtime';
 import type { Emailer, EmailMessage, SendResult } from '@herald/emailer';
-import { createProcessor, SqsSource } from '@herald/processor';
+import { createProcessor, type DeliveryLedger, SqsSource, StoreLedger } from '@herald/processor';
 import { Consumer } from 'sqs-consumer';
+import { startPostgres } from '../test/support/processes.js';
 import { SimulatedSqs, sleep } from './simulated-sqs.js';
 
 const quick = process.argv.includes('--quick');
@@ -39,13 +45,16 @@ class LatencyEmailer implements Emailer {
   async close(): Promise<void> {}
 }
 
+/** Store round trips of the last Herald run with a store. */
+let storeTrips = 0;
+
 interface Run {
   stop(): Promise<void>;
 }
 type Design = (sqs: SimulatedSqs, emailer: LatencyEmailer) => Promise<Run>;
 
 const heraldWith =
-  (maxInFlight: number): Design =>
+  (maxInFlight: number, storeUrl?: () => string): Design =>
   async (sqs, emailer) => {
     const config = parseConfig(
       `notifications: {type: aws, aws: {region: us-east-1}, publisher: {topicName: "arn:aws:sns:us-east-1:1:bench"}, processor: {queueName: bench, accountId: "1"}}
@@ -62,9 +71,21 @@ herald: {aws: {waitTimeSeconds: 1}, processor: {maxInFlight: ${maxInFlight}}}`,
       receiveConcurrency: config.awsTransport.receiveConcurrency,
       client: sqs as unknown as SQSClient,
     });
-    const processor = createProcessor(config, { source, emailer, logger: silentLogger });
+    let ledger: StoreLedger | undefined;
+    if (storeUrl) {
+      ledger = new StoreLedger({ url: storeUrl(), leaseMs: 60_000, retentionDays: 14, logger: silentLogger });
+      await ledger.start();
+    }
+    const deps: { ledger?: DeliveryLedger } = ledger ? { ledger } : {};
+    const processor = createProcessor(config, { source, emailer, logger: silentLogger, ...deps });
     await processor.start();
-    return { stop: () => processor.stop() };
+    return {
+      stop: async () => {
+        await processor.stop();
+        storeTrips = ledger?.roundTrips ?? 0;
+        await ledger?.close();
+      },
+    };
   };
 
 const flyteAdminStyle: Design = async (sqs, emailer) => {
@@ -269,6 +290,29 @@ for (const latency of [50, 200]) {
     await measure('FlyteAdmin-style loop', flyteAdminStyle, latency, Math.max(10, Math.round(perSecond * 3 * scale))),
   );
 }
+// The delivery log: Herald at 50 ms per email with no store, SQLite and PostgreSQL, alternated
+// so drift in the machine's speed falls on all three alike.
+const storeDir = mkdtempSync(join(tmpdir(), 'herald-bench-store-'));
+const postgres = await startPostgres();
+const storeResults: (Measurement & { tripsPerEvent: number })[] = [];
+try {
+  const backlog = Math.round(64 * 20 * 3 * scale);
+  for (let round = 0; round < 2; round++) {
+    for (const [name, url] of [
+      ['no store', undefined],
+      ['SQLite', () => `sqlite:${join(storeDir, `bench-${round}-${Math.random().toString(36).slice(2)}.db`)}`],
+      ['PostgreSQL', () => postgres.url],
+    ] as const) {
+      storeTrips = 0;
+      const measured = await measure(`Herald, ${name}`, heraldWith(64, url), 50, backlog);
+      storeResults.push({ ...measured, tripsPerEvent: storeTrips / backlog });
+    }
+  }
+} finally {
+  await postgres.stop();
+  rmSync(storeDir, { recursive: true, force: true });
+}
+
 // A rate both Herald and sqs-consumer sustain at 50 ms per email (sqs-consumer's ceiling is
 // ~160/s); the one-at-a-time loop (~18/s) cannot, so it is not in this comparison.
 const STEADY_RATE = 100;
@@ -295,6 +339,27 @@ for (const r of results) {
     `| ${r.emailLatencyMs} | ${r.design} | ${r.events} | ${r.eventsPerSecond.toFixed(1)} | ${(r.eventsPerSecond / peer('sqs-consumer')).toFixed(1)} | ${(r.eventsPerSecond / peer('FlyteAdmin')).toFixed(1)} | ${bound} | ${r.p50LatencyMs.toFixed(0)} | ${r.p99LatencyMs.toFixed(0)} | ${r.cpuMsPer1000.toFixed(0)} | ${r.peakRssMb.toFixed(0)} | ${r.apiCallsPer1000.toFixed(0)} |`,
   );
 }
+console.log('\ndelivery log: Herald at 50 ms per email, no store / SQLite / PostgreSQL, two rounds each');
+console.log('| store | events | events/s | × no store | CPU ms/1000 | CPU × no store | store round trips/event |');
+console.log('|---|---:|---:|---:|---:|---:|---:|');
+const totals = (name: string) => {
+  const rows = storeResults.filter((r) => r.design === `Herald, ${name}`);
+  const sum = (pick: (r: (typeof rows)[number]) => number) => rows.reduce((a, r) => a + pick(r), 0);
+  return {
+    events: sum((r) => r.events),
+    // Whole-run throughput: events over the summed drain times.
+    eventsPerSecond: sum((r) => r.events) / sum((r) => r.events / r.eventsPerSecond),
+    cpuMsPer1000: sum((r) => r.cpuMsPer1000 * r.events) / sum((r) => r.events),
+    tripsPerEvent: sum((r) => r.tripsPerEvent * r.events) / sum((r) => r.events),
+  };
+};
+const none = totals('no store');
+for (const name of ['no store', 'SQLite', 'PostgreSQL']) {
+  const t = totals(name);
+  console.log(
+    `| ${name} | ${t.events} | ${t.eventsPerSecond.toFixed(1)} | ${(t.eventsPerSecond / none.eventsPerSecond).toFixed(2)} | ${t.cpuMsPer1000.toFixed(0)} | ${(t.cpuMsPer1000 / none.cpuMsPer1000).toFixed(2)} | ${name === 'no store' ? '' : t.tripsPerEvent.toFixed(2)} |`,
+  );
+}
 if (steadyResults.length > 0) {
   console.log(`\nsteady load: ${STEADY_RATE} events/s for 4 s, 50 ms per email; latency from enqueue to email`);
   console.log('| design | events | p50 ms | p99 ms | max ms |');
@@ -308,5 +373,5 @@ if (steadyResults.length > 0) {
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 writeFileSync(
   new URL('./results/consumers.json', import.meta.url),
-  `${JSON.stringify({ benchmark: 'consumers', node: process.version, sqsLatencyMs: SQS_LATENCY_MS, quick, results, steady: steadyResults, time: new Date().toISOString() }, null, 2)}\n`,
+  `${JSON.stringify({ benchmark: 'consumers', node: process.version, sqsLatencyMs: SQS_LATENCY_MS, quick, results, store: storeResults, steady: steadyResults, time: new Date().toISOString() }, null, 2)}\n`,
 );
