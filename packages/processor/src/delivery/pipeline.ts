@@ -104,8 +104,12 @@ export class Pipeline {
     }
 
     try {
-      const outcomes = await Promise.all(work.deliveries.map((d) => this.deliver(message, work, d)));
+      const recorded: Promise<void>[] = [];
+      const outcomes = await Promise.all(work.deliveries.map((d) => this.deliver(message, work, d, recorded)));
+      // The message's slot is free once its sends are done; the ledger's records of them only
+      // have to land before the message is settled.
       deliveriesDone();
+      await Promise.all(recorded);
       await this.settle(message, work, outcomes);
     } catch (err) {
       // Only a bug gets here; the message goes back to the queue rather than being lost.
@@ -116,7 +120,13 @@ export class Pipeline {
     }
   }
 
-  private async deliver(message: ReceivedMessage, work: MessageWork, destination: BoundDelivery): Promise<Outcome> {
+  /** @param recorded collects the ledger writes after the attempt, which settle waits for. */
+  private async deliver(
+    message: ReceivedMessage,
+    work: MessageWork,
+    destination: BoundDelivery,
+    recorded: Promise<void>[],
+  ): Promise<Outcome> {
     const { ledger, events } = this.deps;
     const key: LedgerKey = { eventId: work.id, destination: destination.key };
     let claim: Awaited<ReturnType<DeliveryLedger['begin']>>;
@@ -153,9 +163,9 @@ export class Pipeline {
     // attempt) stays claimed until it is (see settle), so no other copy starts it meanwhile.
     if (outcome.kind === 'done') {
       const { providerMessageId, subject } = outcome.receipt ?? {};
-      await this.record(message, () => ledger.delivered(key, { providerMessageId, subject }));
+      recorded.push(this.record(message, () => ledger.delivered(key, { providerMessageId, subject })));
     } else if (outcome.kind === 'retry' && !this.isFinalAttempt(message)) {
-      await this.record(message, () => ledger.failed(key, outcome.error));
+      recorded.push(this.record(message, () => ledger.failed(key, outcome.error)));
     }
     return outcome;
   }
