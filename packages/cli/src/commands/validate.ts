@@ -18,6 +18,7 @@ export function describeConfig(config: ResolvedConfig): string {
     );
   }
   if (config.emailer.provider === 'outbox') lines.push(`  outbox: ${config.outbox.directory}`);
+  lines.push(`  delivery log: ${describeStore(config.store)}`);
   const { listen, ingest, metrics } = config.http;
   if (listen) {
     const routes = ['/healthz', '/readyz', ...(metrics ? ['/metrics'] : []), ...(ingest.enabled ? ['/v1/events'] : [])];
@@ -27,4 +28,12 @@ export function describeConfig(config: ResolvedConfig): string {
   }
   for (const warning of config.warnings) lines.push(`  warning: ${warning}`);
   return lines.join('\n');
+}
+
+/** Where the delivery log is, never showing a password a URL may hold. */
+function describeStore(store: ResolvedConfig['store']): string {
+  if (!store) return 'none (deliveries remembered in memory while the process runs)';
+  const secret = store.urlSecret;
+  if (secret) return `from ${secret.envVar ? `$${secret.envVar}` : secret.filePath} (not shown)`;
+  return (store.url ?? '').replace(/\/\/[^@/]*@/, '//***@');
 }

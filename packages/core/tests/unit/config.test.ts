@@ -524,3 +524,41 @@ describe("FlyteAdmin's type: none", () => {
     expect(parseConfig('notifications: {type: none}', { env: {} }).type).toBe('local');
   });
 });
+
+describe('herald.store', () => {
+  const aws = `notifications: {type: aws, aws: {region: us-east-1}, publisher: {topicName: "arn:aws:sns:us-east-1:1:t"}, processor: {queueName: q, accountId: "1"}}`;
+
+  it('is none for a transport unless written, and for the sandbox a SQLite file in its outbox', () => {
+    expect(parseConfig(aws, { env: {} }).store).toBeUndefined();
+    expect(
+      parseConfig('notifications: {type: sandbox}\nherald: {outbox: {directory: /tmp/box}}', { env: {} }).store,
+    ).toEqual({
+      url: 'sqlite:/tmp/box/herald.db',
+      retentionDays: 14,
+    });
+  });
+
+  it('reads a relative SQLite path against the config file, and a PostgreSQL URL as written', () => {
+    const sqlite = parseConfig(`${aws}\nherald: {store: {url: "sqlite:data/herald.db", retentionDays: 3}}`, {
+      env: {},
+      baseDir: '/etc/herald',
+    });
+    expect(sqlite.store).toEqual({ url: 'sqlite:/etc/herald/data/herald.db', retentionDays: 3 });
+    const pg = parseConfig(`${aws}\nherald: {store: {url: "postgres://herald@db:5432/herald"}}`, { env: {} });
+    expect(pg.store?.url).toBe('postgres://herald@db:5432/herald');
+  });
+
+  it('takes a URL with a password from a secret, which validate requires and run reads', () => {
+    const yaml = `${aws}\nherald: {store: {urlEnvVar: HERALD_STORE_URL}}`;
+    expect(parseConfig(yaml, { env: {} }).store).toEqual({
+      urlSecret: { envVar: 'HERALD_STORE_URL', filePath: undefined },
+      retentionDays: 14,
+    });
+    expect(problemsOf(yaml, {}, { checkSecrets: true })).toEqual([
+      'herald.store.urlEnvVar: environment variable HERALD_STORE_URL is not set',
+    ]);
+    expect(problemsOf(`${aws}\nherald: {store: {url: "sqlite:x.db", urlEnvVar: HERALD_STORE_URL}}`)).toEqual([
+      'herald.store.url: give one of url, urlEnvVar or urlFile',
+    ]);
+  });
+});
