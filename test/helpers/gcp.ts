@@ -17,9 +17,15 @@ export interface GcpStack {
 
 /**
  * Creates a fresh Pub/Sub stack on the emulator with `herald infra up`'s own code. `emailer` is
- * the YAML of `notifications.emailer.emailServerConfig`.
+ * the YAML of `notifications.emailer.emailServerConfig`; `herald` more keys of the `herald:`
+ * block (indented by two spaces) and `processor` keys laid over `herald.processor`'s below.
  */
-export async function createGcpStack(emailServerConfig: string, env: Record<string, string> = {}): Promise<GcpStack> {
+export async function createGcpStack(
+  emailServerConfig: string,
+  env: Record<string, string> = {},
+  herald = '',
+  processor: Record<string, number> = {},
+): Promise<GcpStack> {
   const id = `herald-${randomUUID().slice(0, 8)}`;
   const projectId = `project-${id}`;
   const sender = `${id}@example.com`;
@@ -35,9 +41,9 @@ notifications:
     body: "<p>Execution <b>{{ name }}</b> {{ phase }}.{{ error }}</p>"
     emailServerConfig: ${emailServerConfig}
 herald:
-  processor: { retryBaseDelayMs: 500, retryMaxDelayMs: 2000, shutdownGraceMs: 5000, maxInFlight: 16, deliveryTimeoutMs: 10000 }
+  processor: ${JSON.stringify({ retryBaseDelayMs: 500, retryMaxDelayMs: 2000, shutdownGraceMs: 5000, maxInFlight: 16, deliveryTimeoutMs: 10000, ...processor })}
   gcp: { minimumBackoffSeconds: 1, maximumBackoffSeconds: 2 }
-`;
+${herald}`;
   const config = parseConfig(yaml, { env: { ...process.env, ...env } });
   await gcpInfraUp(config, () => {});
   const dir = await mkdtemp(join(tmpdir(), 'herald-gcp-'));

@@ -8,11 +8,20 @@ import {
 } from '@herald/publisher';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import {
+  formatDeadLetters,
+  formatRedriveLine,
+  formatRedriveSummary,
+  listDeadLetters,
+  redriveDeadLetters,
+} from './commands/dead-letters.js';
+import {
   deliveryFilter,
   formatEvent,
   formatRows,
   type ListOptions,
   migrate,
+  positive,
+  time,
   withStore,
 } from './commands/deliveries.js';
 import { formatDeliveries, renderDeliveries } from './commands/render.js';
@@ -198,6 +207,51 @@ export async function main(
       const applied = await migrate(readConfig(opts.config));
       io.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'up to date\n');
     });
+
+  const deadLetters = program
+    .command('dead-letters')
+    .description("the dead-letter queue: SQS's, the Pub/Sub dead-letter topic's subscription, or the sandbox's file");
+  deadLetters
+    .command('list')
+    .description('dead letters with kind, reason, event, destination, time and body, left where they are')
+    .requiredOption('-c, --config <file>', 'YAML config')
+    .option('--limit <n>', 'at most this many', '100')
+    .option('--json', 'print JSON', false)
+    .action(async (opts: { config: string; limit: string; json: boolean }) => {
+      const listed = await listDeadLetters(readConfig(opts.config), positive(opts.limit, '--limit'));
+      io.stdout.write(opts.json ? `${JSON.stringify(listed.deadLetters, null, 2)}\n` : formatDeadLetters(listed));
+    });
+  deadLetters
+    .command('redrive')
+    .description(
+      "send dead letters back to the processor's queue (original body and attributes), reopening in the delivery log what they gave up on; each is removed only once sent",
+    )
+    .requiredOption('-c, --config <file>', 'YAML config')
+    .option('--since <time>', 'only those dead-lettered at or after: ISO 8601, or 30m / 2h / 7d ago')
+    .option('--limit <n>', 'at most this many')
+    .option('--dry-run', 'only list what would be redriven; move nothing', false)
+    .option('--without-store', 'redrive although the config keeps no delivery log (herald.store)', false)
+    .action(
+      async (opts: { config: string; since?: string; limit?: string; dryRun: boolean; withoutStore: boolean }) => {
+        const config = readConfig(opts.config);
+        const result = await redriveDeadLetters(
+          config,
+          {
+            since: opts.since === undefined ? undefined : time(opts.since, '--since'),
+            limit: opts.limit === undefined ? undefined : positive(opts.limit, '--limit'),
+            dryRun: opts.dryRun,
+            withoutStore: opts.withoutStore,
+          },
+          (line) => io.stdout.write(formatRedriveLine(line)),
+        );
+        io.stdout.write(formatRedriveSummary(result, opts.dryRun));
+        if (result.counts.failed > 0) {
+          throw new HeraldError(
+            'dead-letters redrive: a dead letter could not be sent back; it and the rest were left in place',
+          );
+        }
+      },
+    );
 
   const infra = program.command('infra').description('create the cloud resources a config needs');
   infra

@@ -109,15 +109,16 @@ function executionOf(row: DeliveryRow): string {
   return row.project ? `${row.project}/${row.domain}/${row.name}` : '(rendered email)';
 }
 
-function positive(text: string, option: string): number {
+/** A whole number ≥ 1. @throws UsageError naming the option. */
+export function positive(text: string, option: string): number {
   const value = Number(text);
   if (!Number.isInteger(value) || value < 1)
     throw new UsageError(`${option}: expected a whole number ≥ 1, got '${text}'`);
   return value;
 }
 
-/** An ISO 8601 time, or a duration back from now: `30m`, `2h`, `7d`. */
-function time(text: string, option: string): Date {
+/** An ISO 8601 time, or a duration back from now: `30m`, `2h`, `7d`. @throws UsageError naming the option. */
+export function time(text: string, option: string): Date {
   const ago = /^(\d+)([smhd])$/.exec(text);
   if (ago) {
     const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[ago[2] as 's' | 'm' | 'h' | 'd'];
