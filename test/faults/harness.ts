@@ -10,9 +10,11 @@ import { rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ExecutionEvent, sampleEvent } from '@herald/core';
+import pg from 'pg';
 import { inject } from 'vitest';
 import { type AwsStack, type QueuedMessage, queueIsEmpty, takeMessages } from '../helpers/aws.js';
 import { type CliResult, finished, herald, start, waitForLog } from '../helpers/cli.js';
+import { listenOnLoopback } from '../helpers/loopback.js';
 import { TestSmtpServer } from '../helpers/smtp.js';
 import { account, type Figures, recordFigures, type Tally } from './figures.js';
 
@@ -23,6 +25,8 @@ import { account, type Figures, recordFigures, type Tally } from './figures.js';
 export const params = {
   /** Events published in each backlog scenario. */
   events: envNumber('HERALD_FAULTS_EVENTS', 300),
+  /** Events published in the replica scenarios, each with three destinations. */
+  replicaEvents: envNumber('HERALD_FAULTS_REPLICA_EVENTS', 200),
   /** How long the email provider is down in the outage scenario. */
   outageSeconds: envNumber('HERALD_FAULTS_OUTAGE_SECONDS', 12),
   /** How long the path to the queue service is cut. */
@@ -227,4 +231,108 @@ export async function settle(
 /** Records the figures for the end-of-run table. */
 export function record(figures: Figures): Promise<void> {
   return recordFigures(inject('faultsResultsDir'), figures);
+}
+
+/**
+ * A PostgreSQL database of the scenario's own on the suite's throwaway cluster, dropped at the
+ * end (after the processes using it are stopped: register it before starting them).
+ * @returns its `postgres://…` URL, for `herald.store.url`.
+ */
+export async function postgresDatabase(scenario: Scenario): Promise<string> {
+  const adminUrl = inject('postgresUrl');
+  const name = `herald_faults_${randomUUID().slice(0, 8)}`;
+  await withPostgres(adminUrl, (client) => client.query(`create database ${name}`));
+  scenario.defer(() =>
+    withPostgres(adminUrl, (client) => client.query(`drop database if exists ${name} with (force)`)),
+  );
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** Runs `work` with one connection to `url`, closed afterwards. */
+export async function withPostgres<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A row of the delivery log, as a scenario reads it straight from the store. */
+export interface LoggedDelivery {
+  eventId: string;
+  destination: string;
+  label: string;
+  status: string;
+  attempts: number;
+  leaseOwner: string | null;
+}
+
+/** Every row of the delivery log in a PostgreSQL store. */
+export function readDeliveryLog(url: string): Promise<LoggedDelivery[]> {
+  return withPostgres(url, async (client) => {
+    const { rows } = await client.query<{
+      event_id: string;
+      destination: string;
+      label: string;
+      status: string;
+      attempts: number;
+      lease_owner: string | null;
+    }>('select event_id, destination, label, status, attempts, lease_owner from deliveries');
+    return rows.map((r) => ({
+      eventId: r.event_id,
+      destination: r.destination,
+      label: r.label,
+      status: r.status,
+      attempts: Number(r.attempts),
+      leaseOwner: r.lease_owner,
+    }));
+  });
+}
+
+/** A webhook receiver that fails each event's first calls, and what it answered, by event. */
+export interface FlakyWebhook {
+  /** `http://127.0.0.1:PORT/hook`, for a `type: webhook` channel (the body is the event). */
+  url: string;
+  /** Calls per event id, failed ones included. */
+  calls: Map<string, number>;
+  /** The event id of every call answered with success (an event twice is a duplicate). */
+  successIds(): string[];
+}
+
+/**
+ * A loopback webhook receiver that answers `503 Service Unavailable` to the first `failures`
+ * calls for each event (told by the `id` of the JSON body) and `204` afterwards: a destination
+ * that fails transiently, per event, wherever the call comes from.
+ */
+export async function flakyWebhook(scenario: Scenario, failures: number): Promise<FlakyWebhook> {
+  const calls = new Map<string, number>();
+  const successes: string[] = [];
+  const server = await listenOnLoopback((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      let id = '';
+      try {
+        id = String((JSON.parse(Buffer.concat(chunks).toString('utf8')) as { id?: unknown }).id ?? '');
+      } catch {
+        // Counted under '' below: a body that names no event is a failure of the scenario.
+      }
+      const n = (calls.get(id) ?? 0) + 1;
+      calls.set(id, n);
+      if (n <= failures) {
+        res.writeHead(503, { 'content-type': 'text/plain' });
+        res.end('try again later');
+        return;
+      }
+      successes.push(id);
+      res.writeHead(204);
+      res.end();
+    });
+  });
+  scenario.defer(() => server.stop());
+  return { url: `${server.url}/hook`, calls, successIds: () => [...successes] };
 }

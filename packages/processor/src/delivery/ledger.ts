@@ -39,6 +39,12 @@ export interface DeliveryLedger {
   deadLettered(key: LedgerKey, reason: string): Promise<void>;
   /** A message that could not be read at all, for the log. */
   undecodable(record: { messageId: string; reason: string; source: string }): Promise<void>;
+  /**
+   * The longest a claim holds a delivery when its holder never settles it (a replica that
+   * died mid-send): a `busy` delivery is free again by then at the latest. Undefined when a
+   * claim lives only as long as the copy holding it (in memory).
+   */
+  readonly leaseMs?: number | undefined;
 }
 
 /**

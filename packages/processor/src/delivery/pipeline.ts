@@ -44,6 +44,11 @@ type Outcome =
       retryAfterMs: number;
       /** Another copy of the message holds this delivery: it, not this copy, settles it. */
       heldByAnotherCopy?: true;
+      /**
+       * Come back no sooner than this, whatever the backoff says: the claim's lease, after which
+       * a delivery held by a replica that died is free to be attempted again.
+       */
+      notBeforeMs?: number;
     }
   | { kind: 'permanent'; destination: string; error: string };
 
@@ -150,12 +155,17 @@ export class Pipeline {
     if (claim === 'busy') {
       events.emit('claim_held_elsewhere', { messageId: message.id, eventId: work.id, destination: destination.key });
       // Another copy of this message is delivering it right now; come back and see how it went.
+      // Not before its claim could have expired: the holder may be a replica that died
+      // mid-send, whose claim holds until its lease ends, and every return of the message
+      // counts against the queue's receive limit (SQS moves it to the dead-letter queue after
+      // maxAttempts + 1 receives), so coming back sooner only burns attempts.
       return {
         kind: 'retry',
         destination: destination.key,
         error: 'being delivered by another copy',
         retryAfterMs: 0,
         heldByAnotherCopy: true,
+        ...(ledger.leaseMs === undefined ? {} : { notBeforeMs: ledger.leaseMs }),
       };
     }
     const outcome = await this.attempt(message, work, destination);
@@ -266,6 +276,7 @@ export class Pipeline {
       left.map((r) => r.destination),
       left.map((r) => r.error).join('; '),
       Math.max(...left.map((r) => r.retryAfterMs)),
+      Math.max(...left.map((r) => r.notBeforeMs ?? 0)),
     );
   }
 
@@ -292,16 +303,20 @@ export class Pipeline {
     destinations: string[],
     error: string,
     retryAfterMs: number,
+    notBeforeMs = 0,
   ): Promise<void> {
     const { processing } = this.deps.config;
     // Cancelled by shutdown: hand it straight back for another processor to take.
     const delayMs = this.deps.shutdownSignal.aborted
       ? 0
-      : backoffDelayMs(
-          { baseDelayMs: processing.retryBaseDelayMs, maxDelayMs: processing.retryMaxDelayMs },
-          message.receiveCount,
-          retryAfterMs,
-          this.deps.random,
+      : Math.max(
+          notBeforeMs,
+          backoffDelayMs(
+            { baseDelayMs: processing.retryBaseDelayMs, maxDelayMs: processing.retryMaxDelayMs },
+            message.receiveCount,
+            retryAfterMs,
+            this.deps.random,
+          ),
         );
     this.deps.events.emit('retry_scheduled', {
       messageId: message.id,

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sampleEvent } from '@herald/core';
 import { silentLogger } from '@herald/core/runtime';
-import { StoreLedger } from '@herald/processor';
+import { type DeliveryLedger, StoreLedger } from '@herald/processor';
 import { openStore } from '@herald/store';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Harness, makeHarness } from '../helpers/harness.js';
@@ -67,5 +67,54 @@ describe('a delivery ledger in SQLite', () => {
     } finally {
       await store.close();
     }
+  });
+});
+
+describe('a delivery claimed by a replica that died mid-send', () => {
+  it('is retried no sooner than its lease ends, so the waits do not use up the message’s receives', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'herald-ledger-'));
+    const url = `sqlite:${join(dir, 'herald.db')}`;
+    const leaseMs = 60_000;
+    const single = sampleEvent({
+      id: 'crash-1',
+      notifications: [{ phases: ['FAILED'], email: { recipients: ['oncall@example.com'] } }],
+    });
+
+    // The first replica sends, then dies before recording it: its claim stays, leased.
+    const dying = new StoreLedger({ url, leaseMs, retentionDays: 14, logger: silentLogger, owner: 'dead:1:aa' });
+    const died: DeliveryLedger = {
+      begin: (entry) => dying.begin(entry),
+      delivered: async () => {},
+      failed: async () => {},
+      deadLettered: async () => {},
+      undecodable: async () => {},
+    };
+    const first = makeHarness('', { ledger: died });
+    harness = first;
+    await dying.start();
+    await first.processor.start();
+    first.publish(single);
+    await first.acked(1);
+    await first.processor.stop();
+    await dying.close();
+    expect(first.emailer.sent).toHaveLength(1);
+
+    // The message comes back to another replica: busy, and back only once the claim has expired.
+    const ledger = new StoreLedger({ url, leaseMs, retentionDays: 14, logger: silentLogger });
+    const second = makeHarness('', { ledger, maxAttempts: 3 });
+    harness = second;
+    await ledger.start();
+    const retried = new Promise<void>((resolve) => second.processor.events.on('retry_scheduled', () => resolve()));
+    await second.processor.start();
+    second.publish(single);
+    await retried;
+    await second.processor.stop();
+    await ledger.close();
+    harness = undefined;
+
+    expect(second.emailer.attempts).toEqual([]);
+    expect(second.seen.retry_scheduled.map((r) => r.error)).toEqual(['being delivered by another copy']);
+    // Far beyond this harness's retryMaxDelayMs (40 ms): the lease.
+    expect(second.seen.retry_scheduled[0]?.delayMs).toBeGreaterThanOrEqual(leaseMs);
   });
 });
