@@ -205,7 +205,8 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
       for (const pairOfOutcomes of results) expect(pairOfOutcomes.sort()).toEqual(['busy', 'claimed']);
     });
 
-    it('gives exactly one claim to two processes racing for the same deliveries', async () => {
+    // Two node processes start (tsx, the store's modules): seconds on a loaded two-core machine.
+    it('gives exactly one claim to two processes racing for the same deliveries', { timeout: 60_000 }, async () => {
       const url = await fixture.newUrl();
       await migrateStore(url);
       const count = 300;
