@@ -304,3 +304,56 @@ describe('herald dead-letters on Pub/Sub', () => {
     expect(await listed(stack.configFile)).toEqual([]);
   });
 });
+
+describe('herald redeliver on SQS', () => {
+  it('sends a dead-lettered destination again through the queue once it works, and the log shows every attempt', async () => {
+    const hook = await hookReceiver();
+    hook.down(true);
+    const stack = await createStack({
+      maxAttempts: 2,
+      processor: { retryBaseDelayMs: 200, retryMaxDelayMs: 500 },
+      herald: await storeAndHook(hook.services.base),
+    });
+    await run(stack.configFile);
+    const event = failedEvent(`redeliver-${stack.id}`);
+    expect((await herald(['publish', '--config', stack.configFile, '--event', await eventFile(event)])).status).toBe(0);
+
+    // The email goes out; the webhook is refused until attempts run out.
+    await eventually(async () => expect(await listed(stack.configFile)).toHaveLength(1), 60_000);
+    expect(await emailsFrom(stack)).toHaveLength(1);
+
+    hook.down(false);
+    const again = await herald(['redeliver', event.id, '--config', stack.configFile]);
+    expect(again.stderr).toBe('');
+    expect(again.status).toBe(0);
+    expect(again.stdout).toMatch(
+      /^reopened {2}webhook 'hook' {2}\(2 attempts so far; last: gave up after 2 attempts: .*503/m,
+    );
+    expect(again.stdout).not.toContain('email to');
+
+    // Delivered once at the receiving end; the email, delivered before, is not sent again.
+    await eventually(async () => expect(hook.accepted()).toBe(1), 30_000);
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    expect(hook.accepted()).toBe(1);
+    expect(await emailsFrom(stack)).toHaveLength(1);
+
+    const shown = await herald(['deliveries', 'show', event.id, '--config', stack.configFile, '--json']);
+    const { deliveries, attempts } = JSON.parse(shown.stdout) as {
+      deliveries: { label: string; status: string; attempts: number }[];
+      attempts: { destination: string; outcome: string }[];
+    };
+    expect(deliveries.map((d) => [d.label, d.status, d.attempts]).sort()).toEqual([
+      [`email to redeliver-${stack.id}@example.com`, 'delivered', 1],
+      ["webhook 'hook'", 'delivered', 3],
+    ]);
+    expect(attempts.filter((a) => a.destination === 'channel:hook').map((a) => a.outcome)).toEqual([
+      'failed',
+      'dead-lettered',
+      'delivered',
+    ]);
+
+    // Nothing left to send: a second redeliver says so, and --force is how to send it anyway.
+    const nothing = await herald(['redeliver', event.id, '--config', stack.configFile]);
+    expect(nothing.stdout).toContain('nothing to redeliver');
+  });
+});

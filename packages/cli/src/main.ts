@@ -24,6 +24,7 @@ import {
   time,
   withStore,
 } from './commands/deliveries.js';
+import { formatRedelivery, redeliver } from './commands/redeliver.js';
 import { formatDeliveries, renderDeliveries } from './commands/render.js';
 import { runProcessor } from './commands/run.js';
 import { sendTestEmail, sendTestToChannel } from './commands/send-test.js';
@@ -195,6 +196,19 @@ export async function main(
           ? `${JSON.stringify({ eventId, deliveries: rows, attempts }, null, 2)}\n`
           : formatEvent(eventId, rows, attempts),
       );
+    });
+
+  program
+    .command('redeliver')
+    .description('send an event again through the queue, to the destinations not delivered (all with --force)')
+    .argument('<event-id>')
+    .requiredOption('-c, --config <file>', 'YAML config')
+    .option('--destination <text>', 'only this destination: its key, or its label (an address, a channel name)')
+    .option('--force', 'also the destinations that were delivered', false)
+    .option('--json', 'print JSON', false)
+    .action(async (eventId: string, opts: { config: string; destination?: string; force: boolean; json: boolean }) => {
+      const result = await redeliver(readConfig(opts.config), eventId, opts);
+      io.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : formatRedelivery(result));
     });
 
   program

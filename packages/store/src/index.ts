@@ -9,5 +9,6 @@ export {
   type DeliveryRow,
   type DeliveryStatus,
   type DeliveryStore,
+  type KeptMessage,
   type UndecodableRecord,
 } from './types.js';

@@ -41,7 +41,16 @@ export interface UndecodableTable {
   received_at: number;
 }
 
+export interface MessagesTable {
+  event_id: string;
+  body: string;
+  encoding: 'utf8' | 'base64';
+  attributes: string;
+  kept_at: number;
+}
+
 export interface Database {
+  messages: MessagesTable;
   deliveries: DeliveriesTable;
   attempts: AttemptsTable;
   undecodable: UndecodableTable;

@@ -8,7 +8,7 @@
  */
 import { type Kysely, type RawBuilder, type Selectable, sql } from 'kysely';
 import { TickBatcher } from './batcher.js';
-import type { Database, DeliveriesTable } from './schema.js';
+import type { Database, DeliveriesTable, MessagesTable } from './schema.js';
 import type {
   AttemptRow,
   ClaimOutcome,
@@ -16,6 +16,7 @@ import type {
   DeliveryIdentity,
   DeliveryRow,
   DeliveryStore,
+  KeptMessage,
   UndecodableRecord,
 } from './types.js';
 
@@ -52,6 +53,7 @@ export class KyselyDeliveryStore implements DeliveryStore {
   private readonly held = new Map<string, number>();
   private readonly claims: TickBatcher<ClaimRequest, ClaimOutcome>;
   private readonly settlements: TickBatcher<Settlement, undefined>;
+  private readonly kept: TickBatcher<KeptMessage, undefined>;
   /** The database's clock in epoch milliseconds, so replicas' clock skew does not bend leases. */
   private readonly now: RawBuilder<number>;
   private closed = false;
@@ -71,6 +73,7 @@ export class KyselyDeliveryStore implements DeliveryStore {
     const concurrency = backend === 'postgres' ? 4 : 1;
     this.claims = new TickBatcher((items) => this.claimBatch(items), MAX_BATCH, concurrency);
     this.settlements = new TickBatcher((items) => this.settleBatch(items), MAX_BATCH, concurrency);
+    this.kept = new TickBatcher((items) => this.keepBatch(items), MAX_BATCH, concurrency);
   }
 
   get roundTrips(): number {
@@ -222,6 +225,14 @@ export class KyselyDeliveryStore implements DeliveryStore {
       await new Promise((resolve) => setImmediate(resolve));
     }
     for (;;) {
+      const result = await sql`delete from messages where event_id in (
+          select event_id from messages where kept_at < ${cutoff} limit ${PURGE_BATCH})`.execute(this.db);
+      const deleted = Number(result.numAffectedRows ?? 0);
+      total += deleted;
+      if (deleted < PURGE_BATCH) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    for (;;) {
       const result = await sql`delete from undecodable where received_at in (
           select received_at from undecodable where received_at < ${cutoff} order by received_at limit ${PURGE_BATCH})`.execute(
         this.db,
@@ -234,10 +245,47 @@ export class KyselyDeliveryStore implements DeliveryStore {
     return total;
   }
 
+  keepMessage(message: KeptMessage): Promise<void> {
+    this.assertOpen();
+    return this.kept.submit(message);
+  }
+
+  async message(eventId: string): Promise<KeptMessage | undefined> {
+    this.assertOpen();
+    const row = await this.db.selectFrom('messages').selectAll().where('event_id', '=', eventId).executeTakeFirst();
+    if (!row) return undefined;
+    return {
+      eventId,
+      body: row.encoding === 'base64' ? new Uint8Array(Buffer.from(row.body, 'base64')) : row.body,
+      attributes: JSON.parse(row.attributes) as Record<string, string>,
+    };
+  }
+
+  private async keepBatch(messages: KeptMessage[]): Promise<undefined[]> {
+    // One row per event: a batch may hold two copies of one message.
+    const rows = new Map<string, Omit<MessagesTable, 'kept_at'>>();
+    for (const { eventId, body, attributes } of messages) {
+      if (rows.has(eventId)) continue;
+      const text = typeof body === 'string';
+      rows.set(eventId, {
+        event_id: eventId,
+        body: text ? body : Buffer.from(body).toString('base64'),
+        encoding: text ? 'utf8' : 'base64',
+        attributes: JSON.stringify(attributes),
+      });
+    }
+    await this.db
+      .insertInto('messages')
+      .values([...rows.values()].map((row) => ({ ...row, kept_at: this.now })))
+      .onConflict((conflict) => conflict.column('event_id').doNothing())
+      .execute();
+    return messages.map(() => undefined);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.all([this.claims.drained(), this.settlements.drained()]);
+    await Promise.all([this.claims.drained(), this.settlements.drained(), this.kept.drained()]);
     await this.db.destroy();
   }
 

@@ -162,8 +162,23 @@ export interface DeliveryStore {
    * purge never holds the database's locks long enough to stall claims. Returns the count.
    */
   purge(before: Date): Promise<number>;
+  /**
+   * Keeps the message an event arrived in, once (the first copy wins), for `herald redeliver`.
+   * Calls made together go in one statement.
+   */
+  keepMessage(message: KeptMessage): Promise<void>;
+  /** The message kept for an event; undefined when none was (or retention removed it). */
+  message(eventId: string): Promise<KeptMessage | undefined>;
   /** Statements sent to the database so far (for the benchmark's "store round trips per event"). */
   readonly roundTrips: number;
   /** Waits for batched work, then closes the connection(s). */
   close(): Promise<void>;
+}
+
+/** The message an event arrived in, as the queue gave it. */
+export interface KeptMessage {
+  eventId: string;
+  /** Text (SQS, the in-process queue) or bytes (Pub/Sub). */
+  body: string | Uint8Array;
+  attributes: Record<string, string>;
 }

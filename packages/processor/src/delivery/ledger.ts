@@ -40,6 +40,11 @@ export interface DeliveryLedger {
   /** A message that could not be read at all, for the log. */
   undecodable(record: { messageId: string; reason: string; source: string }): Promise<void>;
   /**
+   * Keeps the message an event arrived in, so `herald redeliver` can send it again; a ledger
+   * without a store keeps nothing.
+   */
+  keep(eventId: string, message: { body: string | Uint8Array; attributes: Record<string, string> }): Promise<void>;
+  /**
    * The longest a claim holds a delivery when its holder never settles it (a replica that
    * died mid-send): a `busy` delivery is free again by then at the latest. Undefined when a
    * claim lives only as long as the copy holding it (in memory).
@@ -79,6 +84,8 @@ export class MemoryLedger implements DeliveryLedger {
   }
 
   async undecodable(): Promise<void> {}
+
+  async keep(): Promise<void> {}
 
   private settle(key: string): void {
     this.inProgress.delete(key);

@@ -110,6 +110,12 @@ export class Pipeline {
 
     try {
       const recorded: Promise<void>[] = [];
+      if (work.deliveries.length > 0) {
+        const { body, attributes } = message;
+        recorded.push(
+          this.record(message, () => this.deps.ledger.keep(work.id, { body, attributes: { ...attributes } })),
+        );
+      }
       const outcomes = await Promise.all(work.deliveries.map((d) => this.deliver(message, work, d, recorded)));
       // The message's slot is free once its sends are done; the ledger's records of them only
       // have to land before the message is settled.

@@ -76,6 +76,10 @@ export class StoreLedger implements DeliveryLedger {
     return this.opened().undecodable(record);
   }
 
+  keep(eventId: string, message: { body: string | Uint8Array; attributes: Record<string, string> }): Promise<void> {
+    return this.opened().keepMessage({ eventId, body: message.body, attributes: { ...message.attributes } });
+  }
+
   async close(): Promise<void> {
     clearInterval(this.purgeTimer);
     const store = this.store;

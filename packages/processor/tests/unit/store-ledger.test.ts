@@ -64,6 +64,8 @@ describe('a delivery ledger in SQLite', () => {
         ['email to owner@example.com', 'delivered', 1],
         ["unknown 'nowhere'", 'dead-lettered', 1],
       ]);
+      // And it keeps the message the event came in, for `herald redeliver`.
+      expect(JSON.parse(String((await store.message('restart-1'))?.body)).id).toBe('restart-1');
     } finally {
       await store.close();
     }
@@ -88,6 +90,7 @@ describe('a delivery claimed by a replica that died mid-send', () => {
       failed: async () => {},
       deadLettered: async () => {},
       undecodable: async () => {},
+      keep: async () => {},
     };
     const first = makeHarness('', { ledger: died });
     harness = first;

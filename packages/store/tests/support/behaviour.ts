@@ -235,6 +235,30 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
       expect(rows.every((r) => r.attempts === 1)).toBe(true);
     });
 
+    it('keeps the message each event arrived in, the first copy, text or bytes, until retention', async () => {
+      const [a, b] = await pair();
+      const bytes = new Uint8Array([0, 1, 2, 250, 255]);
+      await Promise.all([
+        a.keepMessage({ eventId: 'm-text', body: '{"id":"m-text"}', attributes: { phase: 'FAILED' } }),
+        a.keepMessage({ eventId: 'm-text', body: 'a second copy', attributes: {} }),
+        a.keepMessage({ eventId: 'm-bytes', body: bytes, attributes: { key: 'flyteidl.admin.EmailNotification' } }),
+      ]);
+      await b.keepMessage({ eventId: 'm-text', body: 'another replica', attributes: {} });
+      expect(await b.message('m-text')).toEqual({
+        eventId: 'm-text',
+        body: '{"id":"m-text"}',
+        attributes: { phase: 'FAILED' },
+      });
+      expect(await b.message('m-bytes')).toEqual({
+        eventId: 'm-bytes',
+        body: bytes,
+        attributes: { key: 'flyteidl.admin.EmailNotification' },
+      });
+      expect(await b.message('never-kept')).toBeUndefined();
+      await a.purge(new Date(Date.now() + 60_000));
+      expect(await b.message('m-text')).toBeUndefined();
+    });
+
     it('batches claims made together into a few round trips', async () => {
       const [a] = await pair();
       const before = a.roundTrips;
@@ -374,7 +398,7 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
 
     it('migrates once: applying migrations again changes nothing', async () => {
       const url = await fixture.newUrl();
-      expect(await migrateStore(url)).toEqual(['0001-delivery-log']);
+      expect(await migrateStore(url)).toEqual(['0001-delivery-log', '0002-messages']);
       expect(await migrateStore(url)).toEqual([]);
       const [a, b] = await Promise.all([open(url, 'replica-a'), open(url, 'replica-b')]);
       expect(await a.claim(delivery('ev-12'), LONG)).toBe('claimed');
