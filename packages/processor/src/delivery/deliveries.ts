@@ -69,6 +69,13 @@ export interface PreparedDelivery {
 export interface Delivery {
   /** Where it goes, known before anything is rendered (shown with an error instead of content). */
   readonly target: DeliveryTarget;
+  /** Where it goes as the delivery log shows it: `email to a@example.com`, `slack 'oncall'`. */
+  readonly label: string;
+  /**
+   * Who sends it, for metrics: the emailer, the channel type, `unknown` or `code`. Never a name
+   * an event chose, so a metric's label takes few values.
+   */
+  readonly provider: string;
   /**
    * @returns undefined when this event needs nothing here (a PagerDuty phase that neither
    * triggers nor resolves, a code rule whose check says no).
@@ -95,6 +102,8 @@ export function deliveryFor(destination: Destination, parts: DeliveryParts): Del
       const provider = parts.emailer?.name ?? parts.config.emailer.provider;
       return {
         target: { channel: 'email', to: destination.to, headline: `email via ${provider}` },
+        label: `email to ${destination.to.join(', ')}`,
+        provider,
         prepare: async (event, options = {}) =>
           preparedEmail(await composeEmail(event, destination, parts.templates, parts.config, options), parts),
       };
@@ -104,6 +113,8 @@ export function deliveryFor(destination: Destination, parts: DeliveryParts): Del
       const { name } = destination;
       return {
         target: { channel: 'code', name, to: [name], headline: `code rule '${name}'` },
+        label: `code rule '${name}'`,
+        provider: 'code',
         prepare: async (event) => {
           if (!rule || !(await rule.check(event))) return undefined;
           return {
@@ -129,6 +140,8 @@ export function deliveryFor(destination: Destination, parts: DeliveryParts): Del
       const { name } = destination;
       return {
         target: { channel: destination.channel, name, to: [name], headline: `${destination.channel} '${name}'` },
+        label: `${destination.channel} '${name}'`,
+        provider: destination.channel,
         prepare: async (event) => {
           if (!channel) {
             throw new DeliveryError(destination.name, `no channel named '${destination.name}' in herald.channels`, {
@@ -174,10 +187,9 @@ export function deliveryFor(destination: Destination, parts: DeliveryParts): Del
  * A delivery whose content is already made, bound to what it needs: what the pipeline
  * delivers, whether it came from routing an event or arrived rendered.
  */
-export interface BoundDelivery {
+export interface BoundDelivery extends Pick<Delivery, 'target' | 'label' | 'provider'> {
   /** Identifies it within its message: with the message's id, the ledger key. */
   readonly key: string;
-  readonly target: DeliveryTarget;
   prepare(options: { signal?: AbortSignal | undefined }): Promise<PreparedDelivery | undefined>;
 }
 
@@ -189,7 +201,8 @@ export function eventDeliveries(
 ): BoundDelivery[] {
   return destinations.map((destination) => {
     const delivery = deliveryFor(destination, parts);
-    return { key: destination.key, target: delivery.target, prepare: (options) => delivery.prepare(event, options) };
+    const { target, label, provider } = delivery;
+    return { key: destination.key, target, label, provider, prepare: (options) => delivery.prepare(event, options) };
   });
 }
 
@@ -206,6 +219,8 @@ export function renderedEmailDelivery(
   return {
     key,
     target: { channel: 'email', to: email.to, headline: `email via ${provider}` },
+    label: `email to ${email.to.join(', ')}`,
+    provider,
     prepare: async () => preparedEmail(email, parts),
   };
 }

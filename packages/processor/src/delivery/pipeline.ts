@@ -143,7 +143,7 @@ export class Pipeline {
     let claim: Awaited<ReturnType<DeliveryLedger['begin']>>;
     const asked = performance.now();
     try {
-      claim = await ledger.begin({ ...key, label: labelOf(destination), execution: work.execution, phase: work.phase });
+      claim = await ledger.begin({ ...key, label: destination.label, execution: work.execution, phase: work.phase });
       events.emit('ledger_answered', { operation: 'claim', durationMs: performance.now() - asked });
     } catch (err) {
       // Without the ledger nobody can tell whether another replica sent it: try again later.
@@ -219,7 +219,7 @@ export class Pipeline {
         messageId: message.id,
         eventId: work.id,
         destination: destination.key,
-        provider: providerOf(destination, err),
+        provider: destination.provider,
         retryable: !permanent,
         error: messageOf(err),
       });
@@ -390,21 +390,6 @@ export class Pipeline {
       return false;
     }
   }
-}
-
-/** A destination as the delivery log shows it. */
-function labelOf({ target }: BoundDelivery): string {
-  return target.channel === 'email' ? `email to ${target.to.join(', ')}` : target.headline;
-}
-
-/**
- * Who failed, for metrics: the emailer for an email, else the kind of destination. Never a
- * name an event chose (a channel it named that does not exist is `unknown`), so the label's
- * values stay few.
- */
-function providerOf({ target }: BoundDelivery, err: unknown): string {
-  if (target.channel !== 'email') return target.channel;
-  return err instanceof DeliveryError ? err.provider : 'email';
 }
 
 function messageOf(err: unknown): string {
