@@ -1,7 +1,7 @@
 import { type Channel, createChannels } from '@herald/channels';
 import { HeraldError } from '@herald/core';
-import { compileConfigTemplates, type ResolvedConfig } from '@herald/core/config';
-import { type Environment, type Logger, type MemoryQueue, readSecret, silentLogger } from '@herald/core/runtime';
+import { compileConfigTemplates, type ResolvedConfig, readStoreUrl } from '@herald/core/config';
+import { type Environment, type Logger, type MemoryQueue, silentLogger } from '@herald/core/runtime';
 import { createEmailer, type Emailer } from '@herald/emailer';
 import type { CodeRule } from './delivery/code-rules.js';
 import { type DeliveryLedger, MemoryLedger } from './delivery/ledger.js';
@@ -134,17 +134,14 @@ export function createSource(
  * @throws ConfigError when the URL's secret cannot be read.
  */
 export function createLedger(config: ResolvedConfig, logger: Logger, env: Environment = process.env): DeliveryLedger {
-  const store = config.store;
-  if (!store) return new MemoryLedger(config.processing.dedupCapacity);
-  const url =
-    store.url ??
-    readSecret(store.urlSecret ?? {}, store.urlSecret?.envVar ? 'herald.store.urlEnvVar' : 'herald.store.urlFile', env);
+  const url = readStoreUrl(config, env);
+  if (!config.store || url === undefined) return new MemoryLedger(config.processing.dedupCapacity);
   return new StoreLedger({
     url,
     // One attempt (render and send) is bounded by the delivery timeout; the margin covers the
     // store round trips around it.
     leaseMs: config.processing.deliveryTimeoutMs + 30_000,
-    retentionDays: store.retentionDays,
+    retentionDays: config.store.retentionDays,
     logger,
   });
 }

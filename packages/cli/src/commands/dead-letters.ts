@@ -3,7 +3,6 @@ import {
   ChangeMessageVisibilityBatchCommand,
   DeleteMessageCommand,
   GetQueueAttributesCommand,
-  GetQueueUrlCommand,
   type Message,
   type MessageAttributeValue,
   ReceiveMessageCommand,
@@ -13,11 +12,12 @@ import {
 import type { PubSub, v1 } from '@google-cloud/pubsub';
 import { HeraldError } from '@herald/core';
 import type { ResolvedConfig } from '@herald/core/config';
-import { isNonExistentQueueError, loadPubSub } from '@herald/core/runtime';
+import { loadPubSub } from '@herald/core/runtime';
 import { DEAD_LETTER_ATTRIBUTES } from '@herald/processor';
 import type { DeliveryStore } from '@herald/store';
 import { UsageError } from '../errors.js';
 import { withStore } from './deliveries.js';
+import { sqsQueueUrl } from './sqs-queue.js';
 
 /**
  * One dead-lettered message as `herald dead-letters list` shows it: what Herald recorded
@@ -424,21 +424,10 @@ class SqsDeadLetters implements DeadLetterQueue {
 
   static async open(config: ResolvedConfig): Promise<SqsDeadLetters> {
     const sqs = new SQSClient({ region: config.aws.region, endpoint: config.awsTransport.endpoint });
-    const owner = config.processor.accountId || undefined;
-    const url = async (name: string) => {
-      try {
-        return (await sqs.send(new GetQueueUrlCommand({ QueueName: name, QueueOwnerAWSAccountId: owner }))).QueueUrl;
-      } catch (err) {
-        if (isNonExistentQueueError(err)) {
-          throw new HeraldError(`SQS queue '${name}' does not exist (create it with \`herald infra up\`)`);
-        }
-        throw err;
-      }
-    };
     try {
       const name = config.awsTransport.deadLetterQueueName;
-      const deadLetterUrl = (await url(name)) ?? '';
-      const queueUrl = (await url(config.processor.queueName)) ?? '';
+      const deadLetterUrl = await sqsQueueUrl(sqs, config, name);
+      const queueUrl = await sqsQueueUrl(sqs, config, config.processor.queueName);
       return new SqsDeadLetters(sqs, `sqs queue ${name}`, deadLetterUrl, queueUrl);
     } catch (err) {
       sqs.destroy();

@@ -1,5 +1,4 @@
-import type { ResolvedConfig } from '@herald/core/config';
-import { readSecret } from '@herald/core/runtime';
+import { type ResolvedConfig, readStoreUrl } from '@herald/core/config';
 import {
   type AttemptRow,
   DELIVERY_STATUSES,
@@ -14,15 +13,13 @@ import { UsageError } from '../errors.js';
 
 /** The store URL a config names, its secret read; a usage error when it names none. */
 export function storeUrlOf(config: ResolvedConfig): string {
-  const store = config.store;
-  if (!store) {
+  const url = readStoreUrl(config);
+  if (url === undefined) {
     throw new UsageError(
       `${config.source} keeps no delivery log: set herald.store.url (sqlite:… or postgres://…) to keep one`,
     );
   }
-  if (store.url) return store.url;
-  const secret = store.urlSecret ?? {};
-  return readSecret(secret, secret.envVar ? 'herald.store.urlEnvVar' : 'herald.store.urlFile');
+  return url;
 }
 
 /** Runs `use` with the config's store open, and closes it. */

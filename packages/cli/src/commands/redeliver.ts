@@ -1,10 +1,11 @@
-import { GetQueueUrlCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { HeraldError } from '@herald/core';
 import type { ResolvedConfig } from '@herald/core/config';
-import { isNonExistentQueueError, loadPubSub } from '@herald/core/runtime';
+import { loadPubSub } from '@herald/core/runtime';
 import type { DeliveryRow, KeptMessage } from '@herald/store';
 import { UsageError } from '../errors.js';
 import { withStore } from './deliveries.js';
+import { sqsQueueUrl } from './sqs-queue.js';
 
 /** What `herald redeliver` did. */
 export interface Redelivery {
@@ -50,18 +51,7 @@ export async function redeliver(
 async function sendToSqs(config: ResolvedConfig, message: KeptMessage): Promise<string> {
   const sqs = new SQSClient({ region: config.aws.region, endpoint: config.awsTransport.endpoint });
   try {
-    let queueUrl: string | undefined;
-    try {
-      const owner = config.processor.accountId || undefined;
-      queueUrl = (
-        await sqs.send(new GetQueueUrlCommand({ QueueName: config.processor.queueName, QueueOwnerAWSAccountId: owner }))
-      ).QueueUrl;
-    } catch (err) {
-      if (isNonExistentQueueError(err)) {
-        throw new HeraldError(`SQS queue '${config.processor.queueName}' does not exist`);
-      }
-      throw err;
-    }
+    const queueUrl = await sqsQueueUrl(sqs, config, config.processor.queueName);
     const attributes = Object.entries(message.attributes);
     const out = await sqs.send(
       new SendMessageCommand({
@@ -90,7 +80,7 @@ async function publishToPubSub(config: ResolvedConfig, message: KeptMessage): Pr
   const { PubSub } = await loadPubSub();
   const pubsub = new PubSub({ projectId: config.gcp.projectId });
   try {
-    const data = typeof message.body === 'string' ? Buffer.from(message.body) : Buffer.from(message.body);
+    const data = typeof message.body === 'string' ? Buffer.from(message.body, 'utf8') : Buffer.from(message.body);
     return await pubsub.topic(config.publisher.topicName).publishMessage({ data, attributes: message.attributes });
   } finally {
     await pubsub.close().catch(() => {});

@@ -26,15 +26,31 @@ export function secretsNeeded(config: ResolvedConfig): SecretNeed[] {
   if (listen && ingest.enabled && ingest.tokenEnvVar) {
     needs.push({ keyPath: 'herald.http.ingest.tokenEnvVar', sources: { envVar: ingest.tokenEnvVar } });
   }
-  const storeSecret = config.store?.urlSecret;
-  if (storeSecret) {
-    needs.push({
-      keyPath: storeSecret.envVar ? 'herald.store.urlEnvVar' : 'herald.store.urlFile',
-      sources: storeSecret,
-    });
-  }
+  const storeSecret = storeUrlSecret(config);
+  if (storeSecret) needs.push(storeSecret);
   for (const [name, channel] of Object.entries(config.channels)) needs.push(...channelSecretsNeeded(name, channel));
   return needs;
+}
+
+/** The secret the delivery log's URL is read from, when the file names one. */
+function storeUrlSecret(config: Pick<ResolvedConfig, 'store'>): SecretNeed | undefined {
+  const sources = config.store?.urlSecret;
+  if (!sources) return undefined;
+  return { keyPath: sources.envVar ? 'herald.store.urlEnvVar' : 'herald.store.urlFile', sources };
+}
+
+/**
+ * The delivery log's URL: as written, or read from its secret. Undefined when the config keeps
+ * no log (deliveries are remembered in memory).
+ * @throws ConfigError naming the key when the secret cannot be read.
+ */
+export function readStoreUrl(
+  config: Pick<ResolvedConfig, 'store'>,
+  env: Environment = process.env,
+): string | undefined {
+  if (!config.store) return undefined;
+  const secret = storeUrlSecret(config);
+  return secret ? readSecretValue(secret.sources, secret.keyPath, env).value : config.store.url;
 }
 
 /**
