@@ -10,7 +10,7 @@
  * At 50 ms per email Herald also runs with its delivery log in SQLite and in PostgreSQL (a
  * throwaway local cluster, fsync off), next to no store, with the store's round trips per event.
  *
- * Usage: tsx bench/consumers.ts [--quick]   (writes bench/results/consumers.json)
+ * Usage: tsx bench/consumers.ts [--quick] [--store-only]   (writes bench/results/consumers.json)
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,6 +26,8 @@ import { startPostgres } from '../test/support/processes.js';
 import { SimulatedSqs, sleep } from './simulated-sqs.js';
 
 const quick = process.argv.includes('--quick');
+/** Only the delivery-log comparison (and the warm-up), for working on the store. */
+const storeOnly = process.argv.includes('--store-only');
 const QUEUE = 'https://sqs.local/bench';
 const SQS_LATENCY_MS = 5;
 
@@ -47,6 +49,8 @@ class LatencyEmailer implements Emailer {
 
 /** Store round trips of the last Herald run with a store. */
 let storeTrips = 0;
+/** How long each claim of the last Herald run with a store waited for its answer (ms). */
+let claimWaits: number[] = [];
 
 interface Run {
   stop(): Promise<void>;
@@ -78,11 +82,14 @@ herald: {aws: {waitTimeSeconds: 1}, processor: {maxInFlight: ${maxInFlight}}}`,
     }
     const deps: { ledger?: DeliveryLedger } = ledger ? { ledger } : {};
     const processor = createProcessor(config, { source, emailer, logger: silentLogger, ...deps });
+    const waits: number[] = [];
+    if (ledger) processor.events.on('ledger_answered', (e) => waits.push(e.durationMs));
     await processor.start();
     return {
       stop: async () => {
         await processor.stop();
         storeTrips = ledger?.roundTrips ?? 0;
+        claimWaits = waits;
         await ledger?.close();
       },
     };
@@ -276,7 +283,7 @@ const results: Measurement[] = [];
 const scale = quick ? 0.25 : 1;
 // Warm-up: load every module and let the JIT settle before anything is measured.
 await measure('warm-up', heraldWith(64), 1, 500);
-for (const latency of [50, 200]) {
+for (const latency of storeOnly ? [] : [50, 200]) {
   const perSecond = 1000 / latency;
   // Sized so each design drains its backlog in a few seconds.
   results.push(await measure('Herald', heraldWith(64), latency, Math.round(64 * perSecond * 3 * scale)));
@@ -294,7 +301,7 @@ for (const latency of [50, 200]) {
 // so drift in the machine's speed falls on all three alike.
 const storeDir = mkdtempSync(join(tmpdir(), 'herald-bench-store-'));
 const postgres = await startPostgres();
-const storeResults: (Measurement & { tripsPerEvent: number })[] = [];
+const storeResults: (Measurement & { tripsPerEvent: number; claimWaits: number[] })[] = [];
 try {
   const backlog = Math.round(64 * 20 * 3 * scale);
   for (let round = 0; round < 2; round++) {
@@ -304,8 +311,9 @@ try {
       ['PostgreSQL', () => postgres.url],
     ] as const) {
       storeTrips = 0;
+      claimWaits = [];
       const measured = await measure(`Herald, ${name}`, heraldWith(64, url), 50, backlog);
-      storeResults.push({ ...measured, tripsPerEvent: storeTrips / backlog });
+      storeResults.push({ ...measured, tripsPerEvent: storeTrips / backlog, claimWaits });
     }
   }
 } finally {
@@ -316,12 +324,13 @@ try {
 // A rate both Herald and sqs-consumer sustain at 50 ms per email (sqs-consumer's ceiling is
 // ~160/s); the one-at-a-time loop (~18/s) cannot, so it is not in this comparison.
 const STEADY_RATE = 100;
-const steadyResults: SteadyMeasurement[] = quick
-  ? []
-  : [
-      await steady('Herald', heraldWith(64), 50, STEADY_RATE, 4),
-      await steady('sqs-consumer (batchSize 10)', sqsConsumer, 50, STEADY_RATE, 4),
-    ];
+const steadyResults: SteadyMeasurement[] =
+  quick || storeOnly
+    ? []
+    : [
+        await steady('Herald', heraldWith(64), 50, STEADY_RATE, 4),
+        await steady('sqs-consumer (batchSize 10)', sqsConsumer, 50, STEADY_RATE, 4),
+      ];
 
 console.log(
   `consumer designs, simulated SQS at ${SQS_LATENCY_MS} ms per call, preloaded backlog${quick ? ' (quick)' : ''}`,
@@ -340,8 +349,10 @@ for (const r of results) {
   );
 }
 console.log('\ndelivery log: Herald at 50 ms per email, no store / SQLite / PostgreSQL, two rounds each');
-console.log('| store | events | events/s | × no store | CPU ms/1000 | CPU × no store | store round trips/event |');
-console.log('|---|---:|---:|---:|---:|---:|---:|');
+console.log(
+  '| store | events | events/s | × no store | CPU ms/1000 | CPU × no store | store round trips/event | claim p50 ms | claim p99 ms |',
+);
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
 const totals = (name: string) => {
   const rows = storeResults.filter((r) => r.design === `Herald, ${name}`);
   const sum = (pick: (r: (typeof rows)[number]) => number) => rows.reduce((a, r) => a + pick(r), 0);
@@ -351,13 +362,16 @@ const totals = (name: string) => {
     eventsPerSecond: sum((r) => r.events) / sum((r) => r.events / r.eventsPerSecond),
     cpuMsPer1000: sum((r) => r.cpuMsPer1000 * r.events) / sum((r) => r.events),
     tripsPerEvent: sum((r) => r.tripsPerEvent * r.events) / sum((r) => r.events),
+    claimWaits: rows.flatMap((r) => r.claimWaits).sort((a, b) => a - b),
   };
 };
+const claimPercentile = (sorted: number[], p: number) =>
+  sorted.length === 0 ? '' : (sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0).toFixed(1);
 const none = totals('no store');
 for (const name of ['no store', 'SQLite', 'PostgreSQL']) {
   const t = totals(name);
   console.log(
-    `| ${name} | ${t.events} | ${t.eventsPerSecond.toFixed(1)} | ${(t.eventsPerSecond / none.eventsPerSecond).toFixed(2)} | ${t.cpuMsPer1000.toFixed(0)} | ${(t.cpuMsPer1000 / none.cpuMsPer1000).toFixed(2)} | ${name === 'no store' ? '' : t.tripsPerEvent.toFixed(2)} |`,
+    `| ${name} | ${t.events} | ${t.eventsPerSecond.toFixed(1)} | ${(t.eventsPerSecond / none.eventsPerSecond).toFixed(2)} | ${t.cpuMsPer1000.toFixed(0)} | ${(t.cpuMsPer1000 / none.cpuMsPer1000).toFixed(2)} | ${name === 'no store' ? '' : t.tripsPerEvent.toFixed(2)} | ${claimPercentile(t.claimWaits, 0.5)} | ${claimPercentile(t.claimWaits, 0.99)} |`,
   );
 }
 if (steadyResults.length > 0) {
@@ -370,8 +384,10 @@ if (steadyResults.length > 0) {
     );
   }
 }
-mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-writeFileSync(
-  new URL('./results/consumers.json', import.meta.url),
-  `${JSON.stringify({ benchmark: 'consumers', node: process.version, sqsLatencyMs: SQS_LATENCY_MS, quick, results, store: storeResults, steady: steadyResults, time: new Date().toISOString() }, null, 2)}\n`,
-);
+// A store-only run is a partial one: it leaves the last full run's results file alone.
+if (!storeOnly) mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+if (!storeOnly)
+  writeFileSync(
+    new URL('./results/consumers.json', import.meta.url),
+    `${JSON.stringify({ benchmark: 'consumers', node: process.version, sqsLatencyMs: SQS_LATENCY_MS, quick, results, store: storeResults, steady: steadyResults, time: new Date().toISOString() }, null, 2)}\n`,
+  );

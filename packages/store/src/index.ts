@@ -2,6 +2,7 @@ export { defaultOwner, migrateStore, openStore, parseStoreUrl, type StoreLocatio
 export {
   type AttemptOutcome,
   type AttemptRow,
+  type Claim,
   type ClaimOutcome,
   DELIVERY_STATUSES,
   type DeliveryFilter,

@@ -6,13 +6,16 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { Kysely, type LogEvent, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, type LogEvent, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import Sqlite from 'libsql';
 import pg from 'pg';
 import { migrationProvider } from './migrations/index.js';
 import type { Database } from './schema.js';
 import { type Backend, KyselyDeliveryStore } from './store.js';
 import type { DeliveryStore } from './types.js';
+import type { DeliveryWrites } from './writes.js';
+import { POSTGRES_NOW, PostgresWrites } from './writes-postgres.js';
+import { SQLITE_NOW, SqliteWrites } from './writes-sqlite.js';
 
 export interface StoreOptions {
   /**
@@ -58,15 +61,24 @@ export function defaultOwner(): string {
 /** Opens the store and brings its schema up to date. */
 export async function openStore(options: StoreOptions): Promise<DeliveryStore> {
   const counter = { trips: 0 };
-  const { db, backend } = connect(options, counter);
+  const connection = connect(options, counter);
+  const { db, backend } = connection;
+  const owner = options.owner ?? defaultOwner();
+  let writes: DeliveryWrites;
   try {
     await migrate(db, backend);
+    // After the migrations: the hot path's statements are prepared against the tables.
+    writes =
+      connection.backend === 'postgres'
+        ? new PostgresWrites(connection.pool, owner)
+        : new SqliteWrites(connection.database, owner);
   } catch (err) {
     await db.destroy();
     throw err;
   }
   counter.trips = 0;
-  return new KyselyDeliveryStore(db, backend, options.owner ?? defaultOwner(), counter);
+  const now = sql<number>`${sql.raw(backend === 'postgres' ? POSTGRES_NOW : SQLITE_NOW)}`;
+  return new KyselyDeliveryStore(db, writes, backend, now, counter);
 }
 
 /** `herald store migrate`: applies pending migrations and closes; returns the names applied. */
@@ -79,7 +91,12 @@ export async function migrateStore(url: string): Promise<string[]> {
   }
 }
 
-function connect(options: StoreOptions, counter: { trips: number }): { db: Kysely<Database>; backend: Backend } {
+/** A Kysely instance over the backend's driver, and the driver itself for the hot path. */
+type Connection =
+  | { backend: 'postgres'; db: Kysely<Database>; pool: pg.Pool }
+  | { backend: 'sqlite'; db: Kysely<Database>; database: Sqlite.Database };
+
+function connect(options: StoreOptions, counter: { trips: number }): Connection {
   const location = parseStoreUrl(options.url);
   // Every statement Kysely sends (begin and commit included) is one round trip.
   const log = (_event: LogEvent) => {
@@ -97,24 +114,22 @@ function connect(options: StoreOptions, counter: { trips: number }): { db: Kysel
             : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
       },
     });
-    return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log }), backend: 'postgres' };
+    return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log }), backend: 'postgres', pool };
   }
   const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
-  const dialect = new SqliteDialect({
-    database: async () => {
-      if (location.path !== ':memory:') mkdirSync(dirname(location.path), { recursive: true });
-      const database = new Sqlite(location.path);
-      // WAL: readers (`herald deliveries list`) never block the writer, and a commit is one
-      // append. busy_timeout: a second process writing waits for the lock instead of failing.
-      // synchronous=NORMAL is durable across process crashes in WAL mode (not power loss).
-      database.exec(`pragma busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
-      if (location.path !== ':memory:') database.exec('pragma journal_mode = WAL');
-      database.exec('pragma synchronous = NORMAL');
-      database.exec('pragma foreign_keys = ON');
-      return database;
-    },
-  });
-  return { db: new Kysely<Database>({ dialect, log }), backend: 'sqlite' };
+  if (location.path !== ':memory:') mkdirSync(dirname(location.path), { recursive: true });
+  // One connection, shared by Kysely and the hot path: libsql is synchronous, so the two never
+  // interleave inside a statement, and SQLite writes one at a time anyway.
+  const database = new Sqlite(location.path);
+  // WAL: readers (`herald deliveries list`) never block the writer, and a commit is one
+  // append. busy_timeout: a second process writing waits for the lock instead of failing.
+  // synchronous=NORMAL is durable across process crashes in WAL mode (not power loss).
+  database.exec(`pragma busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
+  if (location.path !== ':memory:') database.exec('pragma journal_mode = WAL');
+  database.exec('pragma synchronous = NORMAL');
+  database.exec('pragma foreign_keys = ON');
+  const dialect = new SqliteDialect({ database });
+  return { db: new Kysely<Database>({ dialect, log }), backend: 'sqlite', database };
 }
 
 async function migrate(db: Kysely<Database>, backend: Backend): Promise<string[]> {

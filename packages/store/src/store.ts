@@ -1,17 +1,15 @@
 /**
- * The delivery store over Kysely, one implementation for SQLite and PostgreSQL. The SQL that
- * decides is the same for both (`INSERT … ON CONFLICT DO UPDATE … WHERE … RETURNING` for a
- * claim, `UPDATE … FROM (VALUES …)` for settlements); only how statements are grouped
- * differs: PostgreSQL chains them in one statement with data-modifying CTEs (one round trip
- * over the network), SQLite, which has no such CTEs and no network, runs them in one
- * transaction.
+ * The delivery store, one implementation for SQLite and PostgreSQL. The writes every delivery
+ * makes (claim, settle, keep its message) are batched here and run by each backend's hot path
+ * (`writes-sqlite.ts`, `writes-postgres.ts`), which decide with the same SQL (`writes.ts`);
+ * everything else (the log operators read, redelivery, retention, migrations) is Kysely.
  */
 import { type Kysely, type RawBuilder, type Selectable, sql } from 'kysely';
 import { TickBatcher } from './batcher.js';
-import type { Database, DeliveriesTable, MessagesTable } from './schema.js';
+import type { Database, DeliveriesTable } from './schema.js';
 import type {
   AttemptRow,
-  ClaimOutcome,
+  Claim,
   DeliveryFilter,
   DeliveryIdentity,
   DeliveryRow,
@@ -19,28 +17,23 @@ import type {
   KeptMessage,
   UndecodableRecord,
 } from './types.js';
+import type { ClaimRequest, ClaimResult, DeliveryWrites, KeptRow, Settlement } from './writes.js';
 
 export type Backend = 'sqlite' | 'postgres';
 
-/** At most this many claims (or settlements) per statement. */
-const MAX_BATCH = 100;
+/** At most this many writes (claims, settlements, kept messages) per batch. */
+const MAX_BATCH = 256;
 /** Rows deleted per retention statement. */
 const PURGE_BATCH = 500;
 
-interface ClaimRequest {
-  delivery: DeliveryIdentity;
-  leaseMs: number;
-}
+/** A settlement as asked for; the store adds the attempt it holds. */
+type SettlementRequest = Omit<Settlement, 'attempt'>;
 
-/** One settlement: the status it moves the delivery to, and what the attempt records. */
-interface Settlement {
-  eventId: string;
-  destination: string;
-  status: 'delivered' | 'retrying' | 'dead-lettered';
-  error: string | null;
-  providerMessageId: string | null;
-  subject: string | null;
-}
+/** One write waiting for its batch. */
+type Write =
+  | { kind: 'claim'; request: ClaimRequest }
+  | { kind: 'settle'; settlement: SettlementRequest }
+  | { kind: 'keep'; message: KeptMessage };
 
 const keyOf = (eventId: string, destination: string) => `${eventId}\u0000${destination}`;
 
@@ -51,38 +44,35 @@ export class KyselyDeliveryStore implements DeliveryStore {
    * whose lease expired cannot release the lease of the replica that took over.
    */
   private readonly held = new Map<string, number>();
-  private readonly claims: TickBatcher<ClaimRequest, ClaimOutcome>;
-  private readonly settlements: TickBatcher<Settlement, undefined>;
-  private readonly kept: TickBatcher<KeptMessage, undefined>;
-  /** The database's clock in epoch milliseconds, so replicas' clock skew does not bend leases. */
-  private readonly now: RawBuilder<number>;
+  /**
+   * Claims, settlements and kept messages made in one tick go to the database together: one
+   * transaction in SQLite, one statement of each kind in PostgreSQL.
+   */
+  private readonly batcher: TickBatcher<Write, Claim | undefined>;
   private closed = false;
 
   constructor(
     private readonly db: Kysely<Database>,
-    private readonly backend: Backend,
-    readonly owner: string,
+    private readonly writes: DeliveryWrites,
+    backend: Backend,
+    /** The database's clock in epoch milliseconds, so replicas' clock skew does not bend leases. */
+    private readonly now: RawBuilder<number>,
     private readonly counter: { trips: number },
   ) {
-    this.now =
-      backend === 'postgres'
-        ? sql<number>`cast(floor(extract(epoch from statement_timestamp()) * 1000) as bigint)`
-        : sql<number>`cast(round((julianday('now') - 2440587.5) * 86400000) as integer)`;
-    // SQLite writes one at a time whatever we do, so one batch at a time, growing under load;
-    // PostgreSQL takes a few batches at once from its pool.
+    // SQLite runs a batch synchronously, so one at a time, growing under load; PostgreSQL
+    // takes a few batches at once from its pool.
     const concurrency = backend === 'postgres' ? 4 : 1;
-    this.claims = new TickBatcher((items) => this.claimBatch(items), MAX_BATCH, concurrency);
-    this.settlements = new TickBatcher((items) => this.settleBatch(items), MAX_BATCH, concurrency);
-    this.kept = new TickBatcher((items) => this.keepBatch(items), MAX_BATCH, concurrency);
+    this.batcher = new TickBatcher((writes) => this.writeBatch(writes), MAX_BATCH, concurrency);
   }
 
   get roundTrips(): number {
-    return this.counter.trips;
+    return this.counter.trips + this.writes.calls;
   }
 
-  claim(delivery: DeliveryIdentity, leaseMs: number): Promise<ClaimOutcome> {
+  claim(delivery: DeliveryIdentity, leaseMs: number): Promise<Claim> {
     this.assertOpen();
-    return this.claims.submit({ delivery, leaseMs: Math.max(1, Math.round(leaseMs)) });
+    const request = { delivery, leaseMs: Math.max(1, Math.round(leaseMs)) };
+    return this.batcher.submit({ kind: 'claim', request }) as Promise<Claim>;
   }
 
   delivered(
@@ -91,7 +81,7 @@ export class KyselyDeliveryStore implements DeliveryStore {
     info: { providerMessageId?: string; subject?: string },
   ): Promise<void> {
     this.assertOpen();
-    return this.settlements.submit({
+    return this.settle({
       eventId,
       destination,
       status: 'delivered',
@@ -103,7 +93,7 @@ export class KyselyDeliveryStore implements DeliveryStore {
 
   failed(eventId: string, destination: string, error: string): Promise<void> {
     this.assertOpen();
-    return this.settlements.submit({
+    return this.settle({
       eventId,
       destination,
       status: 'retrying',
@@ -115,7 +105,7 @@ export class KyselyDeliveryStore implements DeliveryStore {
 
   deadLettered(eventId: string, destination: string, reason: string): Promise<void> {
     this.assertOpen();
-    return this.settlements.submit({
+    return this.settle({
       eventId,
       destination,
       status: 'dead-lettered',
@@ -247,7 +237,7 @@ export class KyselyDeliveryStore implements DeliveryStore {
 
   keepMessage(message: KeptMessage): Promise<void> {
     this.assertOpen();
-    return this.kept.submit(message);
+    return this.batcher.submit({ kind: 'keep', message }).then(() => undefined);
   }
 
   async message(eventId: string): Promise<KeptMessage | undefined> {
@@ -261,31 +251,10 @@ export class KyselyDeliveryStore implements DeliveryStore {
     };
   }
 
-  private async keepBatch(messages: KeptMessage[]): Promise<undefined[]> {
-    // One row per event: a batch may hold two copies of one message.
-    const rows = new Map<string, Omit<MessagesTable, 'kept_at'>>();
-    for (const { eventId, body, attributes } of messages) {
-      if (rows.has(eventId)) continue;
-      const text = typeof body === 'string';
-      rows.set(eventId, {
-        event_id: eventId,
-        body: text ? body : Buffer.from(body).toString('base64'),
-        encoding: text ? 'utf8' : 'base64',
-        attributes: JSON.stringify(attributes),
-      });
-    }
-    await this.db
-      .insertInto('messages')
-      .values([...rows.values()].map((row) => ({ ...row, kept_at: this.now })))
-      .onConflict((conflict) => conflict.column('event_id').doNothing())
-      .execute();
-    return messages.map(() => undefined);
-  }
-
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.all([this.claims.drained(), this.settlements.drained(), this.kept.drained()]);
+    await this.batcher.drained();
     await this.db.destroy();
   }
 
@@ -293,230 +262,87 @@ export class KyselyDeliveryStore implements DeliveryStore {
     if (this.closed) throw new Error('the delivery store is closed');
   }
 
-  /**
-   * One batch of claims. The decision is the upsert alone: a row is inserted, or taken over
-   * when it is not settled and has no live lease, and comes back from RETURNING; a row that
-   * does not come back was settled or leased, which a second statement (only then) tells apart.
-   */
-  private async claimBatch(items: ClaimRequest[]): Promise<ClaimOutcome[]> {
-    // A delivery asked for twice in one batch: the first request decides, the others are
-    // `busy` if it was claimed (it is held now) or get the same answer.
-    const unique = new Map<string, ClaimRequest>();
-    for (const item of items) {
-      const key = keyOf(item.delivery.eventId, item.delivery.destination);
-      if (!unique.has(key)) unique.set(key, item);
+  private settle(settlement: SettlementRequest): Promise<void> {
+    return this.batcher.submit({ kind: 'settle', settlement }).then(() => undefined);
+  }
+
+  /** One batch of writes; one answer per write, in order (a claim's, or undefined). */
+  private async writeBatch(writes: Write[]): Promise<(Claim | undefined)[]> {
+    // A message kept twice in one batch (two copies of it) is one row: the first copy's.
+    const kept = new Map<string, KeptRow>();
+    // Settlements in call order: a delivery settled twice in one batch is settled twice, in turn.
+    const settlements: Settlement[] = [];
+    // A delivery claimed twice in one batch is decided once.
+    const claims = new Map<string, ClaimRequest>();
+    for (const write of writes) {
+      if (write.kind === 'keep') {
+        const { eventId, body, attributes } = write.message;
+        if (!kept.has(eventId)) kept.set(eventId, keptRow(eventId, body, attributes));
+      } else if (write.kind === 'settle') {
+        const key = keyOf(write.settlement.eventId, write.settlement.destination);
+        settlements.push({ ...write.settlement, attempt: this.held.get(key) ?? null });
+        this.held.delete(key);
+      } else {
+        const key = keyOf(write.request.delivery.eventId, write.request.delivery.destination);
+        if (!claims.has(key)) claims.set(key, write.request);
+      }
     }
     // In key order: replicas upserting overlapping batches then lock rows in the same order,
     // so PostgreSQL never has to break a deadlock between them.
-    const requests = [...unique.values()].sort((x, y) =>
+    const requests = [...claims.values()].sort((x, y) =>
       compareKeys(x.delivery.eventId, x.delivery.destination, y.delivery.eventId, y.delivery.destination),
     );
-    const claimed =
-      this.backend === 'postgres'
-        ? await retryConflicts(() => this.claimPostgres(requests))
-        : await this.claimSqlite(requests);
+    const results = await this.writes.write({ kept: [...kept.values()], settlements, claims: requests });
 
-    const outcomes = new Map<string, ClaimOutcome>();
-    for (const row of claimed) {
-      const key = keyOf(row.event_id, row.destination);
-      outcomes.set(key, 'claimed');
-      this.held.set(key, Number(row.attempts));
+    const answers = new Map<string, Claim>();
+    for (const [index, request] of requests.entries()) {
+      const key = keyOf(request.delivery.eventId, request.delivery.destination);
+      const result = results[index] ?? { kind: 'busy' };
+      if (result.kind === 'claimed') this.held.set(key, result.attempt);
+      answers.set(key, answerOf(result, request.leaseMs));
     }
-    const rest = requests.filter((r) => !outcomes.has(keyOf(r.delivery.eventId, r.delivery.destination)));
-    if (rest.length > 0) {
-      const rows = await this.db
-        .selectFrom('deliveries')
-        .select(['event_id', 'destination', 'status'])
-        .where('event_id', 'in', [...new Set(rest.map((r) => r.delivery.eventId))])
-        .execute();
-      const status = new Map(rows.map((row) => [keyOf(row.event_id, row.destination), row.status]));
-      for (const request of rest) {
-        const key = keyOf(request.delivery.eventId, request.delivery.destination);
-        const found = status.get(key);
-        // Not found can only be a row inserted by a transaction this read does not see yet:
-        // someone holds it.
-        outcomes.set(key, found === 'delivered' || found === 'dead-lettered' ? 'settled' : 'busy');
-      }
-    }
-
+    // The first request for a delivery gets the answer; the others are `busy` if it was
+    // claimed (it is held now), or get the same answer.
     const answered = new Set<string>();
-    return items.map((item) => {
-      const key = keyOf(item.delivery.eventId, item.delivery.destination);
-      const outcome = outcomes.get(key) ?? 'busy';
-      if (answered.has(key)) return outcome === 'claimed' ? 'busy' : outcome;
-      answered.add(key);
-      return outcome;
+    return writes.map((write) => {
+      if (write.kind !== 'claim') return undefined;
+      const { delivery, leaseMs } = write.request;
+      const key = keyOf(delivery.eventId, delivery.destination);
+      const answer = answers.get(key) ?? { outcome: 'busy', leaseLeftMs: leaseMs };
+      if (!answered.has(key)) {
+        answered.add(key);
+        return answer;
+      }
+      return answer.outcome === 'claimed' ? { outcome: 'busy', leaseLeftMs: leaseMs } : answer;
     });
   }
+}
 
-  private upsertClaims(requests: ClaimRequest[]): RawBuilder<ClaimedRow> {
-    const now = this.now;
-    const values = sql.join(
-      requests.map(({ delivery, leaseMs }) => {
-        const execution = delivery.execution;
-        return sql`(${delivery.eventId}, ${delivery.destination}, ${delivery.label}, ${execution?.project ?? null},
-          ${execution?.domain ?? null}, ${execution?.name ?? null}, ${delivery.phase ?? null}, 'pending', 1,
-          ${now}, ${now}, ${now}, ${this.owner}, ${now} + cast(${leaseMs} as bigint))`;
-      }),
-    );
-    // `excluded.last_attempt_at` is this statement's now.
-    return sql<ClaimedRow>`insert into deliveries (event_id, destination, label, project, domain, name, phase,
-        status, attempts, first_attempt_at, last_attempt_at, updated_at, lease_owner, lease_until)
-      values ${values}
-      on conflict (event_id, destination) do update set
-        attempts = deliveries.attempts + 1,
-        label = excluded.label,
-        last_attempt_at = excluded.last_attempt_at,
-        updated_at = excluded.updated_at,
-        lease_owner = excluded.lease_owner,
-        lease_until = excluded.lease_until
-      where deliveries.status not in ('delivered', 'dead-lettered')
-        and (deliveries.lease_until is null or deliveries.lease_until <= excluded.last_attempt_at)
-      returning event_id, destination, attempts, lease_owner, last_attempt_at`;
-  }
+function keptRow(eventId: string, body: string | Uint8Array, attributes: Record<string, string>): KeptRow {
+  const text = typeof body === 'string';
+  return {
+    event_id: eventId,
+    body: text ? body : Buffer.from(body).toString('base64'),
+    encoding: text ? 'utf8' : 'base64',
+    attributes: JSON.stringify(attributes),
+  };
+}
 
-  /** One statement: the upsert, and the attempts it started, in a data-modifying CTE. */
-  private async claimPostgres(requests: ClaimRequest[]): Promise<ClaimedRow[]> {
-    const result = await sql<ClaimedRow>`with claimed as (${this.upsertClaims(requests)}),
-        started as (
-          insert into attempts (event_id, destination, attempt, owner, started_at, outcome)
-          select event_id, destination, attempts, lease_owner, last_attempt_at, 'started' from claimed
-          on conflict do nothing)
-      select event_id, destination, attempts, lease_owner, last_attempt_at from claimed`.execute(this.db);
-    return result.rows;
-  }
-
-  /** One transaction: the upsert, then the attempts it started. */
-  private async claimSqlite(requests: ClaimRequest[]): Promise<ClaimedRow[]> {
-    return this.db.transaction().execute(async (trx) => {
-      const { rows } = await this.upsertClaims(requests).execute(trx);
-      if (rows.length > 0) {
-        await trx
-          .insertInto('attempts')
-          .values(
-            rows.map((row) => ({
-              event_id: row.event_id,
-              destination: row.destination,
-              attempt: Number(row.attempts),
-              owner: row.lease_owner,
-              started_at: Number(row.last_attempt_at),
-              outcome: 'started' as const,
-            })),
-          )
-          .onConflict((oc) => oc.doNothing())
-          .execute();
-      }
-      return rows;
-    });
-  }
-
-  /**
-   * One batch of settlements: the deliveries' status and lease, and their attempts' outcome.
-   * A delivery settled twice in one batch goes in consecutive statements, in call order.
-   */
-  private async settleBatch(items: Settlement[]): Promise<undefined[]> {
-    let chunk: Settlement[] = [];
-    let keys = new Set<string>();
-    for (const item of items) {
-      const key = keyOf(item.eventId, item.destination);
-      if (keys.has(key)) {
-        await this.settleChunk(chunk);
-        chunk = [];
-        keys = new Set();
-      }
-      chunk.push(item);
-      keys.add(key);
-    }
-    await this.settleChunk(chunk);
-    return items.map(() => undefined);
-  }
-
-  private async settleChunk(items: Settlement[]): Promise<void> {
-    if (items.length === 0) return;
-    const now = this.now;
-    const values = sql.join(
-      items.map((item) => {
-        const key = keyOf(item.eventId, item.destination);
-        const attempt = this.held.get(key) ?? null;
-        this.held.delete(key);
-        return sql`(${item.eventId}, ${item.destination}, ${attempt}, ${item.status}, ${item.error},
-          ${item.providerMessageId}, ${item.subject})`;
-      }),
-    );
-    // VALUES columns are column1… in both backends; the casts give PostgreSQL their types.
-    const settled = sql`select column1 as event_id, column2 as destination, cast(column3 as integer) as attempt,
-        column4 as status, column5 as error, column6 as provider_message_id, column7 as subject
-      from (values ${values}) as input`;
-    // delivered: always (it was sent). dead-lettered: unless delivered. retrying: only the
-    // attempt this store claimed (or, not known here, a delivery no one else holds).
-    const updateDeliveries = (from: RawBuilder<unknown>) => sql`update deliveries set
-        status = s.status,
-        last_error = coalesce(s.error, deliveries.last_error),
-        provider_message_id = coalesce(s.provider_message_id, deliveries.provider_message_id),
-        subject = coalesce(s.subject, deliveries.subject),
-        lease_owner = null,
-        lease_until = null,
-        updated_at = ${now}
-      from ${from} as s
-      where deliveries.event_id = s.event_id and deliveries.destination = s.destination and (
-        s.status = 'delivered'
-        or (s.status = 'dead-lettered' and deliveries.status <> 'delivered')
-        or (s.status = 'retrying' and deliveries.status not in ('delivered', 'dead-lettered') and (
-          deliveries.attempts = s.attempt
-          or (s.attempt is null and (deliveries.lease_owner is null or deliveries.lease_owner = ${this.owner})))))`;
-    const updateAttempts = (from: RawBuilder<unknown>) => sql`update attempts set
-        outcome = case s.status when 'retrying' then 'failed' else s.status end,
-        finished_at = ${now},
-        error = s.error,
-        provider_message_id = s.provider_message_id
-      from ${from} as s
-      where attempts.event_id = s.event_id and attempts.destination = s.destination
-        and attempts.attempt = s.attempt and attempts.outcome = 'started'`;
-    if (this.backend === 'postgres') {
-      await retryConflicts(() =>
-        sql`with s as (${settled}),
-          d as (${updateDeliveries(sql`s`)} returning 1),
-          a as (${updateAttempts(sql`s`)} returning 1)
-        select (select count(*) from d) as deliveries, (select count(*) from a) as attempts`.execute(this.db),
-      );
-    } else {
-      const from = sql`(${settled})`;
-      await this.db.transaction().execute(async (trx) => {
-        await updateDeliveries(from).execute(trx);
-        await updateAttempts(from).execute(trx);
-      });
-    }
-  }
+/** A claim's answer from what the database found. */
+function answerOf(result: ClaimResult, leaseMs: number): Claim {
+  if (result.kind === 'claimed') return { outcome: 'claimed' };
+  if (result.kind === 'settled') return { outcome: 'settled' };
+  // The holder's lease, by the database's clock; a row not visible yet was just claimed, so
+  // its lease is about a whole one.
+  const left =
+    result.leaseUntil !== undefined && result.now !== undefined ? Math.max(0, result.leaseUntil - result.now) : leaseMs;
+  return { outcome: 'busy', leaseLeftMs: left };
 }
 
 function compareKeys(eventA: string, destinationA: string, eventB: string, destinationB: string): number {
   if (eventA !== eventB) return eventA < eventB ? -1 : 1;
   if (destinationA !== destinationB) return destinationA < destinationB ? -1 : 1;
   return 0;
-}
-
-/**
- * Runs a PostgreSQL statement again when the server aborted it to break a deadlock or a
- * serialization conflict (40P01, 40001): the statement had no effect, so repeating it is safe.
- */
-async function retryConflicts<T>(run: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await run();
-    } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      if (attempt >= 5 || (code !== '40P01' && code !== '40001')) throw err;
-      await new Promise((resolve) => setTimeout(resolve, 5 * attempt * Math.random()));
-    }
-  }
-}
-
-interface ClaimedRow {
-  event_id: string;
-  destination: string;
-  attempts: number;
-  lease_owner: string;
-  last_attempt_at: number;
 }
 
 function toDeliveryRow(row: Selectable<DeliveriesTable>): DeliveryRow {

@@ -27,6 +27,18 @@ export interface DeliveryIdentity {
  */
 export type ClaimOutcome = 'claimed' | 'settled' | 'busy';
 
+/** A claim's answer; a `busy` one says how long the holder's lease has left. */
+export type Claim =
+  | { outcome: 'claimed' | 'settled' }
+  | {
+      outcome: 'busy';
+      /**
+       * Until the holder's lease ends, by the database's clock: the delivery is free to be
+       * attempted again by then at the latest (sooner, if the holder settles it).
+       */
+      leaseLeftMs: number;
+    };
+
 /**
  * Where a delivery stands. `pending`: claimed and not yet settled (being sent, or its sender
  * died and its lease will expire). `retrying`: an attempt failed transiently and it will be
@@ -128,7 +140,7 @@ export interface DeliveryStore {
    * the database's clock, so replicas' clock skew does not shorten leases. Claims made in the
    * same tick (up to 100) share that one statement.
    */
-  claim(delivery: DeliveryIdentity, leaseMs: number): Promise<ClaimOutcome>;
+  claim(delivery: DeliveryIdentity, leaseMs: number): Promise<Claim>;
   /** The claimed delivery was sent: `delivered`, lease released; the attempt records the provider's id. */
   delivered(
     eventId: string,
@@ -169,7 +181,10 @@ export interface DeliveryStore {
   keepMessage(message: KeptMessage): Promise<void>;
   /** The message kept for an event; undefined when none was (or retention removed it). */
   message(eventId: string): Promise<KeptMessage | undefined>;
-  /** Statements sent to the database so far (for the benchmark's "store round trips per event"). */
+  /**
+   * Calls to the database so far: statements, and for SQLite's batched writes one transaction
+   * each (for the benchmark's "store round trips per event").
+   */
   readonly roundTrips: number;
   /** Waits for batched work, then closes the connection(s). */
   close(): Promise<void>;

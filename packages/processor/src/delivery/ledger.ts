@@ -1,5 +1,9 @@
-/** What {@link DeliveryLedger.begin} found. */
-export type LedgerClaim = 'claimed' | 'settled' | 'busy';
+/**
+ * What {@link DeliveryLedger.begin} found. A `busy` answer from a ledger with leases says how
+ * long the holder's lease has left: by then the delivery is free again at the latest (the
+ * holder may be a replica that died mid-send).
+ */
+export type LedgerClaim = { outcome: 'claimed' | 'settled' } | { outcome: 'busy'; leaseLeftMs?: number | undefined };
 
 /** One delivery as the ledger records it: whose, where to, and what about. */
 export interface LedgerEntry {
@@ -44,12 +48,6 @@ export interface DeliveryLedger {
    * without a store keeps nothing.
    */
   keep(eventId: string, message: { body: string | Uint8Array; attributes: Record<string, string> }): Promise<void>;
-  /**
-   * The longest a claim holds a delivery when its holder never settles it (a replica that
-   * died mid-send): a `busy` delivery is free again by then at the latest. Undefined when a
-   * claim lives only as long as the copy holding it (in memory).
-   */
-  readonly leaseMs?: number | undefined;
 }
 
 /**
@@ -65,10 +63,11 @@ export class MemoryLedger implements DeliveryLedger {
 
   async begin(entry: LedgerEntry): Promise<LedgerClaim> {
     const key = keyOf(entry);
-    if (this.settled.has(key)) return 'settled';
-    if (this.inProgress.has(key)) return 'busy';
+    // No lease here: a claim lives as long as the copy of the message holding it.
+    if (this.settled.has(key)) return { outcome: 'settled' };
+    if (this.inProgress.has(key)) return { outcome: 'busy' };
     this.inProgress.add(key);
-    return 'claimed';
+    return { outcome: 'claimed' };
   }
 
   async delivered(key: LedgerKey): Promise<void> {

@@ -154,24 +154,25 @@ export class Pipeline {
         retryAfterMs: 0,
       };
     }
-    if (claim === 'settled') {
+    if (claim.outcome === 'settled') {
       events.emit('duplicate_skipped', { messageId: message.id, eventId: work.id, destination: destination.key });
       return { kind: 'done' };
     }
-    if (claim === 'busy') {
+    if (claim.outcome === 'busy') {
       events.emit('claim_held_elsewhere', { messageId: message.id, eventId: work.id, destination: destination.key });
       // Another copy of this message is delivering it right now; come back and see how it went.
       // Not before its claim could have expired: the holder may be a replica that died
       // mid-send, whose claim holds until its lease ends, and every return of the message
       // counts against the queue's receive limit (SQS moves it to the dead-letter queue after
-      // maxAttempts + 1 receives), so coming back sooner only burns attempts.
+      // maxAttempts + 1 receives), so coming back sooner only burns attempts. What is left of
+      // the lease, not a whole one: a holder that died long ago is taken over soon.
       return {
         kind: 'retry',
         destination: destination.key,
         error: 'being delivered by another copy',
         retryAfterMs: 0,
         heldByAnotherCopy: true,
-        ...(ledger.leaseMs === undefined ? {} : { notBeforeMs: ledger.leaseMs }),
+        ...(claim.leaseLeftMs === undefined ? {} : { notBeforeMs: claim.leaseLeftMs }),
       };
     }
     const outcome = await this.attempt(message, work, destination);

@@ -40,10 +40,6 @@ export class StoreLedger implements DeliveryLedger {
     this.purgeTimer.unref();
   }
 
-  get leaseMs(): number {
-    return this.options.leaseMs;
-  }
-
   /** Store round trips so far, for benchmarks and metrics. */
   get roundTrips(): number {
     return this.store?.roundTrips ?? 0;

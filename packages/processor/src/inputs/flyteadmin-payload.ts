@@ -56,6 +56,9 @@ export function flyteAdminPayload(message: ReceivedMessage, declared: boolean): 
 }
 
 function snsEnvelope(text: string): { Message: string; Subject?: string; MessageId?: string } | undefined {
+  // Every JSON body is asked whether it is an SNS envelope, and most are Herald's own events:
+  // a scan for the envelope's type spares them a second full parse.
+  if (!text.includes('"Notification"')) return undefined;
   let value: unknown;
   try {
     value = JSON.parse(text);

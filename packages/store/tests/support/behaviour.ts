@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { type DeliveryIdentity, type DeliveryStore, migrateStore, openStore } from '@herald/store';
+import { type Claim, type DeliveryIdentity, type DeliveryStore, migrateStore, openStore } from '@herald/store';
 import { afterEach, describe, expect, it } from 'vitest';
 
 export interface StoreFixture {
@@ -34,6 +34,11 @@ function delivery(
     phase: 'FAILED',
     ...extra,
   };
+}
+
+/** What a claim answered, without the lease a `busy` one carries. */
+async function outcomeOf(claim: Promise<Claim>): Promise<Claim['outcome']> {
+  return (await claim).outcome;
 }
 
 /** Polls `check` until it returns a value other than undefined (10 s at most). */
@@ -63,19 +68,36 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
       return [await open(url, 'replica-a'), await open(url, 'replica-b'), url];
     }
 
+    it('answers busy with what is left of the holder’s lease', async () => {
+      const [a, b] = await pair();
+      const d = delivery('ev-lease');
+      expect((await a.claim(d, 2_000)).outcome).toBe('claimed');
+      const first = await b.claim(d, LONG);
+      expect(first.outcome).toBe('busy');
+      const firstLeft = first.outcome === 'busy' ? first.leaseLeftMs : Number.NaN;
+      expect(firstLeft).toBeGreaterThan(1_000);
+      expect(firstLeft).toBeLessThanOrEqual(2_000);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // The asker's own lease length (LONG) plays no part: the holder's lease is what is left.
+      const later = await b.claim(d, LONG);
+      const laterLeft = later.outcome === 'busy' ? later.leaseLeftMs : Number.NaN;
+      expect(laterLeft).toBeLessThanOrEqual(firstLeft - 250);
+      expect(laterLeft).toBeGreaterThan(0);
+    });
+
     it('claims a new delivery once, and answers settled after it is delivered', async () => {
       const [a, b] = await pair();
       const d = delivery('ev-1', 'email:default:ab12cd', { label: 'email to a@x.com, b@y.com' });
-      expect(await a.claim(d, LONG)).toBe('claimed');
-      expect(await a.claim(d, LONG)).toBe('busy'); // its own live lease too: a second copy of the message
-      expect(await b.claim(d, LONG)).toBe('busy');
+      expect((await a.claim(d, LONG)).outcome).toBe('claimed');
+      expect((await a.claim(d, LONG)).outcome).toBe('busy'); // its own live lease too: a second copy of the message
+      expect((await b.claim(d, LONG)).outcome).toBe('busy');
       const [pending] = await a.list({ eventId: 'ev-1' });
       expect(pending).toMatchObject({ status: 'pending', attempts: 1, leaseOwner: 'replica-a' });
       expect(pending?.leaseUntil?.getTime()).toBeGreaterThan(Date.now());
 
       await a.delivered('ev-1', d.destination, { providerMessageId: 'ses-0001', subject: 'Execution f8a1b2c3 failed' });
-      expect(await b.claim(d, LONG)).toBe('settled');
-      expect(await a.claim(d, LONG)).toBe('settled');
+      expect((await b.claim(d, LONG)).outcome).toBe('settled');
+      expect((await a.claim(d, LONG)).outcome).toBe('settled');
       const [row] = await b.list({ eventId: 'ev-1' });
       expect(row).toMatchObject({
         eventId: 'ev-1',
@@ -103,7 +125,7 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
     it('releases a failed attempt for a retry by any replica, keeping the error', async () => {
       const [a, b] = await pair();
       const d = delivery('ev-2');
-      expect(await a.claim(d, LONG)).toBe('claimed');
+      expect((await a.claim(d, LONG)).outcome).toBe('claimed');
       await a.failed('ev-2', d.destination, 'slack answered 503');
       const [retrying] = await a.list({ eventId: 'ev-2' });
       expect(retrying).toMatchObject({
@@ -113,8 +135,8 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
         leaseUntil: null,
       });
 
-      expect(await b.claim(d, LONG)).toBe('claimed');
-      expect(await a.claim(d, LONG)).toBe('busy');
+      expect((await b.claim(d, LONG)).outcome).toBe('claimed');
+      expect((await a.claim(d, LONG)).outcome).toBe('busy');
       await b.delivered('ev-2', d.destination, {});
       const [row] = await a.list({ eventId: 'ev-2' });
       expect(row).toMatchObject({ status: 'delivered', attempts: 2, lastError: 'slack answered 503' });
@@ -127,15 +149,18 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
     it('takes over a delivery whose lease expired, and fences the late sender', async () => {
       const [a, b] = await pair();
       const d = delivery('ev-3');
-      expect(await a.claim(d, SHORT)).toBe('claimed');
+      expect((await a.claim(d, SHORT)).outcome).toBe('claimed');
       // replica-a "died" mid-send: once its lease has expired, replica-b takes the delivery over.
-      await waitFor(async () => ((await b.claim(d, LONG)) === 'claimed' ? true : undefined), 'the lease to expire');
+      await waitFor(
+        async () => ((await b.claim(d, LONG)).outcome === 'claimed' ? true : undefined),
+        'the lease to expire',
+      );
       const [row] = await b.list({ eventId: 'ev-3' });
       expect(row).toMatchObject({ status: 'pending', attempts: 2, leaseOwner: 'replica-b' });
 
       // replica-a comes back and reports its attempt failed: replica-b's lease stays.
       await a.failed('ev-3', d.destination, 'late failure');
-      expect(await a.claim(d, LONG)).toBe('busy');
+      expect((await a.claim(d, LONG)).outcome).toBe('busy');
       expect((await a.list({ eventId: 'ev-3' }))[0]).toMatchObject({ status: 'pending', leaseOwner: 'replica-b' });
 
       await b.delivered('ev-3', d.destination, { providerMessageId: 'T123' });
@@ -148,8 +173,11 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
     it('shows an attempt whose sender never came back as abandoned', async () => {
       const [a, b] = await pair();
       const d = delivery('ev-4');
-      expect(await a.claim(d, SHORT)).toBe('claimed');
-      await waitFor(async () => ((await b.claim(d, LONG)) === 'claimed' ? true : undefined), 'the lease to expire');
+      expect((await a.claim(d, SHORT)).outcome).toBe('claimed');
+      await waitFor(
+        async () => ((await b.claim(d, LONG)).outcome === 'claimed' ? true : undefined),
+        'the lease to expire',
+      );
       expect((await b.attempts('ev-4')).map((x) => [x.attempt, x.outcome])).toEqual([
         [1, 'abandoned'],
         [2, 'started'],
@@ -160,11 +188,17 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
       const [a, b] = await pair();
       const slack = delivery('ev-5', 'channel:oncall');
       const email = delivery('ev-5', 'email:default:ab12cd');
-      expect(await Promise.all([a.claim(slack, LONG), a.claim(email, LONG)])).toEqual(['claimed', 'claimed']);
+      expect(await Promise.all([outcomeOf(a.claim(slack, LONG)), outcomeOf(a.claim(email, LONG))])).toEqual([
+        'claimed',
+        'claimed',
+      ]);
       await a.deadLettered('ev-5', slack.destination, 'channel_not_found');
       await a.delivered('ev-5', email.destination, {});
       await a.deadLettered('ev-5', email.destination, 'too late');
-      expect(await Promise.all([b.claim(slack, LONG), b.claim(email, LONG)])).toEqual(['settled', 'settled']);
+      expect(await Promise.all([outcomeOf(b.claim(slack, LONG)), outcomeOf(b.claim(email, LONG))])).toEqual([
+        'settled',
+        'settled',
+      ]);
       const rows = await b.list({ eventId: 'ev-5' });
       expect(rows.find((r) => r.destination === slack.destination)).toMatchObject({
         status: 'dead-lettered',
@@ -176,7 +210,7 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
     it('applies settlements made in one tick in call order', async () => {
       const [a] = await pair();
       const d = delivery('ev-6');
-      expect(await a.claim(d, LONG)).toBe('claimed');
+      expect((await a.claim(d, LONG)).outcome).toBe('claimed');
       await Promise.all([a.failed('ev-6', d.destination, 'first'), a.delivered('ev-6', d.destination, {})]);
       expect((await a.list({ eventId: 'ev-6' }))[0]).toMatchObject({ status: 'delivered', lastError: 'first' });
     });
@@ -185,7 +219,11 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
       const [a] = await pair();
       const d = delivery('ev-7');
       expect(
-        await Promise.all([a.claim(d, LONG), a.claim(d, LONG), a.claim(delivery('ev-7', 'channel:b'), LONG)]),
+        await Promise.all([
+          outcomeOf(a.claim(d, LONG)),
+          outcomeOf(a.claim(d, LONG)),
+          outcomeOf(a.claim(delivery('ev-7', 'channel:b'), LONG)),
+        ]),
       ).toEqual(['claimed', 'busy', 'claimed']);
     });
 
@@ -197,8 +235,8 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
       for (let i = 0; i < deliveries.length; i += 10) {
         const slice = deliveries.slice(i, i + 10);
         const [fromA, fromB] = await Promise.all([
-          Promise.all(slice.map((d) => a.claim(d, LONG))),
-          Promise.all(slice.map((d) => b.claim(d, LONG))),
+          Promise.all(slice.map((d) => outcomeOf(a.claim(d, LONG)))),
+          Promise.all(slice.map((d) => outcomeOf(b.claim(d, LONG)))),
         ]);
         for (const [j] of slice.entries()) results.push([fromA[j] ?? '', fromB[j] ?? '']);
       }
@@ -262,12 +300,14 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
     it('batches claims made together into a few round trips', async () => {
       const [a] = await pair();
       const before = a.roundTrips;
-      const outcomes = await Promise.all(Array.from({ length: 50 }, (_, i) => a.claim(delivery(`batch-${i}`), LONG)));
+      const outcomes = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => outcomeOf(a.claim(delivery(`batch-${i}`), LONG))),
+      );
       expect(outcomes.every((o) => o === 'claimed')).toBe(true);
       const batched = a.roundTrips - before;
 
       const beforeOneByOne = a.roundTrips;
-      for (let i = 0; i < 50; i++) expect(await a.claim(delivery(`single-${i}`), LONG)).toBe('claimed');
+      for (let i = 0; i < 50; i++) expect((await a.claim(delivery(`single-${i}`), LONG)).outcome).toBe('claimed');
       const oneByOne = a.roundTrips - beforeOneByOne;
 
       expect(batched).toBeGreaterThan(0);
@@ -286,7 +326,12 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
       const ds = ['channel:oncall', 'channel:ops', 'email:default:ab12cd', 'channel:busy'].map((k) =>
         delivery('ev-8', k),
       );
-      expect(await Promise.all(ds.map((d) => a.claim(d, LONG)))).toEqual(['claimed', 'claimed', 'claimed', 'claimed']);
+      expect(await Promise.all(ds.map((d) => outcomeOf(a.claim(d, LONG))))).toEqual([
+        'claimed',
+        'claimed',
+        'claimed',
+        'claimed',
+      ]);
       await a.deadLettered('ev-8', 'channel:oncall', 'channel_not_found');
       await a.failed('ev-8', 'channel:ops', '503');
       await a.delivered('ev-8', 'email:default:ab12cd', {});
@@ -297,9 +342,9 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
         ['channel:oncall', 'retrying'],
         ['channel:ops', 'retrying'],
       ]);
-      expect(await b.claim(ds[0] as DeliveryIdentity, LONG)).toBe('claimed');
-      expect(await b.claim(ds[2] as DeliveryIdentity, LONG)).toBe('settled');
-      expect(await b.claim(ds[3] as DeliveryIdentity, LONG)).toBe('busy');
+      expect((await b.claim(ds[0] as DeliveryIdentity, LONG)).outcome).toBe('claimed');
+      expect((await b.claim(ds[2] as DeliveryIdentity, LONG)).outcome).toBe('settled');
+      expect((await b.claim(ds[3] as DeliveryIdentity, LONG)).outcome).toBe('busy');
 
       // One destination, by its readable label.
       const one = await b.reopen('ev-8', { destination: "slack 'ops'" });
@@ -308,7 +353,7 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
 
       const forced = await b.reopen('ev-8', { destination: 'email:default:ab12cd', force: true });
       expect(forced).toMatchObject([{ destination: 'email:default:ab12cd', status: 'retrying', leaseOwner: null }]);
-      expect(await a.claim(ds[2] as DeliveryIdentity, LONG)).toBe('claimed');
+      expect((await a.claim(ds[2] as DeliveryIdentity, LONG)).outcome).toBe('claimed');
       await a.delivered('ev-8', 'email:default:ab12cd', {});
       expect((await a.attempts('ev-8')).filter((x) => x.destination === 'email:default:ab12cd')).toMatchObject([
         { attempt: 1, outcome: 'delivered' },
@@ -321,10 +366,12 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
       const [a] = await pair();
       const other = { project: 'ml', domain: 'production', name: 'aa00bb11' };
       await Promise.all([
-        a.claim(delivery('ev-9', 'email:default:ab12cd', { label: 'email to On.Call@x.com' }), LONG),
-        a.claim(delivery('ev-9', 'channel:oncall'), LONG),
-        a.claim(delivery('ev-10', 'channel:100%_ops', { execution: other, label: "slack '100%_ops'" }), LONG),
-        a.claim(delivery('ev-11', 'channel:oncall', { execution: { ...other, name: 'f8a1b2c3' } }), LONG),
+        outcomeOf(a.claim(delivery('ev-9', 'email:default:ab12cd', { label: 'email to On.Call@x.com' }), LONG)),
+        outcomeOf(a.claim(delivery('ev-9', 'channel:oncall'), LONG)),
+        outcomeOf(
+          a.claim(delivery('ev-10', 'channel:100%_ops', { execution: other, label: "slack '100%_ops'" }), LONG),
+        ),
+        outcomeOf(a.claim(delivery('ev-11', 'channel:oncall', { execution: { ...other, name: 'f8a1b2c3' } }), LONG)),
       ]);
       await a.deadLettered('ev-9', 'channel:oncall', 'gone');
 
@@ -372,7 +419,7 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
       const count = 1_234;
       for (let i = 0; i < count; i += 100) {
         const slice = Array.from({ length: Math.min(100, count - i) }, (_, j) => delivery(`old-${i + j}`));
-        await Promise.all(slice.map((d) => a.claim(d, LONG)));
+        await Promise.all(slice.map((d) => outcomeOf(a.claim(d, LONG))));
         await Promise.all(slice.map((d) => a.delivered(d.eventId, d.destination, {})));
       }
       await a.undecodable({ messageId: 'm-1', reason: 'not JSON', source: 'pubsub' });
@@ -384,16 +431,19 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
         return newest && now > newest.lastAttemptAt.getTime() + 5 ? new Date(now) : undefined;
       }, 'time to pass');
       await waitFor(async () => (Date.now() > cutoff.getTime() + 5 ? true : undefined), 'time to pass the cutoff');
-      expect(await b.claim(delivery('fresh'), LONG)).toBe('claimed');
+      expect((await b.claim(delivery('fresh'), LONG)).outcome).toBe('claimed');
 
       // A claim made while purging gets through between batches.
-      const [purged, claimed] = await Promise.all([a.purge(cutoff), b.claim(delivery('during-purge'), LONG)]);
+      const [purged, claimed] = await Promise.all([
+        a.purge(cutoff),
+        outcomeOf(b.claim(delivery('during-purge'), LONG)),
+      ]);
       expect(purged).toBe(count + 1);
       expect(claimed).toBe('claimed');
       expect((await a.list({ limit: 10_000 })).map((r) => r.eventId).sort()).toEqual(['during-purge', 'fresh']);
       expect(await a.attempts('old-1')).toEqual([]);
       // Purged means forgotten: the same delivery can be claimed anew.
-      expect(await a.claim(delivery('old-1'), LONG)).toBe('claimed');
+      expect((await a.claim(delivery('old-1'), LONG)).outcome).toBe('claimed');
     });
 
     it('migrates once: applying migrations again changes nothing', async () => {
@@ -401,8 +451,8 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
       expect(await migrateStore(url)).toEqual(['0001-delivery-log', '0002-messages']);
       expect(await migrateStore(url)).toEqual([]);
       const [a, b] = await Promise.all([open(url, 'replica-a'), open(url, 'replica-b')]);
-      expect(await a.claim(delivery('ev-12'), LONG)).toBe('claimed');
-      expect(await b.claim(delivery('ev-12'), LONG)).toBe('busy');
+      expect((await a.claim(delivery('ev-12'), LONG)).outcome).toBe('claimed');
+      expect((await b.claim(delivery('ev-12'), LONG)).outcome).toBe('busy');
       expect(await migrateStore(url)).toEqual([]);
     });
 
@@ -410,7 +460,7 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
       const url = await fixture.newUrl();
       const store = await openStore({ url });
       expect(store.roundTrips).toBe(0);
-      await store.claim(delivery('ev-13'), LONG);
+      (await store.claim(delivery('ev-13'), LONG)).outcome;
       expect(store.roundTrips).toBeGreaterThan(0);
       await store.close();
       await store.close();

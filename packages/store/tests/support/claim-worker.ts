@@ -24,7 +24,7 @@ for (let i = 0; i < ids.length; i += 10) {
   const results = await Promise.all(
     slice.map((eventId) => store.claim({ eventId, destination: 'channel:oncall', label: "slack 'oncall'" }, 60_000)),
   );
-  for (const [j, id] of slice.entries()) outcomes[id] = results[j] ?? 'missing';
+  for (const [j, id] of slice.entries()) outcomes[id] = results[j]?.outcome ?? 'missing';
 }
 await store.close();
 process.stdout.write(`${JSON.stringify(outcomes)}\n`);

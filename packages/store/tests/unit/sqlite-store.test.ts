@@ -26,7 +26,9 @@ describe('SQLite store files', () => {
   it('creates the parent directory, uses WAL and takes a plain path', async () => {
     const path = join(dir, 'nested', 'deeper', 'herald.db');
     const store = await openStore({ url: path });
-    expect(await store.claim({ eventId: 'e', destination: 'channel:x', label: "slack 'x'" }, 1000)).toBe('claimed');
+    expect((await store.claim({ eventId: 'e', destination: 'channel:x', label: "slack 'x'" }, 1000)).outcome).toBe(
+      'claimed',
+    );
     await store.close();
     expect((await stat(path)).isFile()).toBe(true);
     // WAL mode is a property of the file: a new connection finds it set.

@@ -1,0 +1,117 @@
+/**
+ * The store's hot path: the three writes every delivery makes (claim, settle, keep its
+ * message), a batch of them at a time. Each backend runs them its fastest way (`writes-sqlite.ts`:
+ * prepared statements in one synchronous transaction; `writes-postgres.ts`: one prepared,
+ * set-based statement per batch), and both decide with the same SQL, written once here, so a
+ * claim means the same thing in either.
+ */
+import type { DeliveryIdentity } from './types.js';
+
+/** One claim in a batch. */
+export interface ClaimRequest {
+  delivery: DeliveryIdentity;
+  leaseMs: number;
+}
+
+/** What the database answered for one claim. */
+export type ClaimResult =
+  | { kind: 'claimed'; attempt: number }
+  | { kind: 'settled' }
+  /** `leaseUntil` and `now` by the database's clock; undefined when the row is not visible yet. */
+  | { kind: 'busy'; leaseUntil?: number | undefined; now?: number | undefined };
+
+/** One settlement: the status it moves the delivery to, and what the attempt records. */
+export interface Settlement {
+  eventId: string;
+  destination: string;
+  /** The attempt this store claimed, which fences the release of a lease; null when not known here. */
+  attempt: number | null;
+  status: 'delivered' | 'retrying' | 'dead-lettered';
+  error: string | null;
+  providerMessageId: string | null;
+  subject: string | null;
+}
+
+/** One kept message, as stored. */
+export interface KeptRow {
+  event_id: string;
+  body: string;
+  encoding: 'utf8' | 'base64';
+  attributes: string;
+}
+
+/** The writes of one batch. */
+export interface WriteBatch {
+  /** At most one per event; an event's first kept message stays. */
+  kept: readonly KeptRow[];
+  /** In call order; one delivery may be settled more than once, applied in turn. */
+  settlements: readonly Settlement[];
+  /** Distinct deliveries, sorted by key. */
+  claims: readonly ClaimRequest[];
+}
+
+export interface DeliveryWrites {
+  /**
+   * Keeps, settles and claims (in that order where it matters: a delivery settled and claimed
+   * in one batch answers `settled`); one claim result per claim, in order.
+   */
+  write(batch: WriteBatch): Promise<ClaimResult[]>;
+  /** Statements or transactions sent so far. */
+  readonly calls: number;
+}
+
+/**
+ * The claim's decision, after `insert into deliveries … values …`: a new row is claimed; an
+ * existing one is taken over (one more attempt, a new lease) only when it is not settled and
+ * has no live lease. `excluded.last_attempt_at` is the statement's now.
+ */
+export const CLAIM_ON_CONFLICT = `on conflict (event_id, destination) do update set
+    attempts = deliveries.attempts + 1,
+    label = excluded.label,
+    last_attempt_at = excluded.last_attempt_at,
+    updated_at = excluded.updated_at,
+    lease_owner = excluded.lease_owner,
+    lease_until = excluded.lease_until
+  where deliveries.status not in ('delivered', 'dead-lettered')
+    and (deliveries.lease_until is null or deliveries.lease_until <= excluded.last_attempt_at)`;
+
+/** The columns a claim inserts, in the order of its values. */
+export const CLAIM_COLUMNS = `event_id, destination, label, project, domain, name, phase,
+  status, attempts, first_attempt_at, last_attempt_at, updated_at, lease_owner, lease_until`;
+
+/**
+ * A settlement of the deliveries in `s` (event_id, destination, attempt, status, error,
+ * provider_message_id, subject). delivered: always (it was sent). dead-lettered: unless
+ * delivered. retrying: only the attempt this store claimed (or, not known here, a delivery no
+ * one else holds), so a sender whose lease expired cannot release the lease of the replica
+ * that took over.
+ */
+export function settleDeliveries(from: string, owner: string, now: string): string {
+  return `update deliveries set
+      status = s.status,
+      last_error = coalesce(s.error, deliveries.last_error),
+      provider_message_id = coalesce(s.provider_message_id, deliveries.provider_message_id),
+      subject = coalesce(s.subject, deliveries.subject),
+      lease_owner = null,
+      lease_until = null,
+      updated_at = ${now}
+    from ${from} as s
+    where deliveries.event_id = s.event_id and deliveries.destination = s.destination and (
+      s.status = 'delivered'
+      or (s.status = 'dead-lettered' and deliveries.status <> 'delivered')
+      or (s.status = 'retrying' and deliveries.status not in ('delivered', 'dead-lettered') and (
+        deliveries.attempts = s.attempt
+        or (s.attempt is null and (deliveries.lease_owner is null or deliveries.lease_owner = ${owner})))))`;
+}
+
+/** The attempt a settlement ends: its outcome, when, and what the provider said. */
+export function settleAttempts(from: string, now: string): string {
+  return `update attempts set
+      outcome = case s.status when 'retrying' then 'failed' else s.status end,
+      finished_at = ${now},
+      error = s.error,
+      provider_message_id = s.provider_message_id
+    from ${from} as s
+    where attempts.event_id = s.event_id and attempts.destination = s.destination
+      and attempts.attempt = s.attempt and attempts.outcome = 'started'`;
+}
