@@ -184,6 +184,33 @@ describe('herald dead-letters on SQS', () => {
     expect(rows.find((r) => r.destination === 'channel:hook')?.attempts).toBe(3);
   });
 
+  it('logs a message it cannot read, with the queue’s message id and why, for `herald deliveries undecodable`', async () => {
+    const hook = await hookReceiver();
+    const stack = await createStack({ herald: await storeAndHook(hook.services.base) });
+    await run(stack.configFile);
+    const { SendMessageCommand } = await import('@aws-sdk/client-sqs');
+    const sent = await stack.sqs.send(
+      new SendMessageCommand({ QueueUrl: stack.queueUrl, MessageBody: 'not an event' }),
+    );
+
+    // Dead-lettered with the reason, and in the log under the id SQS gave it.
+    const [found] = await eventually(async () => {
+      const result = await herald(['deliveries', 'undecodable', '--config', stack.configFile, '--json']);
+      expect(result.status).toBe(0);
+      const rows = JSON.parse(result.stdout) as { messageId: string; source: string; reason: string }[];
+      expect(rows).toHaveLength(1);
+      return rows;
+    }, 30_000);
+    expect(found).toMatchObject({ messageId: sent.MessageId, source: 'sqs' });
+    expect(found?.reason).toMatch(/json/i);
+    expect((await listed(stack.configFile)).map((d) => [d.kind, d.reason])).toEqual([['undecodable', found?.reason]]);
+
+    const text = await herald(['deliveries', 'undecodable', '--config', stack.configFile, '--since', '1h']);
+    expect(text.stdout).toContain(`sqs     ${sent.MessageId}  (${found?.reason})`);
+    const none = await herald(['deliveries', 'undecodable', '--config', stack.configFile, '--until', '1h']);
+    expect(none.stdout).toBe('no undecodable messages\n');
+  });
+
   it('refuses to redrive without a delivery log unless told, and then moves the original body and attributes', async () => {
     const stack = await createStack();
     const body = JSON.stringify(failedEvent(`nolog-${stack.id}`));

@@ -18,10 +18,12 @@ import {
   deliveryFilter,
   formatEvent,
   formatRows,
+  formatUndecodable,
   type ListOptions,
   migrate,
   positive,
   time,
+  undecodableFilter,
   withStore,
 } from './commands/deliveries.js';
 import { formatRedelivery, redeliver } from './commands/redeliver.js';
@@ -179,6 +181,21 @@ export async function main(
       const filter = deliveryFilter(opts);
       const rows = await withStore(readConfig(opts.config), (store) => store.list(filter));
       io.stdout.write(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : formatRows(rows));
+    });
+  deliveries
+    .command('undecodable')
+    .description(
+      "messages that could not be read, newest first: the queue's message id and why (they went to the dead-letter queue)",
+    )
+    .requiredOption('-c, --config <file>', 'YAML config')
+    .option('--since <time>', 'received at or after: ISO 8601, or 30m / 2h / 7d ago')
+    .option('--until <time>', 'received before: ISO 8601, or 30m / 2h / 7d ago')
+    .option('--limit <n>', 'at most this many', '100')
+    .option('--json', 'print JSON', false)
+    .action(async (opts: ListOptions & { config: string; json: boolean }) => {
+      const filter = undecodableFilter(opts);
+      const rows = await withStore(readConfig(opts.config), (store) => store.undecodableMessages(filter));
+      io.stdout.write(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : formatUndecodable(rows));
     });
   deliveries
     .command('show')

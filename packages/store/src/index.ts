@@ -11,5 +11,7 @@ export {
   type DeliveryStatus,
   type DeliveryStore,
   type KeptMessage,
+  type UndecodableFilter,
   type UndecodableRecord,
+  type UndecodableRow,
 } from './types.js';

@@ -15,7 +15,9 @@ import type {
   DeliveryRow,
   DeliveryStore,
   KeptMessage,
+  UndecodableFilter,
   UndecodableRecord,
+  UndecodableRow,
 } from './types.js';
 import type { ClaimRequest, ClaimResult, DeliveryWrites, KeptRow, Settlement } from './writes.js';
 
@@ -119,6 +121,23 @@ export class KyselyDeliveryStore implements DeliveryStore {
     this.assertOpen();
     await sql`insert into undecodable (message_id, source, reason, received_at)
       values (${record.messageId}, ${record.source}, ${record.reason}, ${this.now})`.execute(this.db);
+  }
+
+  async undecodableMessages(filter: UndecodableFilter): Promise<UndecodableRow[]> {
+    let query = this.db.selectFrom('undecodable').selectAll();
+    if (filter.since !== undefined) query = query.where('received_at', '>=', filter.since.getTime());
+    if (filter.until !== undefined) query = query.where('received_at', '<', filter.until.getTime());
+    const rows = await query
+      .orderBy('received_at', 'desc')
+      .orderBy('message_id')
+      .limit(Math.max(1, Math.floor(filter.limit ?? 100)))
+      .execute();
+    return rows.map((row) => ({
+      messageId: row.message_id,
+      source: row.source,
+      reason: row.reason,
+      receivedAt: new Date(Number(row.received_at)),
+    }));
   }
 
   async list(filter: DeliveryFilter): Promise<DeliveryRow[]> {

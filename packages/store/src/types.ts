@@ -118,6 +118,21 @@ export interface UndecodableRecord {
   source: string;
 }
 
+/** One undecodable message in the log. */
+export interface UndecodableRow extends UndecodableRecord {
+  receivedAt: Date;
+}
+
+/** Filters of {@link DeliveryStore.undecodableMessages}; all optional. */
+export interface UndecodableFilter {
+  /** Received at or after. */
+  since?: Date | undefined;
+  /** Received before. */
+  until?: Date | undefined;
+  /** At most this many, newest first; default 100. */
+  limit?: number | undefined;
+}
+
 /**
  * The delivery store. Every method may be called concurrently; claims and settlements made
  * in the same tick are batched into one statement.
@@ -157,6 +172,8 @@ export interface DeliveryStore {
   deadLettered(eventId: string, destination: string, reason: string): Promise<void>;
   /** An undecodable message: logged with the queue's message id, the reason and the transport. */
   undecodable(record: UndecodableRecord): Promise<void>;
+  /** The undecodable messages logged, newest first. */
+  undecodableMessages(filter: UndecodableFilter): Promise<UndecodableRow[]>;
   /** The delivery log, newest last attempt first. */
   list(filter: DeliveryFilter): Promise<DeliveryRow[]>;
   /** Every attempt of an event's deliveries, oldest first. */

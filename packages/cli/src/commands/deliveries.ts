@@ -8,6 +8,8 @@ import {
   type DeliveryStore,
   migrateStore,
   openStore,
+  type UndecodableFilter,
+  type UndecodableRow,
 } from '@herald/store';
 import { UsageError } from '../errors.js';
 
@@ -63,6 +65,23 @@ export function deliveryFilter(options: ListOptions): DeliveryFilter {
   if (options.since) filter.since = time(options.since, '--since');
   if (options.until) filter.until = time(options.until, '--until');
   return filter;
+}
+
+/** `herald deliveries undecodable` options → the store's filter. @throws UsageError naming a bad option. */
+export function undecodableFilter(options: Pick<ListOptions, 'since' | 'until' | 'limit'>): UndecodableFilter {
+  const filter: UndecodableFilter = { limit: positive(options.limit ?? '100', '--limit') };
+  if (options.since) filter.since = time(options.since, '--since');
+  if (options.until) filter.until = time(options.until, '--until');
+  return filter;
+}
+
+/** One line per undecodable message: when, the transport, the queue's message id, and why. */
+export function formatUndecodable(rows: readonly UndecodableRow[]): string {
+  if (rows.length === 0) return 'no undecodable messages\n';
+  const lines = rows.map((row) =>
+    [row.receivedAt.toISOString(), row.source.padEnd(6), row.messageId, `(${row.reason})`].join('  '),
+  );
+  return `${lines.join('\n')}\n`;
 }
 
 /** One line per delivery: when, status, attempts, execution, phase, destination, and the last error. */

@@ -407,11 +407,23 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
       expect(await a.list({ until: new Date(Date.now() + 60_000) })).toHaveLength(4);
     });
 
-    it('logs undecodable messages', async () => {
-      const [a] = await pair();
+    it('logs undecodable messages, lists them newest first, and purges them', async () => {
+      const [a, b] = await pair();
+      const before = Date.now();
       await a.undecodable({ messageId: 'sqs-msg-1', reason: 'not JSON', source: 'sqs' });
-      await a.undecodable({ messageId: 'sqs-msg-1', reason: 'not JSON', source: 'sqs' });
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await a.undecodable({ messageId: 'sqs-msg-2', reason: 'unknown version 9', source: 'sqs' });
+      const listed = await b.undecodableMessages({});
+      expect(listed.map((r) => [r.messageId, r.reason, r.source])).toEqual([
+        ['sqs-msg-2', 'unknown version 9', 'sqs'],
+        ['sqs-msg-1', 'not JSON', 'sqs'],
+      ]);
+      expect(listed[1]?.receivedAt.getTime()).toBeGreaterThanOrEqual(before - 1_000);
+      expect(await b.undecodableMessages({ limit: 1 })).toHaveLength(1);
+      expect(await b.undecodableMessages({ since: new Date(Date.now() + 60_000) })).toEqual([]);
+      expect(await b.undecodableMessages({ until: new Date(before - 60_000) })).toEqual([]);
       expect(await a.purge(new Date(Date.now() + 60_000))).toBe(2);
+      expect(await b.undecodableMessages({})).toEqual([]);
     });
 
     it('purges what is older than the cutoff, attempts with it, in batches', async () => {
