@@ -1,7 +1,7 @@
 /**
  * A second process racing for claims: opens the store at argv[2] as owner argv[3], marks
  * itself ready in the directory argv[4] and waits until `racers` (argv[5]) are, then claims
- * deliveries e0…eN-1 (N = argv[6]) of one destination ten per tick, in ascending order or,
+ * deliveries e0…eN-1 (N = argv[6]) of one destination ten per tick, a few milliseconds apart, in ascending order or,
  * with argv[7] = `descending`, the other way round (so racers meet and contend), and prints
  * each outcome as one JSON line.
  */
@@ -25,6 +25,9 @@ for (let i = 0; i < ids.length; i += 10) {
     slice.map((eventId) => store.claim({ eventId, destination: 'channel:oncall', label: "slack 'oncall'" }, 60_000)),
   );
   for (const [j, id] of slice.entries()) outcomes[id] = results[j]?.outcome ?? 'missing';
+  // Paced: a batch takes well under a millisecond, so without a pause one racer could be done
+  // before the other, started a moment later on a busy machine, claims anything.
+  await new Promise((resolve) => setTimeout(resolve, 3));
 }
 await store.close();
 process.stdout.write(`${JSON.stringify(outcomes)}\n`);
