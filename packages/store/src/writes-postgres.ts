@@ -70,16 +70,18 @@ export class PostgresWrites implements DeliveryWrites {
   ) {}
 
   /**
-   * Kept messages and settlements first, then claims, each one statement: a delivery settled
-   * and claimed in one batch then answers `settled`. A delivery settled twice in one batch
-   * needs two statements (one UPDATE changes a row once).
+   * Kept messages, settlements and claims, each one statement, at the same time on the pool's
+   * connections: a claim waits for no other write. A delivery settled and claimed in one batch
+   * (two copies of a message in this replica) is then decided by whichever locks its row
+   * first; either answer is safe (`settled`, or `busy` until the settlement lands).
    */
   async write(batch: WriteBatch): Promise<ClaimResult[]> {
-    const first: Promise<unknown>[] = [];
-    if (batch.kept.length > 0) first.push(this.keep(batch.kept));
-    if (batch.settlements.length > 0) first.push(this.settleInTurn(batch.settlements));
-    await Promise.all(first);
-    return batch.claims.length > 0 ? this.claim(batch.claims) : [];
+    const [claimed] = await Promise.all([
+      batch.claims.length > 0 ? this.claim(batch.claims) : [],
+      batch.kept.length > 0 ? this.keep(batch.kept) : undefined,
+      batch.settlements.length > 0 ? this.settleInTurn(batch.settlements) : undefined,
+    ]);
+    return claimed;
   }
 
   private async claim(requests: readonly ClaimRequest[]): Promise<ClaimResult[]> {

@@ -52,8 +52,8 @@ export interface WriteBatch {
 
 export interface DeliveryWrites {
   /**
-   * Keeps, settles and claims (in that order where it matters: a delivery settled and claimed
-   * in one batch answers `settled`); one claim result per claim, in order.
+   * Keeps, settles and claims; one claim result per claim, in order. A delivery settled and
+   * claimed in one batch may answer either `settled` or `busy`: both are safe.
    */
   write(batch: WriteBatch): Promise<ClaimResult[]>;
   /** Statements or transactions sent so far. */
