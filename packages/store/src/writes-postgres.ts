@@ -49,11 +49,22 @@ const CLAIM = `with input as (
     left join deliveries d on d.event_id = i.event_id and d.destination = i.destination
   order by i.position`;
 
+/** A settlement's fields, as columns of the batch's rows (`s`). */
+const SETTLED = {
+  eventId: 's.event_id',
+  destination: 's.destination',
+  attempt: 's.attempt',
+  status: 's.status',
+  error: 's.error',
+  providerMessageId: 's.provider_message_id',
+  subject: 's.subject',
+};
+
 const SETTLE = `with s as (
     select * from json_to_recordset($1::json) as t(event_id text, destination text, attempt integer,
       status text, error text, provider_message_id text, subject text)),
-  d as (${settleDeliveries('s', '$2', POSTGRES_NOW)} returning 1),
-  a as (${settleAttempts('s', POSTGRES_NOW)} returning 1)
+  d as (${settleDeliveries(SETTLED, '$2', POSTGRES_NOW, 'from s')} returning 1),
+  a as (${settleAttempts(SETTLED, POSTGRES_NOW, 'from s')} returning 1)
   select (select count(*) from d) as deliveries, (select count(*) from a) as attempts`;
 
 const KEEP = `insert into messages (event_id, body, encoding, attributes, kept_at)

@@ -44,9 +44,18 @@ export class SqliteWrites implements DeliveryWrites {
     this.standing = db.prepare(
       `select status, lease_until, ${SQLITE_NOW} as now from deliveries where event_id = ? and destination = ?`,
     );
-    const row = `(select ? as event_id, ? as destination, ? as attempt, ? as status, ? as error,
-      ? as provider_message_id, ? as subject)`;
-    this.settleDelivery = db.prepare(settleDeliveries(row, '?', SQLITE_NOW));
+    // Numbered parameters, one row per statement: an UPDATE … FROM a one-row subquery cost
+    // twice as much as a plain UPDATE.
+    const row = {
+      eventId: '?1',
+      destination: '?2',
+      attempt: '?3',
+      status: '?4',
+      error: '?5',
+      providerMessageId: '?6',
+      subject: '?7',
+    };
+    this.settleDelivery = db.prepare(settleDeliveries(row, '?8', SQLITE_NOW));
     this.settleAttempt = db.prepare(settleAttempts(row, SQLITE_NOW));
     this.keepRow = db.prepare(`insert into messages (event_id, body, encoding, attributes, kept_at)
       values (?, ?, ?, ?, ${SQLITE_NOW}) on conflict (event_id) do nothing`);

@@ -79,39 +79,49 @@ export const CLAIM_ON_CONFLICT = `on conflict (event_id, destination) do update 
 export const CLAIM_COLUMNS = `event_id, destination, label, project, domain, name, phase,
   status, attempts, first_attempt_at, last_attempt_at, updated_at, lease_owner, lease_until`;
 
+/** Where a settlement statement reads each field of the settlement: a column, or a parameter. */
+export interface SettlementFields {
+  eventId: string;
+  destination: string;
+  attempt: string;
+  status: string;
+  error: string;
+  providerMessageId: string;
+  subject: string;
+}
+
 /**
- * A settlement of the deliveries in `s` (event_id, destination, attempt, status, error,
- * provider_message_id, subject). delivered: always (it was sent). dead-lettered: unless
- * delivered. retrying: only the attempt this store claimed (or, not known here, a delivery no
- * one else holds), so a sender whose lease expired cannot release the lease of the replica
- * that took over.
+ * Settles a delivery. delivered: always (it was sent). dead-lettered: unless delivered.
+ * retrying: only the attempt this store claimed (or, not known here, a delivery no one else
+ * holds), so a sender whose lease expired cannot release the lease of the replica that took
+ * over. `from` names the relation the fields are read from, if any.
  */
-export function settleDeliveries(from: string, owner: string, now: string): string {
+export function settleDeliveries(s: SettlementFields, owner: string, now: string, from = ''): string {
   return `update deliveries set
-      status = s.status,
-      last_error = coalesce(s.error, deliveries.last_error),
-      provider_message_id = coalesce(s.provider_message_id, deliveries.provider_message_id),
-      subject = coalesce(s.subject, deliveries.subject),
+      status = ${s.status},
+      last_error = coalesce(${s.error}, deliveries.last_error),
+      provider_message_id = coalesce(${s.providerMessageId}, deliveries.provider_message_id),
+      subject = coalesce(${s.subject}, deliveries.subject),
       lease_owner = null,
       lease_until = null,
       updated_at = ${now}
-    from ${from} as s
-    where deliveries.event_id = s.event_id and deliveries.destination = s.destination and (
-      s.status = 'delivered'
-      or (s.status = 'dead-lettered' and deliveries.status <> 'delivered')
-      or (s.status = 'retrying' and deliveries.status not in ('delivered', 'dead-lettered') and (
-        deliveries.attempts = s.attempt
-        or (s.attempt is null and (deliveries.lease_owner is null or deliveries.lease_owner = ${owner})))))`;
+    ${from}
+    where deliveries.event_id = ${s.eventId} and deliveries.destination = ${s.destination} and (
+      ${s.status} = 'delivered'
+      or (${s.status} = 'dead-lettered' and deliveries.status <> 'delivered')
+      or (${s.status} = 'retrying' and deliveries.status not in ('delivered', 'dead-lettered') and (
+        deliveries.attempts = ${s.attempt}
+        or (${s.attempt} is null and (deliveries.lease_owner is null or deliveries.lease_owner = ${owner})))))`;
 }
 
 /** The attempt a settlement ends: its outcome, when, and what the provider said. */
-export function settleAttempts(from: string, now: string): string {
+export function settleAttempts(s: SettlementFields, now: string, from = ''): string {
   return `update attempts set
-      outcome = case s.status when 'retrying' then 'failed' else s.status end,
+      outcome = case ${s.status} when 'retrying' then 'failed' else ${s.status} end,
       finished_at = ${now},
-      error = s.error,
-      provider_message_id = s.provider_message_id
-    from ${from} as s
-    where attempts.event_id = s.event_id and attempts.destination = s.destination
-      and attempts.attempt = s.attempt and attempts.outcome = 'started'`;
+      error = ${s.error},
+      provider_message_id = ${s.providerMessageId}
+    ${from}
+    where attempts.event_id = ${s.eventId} and attempts.destination = ${s.destination}
+      and attempts.attempt = ${s.attempt} and attempts.outcome = 'started'`;
 }
