@@ -15,6 +15,11 @@ export class TickBatcher<I, O> {
     private readonly run: (items: I[]) => Promise<O[]>,
     private readonly max: number,
     private readonly concurrency: number,
+    /**
+     * How long the first call of a batch waits for others: 0, the end of this tick; more, for
+     * writes nobody waits on, to gather them into fewer, larger batches.
+     */
+    private readonly delayMs = 0,
   ) {}
 
   submit(item: I): Promise<O> {
@@ -34,10 +39,12 @@ export class TickBatcher<I, O> {
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(() => {
+    const due = () => {
       this.scheduled = false;
       if (this.inFlight < this.concurrency) this.flush();
-    });
+    };
+    if (this.delayMs > 0) setTimeout(due, this.delayMs);
+    else setImmediate(due);
   }
 
   private flush(): void {

@@ -25,6 +25,13 @@ export type Backend = 'sqlite' | 'postgres';
 
 /** At most this many writes (claims, settlements, kept messages) per batch. */
 const MAX_BATCH = 256;
+/**
+ * How long settlements and kept messages wait to be written with others. Nobody's send waits
+ * for them (a message's slot is free once its sends are done; only its ack waits), so they
+ * go in larger batches than claims, which a send does wait for and which go at the end of the
+ * tick in small batches of their own.
+ */
+const RECORD_DELAY_MS = 10;
 /** Rows deleted per retention statement. */
 const PURGE_BATCH = 500;
 
@@ -46,11 +53,10 @@ export class KyselyDeliveryStore implements DeliveryStore {
    * whose lease expired cannot release the lease of the replica that took over.
    */
   private readonly held = new Map<string, number>();
-  /**
-   * Claims, settlements and kept messages made in one tick go to the database together: one
-   * transaction in SQLite, one statement of each kind in PostgreSQL.
-   */
-  private readonly batcher: TickBatcher<Write, Claim | undefined>;
+  /** Claims made in one tick, in one transaction (SQLite) or statement (PostgreSQL). */
+  private readonly claims: TickBatcher<Write, Claim | undefined>;
+  /** Settlements and kept messages, gathered for a few milliseconds: one transaction, or a statement of each kind. */
+  private readonly records: TickBatcher<Write, Claim | undefined>;
   private closed = false;
 
   constructor(
@@ -61,10 +67,12 @@ export class KyselyDeliveryStore implements DeliveryStore {
     private readonly now: RawBuilder<number>,
     private readonly counter: { trips: number },
   ) {
-    // SQLite runs a batch synchronously, so one at a time, growing under load; PostgreSQL
-    // takes a few batches at once from its pool.
+    // SQLite runs a batch synchronously, so one at a time, growing under load. PostgreSQL
+    // takes a few claim batches at once from its pool, and one batch of records (up to two
+    // statements), so claims never wait for a connection behind them.
     const concurrency = backend === 'postgres' ? 4 : 1;
-    this.batcher = new TickBatcher((writes) => this.writeBatch(writes), MAX_BATCH, concurrency);
+    this.claims = new TickBatcher((writes) => this.writeBatch(writes), MAX_BATCH, concurrency);
+    this.records = new TickBatcher((writes) => this.writeBatch(writes), MAX_BATCH, 1, RECORD_DELAY_MS);
   }
 
   get roundTrips(): number {
@@ -74,7 +82,7 @@ export class KyselyDeliveryStore implements DeliveryStore {
   claim(delivery: DeliveryIdentity, leaseMs: number): Promise<Claim> {
     this.assertOpen();
     const request = { delivery, leaseMs: Math.max(1, Math.round(leaseMs)) };
-    return this.batcher.submit({ kind: 'claim', request }) as Promise<Claim>;
+    return this.claims.submit({ kind: 'claim', request }) as Promise<Claim>;
   }
 
   delivered(
@@ -256,7 +264,7 @@ export class KyselyDeliveryStore implements DeliveryStore {
 
   keepMessage(message: KeptMessage): Promise<void> {
     this.assertOpen();
-    return this.batcher.submit({ kind: 'keep', message }).then(() => undefined);
+    return this.records.submit({ kind: 'keep', message }).then(() => undefined);
   }
 
   async message(eventId: string): Promise<KeptMessage | undefined> {
@@ -273,7 +281,8 @@ export class KyselyDeliveryStore implements DeliveryStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.batcher.drained();
+    await Promise.all([this.claims.drained(), this.records.drained()]);
+    await this.writes.close();
     await this.db.destroy();
   }
 
@@ -282,7 +291,7 @@ export class KyselyDeliveryStore implements DeliveryStore {
   }
 
   private settle(settlement: SettlementRequest): Promise<void> {
-    return this.batcher.submit({ kind: 'settle', settlement }).then(() => undefined);
+    return this.records.submit({ kind: 'settle', settlement }).then(() => undefined);
   }
 
   /** One batch of writes; one answer per write, in order (a claim's, or undefined). */

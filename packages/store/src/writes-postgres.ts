@@ -46,7 +46,11 @@ const CLAIM = `with input as (
   select c.attempts, d.status, d.lease_until, clock.now
   from input i cross join clock
     left join claimed c on c.event_id = i.event_id and c.destination = i.destination
-    left join deliveries d on d.event_id = i.event_id and d.destination = i.destination
+    -- Lateral with a limit (which keeps the planner from flattening it into a join): each row
+    -- is one primary-key lookup.
+    left join lateral (
+      select status, lease_until from deliveries
+      where deliveries.event_id = i.event_id and deliveries.destination = i.destination limit 1) d on true
   order by i.position`;
 
 /** A settlement's fields, as columns of the batch's rows (`s`). */
@@ -152,6 +156,10 @@ export class PostgresWrites implements DeliveryWrites {
   private async keep(rows: readonly KeptRow[]): Promise<void> {
     // KeptRow's fields are the columns' names.
     await this.run('herald_keep_v2', KEEP, [JSON.stringify(rows)]);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
   }
 
   /**

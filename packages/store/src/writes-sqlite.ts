@@ -98,6 +98,9 @@ export class SqliteWrites implements DeliveryWrites {
     return { kind: 'busy', leaseUntil: row?.lease_until ?? undefined, now: row?.now };
   }
 
+  /** The connection is Kysely's, closed with it. */
+  async close(): Promise<void> {}
+
   /**
    * BEGIN IMMEDIATE takes the write lock up front: a transaction that starts reading and then
    * writes can fail with SQLITE_BUSY when another process (`herald redeliver`) wrote between.

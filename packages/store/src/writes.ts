@@ -58,6 +58,8 @@ export interface DeliveryWrites {
   write(batch: WriteBatch): Promise<ClaimResult[]>;
   /** Statements or transactions sent so far. */
   readonly calls: number;
+  /** Releases what the hot path holds of its own (PostgreSQL: its connections). */
+  close(): Promise<void>;
 }
 
 /**
