@@ -140,6 +140,8 @@ describe('herald run with herald.http', () => {
     expect(sample(metrics, 'herald_ingest_rejected_total{reason="invalid"}')).toBe(1);
     expect(sample(metrics, 'herald_ingest_rejected_total{reason="too_large"}')).toBe(1);
     expect(sample(metrics, 'herald_in_flight')).toBe(0);
+    // The sandbox keeps its delivery log in SQLite (outbox/herald.db): its round trips are counted.
+    expect(sample(metrics, 'herald_store_round_trips_total')).toBeGreaterThan(0);
     expect(metrics).toMatch(/^herald_process_resident_memory_bytes \d+/m);
 
     // fetch keeps its connection to the server open; SIGTERM must not wait for it (the server

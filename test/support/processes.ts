@@ -11,6 +11,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import pg from 'pg';
 
 const PUBSUB_LAUNCHER = `${process.env.CLOUDSDK_ROOT ?? '/usr/lib/google-cloud-sdk'}/platform/pubsub-emulator/bin/cloud-pubsub-emulator`;
 
@@ -40,6 +41,11 @@ export async function startPubSubEmulator(): Promise<StartedEmulator> {
 export interface StartedPostgres {
   /** `postgres://postgres@127.0.0.1:PORT/postgres`: trust authentication, loopback only. */
   url: string;
+  /**
+   * Creates an empty database of that name (lower-case letters, digits and `_`) on the cluster
+   * and resolves to its URL: a fresh store each time, on one cluster.
+   */
+  createDatabase(name: string): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -85,11 +91,26 @@ export async function startPostgres(): Promise<StartedPostgres> {
     ].join(' ');
     await run('pg_ctl', ['start', '-D', data, '-w', '-t', '60', '-l', join(dir, 'server.log'), '-o', options]);
     started = true;
-    return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, stop: stopCluster };
+    const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+    return { url, createDatabase: (name) => createDatabase(url, name), stop: stopCluster };
   } catch (err) {
     await stopCluster();
     throw new Error(`cannot start PostgreSQL (are initdb and pg_ctl on the PATH?): ${(err as Error).message}`);
   }
+}
+
+async function createDatabase(adminUrl: string, name: string): Promise<string> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`not a database name this creates: '${name}'`);
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query(`create database ${name}`);
+  } finally {
+    await client.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
 }
 
 /** Runs a command to completion; rejects with its output when it fails. */

@@ -75,6 +75,7 @@ export function createProcessor(config: ResolvedConfig, deps: ProcessorDependenc
     // An emailer passed in belongs to the caller, who closes it.
     closeWhenStopped: [...(emailer && !deps.emailer ? [emailer] : []), templates.renderer.hold(), ...ownLedger],
     startFirst: ownLedger,
+    ledger,
   });
 }
 

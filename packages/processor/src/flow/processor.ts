@@ -1,4 +1,5 @@
 import { backoffDelayMs, type Logger, settlesWithin } from '@herald/core/runtime';
+import type { DeliveryLedger } from '../delivery/ledger.js';
 import type { Pipeline } from '../delivery/pipeline.js';
 import type { ProcessorEvents } from '../events.js';
 import type { Source } from '../sources/source.js';
@@ -30,6 +31,8 @@ export interface ProcessorOptions {
   closeWhenStopped?: readonly { close(): Promise<void> }[];
   /** Parts to start before the first receive (the delivery store: connect, migrate). */
   startFirst?: readonly { start(): Promise<void> }[];
+  /** The ledger the pipeline claims and records deliveries in, for those who read it (metrics). */
+  ledger?: DeliveryLedger;
 }
 
 /**
@@ -86,6 +89,11 @@ export class Processor {
   /** Messages currently in the pipeline. */
   get inFlight(): number {
     return this.limiter.inFlight;
+  }
+
+  /** The delivery ledger its pipeline uses (a StoreLedger when a store is configured). */
+  get ledger(): DeliveryLedger | undefined {
+    return this.options.ledger;
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { ProcessorEventMap, ProcessorEvents } from '@herald/processor';
+import { type DeliveryLedger, type ProcessorEventMap, type ProcessorEvents, StoreLedger } from '@herald/processor';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /** Why the ingest endpoint refused a request: the `reason` label of `herald_ingest_rejected_total`. */
@@ -27,10 +27,14 @@ const SOURCE_OPERATIONS = ['receive', 'ack', 'retryLater', 'deadLetter'] as cons
 /** Seconds; a send is aborted at the delivery timeout (30 s by default). */
 const DELIVERY_SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-/** What the metrics read from the processor: its lifecycle events and how much it holds. */
+/**
+ * What the metrics read from the processor: its lifecycle events, how much it holds and its
+ * delivery ledger (a {@link StoreLedger} when a store is configured).
+ */
 export interface MetricsSource {
   readonly events: ProcessorEvents;
   readonly inFlight: number;
+  readonly ledger?: DeliveryLedger | undefined;
 }
 
 /** Herald's Prometheus metrics, in a registry of their own. */
@@ -130,6 +134,22 @@ export function createMetrics(source: MetricsSource, options: { defaultMetrics?:
       this.set(source.inFlight);
     },
   });
+  const { ledger } = source;
+  if (ledger instanceof StoreLedger) {
+    // Read from the store when scraped; a store closed and opened again counts from 0, so only
+    // what it counted since the last scrape is added and the counter never goes back.
+    let seen = 0;
+    new Counter({
+      name: 'herald_store_round_trips_total',
+      help: 'Round trips to the delivery store: claims, log writes, kept messages and purges, those made together sharing one.',
+      registers,
+      collect() {
+        const trips = ledger.roundTrips;
+        this.inc(trips >= seen ? trips - seen : trips);
+        seen = trips;
+      },
+    });
+  }
   const ingested = new Counter({
     name: 'herald_events_ingested_total',
     help: 'Events published through POST /v1/events.',

@@ -1,4 +1,8 @@
-import { type ProcessorEventMap, ProcessorEvents } from '@herald/processor';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { silentLogger } from '@herald/core/runtime';
+import { MemoryLedger, type ProcessorEventMap, ProcessorEvents, StoreLedger } from '@herald/processor';
 import { createMetrics, type HeraldMetrics } from '@herald/server';
 import { describe, expect, it } from 'vitest';
 
@@ -167,5 +171,50 @@ describe('createMetrics', () => {
     expect(text).not.toMatch(/^process_cpu/m);
     // Separate registries: one's counts do not show in the other's.
     expect(await sampleOf(two, 'herald_events_ingested_total')).toBe(0);
+  });
+
+  it("reads the delivery store's round trips when scraped, only when a store is configured", async () => {
+    expect(
+      createMetrics(fakeProcessor(), { defaultMetrics: false }).registry.getSingleMetric(
+        'herald_store_round_trips_total',
+      ),
+    ).toBeUndefined();
+    const inMemory = createMetrics({ ...fakeProcessor(), ledger: new MemoryLedger(100) }, { defaultMetrics: false });
+    expect(await inMemory.registry.metrics()).not.toContain('herald_store_round_trips_total');
+
+    const dir = await mkdtemp(join(tmpdir(), 'herald-metrics-'));
+    const ledger = new StoreLedger({
+      url: `sqlite:${join(dir, 'herald.db')}`,
+      leaseMs: 30_000,
+      retentionDays: 14,
+      logger: silentLogger,
+    });
+    try {
+      const metrics = createMetrics({ ...fakeProcessor(), ledger }, { defaultMetrics: false });
+      expect(await sampleOf(metrics, 'herald_store_round_trips_total')).toBe(0);
+      await ledger.start();
+      const key = { eventId: 'e-1', destination: 'email:oncall@example.com' };
+      await ledger.begin({
+        ...key,
+        label: 'oncall@example.com',
+        execution: { project: 'p', domain: 'd', name: 'f8a1b2c3' },
+        phase: 'FAILED',
+      });
+      await ledger.delivered(key, { providerMessageId: 'm-1', subject: 'FAILED' });
+      const trips = ledger.roundTrips;
+      expect(trips).toBeGreaterThan(0);
+      expect(await sampleOf(metrics, 'herald_store_round_trips_total')).toBe(trips);
+      // Scraped again with nothing new: the same count, not twice it.
+      expect(await sampleOf(metrics, 'herald_store_round_trips_total')).toBe(trips);
+      const text = await metrics.registry.metrics();
+      expect(text).toContain('# TYPE herald_store_round_trips_total counter');
+      expect(text).toMatch(new RegExp(`^herald_store_round_trips_total ${trips}$`, 'm'));
+      // Closed, the store counts nothing; the counter never goes back.
+      await ledger.close();
+      expect(await sampleOf(metrics, 'herald_store_round_trips_total')).toBe(trips);
+    } finally {
+      await ledger.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
