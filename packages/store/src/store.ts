@@ -71,7 +71,16 @@ export class KyselyDeliveryStore implements DeliveryStore {
     // takes a few claim batches at once from its pool, and one batch of records (up to two
     // statements), so claims never wait for a connection behind them.
     const concurrency = backend === 'postgres' ? 4 : 1;
-    this.claims = new TickBatcher((writes) => this.writeBatch(writes), MAX_BATCH, concurrency);
+    // SQLite's claims go as soon as the code asking for them is done (a receive's messages ask
+    // in one go): a batch is a synchronous transaction of about a millisecond, and waiting for
+    // the end of the event loop's turn cost more than that. PostgreSQL's wait for the end of
+    // the turn: a statement per receive would cost the server more than the wait.
+    this.claims = new TickBatcher(
+      (writes) => this.writeBatch(writes),
+      MAX_BATCH,
+      concurrency,
+      backend === 'sqlite' ? 'microtask' : 0,
+    );
     this.records = new TickBatcher((writes) => this.writeBatch(writes), MAX_BATCH, 1, RECORD_DELAY_MS);
   }
 
