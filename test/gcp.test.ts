@@ -1,12 +1,16 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type ExecutionEvent, sampleEvent } from '@herald/core';
 import { silentLogger } from '@herald/core/runtime';
-import { createProcessor, type Processor } from '@herald/processor';
+import { createLedger, createProcessor, type Processor, type StoreLedger } from '@herald/processor';
 import { createPublisher } from '@herald/publisher';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually } from './helpers/aws.js';
 import { FakeSendGrid } from './helpers/fake-sendgrid.js';
 import { createGcpStack, deadLetters, type GcpStack, publishRaw } from './helpers/gcp.js';
+import { listenOnLoopback } from './helpers/loopback.js';
 import { TestSmtpServer } from './helpers/smtp.js';
 
 const running: Processor[] = [];
@@ -186,5 +190,62 @@ describe('Pub/Sub → processor → SMTP', () => {
       async () => expect(back.received.map((m) => m.parsed.subject)).toEqual(['smtp-down failed']),
       30_000,
     );
+  });
+});
+
+describe('Pub/Sub → processor with a delivery store', () => {
+  it("waits out the lease of a claim a replica that died left behind, then delivers: the subscription's dead-letter policy does not take the message meanwhile", async () => {
+    const smtp = new TestSmtpServer();
+    const port = await smtp.start();
+    cleanups.push(() => smtp.stop());
+    const calls: string[] = [];
+    const webhook = await listenOnLoopback((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        calls.push(String((JSON.parse(Buffer.concat(chunks).toString('utf8')) as { id?: unknown }).id));
+        res.writeHead(204).end();
+      });
+    });
+    cleanups.push(() => webhook.stop());
+    const dir = await mkdtemp(join(tmpdir(), 'herald-gcp-store-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    // A short delivery timeout keeps the claim's lease (timeout + 30 s) short; the retry policy
+    // redelivers a nacked message within 2 s, so the subscription's 9 deliveries would be
+    // used up well before the lease ends.
+    const stack = await createGcpStack(
+      `{ serviceName: smtp, smtpServer: 127.0.0.1, smtpPort: "${port}", smtpSkipTLSVerify: true }`,
+      {},
+      `  store: { url: "sqlite:${join(dir, 'deliveries.db')}" }
+  channels:
+    hook: { type: webhook, url: "${webhook.url}/hook" }
+`,
+      { deliveryTimeoutMs: 2000 },
+    );
+    expect(stack.config.gcpTransport.maxDeliveryAttempts).toBe(9);
+    const event = sampleEvent({
+      id: randomUUID(),
+      execution: { project: 'flytesnacks', domain: 'development', name: 'claimed' },
+      notifications: [{ phases: ['FAILED'], webhook: { channel: 'hook' } }],
+    });
+    // The replica that died mid-send: same config, so the same lease; it claimed the webhook
+    // delivery and never settled it.
+    const died = createLedger(stack.config, silentLogger) as StoreLedger;
+    await died.start();
+    expect(await died.begin({ eventId: event.id, destination: 'channel:hook', label: 'webhook hook' })).toBe('claimed');
+    await died.close();
+
+    const processor = await run(stack);
+    const held: number[] = [];
+    processor.events.on('claim_held_elsewhere', () => held.push(Date.now()));
+    const dead: string[] = [];
+    processor.events.on('dead_lettered', (e) => dead.push(e.reason));
+    await publish(stack, [event]);
+
+    await eventually(async () => expect(calls).toEqual([event.id]), 90_000, 500);
+    expect(held.length).toBeGreaterThan(0);
+    expect(dead).toEqual([]);
+    expect(await deadLetters(stack)).toEqual([]);
+    expect(calls).toEqual([event.id]);
   });
 });

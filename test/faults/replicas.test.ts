@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type ExecutionEvent, sampleEvent } from '@herald/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createStack } from '../helpers/aws.js';
+import { createGcpStack } from '../helpers/gcp.js';
 import { account, type Tally } from './figures.js';
 import {
   DeadLetters,
@@ -10,11 +11,14 @@ import {
   params,
   postgresDatabase,
   publishEvents,
+  pubSubQueue,
   readDeliveryLog,
   record,
   Scenario,
+  type ScenarioQueue,
   settle,
   slowSmtp,
+  sqsQueue,
 } from './harness.js';
 
 /** The two email groups every event notifies, each its own destination. */
@@ -56,31 +60,76 @@ function deliveredLines(run: HeraldRun, channel: string): number {
   return run.child.output.stderr.split('\n').filter((line) => line.includes(`"${channel} delivered"`)).length;
 }
 
-describe('two herald run replicas on one queue and one PostgreSQL store', () => {
+/** Each transport the scenario runs on: how it makes the shared queue, and its row in the figures. */
+interface Transport {
+  name: string;
+  figures: string;
+  /** Events published, each with three destinations. */
+  events: number;
+  /**
+   * A fresh queue whose Herald config emails through `emailServerConfig` and has `herald` (keys
+   * of the `herald:` block, indented by two spaces), 16 messages in flight per replica.
+   */
+  queue(scenario: Scenario, emailServerConfig: string, herald: string): Promise<ScenarioQueue>;
+}
+
+const TRANSPORTS: Transport[] = [
+  {
+    name: 'SQS',
+    figures: '5a two replicas on SQS, one PostgreSQL store',
+    events: params.replicaEvents.sqs,
+    queue: async (_scenario, emailServerConfig, herald) =>
+      sqsQueue(await createStack({ emailServerConfig, maxInFlight: 16, herald })),
+  },
+  {
+    name: 'Pub/Sub',
+    figures: '5b two replicas on Pub/Sub, one PostgreSQL store',
+    events: params.replicaEvents.pubsub,
+    queue: async (scenario, emailServerConfig, herald) =>
+      pubSubQueue(scenario, await createGcpStack(emailServerConfig, {}, herald, { maxInFlight: 16 })),
+  },
+];
+
+/**
+ * How long the queue may take to settle: the deliveries themselves (about 0.2 s per event on
+ * moto's SQS, the slower emulator, on two cores), plus one claim's lease. A copy of a message
+ * received while another copy holds one of its deliveries comes back no sooner than that lease
+ * (delivery timeout + 30 s: 60 s on the SQS stack), and moto sometimes hands one message to
+ * both replicas at once.
+ */
+function settleTimeoutMs(events: number): number {
+  return 90_000 + 250 * events;
+}
+
+describe.each(TRANSPORTS)('two herald run replicas on one $name queue and one PostgreSQL store', (transport) => {
   let scenario = new Scenario();
   afterEach(async () => {
     await scenario.stop();
     scenario = new Scenario();
   });
 
-  it('delivers every destination exactly once, one of them failing twice per event first', async () => {
+  // Setting up (stack, database) and stopping take well under a minute beyond settling.
+  const timeout = settleTimeoutMs(transport.events) + 60_000;
+  it('delivers every destination exactly once, one of them failing twice per event first', { timeout }, async () => {
     const storeUrl = await postgresDatabase(scenario);
     const smtp = await slowSmtp(scenario, 30);
     const webhook = await flakyWebhook(scenario, WEBHOOK_FAILURES);
-    const stack = await createStack({
-      emailServerConfig: smtp.emailServerConfig,
-      maxInFlight: 16,
-      herald: `  store: { url: "${storeUrl}" }
+    const queue = await transport.queue(
+      scenario,
+      smtp.emailServerConfig,
+      `  store: { url: "${storeUrl}" }
   channels:
     hook: { type: webhook, url: "${webhook.url}" }
 `,
-    });
-    const events = threeDestinationEvents(params.replicaEvents);
+    );
+    const events = threeDestinationEvents(transport.events);
     const published = events.flatMap((e) => [...GROUPS.map((g) => `${e.id}/${g}`), `${e.id}/hook`]);
-    await publishEvents(stack, events);
+    await publishEvents(queue, events);
+    // What "settled" means below is seen to be false while the whole backlog waits.
+    expect(await queue.settled(), 'the queue holds the published events').toBe(false);
 
-    const replicas = [await scenario.run(stack), await scenario.run(stack)];
-    const deadLetters = new DeadLetters(stack);
+    const replicas = [await scenario.run(queue), await scenario.run(queue)];
+    const deadLetters = new DeadLetters(queue);
     const count = async (): Promise<Tally> => {
       await deadLetters.collect();
       const received = [
@@ -95,14 +144,14 @@ describe('two herald run replicas on one queue and one PostgreSQL store', () => 
         published.filter((key) => dead.has(key.split('/')[0] ?? '')),
       );
     };
-    const { tally, inTime } = await settle(stack, count, { timeoutMs: 120_000 });
+    const { tally, inTime } = await settle(queue, count, { timeoutMs: settleTimeoutMs(events.length) });
     const durationMs = scenario.elapsedMs();
 
     const calls = [...webhook.calls.values()];
     const sent = replicas.map((run) => deliveredLines(run, 'email') + deliveredLines(run, 'webhook'));
     const log = await readDeliveryLog(storeUrl);
     await record({
-      scenario: '5 two replicas, one PostgreSQL store',
+      scenario: transport.figures,
       ...tally,
       durationMs,
       notes:

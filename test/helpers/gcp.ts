@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Message, PubSub } from '@google-cloud/pubsub';
+import { type Message, PubSub, v1 } from '@google-cloud/pubsub';
 import { gcpInfraUp } from '@herald/cli';
 import { parseConfig, type ResolvedConfig } from '@herald/core/config';
 
@@ -72,4 +72,98 @@ export async function deadLetters(stack: GcpStack, timeoutMs = 5_000): Promise<M
   await subscription.close();
   await pubsub.close();
   return got;
+}
+
+/** A message as read from a subscription, with its attributes. */
+export interface PulledMessage {
+  body: string;
+  attributes: Record<string, string>;
+}
+
+/**
+ * Reads a stack's subscriptions while `herald run` processes consume them, with synchronous
+ * pulls on the emulator: what a dead-letter subscription holds now, and whether the main
+ * subscription has settled.
+ *
+ * Pub/Sub has no count of a subscription's backlog (the emulator has no monitoring), and a
+ * pull from the subscription itself would take messages from the processors. So a probe
+ * subscription on the same topic, created before anything is published, keeps a copy of every
+ * message; to look at the backlog, the main subscription is snapshotted (its unacked messages:
+ * waiting, nacked and waiting out their backoff, or leased by a processor) and the probe is
+ * seeked to that snapshot, which leaves the probe holding exactly those messages.
+ */
+export class PubSubWatch {
+  private readonly pubsub: PubSub;
+  private readonly subscriber: InstanceType<typeof v1.SubscriberClient>;
+  private readonly probeName: string;
+  private snapshots = 0;
+
+  private constructor(private readonly stack: GcpStack) {
+    this.pubsub = new PubSub({ projectId: stack.projectId });
+    // The PubSub client found the emulator (PUBSUB_EMULATOR_HOST): the same address, in plain text.
+    const { servicePath, port, sslCreds } = this.pubsub.options;
+    this.subscriber = new v1.SubscriberClient({ servicePath, port: Number(port), sslCreds });
+    this.probeName = `${stack.config.processor.queueName}-probe`;
+  }
+
+  /** Creates the probe subscription: call it before anything is published. */
+  static async create(stack: GcpStack): Promise<PubSubWatch> {
+    const watch = new PubSubWatch(stack);
+    await watch.pubsub.topic(stack.config.publisher.topicName).createSubscription(watch.probeName);
+    return watch;
+  }
+
+  /** Takes what the dead-letter topic's subscription (made by infra up) holds now: pulled and acked. */
+  takeDeadLetters(): Promise<PulledMessage[]> {
+    return this.take(`${this.stack.config.gcpTransport.deadLetterTopicName}-sub`);
+  }
+
+  /** Whether the main subscription holds no unacked message, waiting or in flight. */
+  async backlogIsEmpty(): Promise<boolean> {
+    const subscription = this.pubsub.subscription(this.stack.config.processor.queueName);
+    const snapshot = `${this.probeName}-${++this.snapshots}`;
+    await subscription.createSnapshot(snapshot);
+    try {
+      await this.pubsub.subscription(this.probeName).seek(snapshot);
+      return (await this.pull(this.probeName, 1)).length === 0;
+    } finally {
+      await this.pubsub.snapshot(snapshot).delete();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.subscriber.close();
+    await this.pubsub.close();
+  }
+
+  private async take(name: string): Promise<PulledMessage[]> {
+    const out: PulledMessage[] = [];
+    for (;;) {
+      const received = await this.pull(name, 100);
+      if (received.length === 0) return out;
+      out.push(
+        ...received.map((r) => ({
+          body: Buffer.from(r.message?.data ?? '').toString('utf8'),
+          attributes: { ...(r.message?.attributes ?? {}) },
+        })),
+      );
+      await this.subscriber.acknowledge({
+        subscription: this.path(name),
+        ackIds: received.map((r) => r.ackId ?? ''),
+      });
+    }
+  }
+
+  /** One pull that returns at once with what the subscription has (the emulator honours `returnImmediately`). */
+  private async pull(name: string, maxMessages: number) {
+    const [response] = await this.subscriber.pull(
+      { subscription: this.path(name), maxMessages, returnImmediately: true },
+      { timeout: 10_000 },
+    );
+    return response.receivedMessages ?? [];
+  }
+
+  private path(name: string): string {
+    return `projects/${this.stack.projectId}/subscriptions/${name}`;
+  }
 }

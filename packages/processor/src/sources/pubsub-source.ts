@@ -71,8 +71,11 @@ export class PubSubSource implements Source<PubSubReceived> {
   private started: Promise<void> | undefined;
   private closed = false;
   private reopenFailures = 0;
-  /** False when the subscription has no retry policy: nacks would come straight back. */
-  private serverBackoff = true;
+  /**
+   * The longest the subscription's retry policy makes Pub/Sub wait before redelivering a
+   * nacked message. Undefined when it has no retry policy: a nack would come straight back.
+   */
+  private maxServerBackoffMs: number | undefined;
   /** True when the subscription does not count deliveries (no dead-letter policy). */
   private countLocally = false;
   private readonly localCounts = new Map<string, number>();
@@ -125,14 +128,20 @@ export class PubSubSource implements Source<PubSubReceived> {
   }
 
   async retryLater({ message: held }: PubSubReceived, delayMs: number): Promise<void> {
-    if (this.serverBackoff || delayMs <= 0 || this.closed) {
+    const serverBackoff = this.maxServerBackoffMs;
+    if (delayMs <= 0 || this.closed || (serverBackoff !== undefined && delayMs <= serverBackoff)) {
       // The subscription's retry policy spaces the redelivery on the server; holding the
       // message here would count against flow control.
       held.nack();
       return;
     }
-    // No retry policy: a nack would come straight back, so the backoff is waited out here
-    // (the library keeps extending the lease meanwhile).
+    // Longer than the retry policy ever waits (a claim's lease, which another replica may hold
+    // until it ends; a provider's Retry-After), or no retry policy at all (a nack would come
+    // straight back): the delay is waited out here, the library extending the lease meanwhile,
+    // and the server's backoff (not always honoured: the emulator redelivers at once) comes on
+    // top. Nacked at once, the message would come back again and again before the delay is
+    // over, and each delivery counts towards the subscription's dead-letter policy, which would
+    // move it to the dead-letter topic with no reason given.
     const timer = setTimeout(
       () => {
         this.delayedNacks.delete(timer);
@@ -214,16 +223,18 @@ export class PubSubSource implements Source<PubSubReceived> {
 
   /** Looks at the subscription's policies: Herald fills in for a missing one, and says so. */
   private async readPolicies(subscription: Subscription): Promise<void> {
-    let metadata: { retryPolicy?: unknown; deadLetterPolicy?: unknown };
+    let metadata: { retryPolicy?: RetryPolicy | null; deadLetterPolicy?: unknown };
     try {
       [metadata] = (await subscription.getMetadata()) as unknown as [
-        { retryPolicy?: unknown; deadLetterPolicy?: unknown },
+        { retryPolicy?: RetryPolicy | null; deadLetterPolicy?: unknown },
       ];
     } catch (err) {
       this.logger.warn({ err }, 'cannot read the subscription policies; assuming none');
       metadata = {};
     }
-    this.serverBackoff = Boolean(metadata.retryPolicy);
+    const retry = metadata.retryPolicy;
+    // 600 s: Pub/Sub's default for a retry policy that leaves its maximum out.
+    this.maxServerBackoffMs = retry ? (durationMs(retry.maximumBackoff) ?? 600_000) : undefined;
     this.countLocally = !metadata.deadLetterPolicy;
     if (!metadata.retryPolicy || !metadata.deadLetterPolicy) {
       this.logger.warn(
@@ -261,4 +272,21 @@ export class PubSubSource implements Source<PubSubReceived> {
       );
     }
   }
+}
+
+/** A subscription's retry policy as the client library reads it. */
+interface RetryPolicy {
+  maximumBackoff?: Duration | null;
+}
+
+/** A protobuf Duration: `seconds` an int64 (a string, a number or a Long, as the library decodes it). */
+interface Duration {
+  seconds?: unknown;
+  nanos?: number | null;
+}
+
+function durationMs(duration: Duration | null | undefined): number | undefined {
+  if (!duration) return undefined;
+  const ms = Number(String(duration.seconds ?? 0)) * 1000 + Number(duration.nanos ?? 0) / 1e6;
+  return Number.isFinite(ms) ? ms : undefined;
 }
