@@ -232,7 +232,9 @@ describe('Pub/Sub → processor with a delivery store', () => {
     // delivery and never settled it.
     const died = createLedger(stack.config, silentLogger) as StoreLedger;
     await died.start();
-    expect(await died.begin({ eventId: event.id, destination: 'channel:hook', label: 'webhook hook' })).toBe('claimed');
+    expect(await died.begin({ eventId: event.id, destination: 'channel:hook', label: 'webhook hook' })).toEqual({
+      outcome: 'claimed',
+    });
     await died.close();
 
     const processor = await run(stack);
