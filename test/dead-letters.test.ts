@@ -384,3 +384,87 @@ describe('herald redeliver on SQS', () => {
     expect(nothing.stdout).toContain('nothing to redeliver');
   });
 });
+
+describe('herald silences on SQS', () => {
+  it('stops matching deliveries within seconds of being added, logs each as silenced, and replays nothing unless redelivered', async () => {
+    const hook = await hookReceiver();
+    const stack = await createStack({
+      processor: { retryBaseDelayMs: 200, retryMaxDelayMs: 500 },
+      herald: await storeAndHook(hook.services.base),
+    });
+    await run(stack.configFile);
+    const hooked = () => hook.services.to('/hook').map((r) => (r.json as { execution: string }).execution);
+    const publish = async (event: ExecutionEvent) =>
+      expect((await herald(['publish', '--config', stack.configFile, '--event', await eventFile(event)])).status).toBe(
+        0,
+      );
+
+    const before = failedEvent(`before-${stack.id}`);
+    await publish(before);
+    await eventually(async () => expect(hooked()).toEqual([before.execution.name]));
+
+    // Silence the webhook for flytesnacks, not the email.
+    const added = await herald([
+      'silences',
+      'add',
+      '--config',
+      stack.configFile,
+      '--match',
+      'project=flytesnacks',
+      '--match',
+      'destination=ho?k',
+      '--for',
+      '1h',
+      '--comment',
+      'feature store outage, tracked in OPS-12',
+      '--by',
+      'oncall@x.com',
+      '--json',
+    ]);
+    expect(added.stderr).toBe('');
+    const silence = JSON.parse(added.stdout) as { id: string; matchers: unknown };
+    expect(silence.matchers).toEqual([
+      { field: 'project', pattern: 'flytesnacks' },
+      { field: 'destination', pattern: 'ho?k' },
+    ]);
+    const listedSilences = await herald(['silences', 'list', '--config', stack.configFile]);
+    expect(listedSilences.stdout).toContain(`${silence.id}  until `);
+    expect(listedSilences.stdout).toContain(
+      'project=flytesnacks destination=ho?k  (feature store outage, tracked in OPS-12, oncall@x.com)',
+    );
+
+    // Honoured within 5 s by the running replica.
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    const muted = failedEvent(`muted-${stack.id}`);
+    const elsewhere = {
+      ...failedEvent(`elsewhere-${stack.id}`),
+      execution: { project: 'other', domain: 'development', name: `elsewhere-${stack.id}` },
+    };
+    await publish(muted);
+    await publish(elsewhere);
+    await eventually(async () => expect(hooked()).toContain(elsewhere.execution.name));
+    await eventually(async () => expect(await emailsFrom(stack)).toHaveLength(3));
+    const log = await herald(['deliveries', 'list', '--config', stack.configFile, '--event', muted.id, '--json']);
+    const rows = JSON.parse(log.stdout) as { destination: string; status: string; silenceId: string | null }[];
+    expect(rows.map((r) => [r.destination.split(':')[0], r.status, r.silenceId]).sort()).toEqual([
+      ['channel', 'silenced', silence.id],
+      ['email', 'delivered', null],
+    ]);
+    const text = await herald(['deliveries', 'list', '--config', stack.configFile, '--status', 'silenced']);
+    expect(text.stdout).toMatch(new RegExp(`silenced .* webhook 'hook' +\\(silenced by ${silence.id}\\)`));
+
+    // Ended: nothing muted is replayed; a redelivery sends it, once.
+    expect((await herald(['silences', 'expire', silence.id, '--config', stack.configFile])).stdout).toBe(
+      `expired ${silence.id}\n`,
+    );
+    const again = await herald(['silences', 'expire', silence.id, '--config', stack.configFile]);
+    expect(again.status).toBe(2);
+    expect(again.stderr).toContain(`no silence ${silence.id} in force`);
+    expect((await herald(['silences', 'list', '--config', stack.configFile])).stdout).toBe('no silences\n');
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect(hooked()).not.toContain(muted.execution.name);
+    expect((await herald(['redeliver', muted.id, '--config', stack.configFile])).status).toBe(0);
+    await eventually(async () => expect(hooked().filter((name) => name === muted.execution.name)).toHaveLength(1));
+    expect(await emailsFrom(stack)).toHaveLength(3);
+  });
+});

@@ -30,6 +30,7 @@ import { formatRedelivery, redeliver } from './commands/redeliver.js';
 import { formatDeliveries, renderDeliveries } from './commands/render.js';
 import { runProcessor } from './commands/run.js';
 import { sendTestEmail, sendTestToChannel } from './commands/send-test.js';
+import { formatSilences, silenceToAdd } from './commands/silences.js';
 import { describeConfig } from './commands/validate.js';
 import { EXIT, UsageError } from './errors.js';
 import { awsInfraUp } from './infra/aws.js';
@@ -171,7 +172,7 @@ export async function main(
     .requiredOption('-c, --config <file>', 'YAML config')
     .option('--execution <name>', "an execution's name, or project/domain/name")
     .option('--event <id>', 'one event')
-    .option('--status <status>', 'pending, delivered, retrying or dead-lettered')
+    .option('--status <status>', 'pending, delivered, retrying, dead-lettered or silenced')
     .option('--destination <text>', 'part of an address, a channel name or a destination key')
     .option('--since <time>', 'last attempt at or after: ISO 8601, or 30m / 2h / 7d ago')
     .option('--until <time>', 'last attempt before: ISO 8601, or 30m / 2h / 7d ago')
@@ -226,6 +227,51 @@ export async function main(
     .action(async (eventId: string, opts: { config: string; destination?: string; force: boolean; json: boolean }) => {
       const result = await redeliver(readConfig(opts.config), eventId, opts);
       io.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : formatRedelivery(result));
+    });
+
+  const silences = program
+    .command('silences')
+    .description('mute deliveries for a while (herald.store): every replica honours a silence within seconds');
+  silences
+    .command('add')
+    .description('silence deliveries whose event and destination match every --match, for --for')
+    .requiredOption('-c, --config <file>', 'YAML config')
+    .option(
+      '--match <field=pattern>',
+      'project, domain, workflow, execution, phase or destination (a channel name or an email address) = a pattern (* and ?); repeatable',
+      (value: string, all: string[]) => [...all, value],
+      [] as string[],
+    )
+    .requiredOption('--for <duration>', 'how long: 30m, 2h, 7d')
+    .requiredOption('--comment <text>', 'why, for whoever finds it later')
+    .option('--by <who>', 'who silences (default: user@host)')
+    .option('--json', 'print JSON', false)
+    .action(
+      async (opts: { config: string; match: string[]; for: string; comment: string; by?: string; json: boolean }) => {
+        const wanted = silenceToAdd(opts);
+        const added = await withStore(readConfig(opts.config), (store) => store.addSilence(wanted));
+        io.stdout.write(opts.json ? `${JSON.stringify(added, null, 2)}\n` : formatSilences([added]));
+      },
+    );
+  silences
+    .command('list')
+    .description('the silences in force (--all: those that ended too, while retention keeps them)')
+    .requiredOption('-c, --config <file>', 'YAML config')
+    .option('--all', 'include ended silences', false)
+    .option('--json', 'print JSON', false)
+    .action(async (opts: { config: string; all: boolean; json: boolean }) => {
+      const listed = await withStore(readConfig(opts.config), (store) => store.silences({ all: opts.all }));
+      io.stdout.write(opts.json ? `${JSON.stringify(listed, null, 2)}\n` : formatSilences(listed));
+    });
+  silences
+    .command('expire')
+    .description('end a silence now; what it muted is not sent again unless asked (herald redeliver)')
+    .argument('<id>')
+    .requiredOption('-c, --config <file>', 'YAML config')
+    .action(async (id: string, opts: { config: string }) => {
+      const ended = await withStore(readConfig(opts.config), (store) => store.expireSilence(id));
+      if (!ended) throw new UsageError(`no silence ${id} in force (herald silences list --all shows those that ended)`);
+      io.stdout.write(`expired ${id}\n`);
     });
 
   program

@@ -30,6 +30,8 @@ export interface ProcessorEventMap {
     retryable: boolean;
     error: string;
   };
+  /** A silence muted the delivery: logged `silenced`, not sent. */
+  delivery_silenced: { messageId: string; eventId: string; destination: string; label: string; silenceId: string };
   /** Another copy or replica holds the delivery's claim: this one leaves it to that one. */
   claim_held_elsewhere: { messageId: string; eventId: string; destination: string };
   /** How long the delivery ledger (memory, or its store) took to answer a claim. */

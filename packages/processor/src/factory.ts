@@ -6,6 +6,7 @@ import { createEmailer, type Emailer } from '@herald/emailer';
 import type { CodeRule } from './delivery/code-rules.js';
 import { type DeliveryLedger, MemoryLedger } from './delivery/ledger.js';
 import { Pipeline } from './delivery/pipeline.js';
+import { SilenceWatch } from './delivery/silences.js';
 import { StoreLedger } from './delivery/store-ledger.js';
 import { ProcessorEvents } from './events.js';
 import { Processor } from './flow/processor.js';
@@ -51,6 +52,8 @@ export function createProcessor(config: ResolvedConfig, deps: ProcessorDependenc
   const ledger = deps.ledger ?? createLedger(config, logger);
   // A ledger built here is the processor's to open and close; one passed in is the caller's.
   const ownLedger = deps.ledger === undefined && ledger instanceof StoreLedger ? [ledger] : [];
+  // Silences live in the store: read by every replica, started once the store is open.
+  const silences = ledger instanceof StoreLedger ? new SilenceWatch(() => ledger, logger) : undefined;
   const pipeline = new Pipeline({
     config,
     templates,
@@ -59,6 +62,7 @@ export function createProcessor(config: ResolvedConfig, deps: ProcessorDependenc
     source,
     emailer,
     ledger,
+    silences,
     events,
     logger,
     shutdownSignal: shutdown.signal,
@@ -73,8 +77,13 @@ export function createProcessor(config: ResolvedConfig, deps: ProcessorDependenc
     shutdownGraceMs: config.processing.shutdownGraceMs,
     shutdown,
     // An emailer passed in belongs to the caller, who closes it.
-    closeWhenStopped: [...(emailer && !deps.emailer ? [emailer] : []), templates.renderer.hold(), ...ownLedger],
-    startFirst: ownLedger,
+    closeWhenStopped: [
+      ...(emailer && !deps.emailer ? [emailer] : []),
+      templates.renderer.hold(),
+      ...(silences ? [silences] : []),
+      ...ownLedger,
+    ],
+    startFirst: [...ownLedger, ...(silences ? [silences] : [])],
     ledger,
   });
 }

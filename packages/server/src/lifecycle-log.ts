@@ -42,6 +42,12 @@ export function logLifecycle(events: ProcessorEvents, logger: Logger): LogThrott
       'dead-lettered',
     ),
   );
+  events.on('delivery_silenced', (e) =>
+    logger.info(
+      { messageId: e.messageId, eventId: e.eventId, destination: e.label, silenceId: e.silenceId },
+      'delivery silenced',
+    ),
+  );
   events.on('message_skipped', (e) =>
     logger.debug({ messageId: e.messageId, reason: e.reason }, 'message skipped: it asks for no notification'),
   );

@@ -20,6 +20,17 @@ export interface DeliveriesTable {
   updated_at: number;
   lease_owner: string | null;
   lease_until: number | null;
+  /** The silence that muted it, when its status is `silenced`. */
+  silence_id: string | null;
+}
+
+export interface SilencesTable {
+  id: string;
+  matchers: string;
+  comment: string;
+  created_by: string;
+  starts_at: number;
+  ends_at: number;
 }
 
 export interface AttemptsTable {
@@ -54,4 +65,5 @@ export interface Database {
   deliveries: DeliveriesTable;
   attempts: AttemptsTable;
   undecodable: UndecodableTable;
+  silences: SilencesTable;
 }

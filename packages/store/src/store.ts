@@ -4,9 +4,10 @@
  * (`writes-sqlite.ts`, `writes-postgres.ts`), which decide with the same SQL (`writes.ts`);
  * everything else (the log operators read, redelivery, retention, migrations) is Kysely.
  */
+import { randomBytes } from 'node:crypto';
 import { type Kysely, type RawBuilder, type Selectable, sql } from 'kysely';
 import { TickBatcher } from './batcher.js';
-import type { Database, DeliveriesTable } from './schema.js';
+import type { Database, DeliveriesTable, SilencesTable } from './schema.js';
 import type {
   AttemptRow,
   Claim,
@@ -15,11 +16,21 @@ import type {
   DeliveryRow,
   DeliveryStore,
   KeptMessage,
+  Silence,
+  SilenceMatcher,
   UndecodableFilter,
   UndecodableRecord,
   UndecodableRow,
 } from './types.js';
-import type { ClaimRequest, ClaimResult, DeliveryWrites, KeptRow, Settlement } from './writes.js';
+import {
+  CLAIM_COLUMNS,
+  type ClaimRequest,
+  type ClaimResult,
+  type DeliveryWrites,
+  type KeptRow,
+  SETTLED,
+  type Settlement,
+} from './writes.js';
 
 export type Backend = 'sqlite' | 'postgres';
 
@@ -138,6 +149,57 @@ export class KyselyDeliveryStore implements DeliveryStore {
     this.assertOpen();
     await sql`insert into undecodable (message_id, source, reason, received_at)
       values (${record.messageId}, ${record.source}, ${record.reason}, ${this.now})`.execute(this.db);
+  }
+
+  async silenced(delivery: DeliveryIdentity, silenceId: string): Promise<void> {
+    this.assertOpen();
+    const { eventId, destination, label, execution, phase } = delivery;
+    const now = this.now;
+    // Not a claim (nothing is sent, so no attempt): the row is made, or one that is neither
+    // settled nor held (a retry that comes back under a silence) is marked.
+    await sql`insert into deliveries (${sql.raw(CLAIM_COLUMNS)}, silence_id)
+      values (${eventId}, ${destination}, ${label}, ${execution?.project ?? null}, ${execution?.domain ?? null},
+        ${execution?.name ?? null}, ${phase ?? null}, 'silenced', 0, ${now}, ${now}, ${now}, null, null, ${silenceId})
+      on conflict (event_id, destination) do update set
+        status = 'silenced', silence_id = excluded.silence_id, updated_at = excluded.updated_at
+      where deliveries.status not in ${sql.raw(SETTLED)}
+        and (deliveries.lease_until is null or deliveries.lease_until <= excluded.updated_at)`.execute(this.db);
+  }
+
+  async addSilence(silence: Omit<Silence, 'id'>): Promise<Silence> {
+    this.assertOpen();
+    const id = `sil-${randomBytes(4).toString('hex')}`;
+    await this.db
+      .insertInto('silences')
+      .values({
+        id,
+        matchers: JSON.stringify(silence.matchers),
+        comment: silence.comment,
+        created_by: silence.createdBy,
+        starts_at: silence.startsAt.getTime(),
+        ends_at: silence.endsAt.getTime(),
+      })
+      .execute();
+    return { ...silence, id };
+  }
+
+  async silences(options: { all?: boolean } = {}): Promise<Silence[]> {
+    this.assertOpen();
+    let query = this.db.selectFrom('silences').selectAll();
+    if (!options.all) query = query.where('starts_at', '<=', this.now).where('ends_at', '>', this.now);
+    const rows = await query.orderBy('starts_at', 'desc').orderBy('id').execute();
+    return rows.map(toSilence);
+  }
+
+  async expireSilence(id: string): Promise<boolean> {
+    this.assertOpen();
+    const result = await this.db
+      .updateTable('silences')
+      .set({ ends_at: this.now })
+      .where('id', '=', id)
+      .where('ends_at', '>', this.now)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
   }
 
   async undecodableMessages(filter: UndecodableFilter): Promise<UndecodableRow[]> {
@@ -268,6 +330,9 @@ export class KyselyDeliveryStore implements DeliveryStore {
       if (deleted < PURGE_BATCH) break;
       await new Promise((resolve) => setImmediate(resolve));
     }
+    // Silences that ended before the cutoff: few, one statement.
+    const result = await sql`delete from silences where ends_at < ${cutoff}`.execute(this.db);
+    total += Number(result.numAffectedRows ?? 0);
     return total;
   }
 
@@ -400,5 +465,17 @@ function toDeliveryRow(row: Selectable<DeliveriesTable>): DeliveryRow {
     lastAttemptAt: new Date(Number(row.last_attempt_at)),
     leaseOwner: row.lease_owner,
     leaseUntil: row.lease_until === null ? null : new Date(Number(row.lease_until)),
+    silenceId: row.silence_id,
+  };
+}
+
+function toSilence(row: Selectable<SilencesTable>): Silence {
+  return {
+    id: row.id,
+    matchers: JSON.parse(row.matchers) as SilenceMatcher[],
+    comment: row.comment,
+    createdBy: row.created_by,
+    startsAt: new Date(Number(row.starts_at)),
+    endsAt: new Date(Number(row.ends_at)),
   };
 }

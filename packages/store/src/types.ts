@@ -44,9 +44,44 @@ export type Claim =
  * died and its lease will expire). `retrying`: an attempt failed transiently and it will be
  * attempted again. `delivered` and `dead-lettered` are final: a claim answers `settled`.
  */
-export type DeliveryStatus = 'pending' | 'delivered' | 'retrying' | 'dead-lettered';
+export type DeliveryStatus = 'pending' | 'delivered' | 'retrying' | 'dead-lettered' | 'silenced';
 
-export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['pending', 'delivered', 'retrying', 'dead-lettered'];
+export const DELIVERY_STATUSES: readonly DeliveryStatus[] = [
+  'pending',
+  'delivered',
+  'retrying',
+  'dead-lettered',
+  'silenced',
+];
+
+/** One condition of a silence: the event's `field` matches the glob `pattern` (`*`, `?`). */
+export interface SilenceMatcher {
+  field: SilenceField;
+  pattern: string;
+}
+
+/** What a silence can match on. `destination`: a channel's name or an email address, as the log shows it. */
+export type SilenceField = 'project' | 'domain' | 'workflow' | 'execution' | 'phase' | 'destination';
+
+export const SILENCE_FIELDS: readonly SilenceField[] = [
+  'project',
+  'domain',
+  'workflow',
+  'execution',
+  'phase',
+  'destination',
+];
+
+/** A silence: deliveries whose event and destination match every matcher are not sent while it lasts. */
+export interface Silence {
+  id: string;
+  matchers: SilenceMatcher[];
+  comment: string;
+  createdBy: string;
+  startsAt: Date;
+  /** When it ends (or ended: `herald silences expire` ends it now). */
+  endsAt: Date;
+}
 
 /** One (event, destination) in the delivery log. Times are JavaScript dates (stored as epoch milliseconds). */
 export interface DeliveryRow {
@@ -69,6 +104,8 @@ export interface DeliveryRow {
   /** Who holds the lease (`host:pid:random`), while an attempt is under way. */
   leaseOwner: string | null;
   leaseUntil: Date | null;
+  /** The silence that muted it, when `silenced`. */
+  silenceId: string | null;
 }
 
 /**
@@ -172,6 +209,18 @@ export interface DeliveryStore {
   deadLettered(eventId: string, destination: string, reason: string): Promise<void>;
   /** An undecodable message: logged with the queue's message id, the reason and the transport. */
   undecodable(record: UndecodableRecord): Promise<void>;
+  /**
+   * A delivery a silence muted: logged `silenced` with the silence's id, and settled (a claim
+   * answers `settled`; `herald redeliver` reopens it). One already delivered or dead-lettered,
+   * or held by a live lease, is left as it is.
+   */
+  silenced(delivery: DeliveryIdentity, silenceId: string): Promise<void>;
+  /** Adds a silence; its id is made here. */
+  addSilence(silence: Omit<Silence, 'id'>): Promise<Silence>;
+  /** The silences in force now (started, not ended), or with `all`, every one kept, newest first. */
+  silences(options?: { all?: boolean }): Promise<Silence[]>;
+  /** Ends a silence now; false when there is no silence of that id in force. */
+  expireSilence(id: string): Promise<boolean>;
   /** The undecodable messages logged, newest first. */
   undecodableMessages(filter: UndecodableFilter): Promise<UndecodableRow[]>;
   /** The delivery log, newest last attempt first. */

@@ -12,6 +12,7 @@ import {
   type ClaimRequest,
   type ClaimResult,
   type DeliveryWrites,
+  isSettled,
   type KeptRow,
   type Settlement,
   settleAttempts,
@@ -119,7 +120,7 @@ export class PostgresWrites implements DeliveryWrites {
     }>('herald_claim_v2', CLAIM, [JSON.stringify(input), this.owner]);
     return rows.map((row): ClaimResult => {
       if (row.attempts !== null) return { kind: 'claimed', attempt: Number(row.attempts) };
-      if (row.status === 'delivered' || row.status === 'dead-lettered') return { kind: 'settled' };
+      if (isSettled(row.status)) return { kind: 'settled' };
       return { kind: 'busy', leaseUntil: row.lease_until ?? undefined, now: row.now };
     });
   }

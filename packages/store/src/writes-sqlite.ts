@@ -12,6 +12,7 @@ import {
   type ClaimRequest,
   type ClaimResult,
   type DeliveryWrites,
+  isSettled,
   settleAttempts,
   settleDeliveries,
   type WriteBatch,
@@ -94,7 +95,7 @@ export class SqliteWrites implements DeliveryWrites {
     const row = this.standing.get([eventId, destination]) as
       | { status: string; lease_until: number | null; now: number }
       | undefined;
-    if (row?.status === 'delivered' || row?.status === 'dead-lettered') return { kind: 'settled' };
+    if (isSettled(row?.status)) return { kind: 'settled' };
     return { kind: 'busy', leaseUntil: row?.lease_until ?? undefined, now: row?.now };
   }
 

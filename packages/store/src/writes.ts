@@ -62,6 +62,16 @@ export interface DeliveryWrites {
   close(): Promise<void>;
 }
 
+/** Statuses a delivery keeps: a claim answers `settled` (only `herald redeliver` reopens them). */
+export const SETTLED_STATUSES = ['delivered', 'dead-lettered', 'silenced'] as const;
+
+/** The same, as SQL: `status in ${SETTLED}`. */
+export const SETTLED = `(${SETTLED_STATUSES.map((status) => `'${status}'`).join(', ')})`;
+
+export function isSettled(status: string | null | undefined): boolean {
+  return (SETTLED_STATUSES as readonly (string | null | undefined)[]).includes(status);
+}
+
 /**
  * The claim's decision, after `insert into deliveries … values …`: a new row is claimed; an
  * existing one is taken over (one more attempt, a new lease) only when it is not settled and
@@ -74,7 +84,7 @@ export const CLAIM_ON_CONFLICT = `on conflict (event_id, destination) do update 
     updated_at = excluded.updated_at,
     lease_owner = excluded.lease_owner,
     lease_until = excluded.lease_until
-  where deliveries.status not in ('delivered', 'dead-lettered')
+  where deliveries.status not in ${SETTLED}
     and (deliveries.lease_until is null or deliveries.lease_until <= excluded.last_attempt_at)`;
 
 /** The columns a claim inserts, in the order of its values. */
@@ -111,7 +121,7 @@ export function settleDeliveries(s: SettlementFields, owner: string, now: string
     where deliveries.event_id = ${s.eventId} and deliveries.destination = ${s.destination} and (
       ${s.status} = 'delivered'
       or (${s.status} = 'dead-lettered' and deliveries.status <> 'delivered')
-      or (${s.status} = 'retrying' and deliveries.status not in ('delivered', 'dead-lettered') and (
+      or (${s.status} = 'retrying' and deliveries.status not in ${SETTLED} and (
         deliveries.attempts = ${s.attempt}
         or (${s.attempt} is null and (deliveries.lease_owner is null or deliveries.lease_owner = ${owner})))))`;
 }

@@ -95,7 +95,11 @@ export function formatRows(rows: readonly DeliveryRow[]): string {
       executionOf(row).padEnd(28),
       (row.phase ?? '').padEnd(9),
       row.label,
-      row.lastError && row.status !== 'delivered' ? `  (${row.lastError})` : '',
+      row.status === 'silenced'
+        ? `  (silenced by ${row.silenceId})`
+        : row.lastError && row.status !== 'delivered'
+          ? `  (${row.lastError})`
+          : '',
     ]
       .join('  ')
       .trimEnd(),

@@ -44,6 +44,11 @@ export interface DeliveryLedger {
   /** A message that could not be read at all, for the log. */
   undecodable(record: { messageId: string; reason: string; source: string }): Promise<void>;
   /**
+   * A delivery a silence muted: logged `silenced` with the silence's id, and settled (never
+   * sent; `herald redeliver` reopens it). Only a ledger with a store has silences.
+   */
+  silenced?(entry: LedgerEntry, silenceId: string): Promise<void>;
+  /**
    * Keeps the message an event arrived in, so `herald redeliver` can send it again; a ledger
    * without a store keeps nothing.
    */

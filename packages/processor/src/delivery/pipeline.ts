@@ -9,6 +9,7 @@ import type { ReceivedMessage, Source } from '../sources/source.js';
 import type { CodeRule } from './code-rules.js';
 import type { BoundDelivery, DeliveryReceipt } from './deliveries.js';
 import type { DeliveryLedger, LedgerKey } from './ledger.js';
+import type { SilenceWatch } from './silences.js';
 
 /** Everything the pipeline needs; built by `createProcessor` or by a test. */
 export interface PipelineDependencies {
@@ -20,6 +21,8 @@ export interface PipelineDependencies {
   channels: ReadonlyMap<string, Channel>;
   codeRules: readonly CodeRule[];
   ledger: DeliveryLedger;
+  /** The silences in force (with a store); without, nothing is silenced. */
+  silences?: SilenceWatch | undefined;
   events: ProcessorEvents;
   logger: Logger;
   /** Aborted when shutdown's grace period ends: running sends are cancelled and retried later. */
@@ -140,19 +143,32 @@ export class Pipeline {
   ): Promise<Outcome> {
     const { ledger, events } = this.deps;
     const key: LedgerKey = { eventId: work.id, destination: destination.key };
+    const entry = { ...key, label: destination.label, execution: work.execution, phase: work.phase };
+    const silence = ledger.silenced && this.deps.silences?.match({ ...work, target: destination.target });
+    if (silence && ledger.silenced) {
+      try {
+        await ledger.silenced(entry, silence.id);
+      } catch (err) {
+        // Unlogged, it would be silenced with no trace: try again later, as for a claim.
+        return ledgerUnavailable(destination, err);
+      }
+      events.emit('delivery_silenced', {
+        messageId: message.id,
+        eventId: work.id,
+        destination: destination.key,
+        label: destination.label,
+        silenceId: silence.id,
+      });
+      return { kind: 'done' };
+    }
     let claim: Awaited<ReturnType<DeliveryLedger['begin']>>;
     const asked = performance.now();
     try {
-      claim = await ledger.begin({ ...key, label: destination.label, execution: work.execution, phase: work.phase });
+      claim = await ledger.begin(entry);
       events.emit('ledger_answered', { operation: 'claim', durationMs: performance.now() - asked });
     } catch (err) {
       // Without the ledger nobody can tell whether another replica sent it: try again later.
-      return {
-        kind: 'retry',
-        destination: destination.key,
-        error: `delivery log unavailable: ${messageOf(err)}`,
-        retryAfterMs: 0,
-      };
+      return ledgerUnavailable(destination, err);
     }
     if (claim.outcome === 'settled') {
       events.emit('duplicate_skipped', { messageId: message.id, eventId: work.id, destination: destination.key });
@@ -391,6 +407,16 @@ export class Pipeline {
       return false;
     }
   }
+}
+
+/** The delivery ledger could not be asked or told: the delivery is tried again later. */
+function ledgerUnavailable(destination: BoundDelivery, err: unknown): Outcome {
+  return {
+    kind: 'retry',
+    destination: destination.key,
+    error: `delivery log unavailable: ${messageOf(err)}`,
+    retryAfterMs: 0,
+  };
 }
 
 function messageOf(err: unknown): string {

@@ -1,5 +1,5 @@
 import type { Logger } from '@herald/core/runtime';
-import { type DeliveryStore, openStore } from '@herald/store';
+import { type DeliveryStore, openStore, type Silence } from '@herald/store';
 import type { DeliveryLedger, LedgerClaim, LedgerEntry, LedgerKey } from './ledger.js';
 
 /** Where the store is and how long claims and the log last. */
@@ -66,6 +66,15 @@ export class StoreLedger implements DeliveryLedger {
 
   deadLettered(key: LedgerKey, reason: string): Promise<void> {
     return this.opened().deadLettered(key.eventId, key.destination, reason);
+  }
+
+  silenced(entry: LedgerEntry, silenceId: string): Promise<void> {
+    return this.opened().silenced(entry, silenceId);
+  }
+
+  /** The silences in force, for the processor's {@link SilenceWatch}. */
+  silences(): Promise<Silence[]> {
+    return this.opened().silences();
   }
 
   undecodable(record: { messageId: string; reason: string; source: string }): Promise<void> {

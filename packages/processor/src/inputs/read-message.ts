@@ -20,6 +20,8 @@ export interface MessageWork {
   readonly deliveries: BoundDelivery[];
   /** The execution and phase it is about, when it is about one (a rendered email is not). */
   readonly execution?: { project: string; domain: string; name: string } | undefined;
+  /** The workflow's name, when the event says it. */
+  readonly workflow?: string | undefined;
   readonly phase?: string | undefined;
 }
 
@@ -101,7 +103,16 @@ function eventWork(event: ExecutionEvent, parts: ReaderParts): ReadOutcome {
   const destinations = routeEvent(event, parts.config, parts.channels, parts.codeRules);
   const { project, domain, name } = event.execution;
   const deliveries = eventDeliveries(event, destinations, parts);
-  return { kind: 'work', work: { id: event.id, deliveries, execution: { project, domain, name }, phase: event.phase } };
+  return {
+    kind: 'work',
+    work: {
+      id: event.id,
+      deliveries,
+      execution: { project, domain, name },
+      workflow: event.workflow?.name,
+      phase: event.phase,
+    },
+  };
 }
 
 function emailWork(payload: FlyteAdminPayload, parts: ReaderParts): ReadOutcome {

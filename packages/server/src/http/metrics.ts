@@ -98,6 +98,11 @@ export function createMetrics(source: MetricsSource, options: { defaultMetrics?:
     labelNames: ['provider', 'retryable'] as const,
     registers,
   });
+  const silenced = new Counter({
+    name: 'herald_deliveries_silenced_total',
+    help: 'Deliveries a silence muted: logged silenced, not sent.',
+    registers,
+  });
   const claimsLost = new Counter({
     name: 'herald_claims_lost_total',
     help: 'Deliveries left to another copy or replica that held their claim.',
@@ -181,6 +186,7 @@ export function createMetrics(source: MetricsSource, options: { defaultMetrics?:
   events.on('message_skipped', () => skipped.inc());
   events.on('delivery_failed', (e) => failures.labels(e.provider, String(e.retryable)).inc());
   events.on('claim_held_elsewhere', () => claimsLost.inc());
+  events.on('delivery_silenced', () => silenced.inc());
   events.on('ledger_answered', (e) => ledgerSeconds.observe(e.durationMs / 1000));
   events.on('message_settled', (e) => settled.labels(e.outcome).inc());
   events.on('source_error', (e) => {

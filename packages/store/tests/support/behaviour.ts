@@ -407,6 +407,80 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
       expect(await a.list({ until: new Date(Date.now() + 60_000) })).toHaveLength(4);
     });
 
+    it('keeps silences for every replica: in force until they end or are expired', async () => {
+      const [a, b] = await pair();
+      const now = Date.now();
+      const matchers = [
+        { field: 'project' as const, pattern: 'flytesnacks' },
+        { field: 'workflow' as const, pattern: 'core.ml.*' },
+      ];
+      const added = await a.addSilence({
+        matchers,
+        comment: 'known outage of the feature store',
+        createdBy: 'ops@x.com',
+        startsAt: new Date(now - 1_000),
+        endsAt: new Date(now + 3_600_000),
+      });
+      expect(added.id).toMatch(/^sil-[0-9a-f]{8}$/);
+      await a.addSilence({
+        matchers: [{ field: 'phase', pattern: 'RUNNING' }],
+        comment: 'later',
+        createdBy: 'ops@x.com',
+        startsAt: new Date(now + 3_600_000),
+        endsAt: new Date(now + 7_200_000),
+      });
+      const inForce = await b.silences();
+      expect(inForce.map((x) => [x.id, x.matchers, x.comment, x.createdBy])).toEqual([
+        [added.id, matchers, 'known outage of the feature store', 'ops@x.com'],
+      ]);
+      expect(await b.silences({ all: true })).toHaveLength(2);
+
+      expect(await b.expireSilence(added.id)).toBe(true);
+      expect(await a.expireSilence(added.id)).toBe(false);
+      expect(await a.expireSilence('sil-nothere')).toBe(false);
+      expect(await a.silences()).toEqual([]);
+      const [expired] = (await a.silences({ all: true })).filter((x) => x.id === added.id);
+      expect(expired?.endsAt.getTime()).toBeLessThanOrEqual(Date.now() + 1_000);
+    });
+
+    it('logs a silenced delivery as settled with the silence, never over a delivered or held one', async () => {
+      const [a, b] = await pair();
+      const quiet = delivery('ev-s1');
+      await a.silenced(quiet, 'sil-1');
+      expect((await b.claim(quiet, LONG)).outcome).toBe('settled');
+      expect((await b.list({ eventId: 'ev-s1' }))[0]).toMatchObject({
+        status: 'silenced',
+        silenceId: 'sil-1',
+        attempts: 0,
+        label: quiet.label,
+        name: 'f8a1b2c3',
+      });
+      expect(await b.list({ status: 'silenced' })).toHaveLength(1);
+
+      // A retry coming back under a silence is marked; a delivered or held one is not.
+      const retried = delivery('ev-s2');
+      expect((await a.claim(retried, LONG)).outcome).toBe('claimed');
+      await a.failed('ev-s2', retried.destination, '503');
+      await b.silenced(retried, 'sil-2');
+      expect((await a.list({ eventId: 'ev-s2' }))[0]).toMatchObject({ status: 'silenced', silenceId: 'sil-2' });
+      const sent = delivery('ev-s3');
+      expect((await a.claim(sent, LONG)).outcome).toBe('claimed');
+      const held = delivery('ev-s3', 'channel:held');
+      expect((await a.claim(held, LONG)).outcome).toBe('claimed');
+      await a.delivered('ev-s3', sent.destination, {});
+      await b.silenced(sent, 'sil-3');
+      await b.silenced(held, 'sil-3');
+      const rows = await a.list({ eventId: 'ev-s3' });
+      expect(rows.map((r) => [r.destination, r.status, r.silenceId]).sort()).toEqual([
+        ['channel:held', 'pending', null],
+        ['channel:oncall', 'delivered', null],
+      ]);
+
+      // Redelivery reopens it; nothing is replayed otherwise.
+      expect((await a.reopen('ev-s1', {})).map((r) => r.status)).toEqual(['retrying']);
+      expect((await b.claim(quiet, LONG)).outcome).toBe('claimed');
+    });
+
     it('logs undecodable messages, lists them newest first, and purges them', async () => {
       const [a, b] = await pair();
       const before = Date.now();
@@ -460,7 +534,7 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
 
     it('migrates once: applying migrations again changes nothing', async () => {
       const url = await fixture.newUrl();
-      expect(await migrateStore(url)).toEqual(['0001-delivery-log', '0002-messages']);
+      expect(await migrateStore(url)).toEqual(['0001-delivery-log', '0002-messages', '0003-silences']);
       expect(await migrateStore(url)).toEqual([]);
       const [a, b] = await Promise.all([open(url, 'replica-a'), open(url, 'replica-b')]);
       expect((await a.claim(delivery('ev-12'), LONG)).outcome).toBe('claimed');
