@@ -105,18 +105,27 @@ async function run(configFile: string, env: Record<string, string> = {}) {
   return child;
 }
 
+/**
+ * `herald run` on a stack with a delivery log, two attempts per message and a webhook that is
+ * down (503), and one FAILED event published to it.
+ */
+async function publishedWhileHookDown(name: string) {
+  const hook = await hookReceiver();
+  hook.down(true);
+  const stack = await createStack({
+    maxAttempts: 2,
+    processor: { retryBaseDelayMs: 200, retryMaxDelayMs: 500 },
+    herald: await storeAndHook(hook.services.base),
+  });
+  await run(stack.configFile);
+  const event = failedEvent(`${name}-${stack.id}`);
+  expect((await herald(['publish', '--config', stack.configFile, '--event', await eventFile(event)])).status).toBe(0);
+  return { hook, stack, event };
+}
+
 describe('herald dead-letters on SQS', () => {
   it('lists a message dead-lettered while a webhook was down; after it recovers, redrive delivers it once and sends nothing else again', async () => {
-    const hook = await hookReceiver();
-    hook.down(true);
-    const stack = await createStack({
-      maxAttempts: 2,
-      processor: { retryBaseDelayMs: 200, retryMaxDelayMs: 500 },
-      herald: await storeAndHook(hook.services.base),
-    });
-    await run(stack.configFile);
-    const event = failedEvent(`dlq-${stack.id}`);
-    expect((await herald(['publish', '--config', stack.configFile, '--event', await eventFile(event)])).status).toBe(0);
+    const { hook, stack, event } = await publishedWhileHookDown('dlq');
 
     // The email goes out; the webhook is refused until attempts run out and it is dead-lettered.
     const [dead] = await eventually(async () => {
@@ -334,16 +343,7 @@ describe('herald dead-letters on Pub/Sub', () => {
 
 describe('herald redeliver on SQS', () => {
   it('sends a dead-lettered destination again through the queue once it works, and the log shows every attempt', async () => {
-    const hook = await hookReceiver();
-    hook.down(true);
-    const stack = await createStack({
-      maxAttempts: 2,
-      processor: { retryBaseDelayMs: 200, retryMaxDelayMs: 500 },
-      herald: await storeAndHook(hook.services.base),
-    });
-    await run(stack.configFile);
-    const event = failedEvent(`redeliver-${stack.id}`);
-    expect((await herald(['publish', '--config', stack.configFile, '--event', await eventFile(event)])).status).toBe(0);
+    const { hook, stack, event } = await publishedWhileHookDown('redeliver');
 
     // The email goes out; the webhook is refused until attempts run out.
     await eventually(async () => expect(await listed(stack.configFile)).toHaveLength(1), 60_000);

@@ -28,6 +28,7 @@ import {
   type ClaimResult,
   type DeliveryWrites,
   type KeptRow,
+  keyOf,
   SETTLED,
   type Settlement,
 } from './writes.js';
@@ -54,8 +55,6 @@ type Write =
   | { kind: 'claim'; request: ClaimRequest }
   | { kind: 'settle'; settlement: SettlementRequest }
   | { kind: 'keep'; message: KeptMessage };
-
-const keyOf = (eventId: string, destination: string) => `${eventId}\u0000${destination}`;
 
 export class KyselyDeliveryStore implements DeliveryStore {
   /**
@@ -410,12 +409,12 @@ export class KyselyDeliveryStore implements DeliveryStore {
       if (write.kind !== 'claim') return undefined;
       const { delivery, leaseMs } = write.request;
       const key = keyOf(delivery.eventId, delivery.destination);
-      const answer = answers.get(key) ?? { outcome: 'busy', leaseLeftMs: leaseMs };
+      const answer = answers.get(key) ?? answerOf({ kind: 'busy' }, leaseMs);
       if (!answered.has(key)) {
         answered.add(key);
         return answer;
       }
-      return answer.outcome === 'claimed' ? { outcome: 'busy', leaseLeftMs: leaseMs } : answer;
+      return answer.outcome === 'claimed' ? answerOf({ kind: 'busy' }, leaseMs) : answer;
     });
   }
 }

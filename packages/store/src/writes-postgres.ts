@@ -14,6 +14,7 @@ import {
   type DeliveryWrites,
   isSettled,
   type KeptRow,
+  keyOf,
   type Settlement,
   settleAttempts,
   settleDeliveries,
@@ -129,7 +130,7 @@ export class PostgresWrites implements DeliveryWrites {
     let chunk: Settlement[] = [];
     const keys = new Set<string>();
     for (const settlement of settlements) {
-      const key = `${settlement.eventId}\u0000${settlement.destination}`;
+      const key = keyOf(settlement.eventId, settlement.destination);
       if (keys.has(key)) {
         await this.settle(chunk);
         chunk = [];

@@ -7,6 +7,9 @@
  */
 import type { DeliveryIdentity } from './types.js';
 
+/** One delivery's key in the store's maps: its event and destination. */
+export const keyOf = (eventId: string, destination: string) => `${eventId}\u0000${destination}`;
+
 /** One claim in a batch. */
 export interface ClaimRequest {
   delivery: DeliveryIdentity;

@@ -137,13 +137,17 @@ export function positive(text: string, option: string): number {
   return value;
 }
 
+/** `90s`, `30m`, `2h`, `7d` → milliseconds; undefined for text that is not such a duration. */
+export function durationMs(text: string): number | undefined {
+  const match = /^(\d+)([smhd])$/.exec(text.trim());
+  if (!match) return undefined;
+  return Number(match[1]) * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 's' | 'm' | 'h' | 'd'];
+}
+
 /** An ISO 8601 time, or a duration back from now: `30m`, `2h`, `7d`. @throws UsageError naming the option. */
 export function time(text: string, option: string): Date {
-  const ago = /^(\d+)([smhd])$/.exec(text);
-  if (ago) {
-    const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[ago[2] as 's' | 'm' | 'h' | 'd'];
-    return new Date(Date.now() - Number(ago[1]) * unit);
-  }
+  const ago = durationMs(text);
+  if (ago !== undefined) return new Date(Date.now() - ago);
   const date = new Date(text);
   if (Number.isNaN(date.getTime())) {
     throw new UsageError(`${option}: expected an ISO 8601 time or a duration such as 30m, 2h or 7d, got '${text}'`);

@@ -1,6 +1,7 @@
 import { hostname, userInfo } from 'node:os';
 import { SILENCE_FIELDS, type Silence, type SilenceField, type SilenceMatcher } from '@herald/store';
 import { UsageError } from '../errors.js';
+import { durationMs } from './deliveries.js';
 
 /** `project=flytesnacks`, `workflow=core.ml.*` → a matcher. @throws UsageError naming the option. */
 export function parseMatcher(text: string): SilenceMatcher {
@@ -17,10 +18,7 @@ export function parseMatcher(text: string): SilenceMatcher {
 
 /** `30m`, `2h`, `7d` → milliseconds. @throws UsageError naming the option. */
 export function duration(text: string, option: string): number {
-  const match = /^(\d+)([smhd])$/.exec(text.trim());
-  const ms = match
-    ? Number(match[1]) * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 's' | 'm' | 'h' | 'd']
-    : 0;
+  const ms = durationMs(text) ?? 0;
   if (ms <= 0) throw new UsageError(`${option}: expected a duration such as 30m, 2h or 7d, got '${text}'`);
   return ms;
 }

@@ -144,7 +144,7 @@ export class Pipeline {
     const { ledger, events } = this.deps;
     const key: LedgerKey = { eventId: work.id, destination: destination.key };
     const entry = { ...key, label: destination.label, execution: work.execution, phase: work.phase };
-    const silence = ledger.silenced && this.deps.silences?.match({ ...work, target: destination.target });
+    const silence = this.deps.silences?.match({ ...work, target: destination.target });
     if (silence && ledger.silenced) {
       try {
         await ledger.silenced(entry, silence.id);
