@@ -1,5 +1,5 @@
 /** The tables as Kysely sees them. Times are epoch milliseconds (bigint in PostgreSQL, integer in SQLite). */
-import type { AttemptOutcome, DeliveryStatus } from './types.js';
+import type { AttemptOutcome, DeliveryStatus, DigestStatus } from './types.js';
 
 export interface DeliveriesTable {
   event_id: string;
@@ -22,6 +22,36 @@ export interface DeliveriesTable {
   lease_until: number | null;
   /** The silence that muted it, when its status is `silenced`. */
   silence_id: string | null;
+  /** The digest it was folded into (`folded`), or opened and was sent ahead of (immediateFirst). */
+  digest_id: string | null;
+}
+
+export interface DigestsTable {
+  id: string;
+  group_key: string;
+  rule: string;
+  destination: string;
+  label: string;
+  target: string;
+  group_values: string;
+  window_ms: number;
+  max_members: number;
+  status: DigestStatus;
+  members: number;
+  opened_at: number;
+  due_at: number;
+  closed_at: number | null;
+  next_try_at: number | null;
+  updated_at: number;
+  opener_event_id: string | null;
+  opener_event: string | null;
+}
+
+export interface DigestEventsTable {
+  digest_id: string;
+  event_id: string;
+  event: string;
+  joined_at: number;
 }
 
 export interface SilencesTable {
@@ -66,4 +96,6 @@ export interface Database {
   attempts: AttemptsTable;
   undecodable: UndecodableTable;
   silences: SilencesTable;
+  digests: DigestsTable;
+  digest_events: DigestEventsTable;
 }

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { type Kysely, type RawBuilder, type Selectable, sql } from 'kysely';
 import { TickBatcher } from './batcher.js';
-import type { Database, DeliveriesTable, SilencesTable } from './schema.js';
+import type { Database, DeliveriesTable, DigestsTable, SilencesTable } from './schema.js';
 import type {
   AttemptRow,
   Claim,
@@ -15,6 +15,11 @@ import type {
   DeliveryIdentity,
   DeliveryRow,
   DeliveryStore,
+  DigestContents,
+  DigestFilter,
+  DigestJoin,
+  DigestRow,
+  FoldResult,
   KeptMessage,
   Silence,
   SilenceMatcher,
@@ -165,6 +170,95 @@ export class KyselyDeliveryStore implements DeliveryStore {
         and (deliveries.lease_until is null or deliveries.lease_until <= excluded.updated_at)`.execute(this.db);
   }
 
+  async fold(delivery: DeliveryIdentity, join: DigestJoin): Promise<FoldResult> {
+    this.assertOpen();
+    const { eventId, destination, label } = delivery;
+    const newDigestId = `dig-${randomBytes(6).toString('hex')}`;
+    const result = await this.writes.fold({ eventId, destination, label, join, newDigestId });
+    // Folded: settled in the store, so this store's claim on it is over.
+    if (result.role === 'held') this.held.delete(keyOf(eventId, destination));
+    return result;
+  }
+
+  async dueDigests(limit: number): Promise<string[]> {
+    this.assertOpen();
+    const rows = await this.db
+      .selectFrom('digests')
+      .select('id')
+      .where((eb) =>
+        eb.or([
+          eb.and([eb('status', '=', 'open'), eb('due_at', '<=', this.now)]),
+          eb.and([eb('status', '=', 'closed'), eb('next_try_at', '<=', this.now)]),
+        ]),
+      )
+      .orderBy('due_at')
+      .limit(Math.max(1, Math.floor(limit)))
+      .execute();
+    return rows.map((row) => row.id);
+  }
+
+  async closeDigest(id: string): Promise<void> {
+    this.assertOpen();
+    await this.db
+      .updateTable('digests')
+      .set({ status: 'closed', closed_at: this.now, next_try_at: this.now, updated_at: this.now })
+      .where('id', '=', id)
+      .where('status', '=', 'open')
+      .execute();
+  }
+
+  async digest(id: string): Promise<DigestContents | undefined> {
+    this.assertOpen();
+    const row = await this.db.selectFrom('digests').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) return undefined;
+    const events = await this.db
+      .selectFrom('digest_events')
+      .selectAll()
+      .where('digest_id', '=', id)
+      .orderBy('joined_at')
+      .orderBy('event_id')
+      .execute();
+    return {
+      ...toDigestRow(row),
+      target: row.target,
+      openerEvent: row.opener_event,
+      events: events.map((e) => ({ eventId: e.event_id, event: e.event, joinedAt: new Date(Number(e.joined_at)) })),
+    };
+  }
+
+  async retryDigest(id: string, delayMs: number): Promise<void> {
+    this.assertOpen();
+    const delay = Math.max(0, Math.round(delayMs));
+    await this.db
+      .updateTable('digests')
+      .set({ next_try_at: sql<number>`${this.now} + ${delay}`, updated_at: this.now })
+      .where('id', '=', id)
+      .where('status', '=', 'closed')
+      .execute();
+  }
+
+  async finishDigest(id: string, status: 'sent' | 'empty' | 'dead-lettered'): Promise<void> {
+    this.assertOpen();
+    await this.db
+      .updateTable('digests')
+      .set({ status, next_try_at: null, updated_at: this.now })
+      .where('id', '=', id)
+      .where('status', 'in', ['open', 'closed'])
+      .execute();
+  }
+
+  async digests(filter: DigestFilter): Promise<DigestRow[]> {
+    this.assertOpen();
+    let query = this.db.selectFrom('digests').selectAll();
+    if (filter.status !== undefined) query = query.where('status', '=', filter.status);
+    const rows = await query
+      .orderBy('opened_at', 'desc')
+      .orderBy('id')
+      .limit(Math.max(1, Math.floor(filter.limit ?? 100)))
+      .execute();
+    return rows.map(toDigestRow);
+  }
+
   async addSilence(silence: Omit<Silence, 'id'>): Promise<Silence> {
     this.assertOpen();
     const id = `sil-${randomBytes(4).toString('hex')}`;
@@ -282,7 +376,8 @@ export class KyselyDeliveryStore implements DeliveryStore {
     this.assertOpen();
     let query = this.db
       .updateTable('deliveries')
-      .set({ status: 'retrying', lease_owner: null, lease_until: null, updated_at: this.now })
+      // A folded delivery reopened is folded again into the digest open then (or opens one).
+      .set({ status: 'retrying', lease_owner: null, lease_until: null, digest_id: null, updated_at: this.now })
       .where('event_id', '=', eventId)
       // A live lease is a send under way: reopening it would let a second one start.
       .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<=', this.now)]));
@@ -324,6 +419,26 @@ export class KyselyDeliveryStore implements DeliveryStore {
           select received_at from undecodable where received_at < ${cutoff} order by received_at limit ${PURGE_BATCH})`.execute(
         this.db,
       );
+      const deleted = Number(result.numAffectedRows ?? 0);
+      total += deleted;
+      if (deleted < PURGE_BATCH) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    // Digests done before the cutoff, with their events.
+    for (;;) {
+      const result = await sql`delete from digests where id in (
+          select id from digests where updated_at < ${cutoff} and status not in ('open', 'closed') limit ${PURGE_BATCH})`.execute(
+        this.db,
+      );
+      const deleted = Number(result.numAffectedRows ?? 0);
+      total += deleted;
+      if (deleted < PURGE_BATCH) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    for (;;) {
+      const result = await sql`delete from digest_events where (digest_id, event_id) in (
+          select e.digest_id, e.event_id from digest_events e left join digests d on d.id = e.digest_id
+          where d.id is null limit ${PURGE_BATCH})`.execute(this.db);
       const deleted = Number(result.numAffectedRows ?? 0);
       total += deleted;
       if (deleted < PURGE_BATCH) break;
@@ -446,6 +561,23 @@ function compareKeys(eventA: string, destinationA: string, eventB: string, desti
   return 0;
 }
 
+function toDigestRow(row: Selectable<DigestsTable>): DigestRow {
+  return {
+    id: row.id,
+    rule: row.rule,
+    destination: row.destination,
+    label: row.label,
+    group: JSON.parse(row.group_values) as Record<string, string>,
+    windowMs: Number(row.window_ms),
+    status: row.status,
+    members: Number(row.members),
+    openedAt: new Date(Number(row.opened_at)),
+    dueAt: new Date(Number(row.due_at)),
+    closedAt: row.closed_at === null ? null : new Date(Number(row.closed_at)),
+    openerEventId: row.opener_event_id,
+  };
+}
+
 function toDeliveryRow(row: Selectable<DeliveriesTable>): DeliveryRow {
   return {
     eventId: row.event_id,
@@ -465,6 +597,7 @@ function toDeliveryRow(row: Selectable<DeliveriesTable>): DeliveryRow {
     leaseOwner: row.lease_owner,
     leaseUntil: row.lease_until === null ? null : new Date(Number(row.lease_until)),
     silenceId: row.silence_id,
+    digestId: row.digest_id,
   };
 }
 

@@ -44,7 +44,7 @@ export type Claim =
  * died and its lease will expire). `retrying`: an attempt failed transiently and it will be
  * attempted again. `delivered` and `dead-lettered` are final: a claim answers `settled`.
  */
-export type DeliveryStatus = 'pending' | 'delivered' | 'retrying' | 'dead-lettered' | 'silenced';
+export type DeliveryStatus = 'pending' | 'delivered' | 'retrying' | 'dead-lettered' | 'silenced' | 'folded';
 
 export const DELIVERY_STATUSES: readonly DeliveryStatus[] = [
   'pending',
@@ -52,7 +52,79 @@ export const DELIVERY_STATUSES: readonly DeliveryStatus[] = [
   'retrying',
   'dead-lettered',
   'silenced',
+  'folded',
 ];
+
+/**
+ * Where a digest stands. `open`: events join it until its window ends. `closed`: due, being
+ * sent (or retried after a failed send). `sent`, `empty` (immediateFirst, and nothing joined
+ * after the first) and `dead-lettered` are final.
+ */
+export type DigestStatus = 'open' | 'closed' | 'sent' | 'empty' | 'dead-lettered';
+
+export const DIGEST_STATUSES: readonly DigestStatus[] = ['open', 'closed', 'sent', 'empty', 'dead-lettered'];
+
+/** What a destination's digest is and how it collects events: see {@link DeliveryStore.fold}. */
+export interface DigestJoin {
+  /** Events with equal keys join one open digest: the rule, the destination and the groupBy values. */
+  groupKey: string;
+  rule: string;
+  /** The destination as routing made it (JSON), to send the digest from. */
+  target: string;
+  /** The groupBy values, for the digest's template. */
+  group: Record<string, string>;
+  windowMs: number;
+  /** Events that fill it: the one that does makes it due at once. */
+  max: number;
+  immediateFirst: boolean;
+  /** The event (JSON), for the digest's template. */
+  event: string;
+}
+
+/**
+ * What folding a delivery did. `held`: it joined (or opened) a digest and is settled `folded`.
+ * `first`: it opened a digest with immediateFirst, and is to be sent now under its claim.
+ */
+export interface FoldResult {
+  digestId: string;
+  role: 'first' | 'held';
+}
+
+/** One digest, for the sender and `herald digests list`. */
+export interface DigestRow {
+  id: string;
+  rule: string;
+  /** The destination's key, and as the log shows it. */
+  destination: string;
+  label: string;
+  group: Record<string, string>;
+  windowMs: number;
+  status: DigestStatus;
+  /** Events held in it (the immediateFirst event is not among them). */
+  members: number;
+  openedAt: Date;
+  dueAt: Date;
+  closedAt: Date | null;
+  /** The event sent at once when it opened (immediateFirst). */
+  openerEventId: string | null;
+}
+
+/** A digest with what its message is made of. */
+export interface DigestContents extends DigestRow {
+  /** The destination as routing made it (JSON). */
+  target: string;
+  /** The held events (JSON), oldest first. */
+  events: { eventId: string; event: string; joinedAt: Date }[];
+  /** The immediateFirst event (JSON). */
+  openerEvent: string | null;
+}
+
+/** Filters of {@link DeliveryStore.digests}. */
+export interface DigestFilter {
+  status?: DigestStatus | undefined;
+  /** At most this many, newest first; default 100. */
+  limit?: number | undefined;
+}
 
 /** One condition of a silence: the event's `field` matches the glob `pattern` (`*`, `?`). */
 export interface SilenceMatcher {
@@ -106,6 +178,8 @@ export interface DeliveryRow {
   leaseUntil: Date | null;
   /** The silence that muted it, when `silenced`. */
   silenceId: string | null;
+  /** The digest it was folded into (`folded`), or opened (immediateFirst: sent on its own). */
+  digestId: string | null;
 }
 
 /**
@@ -113,7 +187,7 @@ export interface DeliveryRow {
  * took over yet); `abandoned`: its sender never settled it and a later claim took over after
  * the lease expired — a send that may or may not have reached the destination.
  */
-export type AttemptOutcome = 'started' | 'delivered' | 'failed' | 'dead-lettered' | 'abandoned';
+export type AttemptOutcome = 'started' | 'delivered' | 'failed' | 'dead-lettered' | 'folded' | 'abandoned';
 
 /** One attempt of one delivery, for `herald deliveries show`. */
 export interface AttemptRow {
@@ -215,6 +289,26 @@ export interface DeliveryStore {
    * or held by a live lease, is left as it is.
    */
   silenced(delivery: DeliveryIdentity, silenceId: string): Promise<void>;
+  /**
+   * Folds a delivery just claimed into its destination's digest, in one transaction: it joins
+   * the open digest of its group, or opens one due in `windowMs` (replicas racing to open one
+   * agree on a winner). A joined delivery is settled `folded` with the digest's id; the event
+   * that opens a digest with `immediateFirst` keeps its claim and is sent now (`first`).
+   * Asked again for the same delivery (a redelivered message), it answers what it did then.
+   */
+  fold(delivery: DeliveryIdentity, join: DigestJoin): Promise<FoldResult>;
+  /** Digests to send now: open ones whose window ended or that filled up, and closed ones due a retry. */
+  dueDigests(limit: number): Promise<string[]>;
+  /** Ends an open digest's window (no event joins it any more); nothing when it is not open. */
+  closeDigest(id: string): Promise<void>;
+  /** A digest with its events. */
+  digest(id: string): Promise<DigestContents | undefined>;
+  /** A closed digest's send failed: try again in `delayMs`. */
+  retryDigest(id: string, delayMs: number): Promise<void>;
+  /** A closed digest is done: sent, empty or given up on. */
+  finishDigest(id: string, status: 'sent' | 'empty' | 'dead-lettered'): Promise<void>;
+  /** The digests kept, newest first. */
+  digests(filter: DigestFilter): Promise<DigestRow[]>;
   /** Adds a silence; its id is made here. */
   addSilence(silence: Omit<Silence, 'id'>): Promise<Silence>;
   /** The silences in force now (started, not ended), or with `all`, every one kept, newest first. */

@@ -6,12 +6,16 @@
  * rows per batch, or escaping each column into an array literal, cost more CPU than running it.
  */
 import type pg from 'pg';
+import type { FoldResult } from './types.js';
 import {
   CLAIM_COLUMNS,
   CLAIM_ON_CONFLICT,
   type ClaimRequest,
   type ClaimResult,
   type DeliveryWrites,
+  FOLD_TRIES,
+  type FoldRequest,
+  initialMembers,
   isSettled,
   type KeptRow,
   keyOf,
@@ -77,6 +81,62 @@ const KEEP = `insert into messages (event_id, body, encoding, attributes, kept_a
   select event_id, body, encoding, attributes, ${POSTGRES_NOW}
   from json_to_recordset($1::json) as t(event_id text, body text, encoding text, attributes text)
   on conflict (event_id) do nothing`;
+
+/**
+ * A fold's first try: join the group's open digest, unless the delivery was folded before (a
+ * redelivered message), which the first column then names. Updating the digest's row locks it
+ * until the member is in, so a replica closing the digest meanwhile waits, then sees it.
+ */
+const FOLD_JOIN = `with existing as (
+    select d.digest_id, g.opener_event_id from deliveries d join digests g on g.id = d.digest_id
+    where d.event_id = $1 and d.destination = $2),
+  joined as (
+    update digests set members = members + 1, updated_at = ${POSTGRES_NOW},
+      due_at = case when members + 1 >= max_members then least(due_at, ${POSTGRES_NOW}) else due_at end
+    where group_key = $3 and status = 'open' and not exists (select 1 from existing)
+    returning id),
+  member as (
+    insert into digest_events (digest_id, event_id, event, joined_at)
+    select id, $1, $4, ${POSTGRES_NOW} from joined on conflict do nothing),
+  folded as (
+    update deliveries set status = 'folded', digest_id = joined.id, lease_owner = null, lease_until = null,
+      updated_at = ${POSTGRES_NOW}
+    from joined where deliveries.event_id = $1 and deliveries.destination = $2),
+  finished as (
+    update attempts set outcome = 'folded', finished_at = ${POSTGRES_NOW}
+    from joined where attempts.event_id = $1 and attempts.destination = $2 and attempts.outcome = 'started')
+  select (select digest_id from existing) as existing_id, (select opener_event_id from existing) as opener,
+    (select id from joined) as joined_id`;
+
+/**
+ * No open digest to join: open one. Of replicas racing to open the same group's, the unique
+ * index on open digests lets one in; the others find nothing here and join it on their next try.
+ */
+const FOLD_OPEN = `with clock as (select ${POSTGRES_NOW} as now),
+  opened as (
+    insert into digests (id, group_key, rule, destination, label, target, group_values, window_ms, max_members,
+      status, members, opened_at, due_at, updated_at, opener_event_id, opener_event)
+    select $5, $3, $6, $2, $7, $8, $9, $10::bigint, $11::integer, 'open', $12::integer, now,
+      case when $12::integer >= $11::integer then now else now + $10::bigint end, now,
+      case when $13::boolean then $1 end, case when $13::boolean then $4 end
+    from clock
+    on conflict (group_key) where status = 'open' do nothing
+    returning id),
+  member as (
+    insert into digest_events (digest_id, event_id, event, joined_at)
+    select id, $1, $4, ${POSTGRES_NOW} from opened where not $13::boolean on conflict do nothing),
+  marked as (
+    update deliveries set digest_id = opened.id,
+      status = case when $13::boolean then deliveries.status else 'folded' end,
+      lease_owner = case when $13::boolean then deliveries.lease_owner end,
+      lease_until = case when $13::boolean then deliveries.lease_until end,
+      updated_at = ${POSTGRES_NOW}
+    from opened where deliveries.event_id = $1 and deliveries.destination = $2),
+  finished as (
+    update attempts set outcome = 'folded', finished_at = ${POSTGRES_NOW}
+    from opened where not $13::boolean and attempts.event_id = $1 and attempts.destination = $2
+      and attempts.outcome = 'started')
+  select (select id from opened) as opened_id`;
 
 export class PostgresWrites implements DeliveryWrites {
   calls = 0;
@@ -158,6 +218,39 @@ export class PostgresWrites implements DeliveryWrites {
   private async keep(rows: readonly KeptRow[]): Promise<void> {
     // KeptRow's fields are the columns' names.
     await this.run('herald_keep_v2', KEEP, [JSON.stringify(rows)]);
+  }
+
+  /** One statement to join an open digest; when there is none, one to open it. Each is atomic. */
+  async fold(request: FoldRequest): Promise<FoldResult> {
+    const { eventId, destination, join } = request;
+    for (let tries = 0; tries < FOLD_TRIES; tries++) {
+      const { rows } = await this.run<{ existing_id: string | null; opener: string | null; joined_id: string | null }>(
+        'herald_fold_join_v1',
+        FOLD_JOIN,
+        [eventId, destination, join.groupKey, join.event],
+      );
+      const [row] = rows;
+      if (row?.existing_id) return { digestId: row.existing_id, role: row.opener === eventId ? 'first' : 'held' };
+      if (row?.joined_id) return { digestId: row.joined_id, role: 'held' };
+      const opened = await this.run<{ opened_id: string | null }>('herald_fold_open_v1', FOLD_OPEN, [
+        eventId,
+        destination,
+        join.groupKey,
+        join.event,
+        request.newDigestId,
+        join.rule,
+        request.label,
+        join.target,
+        JSON.stringify(join.group),
+        join.windowMs,
+        join.max,
+        initialMembers(join),
+        join.immediateFirst,
+      ]);
+      const id = opened.rows[0]?.opened_id;
+      if (id) return { digestId: id, role: join.immediateFirst ? 'first' : 'held' };
+    }
+    throw new Error(`could not join or open the digest of ${join.groupKey}`);
   }
 
   async close(): Promise<void> {

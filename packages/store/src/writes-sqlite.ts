@@ -6,12 +6,16 @@
  * turns of the event loop and queued behind the others on the one connection).
  */
 import type Sqlite from 'libsql';
+import type { FoldResult } from './types.js';
 import {
   CLAIM_COLUMNS,
   CLAIM_ON_CONFLICT,
   type ClaimRequest,
   type ClaimResult,
   type DeliveryWrites,
+  FOLD_TRIES,
+  type FoldRequest,
+  initialMembers,
   isSettled,
   settleAttempts,
   settleDeliveries,
@@ -31,6 +35,7 @@ export class SqliteWrites implements DeliveryWrites {
   private readonly settleDelivery: Statement;
   private readonly settleAttempt: Statement;
   private readonly keepRow: Statement;
+  private readonly fold_: FoldStatements;
 
   constructor(
     private readonly db: Sqlite.Database,
@@ -60,6 +65,50 @@ export class SqliteWrites implements DeliveryWrites {
     this.settleAttempt = db.prepare(settleAttempts(row, SQLITE_NOW));
     this.keepRow = db.prepare(`insert into messages (event_id, body, encoding, attributes, kept_at)
       values (?, ?, ?, ?, ${SQLITE_NOW}) on conflict (event_id) do nothing`);
+    this.fold_ = foldStatements(db);
+  }
+
+  async fold(request: FoldRequest): Promise<FoldResult> {
+    const { eventId, destination, join } = request;
+    const statements = this.fold_;
+    return this.transaction(() => {
+      const existing = statements.existing.get([eventId, destination]) as
+        | { digest_id: string; opener_event_id: string | null }
+        | undefined;
+      if (existing) {
+        return { digestId: existing.digest_id, role: existing.opener_event_id === eventId ? 'first' : 'held' };
+      }
+      const held = (digestId: string): FoldResult => {
+        statements.member.run([digestId, eventId, join.event]);
+        statements.folded.run([eventId, destination, digestId]);
+        statements.finished.run([eventId, destination]);
+        return { digestId, role: 'held' };
+      };
+      // In one write transaction nothing can close or open a digest meanwhile: one pass does it.
+      for (let tries = 0; tries < FOLD_TRIES; tries++) {
+        const joined = statements.join.get([join.groupKey]) as { id: string } | undefined;
+        if (joined) return held(joined.id);
+        const opened = statements.open.get([
+          request.newDigestId,
+          join.groupKey,
+          join.rule,
+          destination,
+          request.label,
+          join.target,
+          JSON.stringify(join.group),
+          join.windowMs,
+          join.max,
+          initialMembers(join),
+          join.immediateFirst ? eventId : null,
+          join.immediateFirst ? join.event : null,
+        ]) as { id: string } | undefined;
+        if (!opened) continue;
+        if (!join.immediateFirst) return held(opened.id);
+        statements.opener.run([eventId, destination, opened.id]);
+        return { digestId: opened.id, role: 'first' };
+      }
+      throw new Error(`could not join or open the digest of ${join.groupKey}`);
+    });
   }
 
   async write(batch: WriteBatch): Promise<ClaimResult[]> {
@@ -119,4 +168,38 @@ export class SqliteWrites implements DeliveryWrites {
       throw err;
     }
   }
+}
+
+interface FoldStatements {
+  existing: Statement;
+  join: Statement;
+  open: Statement;
+  member: Statement;
+  folded: Statement;
+  opener: Statement;
+  finished: Statement;
+}
+
+function foldStatements(db: Sqlite.Database): FoldStatements {
+  const now = SQLITE_NOW;
+  return {
+    existing: db.prepare(`select d.digest_id, g.opener_event_id from deliveries d join digests g on g.id = d.digest_id
+      where d.event_id = ? and d.destination = ?`),
+    join: db.prepare(`update digests set members = members + 1, updated_at = ${now},
+        due_at = case when members + 1 >= max_members then min(due_at, ${now}) else due_at end
+      where group_key = ? and status = 'open' returning id`),
+    open: db.prepare(`insert into digests (id, group_key, rule, destination, label, target, group_values, window_ms,
+        max_members, status, members, opened_at, due_at, updated_at, opener_event_id, opener_event)
+      values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'open', ?10, ${now},
+        case when ?10 >= ?9 then ${now} else ${now} + ?8 end, ${now}, ?11, ?12)
+      on conflict (group_key) where status = 'open' do nothing returning id`),
+    member: db.prepare(`insert into digest_events (digest_id, event_id, event, joined_at)
+      values (?, ?, ?, ${now}) on conflict do nothing`),
+    folded: db.prepare(`update deliveries set status = 'folded', digest_id = ?3, lease_owner = null,
+        lease_until = null, updated_at = ${now}
+      where event_id = ?1 and destination = ?2`),
+    opener: db.prepare(`update deliveries set digest_id = ?3, updated_at = ${now} where event_id = ?1 and destination = ?2`),
+    finished: db.prepare(`update attempts set outcome = 'folded', finished_at = ${now}
+      where event_id = ? and destination = ? and outcome = 'started'`),
+  };
 }

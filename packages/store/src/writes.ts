@@ -5,7 +5,7 @@
  * set-based statement per batch), and both decide with the same SQL, written once here, so a
  * claim means the same thing in either.
  */
-import type { DeliveryIdentity } from './types.js';
+import type { DeliveryIdentity, DigestJoin, FoldResult } from './types.js';
 
 /** One delivery's key in the store's maps: its event and destination. */
 export const keyOf = (eventId: string, destination: string) => `${eventId}\u0000${destination}`;
@@ -59,6 +59,8 @@ export interface DeliveryWrites {
    * claimed in one batch may answer either `settled` or `busy`: both are safe.
    */
   write(batch: WriteBatch): Promise<ClaimResult[]>;
+  /** Folds one claimed delivery into its digest (see `DeliveryStore.fold`), in one transaction. */
+  fold(request: FoldRequest): Promise<FoldResult>;
   /** Statements or transactions sent so far. */
   readonly calls: number;
   /** Releases what the hot path holds of its own (PostgreSQL: its connections). */
@@ -66,7 +68,7 @@ export interface DeliveryWrites {
 }
 
 /** Statuses a delivery keeps: a claim answers `settled` (only `herald redeliver` reopens them). */
-export const SETTLED_STATUSES = ['delivered', 'dead-lettered', 'silenced'] as const;
+export const SETTLED_STATUSES = ['delivered', 'dead-lettered', 'silenced', 'folded'] as const;
 
 /** The same, as SQL: `status in ${SETTLED}`. */
 export const SETTLED = `(${SETTLED_STATUSES.map((status) => `'${status}'`).join(', ')})`;
@@ -139,4 +141,21 @@ export function settleAttempts(s: SettlementFields, now: string, from = ''): str
     ${from}
     where attempts.event_id = ${s.eventId} and attempts.destination = ${s.destination}
       and attempts.attempt = ${s.attempt} and attempts.outcome = 'started'`;
+}
+
+/** One delivery to fold, with the id a digest it opens would get. */
+export interface FoldRequest {
+  eventId: string;
+  destination: string;
+  label: string;
+  join: DigestJoin;
+  newDigestId: string;
+}
+
+/** How often a fold tries again when the open digest it found closed before it could join. */
+export const FOLD_TRIES = 5;
+
+/** The digest a fold opens is due at its window's end, or at once when its first member fills it. */
+export function initialMembers(join: DigestJoin): number {
+  return join.immediateFirst ? 0 : 1;
 }

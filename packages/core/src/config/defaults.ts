@@ -51,6 +51,14 @@ export const CONFIG_DEFAULTS = {
      */
     input: 'auto' as MessageInput,
   },
+  digest: {
+    window: '10m',
+    /**
+     * Large enough that a storm within one window is one message; a template lists the first
+     * few (see the digest context's `listed` and `more`).
+     */
+    max: 1_000,
+  },
   store: {
     /** How long the delivery log keeps a delivery after its last attempt. */
     retentionDays: 14,

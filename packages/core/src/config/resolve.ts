@@ -4,17 +4,19 @@ import type { ValueDescriber } from '../contract/issues.js';
 import { httpUrlProblem } from '../contract/urls.js';
 import type { Environment } from '../runtime/secrets.js';
 import { CONFIG_DEFAULTS } from './defaults.js';
+import { parseDuration } from './durations.js';
 import { describeEnvFill, type EnvProvenance } from './env.js';
 import type {
   ChannelConfig,
   EmailProvider,
   ResolvedConfig,
+  ResolvedDigest,
   ResolvedHttpConfig,
   ResolvedRule,
   RuleConfig,
   TransportType,
 } from './resolved.js';
-import type { ConfigFile } from './schema.js';
+import type { ConfigFile, DigestConfig } from './schema.js';
 
 /** What resolving needs besides the file: where it is, the environment, and where to report. */
 export interface ResolveContext {
@@ -128,9 +130,11 @@ export function resolveConfig(file: ConfigFile, ctx: ResolveContext): ResolvedCo
     channels: { ...(h.channels ?? {}) },
     fromEnvironment: new Set(ctx.fromEnv.keys()),
     rules: (h.rules ?? []).map((rule, i) => resolveRule(rule, i, h.channels ?? {}, ctx)),
+    eventNotifications: { digest: resolveDigest(h.eventNotifications?.digest) },
     warnings: ctx.warnings,
   };
   requireTransportKeys(config, ctx.problems);
+  requireStoreForDigests(config, ctx.problems);
   return config;
 }
 
@@ -223,7 +227,33 @@ function resolveRule(
     email: [...(rule.email ?? [])],
     subject: rule.subject,
     body: rule.body,
+    digest: resolveDigest(rule.digest),
   };
+}
+
+function resolveDigest(digest: DigestConfig | undefined): ResolvedDigest | undefined {
+  if (!digest) return undefined;
+  return {
+    windowMs: parseDuration(digest.window ?? CONFIG_DEFAULTS.digest.window) ?? 0,
+    groupBy: [...new Set(digest.groupBy ?? [])],
+    max: digest.max ?? CONFIG_DEFAULTS.digest.max,
+    immediateFirst: digest.immediateFirst ?? false,
+    subject: digest.subject,
+    body: digest.body,
+  };
+}
+
+/**
+ * A digest holds events in the delivery log until its window ends, so that it survives a
+ * restart and exactly one replica sends it: without a store there is nowhere to hold them.
+ */
+function requireStoreForDigests(config: ResolvedConfig, problems: ConfigProblem[]): void {
+  if (config.store || config.type === 'local') return;
+  const needs = 'digests are held in the delivery log: set herald.store (sqlite:… or postgres://…)';
+  config.rules.forEach((rule, i) => {
+    if (rule.digest) problems.push({ path: `herald.rules[${i}].digest`, message: needs });
+  });
+  if (config.eventNotifications.digest) problems.push({ path: 'herald.eventNotifications.digest', message: needs });
 }
 
 /** `train-*` → /^train-.*$/: `*` any run of characters, `?` exactly one. */

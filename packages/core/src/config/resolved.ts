@@ -1,5 +1,5 @@
 import type { Phase } from '../contract/phases.js';
-import type { ChannelConfig, ChannelType, MessageInput, RuleConfig } from './schema.js';
+import type { ChannelConfig, ChannelType, DIGEST_GROUP_FIELDS, MessageInput, RuleConfig } from './schema.js';
 
 /** Where notifications travel: FlyteAdmin's `notifications.type`. */
 export type TransportType = 'aws' | 'gcp' | 'sandbox' | 'local';
@@ -91,6 +91,8 @@ export interface ResolvedConfig {
    * such a value may be a secret, so `herald render` masks it like one.
    */
   fromEnvironment: ReadonlySet<string>;
+  /** Storm control for the destinations the event's own notifications and the default recipients reach. */
+  eventNotifications: { digest: ResolvedDigest | undefined };
   /** Routing rules in order; Prefect's only_states / ignore_states folded into onlyPhases / ignorePhases. */
   rules: ResolvedRule[];
   outbox: { directory: string };
@@ -140,6 +142,26 @@ export interface ResolvedRule {
   labels: Record<string, string>;
   notify: string[];
   email: string[];
+  subject: string | undefined;
+  body: string | undefined;
+  /** Fold this rule's notifications into digests; undefined: each is sent as it comes. */
+  digest: ResolvedDigest | undefined;
+}
+
+/** What a digest may group by, beside its destination. */
+export type DigestGroupField = (typeof DIGEST_GROUP_FIELDS)[number];
+
+/** A digest with its defaults applied. */
+export interface ResolvedDigest {
+  /** How long a group stays open after the event that opened it. */
+  windowMs: number;
+  /** Events join one group when these fields are equal (and the destination is the same). */
+  groupBy: DigestGroupField[];
+  /** Most events one digest holds: the one that fills it sends it at once. */
+  max: number;
+  /** Send the event that opens a group at once, and fold only the ones after it. */
+  immediateFirst: boolean;
+  /** The digest message's templates; undefined: Herald's. */
   subject: string | undefined;
   body: string | undefined;
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { emailAddressSchema } from '../contract/event.js';
 import { PHASES } from '../contract/phases.js';
 import { httpUrlProblem } from '../contract/urls.js';
+import { parseDuration } from './durations.js';
 
 /**
  * What the processor's queue carries: `herald` (Herald's events), `flyteadmin` (the emails
@@ -173,6 +174,36 @@ const ruleMatchSchema = z
   })
   .strict();
 
+/** A duration such as `30s`, `10m`, `2h`, `1d` (or `1h30m`). */
+const durationText = z
+  .string()
+  .refine((v) => parseDuration(v) !== undefined, 'expected a duration such as 30s, 10m, 2h or 1d');
+
+/** What a digest can group events by, beside its destination. */
+export const DIGEST_GROUP_FIELDS = ['project', 'domain', 'workflow', 'phase', 'execution'] as const;
+
+/**
+ * Folds the notifications a destination would get within a window into one message: the first
+ * matching event opens a group, the others join it, and one message lists them when the window
+ * ends (or when `max` events have joined).
+ */
+const digestSchema = z
+  .object({
+    window: durationText
+      .refine((v) => {
+        const ms = parseDuration(v) ?? 0;
+        return ms >= 1_000 && ms <= 7 * 86_400_000;
+      }, 'expected a window from 1s to 7d')
+      .optional(),
+    groupBy: z.array(z.enum(DIGEST_GROUP_FIELDS)).optional(),
+    max: intLike(1, 10_000).optional(),
+    immediateFirst: boolLike.optional(),
+    /** Templates of the digest message (a digest's context: count, events, first, last, phases). */
+    subject: text.optional(),
+    body: text.optional(),
+  })
+  .strict();
+
 /** A routing rule: when an event matches, notify these channels and addresses. */
 export const ruleSchema = z
   .object({
@@ -182,6 +213,7 @@ export const ruleSchema = z
     email: z.array(emailAddressSchema).optional(),
     subject: text.optional(),
     body: text.optional(),
+    digest: digestSchema.optional(),
   })
   .strict();
 
@@ -274,6 +306,8 @@ export const heraldSchema = z
       .optional(),
     channels: z.record(nonEmpty, channelSchema).optional(),
     rules: z.array(ruleSchema).optional(),
+    /** Storm control for what the event's own notifications and the default recipients reach. */
+    eventNotifications: z.object({ digest: digestSchema.optional() }).strict().optional(),
   })
   .strict();
 
@@ -289,6 +323,8 @@ export const configFileSchema = z
 export type ChannelConfig = z.infer<typeof channelSchema>;
 /** The kinds of channel `herald.channels` knows: declared once, by the schema. */
 export type ChannelType = ChannelConfig['type'];
+/** A digest as written on a rule or in `herald.eventNotifications`. */
+export type DigestConfig = z.infer<typeof digestSchema>;
 /** A rule as written in `herald.rules`. */
 export type RuleConfig = z.infer<typeof ruleSchema>;
 

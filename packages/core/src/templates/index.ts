@@ -10,3 +10,4 @@ export { templateHelpers } from './helpers.js';
 export { htmlToText } from './html-to-text.js';
 export * from './placeholders.js';
 export * from './renderer.js';
+export * from './digest.js';

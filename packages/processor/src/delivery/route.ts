@@ -1,7 +1,16 @@
 import { createHash } from 'node:crypto';
 import type { Channel } from '@herald/channels';
 import type { ExecutionEvent } from '@herald/core';
-import type { ChannelType, ResolvedConfig, ResolvedRule } from '@herald/core/config';
+import type { ChannelType, ResolvedConfig, ResolvedDigest, ResolvedRule } from '@herald/core/config';
+
+/**
+ * Storm control for one destination: its notifications are folded into digests. The rule it
+ * came from names the digest (`herald.eventNotifications` for the event's own notifications).
+ */
+export interface FoldPolicy {
+  rule: string;
+  digest: ResolvedDigest;
+}
 
 /** One email to send for an event. */
 export interface EmailDestination {
@@ -22,6 +31,7 @@ export interface EmailDestination {
   templatesFrom: 'config' | 'event';
   /** Where the destination came from, for `herald render` and logs. */
   origins: string[];
+  fold?: FoldPolicy | undefined;
 }
 
 /** A named channel from `herald.channels` (Slack, PagerDuty, webhook, Jira). */
@@ -31,6 +41,7 @@ export interface ChannelDestination {
   name: string;
   key: string;
   origins: string[];
+  fold?: FoldPolicy | undefined;
 }
 
 /** A rule registered in code with {@link when}. */
@@ -44,7 +55,7 @@ export interface CodeDestination {
 /** Where one event goes. */
 export type Destination = EmailDestination | ChannelDestination | CodeDestination;
 
-type RouteConfig = Pick<ResolvedConfig, 'emailer' | 'rules'>;
+type RouteConfig = Pick<ResolvedConfig, 'emailer' | 'rules'> & Partial<Pick<ResolvedConfig, 'eventNotifications'>>;
 
 /** What routing needs to know of a channel: its type, and phases it hears beyond its rules'. */
 export type RoutableChannel = Pick<Channel, 'type' | 'alsoHears'>;
@@ -58,6 +69,10 @@ export type RoutableChannel = Pick<Channel, 'type' | 'alsoHears'>;
  *
  * Emails that use the same templates are merged into one, each address once, so nobody
  * reached twice for one event gets two emails.
+ *
+ * A destination is folded into digests only when everything that reached it asks for a
+ * digest (the first one's settings apply): a rule that wants it sent now is never delayed
+ * by another rule's digest.
  */
 export function routeEvent(
   event: ExecutionEvent,
@@ -73,11 +88,13 @@ export function routeEvent(
       templatesFrom: EmailDestination['templatesFrom'];
       to: Set<string>;
       origins: string[];
+      folds: (FoldPolicy | undefined)[];
     }
   >();
   const add = (
     to: readonly string[],
     origin: string,
+    fold: FoldPolicy | undefined,
     from: EmailDestination['templatesFrom'],
     subject?: string,
     body?: string,
@@ -85,49 +102,80 @@ export function routeEvent(
     const variant = subject === undefined && body === undefined ? 'default' : templateId(subject, body);
     let group = groups.get(variant);
     if (!group) {
-      group = { subject, body, templatesFrom: variant === 'default' ? 'config' : from, to: new Set(), origins: [] };
+      group = {
+        subject,
+        body,
+        templatesFrom: variant === 'default' ? 'config' : from,
+        to: new Set(),
+        origins: [],
+        folds: [],
+      };
       groups.set(variant, group);
     }
     // The same text in the config is the operator's own template: it needs no sandbox.
     if (from === 'config') group.templatesFrom = 'config';
     for (const address of to) group.to.add(address.toLowerCase());
     group.origins.push(origin);
+    group.folds.push(fold);
   };
 
-  const named = new Map<string, ChannelDestination>();
-  const addChannel = (name: string, origin: string, phaseMatches: boolean) => {
+  const named = new Map<string, ChannelDestination & { folds: (FoldPolicy | undefined)[] }>();
+  const addChannel = (name: string, origin: string, fold: FoldPolicy | undefined, phaseMatches: boolean) => {
     const channel = channels.get(name);
     if (!phaseMatches && !channel?.alsoHears?.(event.phase)) return;
     const existing = named.get(name);
-    if (existing) existing.origins.push(origin);
-    else named.set(name, { channel: channel?.type ?? 'unknown', name, key: `channel:${name}`, origins: [origin] });
+    if (existing) {
+      existing.origins.push(origin);
+      existing.folds.push(fold);
+    } else {
+      named.set(name, {
+        channel: channel?.type ?? 'unknown',
+        name,
+        key: `channel:${name}`,
+        origins: [origin],
+        folds: [fold],
+      });
+    }
+  };
+  const eventDigest = config.eventNotifications?.digest;
+  const eventFold: FoldPolicy | undefined = eventDigest && {
+    rule: 'herald.eventNotifications',
+    digest: eventDigest,
   };
 
   event.notifications?.forEach((notification, index) => {
     const origin = `event notifications[${index}]`;
     const phaseMatches = notification.phases.includes(event.phase);
     if (notification.email && phaseMatches) {
-      add(notification.email.recipients, origin, 'event', notification.email.subject, notification.email.body);
+      add(
+        notification.email.recipients,
+        origin,
+        eventFold,
+        'event',
+        notification.email.subject,
+        notification.email.body,
+      );
     }
     for (const kind of ['slack', 'pagerDuty', 'webhook'] as const) {
       const target = notification[kind];
       if (!target) continue;
       // Flyte's form: a list of addresses (Slack and PagerDuty email bridges) is emailed. The
       // event schema refuses a target with neither addresses nor a channel.
-      if (target.recipients && phaseMatches) add(target.recipients, `${origin}.${kind}`, 'config');
-      if (target.channel !== undefined) addChannel(target.channel, `${origin}.${kind}`, phaseMatches);
+      if (target.recipients && phaseMatches) add(target.recipients, `${origin}.${kind}`, eventFold, 'config');
+      if (target.channel !== undefined) addChannel(target.channel, `${origin}.${kind}`, eventFold, phaseMatches);
     }
   });
   if (config.emailer.defaultRecipients.length > 0 && config.emailer.defaultPhases.includes(event.phase)) {
-    add(config.emailer.defaultRecipients, 'herald.emailer.defaultRecipients', 'config');
+    add(config.emailer.defaultRecipients, 'herald.emailer.defaultRecipients', eventFold, 'config');
   }
   for (const rule of config.rules) {
     if (!matchesScope(event, rule)) continue;
     const phaseMatches =
       (!rule.onlyPhases || rule.onlyPhases.includes(event.phase)) && !rule.ignorePhases.includes(event.phase);
     const origin = `rule ${rule.name}`;
-    if (phaseMatches && rule.email.length > 0) add(rule.email, origin, 'config', rule.subject, rule.body);
-    for (const name of rule.notify) addChannel(name, origin, phaseMatches);
+    const fold = rule.digest && { rule: rule.name, digest: rule.digest };
+    if (phaseMatches && rule.email.length > 0) add(rule.email, origin, fold, 'config', rule.subject, rule.body);
+    for (const name of rule.notify) addChannel(name, origin, fold, phaseMatches);
   }
 
   const emails = [...groups.entries()].map(([variant, group]): EmailDestination => {
@@ -140,6 +188,7 @@ export function routeEvent(
       body: group.body,
       templatesFrom: group.templatesFrom,
       origins: group.origins,
+      ...foldOf(group.folds),
     };
   });
   const code: Destination[] = codeRules.map((rule) => ({
@@ -148,7 +197,17 @@ export function routeEvent(
     key: `code:${rule.name}`,
     origins: ['code rule'],
   }));
-  return [...emails, ...named.values(), ...code];
+  const namedChannels = [...named.values()].map(({ folds, ...destination }): ChannelDestination => ({
+    ...destination,
+    ...foldOf(folds),
+  }));
+  return [...emails, ...namedChannels, ...code];
+}
+
+/** The fold of a destination reached from several places: only when every one of them folds. */
+function foldOf(folds: (FoldPolicy | undefined)[]): { fold?: FoldPolicy } {
+  const first = folds[0];
+  return first && folds.every((fold) => fold !== undefined) ? { fold: first } : {};
 }
 
 /** Everything a rule matches on besides the phase. */

@@ -10,7 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { type Claim, type DeliveryIdentity, type DeliveryStore, migrateStore, openStore } from '@herald/store';
+import {
+  type Claim,
+  type DeliveryIdentity,
+  type DeliveryStore,
+  type DigestJoin,
+  migrateStore,
+  openStore,
+} from '@herald/store';
 import { afterEach, describe, expect, it } from 'vitest';
 
 export interface StoreFixture {
@@ -481,6 +488,117 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
       expect((await b.claim(quiet, LONG)).outcome).toBe('claimed');
     });
 
+    /** A digest join for the slack channel `oncall`, grouped by project. */
+    function digestJoin(eventId: string, extra: Partial<DigestJoin> = {}): DigestJoin {
+      return {
+        groupKey: 'storm\u0000channel:oncall\u0000{"project":"flytesnacks"}',
+        rule: 'storm',
+        target: JSON.stringify({ channel: 'slack', name: 'oncall', key: 'channel:oncall', origins: ['rule storm'] }),
+        group: { project: 'flytesnacks' },
+        windowMs: LONG,
+        max: 1_000,
+        immediateFirst: false,
+        event: JSON.stringify({ id: eventId, phase: 'FAILED' }),
+        ...extra,
+      };
+    }
+    /** Claims a delivery, then folds it, as the pipeline does. */
+    async function claimAndFold(store: DeliveryStore, eventId: string, extra: Partial<DigestJoin> = {}) {
+      expect((await store.claim(delivery(eventId), LONG)).outcome).toBe('claimed');
+      return store.fold(delivery(eventId), digestJoin(eventId, extra));
+    }
+
+    it('folds deliveries into one open digest per group, settled as folded, once', async () => {
+      const [a, b] = await pair();
+      const first = await claimAndFold(a, 'storm-1');
+      expect(first.role).toBe('held');
+      const second = await claimAndFold(b, 'storm-2');
+      expect(second).toEqual({ digestId: first.digestId, role: 'held' });
+      const other = await claimAndFold(a, 'storm-3', { groupKey: 'storm\u0000channel:oncall\u0000{"project":"other"}' });
+      expect(other.digestId).not.toBe(first.digestId);
+
+      // A redelivered message: settled, and folding it again answers what it did before.
+      expect((await b.claim(delivery('storm-2'), LONG)).outcome).toBe('settled');
+      expect(await b.fold(delivery('storm-2'), digestJoin('storm-2'))).toEqual(second);
+      const [row] = await a.list({ eventId: 'storm-2' });
+      expect(row).toMatchObject({ status: 'folded', digestId: first.digestId, leaseOwner: null });
+      expect(await a.attempts('storm-2')).toMatchObject([{ attempt: 1, outcome: 'folded' }]);
+
+      const contents = await a.digest(first.digestId);
+      expect(contents).toMatchObject({ status: 'open', members: 2, rule: 'storm', label: "slack 'oncall'" });
+      expect(contents?.group).toEqual({ project: 'flytesnacks' });
+      expect(contents?.events.map((e) => e.eventId)).toEqual(['storm-1', 'storm-2']);
+      expect(JSON.parse(contents?.events[0]?.event ?? '{}')).toEqual({ id: 'storm-1', phase: 'FAILED' });
+      expect(await a.dueDigests(10)).toEqual([]);
+      expect((await a.digests({ status: 'open' })).map((d) => d.id).sort()).toEqual(
+        [first.digestId, other.digestId].sort(),
+      );
+    });
+
+    it('sends the event that opens a digest with immediateFirst, and folds the rest', async () => {
+      const [a] = await pair();
+      const opener = await claimAndFold(a, 'first-1', { immediateFirst: true });
+      expect(opener.role).toBe('first');
+      // It keeps its claim: the pipeline sends it now and settles it as delivered.
+      expect((await a.list({ eventId: 'first-1' }))[0]).toMatchObject({ status: 'pending', digestId: opener.digestId });
+      expect(await a.fold(delivery('first-1'), digestJoin('first-1', { immediateFirst: true }))).toEqual(opener);
+      await a.delivered('first-1', 'channel:oncall', { providerMessageId: '200' });
+      expect(await claimAndFold(a, 'first-2', { immediateFirst: true })).toEqual({
+        digestId: opener.digestId,
+        role: 'held',
+      });
+      const contents = await a.digest(opener.digestId);
+      expect(contents).toMatchObject({ members: 1, openerEventId: 'first-1' });
+      expect(contents?.events.map((e) => e.eventId)).toEqual(['first-2']);
+      expect(JSON.parse(contents?.openerEvent ?? '{}')).toMatchObject({ id: 'first-1' });
+    });
+
+    it('makes a digest due when its window ends or it fills up, and opens the next after it closes', async () => {
+      const [a, b] = await pair();
+      const short = await claimAndFold(a, 'due-1', { windowMs: SHORT, groupKey: 'short' });
+      const ids = await waitFor(async () => {
+        const due = await b.dueDigests(10);
+        return due.length > 0 ? due : undefined;
+      }, 'the short window to end');
+      expect(ids).toEqual([short.digestId]);
+
+      const full = await claimAndFold(a, 'full-1', { max: 2, groupKey: 'full' });
+      expect(await a.dueDigests(10)).toEqual([short.digestId]);
+      expect((await claimAndFold(b, 'full-2', { max: 2, groupKey: 'full' })).digestId).toBe(full.digestId);
+      expect((await a.dueDigests(10)).sort()).toEqual([short.digestId, full.digestId].sort());
+
+      // Closed: nobody joins it any more; the next event opens the group's next digest.
+      await a.closeDigest(full.digestId);
+      await b.closeDigest(full.digestId);
+      const next = await claimAndFold(b, 'full-3', { max: 2, groupKey: 'full' });
+      expect(next.digestId).not.toBe(full.digestId);
+      expect((await a.digest(full.digestId))?.members).toBe(2);
+      expect((await a.digest(full.digestId))?.status).toBe('closed');
+
+      // A failed send comes back after its delay; a finished digest never does.
+      await a.retryDigest(full.digestId, LONG);
+      await a.closeDigest(short.digestId);
+      expect(await a.dueDigests(10)).toEqual([short.digestId]);
+      await a.finishDigest(short.digestId, 'sent');
+      expect(await a.dueDigests(10)).toEqual([]);
+      expect((await a.digest(short.digestId))?.status).toBe('sent');
+    });
+
+    it('lets exactly one digest open when two replicas fold the same group at once', async () => {
+      const [a, b] = await pair();
+      const ids = Array.from({ length: 40 }, (_, i) => `race-fold-${i}`);
+      const results = await Promise.all(
+        ids.map((id, i) => claimAndFold(i % 2 === 0 ? a : b, id, { immediateFirst: true })),
+      );
+      const digests = new Set(results.map((r) => r.digestId));
+      expect(digests.size).toBe(1);
+      expect(results.filter((r) => r.role === 'first')).toHaveLength(1);
+      const [digestId] = digests;
+      const contents = await a.digest(digestId ?? '');
+      expect(contents?.members).toBe(39);
+      expect(contents?.events).toHaveLength(39);
+    });
+
     it('logs undecodable messages, lists them newest first, and purges them', async () => {
       const [a, b] = await pair();
       const before = Date.now();
@@ -534,7 +652,7 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
 
     it('migrates once: applying migrations again changes nothing', async () => {
       const url = await fixture.newUrl();
-      expect(await migrateStore(url)).toEqual(['0001-delivery-log', '0002-messages', '0003-silences']);
+      expect(await migrateStore(url)).toEqual(['0001-delivery-log', '0002-messages', '0003-silences', '0004-digests']);
       expect(await migrateStore(url)).toEqual([]);
       const [a, b] = await Promise.all([open(url, 'replica-a'), open(url, 'replica-b')]);
       expect((await a.claim(delivery('ev-12'), LONG)).outcome).toBe('claimed');

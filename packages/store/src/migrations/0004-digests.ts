@@ -1,0 +1,53 @@
+/**
+ * Digests: the groups that fold a destination's notifications into one message per window,
+ * the events each holds, and on a delivery the log shows `folded`, the digest it went into.
+ */
+import { type Kysely, sql } from 'kysely';
+
+export async function up(db: Kysely<unknown>): Promise<void> {
+  await db.schema
+    .createTable('digests')
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    // Rule, destination and the groupBy values: events with the same key join one digest.
+    .addColumn('group_key', 'text', (c) => c.notNull())
+    .addColumn('rule', 'text', (c) => c.notNull())
+    .addColumn('destination', 'text', (c) => c.notNull())
+    .addColumn('label', 'text', (c) => c.notNull())
+    // The destination as routing made it (JSON), so any replica can send the digest.
+    .addColumn('target', 'text', (c) => c.notNull())
+    .addColumn('group_values', 'text', (c) => c.notNull())
+    .addColumn('window_ms', 'bigint', (c) => c.notNull())
+    .addColumn('max_members', 'integer', (c) => c.notNull())
+    // open → closed (its window ended; being sent) → sent | empty | dead-lettered.
+    .addColumn('status', 'text', (c) => c.notNull())
+    .addColumn('members', 'integer', (c) => c.notNull())
+    .addColumn('opened_at', 'bigint', (c) => c.notNull())
+    .addColumn('due_at', 'bigint', (c) => c.notNull())
+    .addColumn('closed_at', 'bigint')
+    // When a closed digest is tried (again): after a failed send, its backoff.
+    .addColumn('next_try_at', 'bigint')
+    .addColumn('updated_at', 'bigint', (c) => c.notNull())
+    // immediateFirst: the event that opened it, sent at once (and its JSON, for the template).
+    .addColumn('opener_event_id', 'text')
+    .addColumn('opener_event', 'text')
+    .execute();
+  // At most one open digest per group: replicas racing to open one agree on the winner.
+  await sql`create unique index digests_open on digests (group_key) where status = 'open'`.execute(db);
+  // The replicas' poll for digests that are due.
+  await db.schema.createIndex('digests_status_due').on('digests').columns(['status', 'due_at']).execute();
+  await db.schema
+    .createTable('digest_events')
+    .addColumn('digest_id', 'text', (c) => c.notNull())
+    .addColumn('event_id', 'text', (c) => c.notNull())
+    .addColumn('event', 'text', (c) => c.notNull())
+    .addColumn('joined_at', 'bigint', (c) => c.notNull())
+    .addPrimaryKeyConstraint('digest_events_pk', ['digest_id', 'event_id'])
+    .execute();
+  await db.schema.alterTable('deliveries').addColumn('digest_id', 'text').execute();
+}
+
+export async function down(db: Kysely<unknown>): Promise<void> {
+  await db.schema.alterTable('deliveries').dropColumn('digest_id').execute();
+  await db.schema.dropTable('digest_events').execute();
+  await db.schema.dropTable('digests').execute();
+}
