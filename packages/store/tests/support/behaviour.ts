@@ -491,7 +491,7 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
     /** A digest join for the slack channel `oncall`, grouped by project. */
     function digestJoin(eventId: string, extra: Partial<DigestJoin> = {}): DigestJoin {
       return {
-        groupKey: 'storm\u0000channel:oncall\u0000{"project":"flytesnacks"}',
+        groupKey: 'storm|channel:oncall|{"project":"flytesnacks"}',
         rule: 'storm',
         target: JSON.stringify({ channel: 'slack', name: 'oncall', key: 'channel:oncall', origins: ['rule storm'] }),
         group: { project: 'flytesnacks' },
@@ -514,7 +514,7 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
       expect(first.role).toBe('held');
       const second = await claimAndFold(b, 'storm-2');
       expect(second).toEqual({ digestId: first.digestId, role: 'held' });
-      const other = await claimAndFold(a, 'storm-3', { groupKey: 'storm\u0000channel:oncall\u0000{"project":"other"}' });
+      const other = await claimAndFold(a, 'storm-3', { groupKey: 'storm|channel:oncall|{"project":"other"}' });
       expect(other.digestId).not.toBe(first.digestId);
 
       // A redelivered message: settled, and folding it again answers what it did before.
