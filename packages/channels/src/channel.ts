@@ -1,5 +1,6 @@
 import type { ExecutionEvent, Phase } from '@herald/core';
 import type { ChannelType } from '@herald/core/config';
+import type { DigestContext, TemplateFn } from '@herald/core/templates';
 
 /** An HTTP request a channel will make for one event, ready to send. */
 export interface PreparedRequest {
@@ -15,6 +16,35 @@ export interface PreparedRequest {
   urlSource?: string;
   /** What `herald render` shows: the URL and headers with secrets replaced by `***`. */
   preview: { url: string; headers: Record<string, string>; body: unknown; summary: string };
+}
+
+/**
+ * A digest as a channel sends it: the events it folds, the templates of its message and the
+ * context they render with. A channel may change the context before rendering (Slack escapes
+ * its values).
+ */
+export interface ChannelDigest {
+  /**
+   * The same for every digest of one group (a rule, a destination, the groupBy values): PagerDuty's
+   * dedup key, so one storm is one incident, however many digests it takes.
+   */
+  incidentKey: string;
+  context: DigestContext;
+  /** One line: a chat message's first line, an incident's summary, a ticket's title. */
+  subject: TemplateFn;
+  /** The list: a chat message's text, a ticket's description. */
+  text: TemplateFn;
+  /** The events, for payloads that carry them whole (webhooks). */
+  events: readonly ExecutionEvent[];
+}
+
+/** Options of {@link Channel.prepare}. */
+export interface PrepareOptions {
+  /**
+   * Set when the destination folds its notifications into digests (the event that opened one
+   * goes out at once, with immediateFirst): see {@link ChannelDigest.incidentKey}.
+   */
+  incidentKey?: string | undefined;
 }
 
 /** What a channel reports for an accepted request. */
@@ -43,6 +73,11 @@ export interface Channel {
    * neither triggers nor resolves).
    * @throws TemplateError when a template fails to render.
    */
-  prepare(event: ExecutionEvent): PreparedRequest | undefined;
+  prepare(event: ExecutionEvent, options?: PrepareOptions): PreparedRequest | undefined;
+  /**
+   * The request of one digest: the notifications of a window folded into one message.
+   * @throws TemplateError when a template fails to render.
+   */
+  prepareDigest(digest: ChannelDigest): PreparedRequest | undefined;
   send(request: PreparedRequest, options?: { signal?: AbortSignal }): Promise<ChannelResult>;
 }

@@ -1,4 +1,4 @@
-export type { Channel, ChannelResult, PreparedRequest } from './channel.js';
+export type { Channel, ChannelDigest, ChannelResult, PreparedRequest, PrepareOptions } from './channel.js';
 export { createChannels } from './factory.js';
 export { redactUrl, retryAfterMs, sendHttp } from './http.js';
 export { JiraChannel } from './jira.js';

@@ -2,7 +2,7 @@ import { type ExecutionEvent, maskUrlCredentials } from '@herald/core';
 import { type ChannelConfig, channelSecret, type SecretNeed } from '@herald/core/config';
 import { type SecretReader, secretReader } from '@herald/core/runtime';
 import { buildTemplateContext, type TemplateRenderer } from '@herald/core/templates';
-import type { Channel, ChannelResult, PreparedRequest } from './channel.js';
+import type { Channel, ChannelDigest, ChannelResult, PreparedRequest } from './channel.js';
 import { sendHttp } from './http.js';
 
 type JiraConfig = Extract<ChannelConfig, { type: 'jira' }>;
@@ -41,14 +41,21 @@ export class JiraChannel implements Channel {
 
   prepare(event: ExecutionEvent): PreparedRequest {
     const context = buildTemplateContext(event);
+    return this.request(this.summary(context), this.description(context));
+  }
+
+  /** One issue for the digest: its subject as the summary, its list as the description. */
+  prepareDigest(digest: ChannelDigest): PreparedRequest {
+    return this.request(digest.subject(digest.context), digest.text(digest.context));
+  }
+
+  private request(summary: string, description: string): PreparedRequest {
     const fields: Record<string, unknown> = {
       project: { key: this.config.project },
       issuetype: { name: this.config.issueType ?? 'Bug' },
       // Jira refuses summaries over 255 characters or with line breaks.
-      summary: this.summary(context)
-        .replace(/[\r\n]+/g, ' ')
-        .slice(0, 255),
-      description: this.description(context),
+      summary: summary.replace(/[\r\n]+/g, ' ').slice(0, 255),
+      description,
     };
     if (this.config.assigneeAccountId) fields.assignee = { accountId: this.config.assigneeAccountId };
     const headers = { 'content-type': 'application/json', accept: 'application/json' };

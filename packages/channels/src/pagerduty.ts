@@ -2,7 +2,7 @@ import { type ExecutionEvent, maskUrlCredentials, type Phase } from '@herald/cor
 import { type ChannelConfig, channelSecret } from '@herald/core/config';
 import { type SecretReader, secretReader } from '@herald/core/runtime';
 import { buildTemplateContext, type TemplateRenderer } from '@herald/core/templates';
-import type { Channel, ChannelResult, PreparedRequest } from './channel.js';
+import type { Channel, ChannelDigest, ChannelResult, PreparedRequest, PrepareOptions } from './channel.js';
 import { sendHttp } from './http.js';
 
 type PagerDutyConfig = Extract<ChannelConfig, { type: 'pagerduty' }>;
@@ -49,15 +49,21 @@ export class PagerDutyChannel implements Channel {
     return `herald/${project}/${domain}/${name}`;
   }
 
-  prepare(event: ExecutionEvent): PreparedRequest | undefined {
-    const action = this.triggerPhases.includes(event.phase)
-      ? 'trigger'
-      : this.resolvePhases.includes(event.phase)
-        ? 'resolve'
-        : undefined;
+  /** The alert of a group whose notifications fold into digests: one per storm, not per execution. */
+  static digestDedupKey(incidentKey: string): string {
+    return `herald/digest/${incidentKey}`;
+  }
+
+  prepare(event: ExecutionEvent, options: PrepareOptions = {}): PreparedRequest | undefined {
+    const action = this.actionFor(event.phase);
     if (!action) return undefined;
     const context = buildTemplateContext(event);
-    const dedupKey = PagerDutyChannel.dedupKey(event);
+    // The event that opened a digest goes out at once under the group's key, so the digest
+    // that follows adds to its incident instead of opening another.
+    const dedupKey =
+      options.incidentKey === undefined
+        ? PagerDutyChannel.dedupKey(event)
+        : PagerDutyChannel.digestDedupKey(options.incidentKey);
     const summary = this.summary(context).slice(0, 1024);
     const payload =
       action === 'trigger'
@@ -82,6 +88,54 @@ export class PagerDutyChannel implements Channel {
             ...(event.url ? { links: [{ href: event.url, text: 'Execution' }] } : {}),
           }
         : { routing_key: this.routingKey, event_action: action, dedup_key: dedupKey };
+    return this.request(payload, `${action} ${dedupKey}: ${summary}`);
+  }
+
+  /**
+   * A digest is one alert for its group (see {@link digestDedupKey}): a trigger with the count in
+   * its summary and the executions in its details while any of its events is a trigger phase;
+   * a digest of resolve phases only (every execution in it went on to succeed) resolves it.
+   */
+  prepareDigest(digest: ChannelDigest): PreparedRequest | undefined {
+    const actions = new Set(digest.events.map((event) => this.actionFor(event.phase)));
+    const action = actions.has('trigger') ? 'trigger' : actions.has('resolve') ? 'resolve' : undefined;
+    if (!action) return undefined;
+    const { context } = digest;
+    const dedupKey = PagerDutyChannel.digestDedupKey(digest.incidentKey);
+    const summary = digest.subject(context).slice(0, 1024);
+    const first = digest.events[0];
+    const payload =
+      action === 'trigger'
+        ? {
+            routing_key: this.routingKey,
+            event_action: action,
+            dedup_key: dedupKey,
+            payload: {
+              summary,
+              source: first ? `${first.execution.project}/${first.execution.domain}` : 'herald',
+              severity: this.config.severity ?? 'error',
+              timestamp: context.closedAt,
+              custom_details: {
+                count: context.count,
+                phases: context.phases,
+                rule: context.rule,
+                group: context.group,
+                executions: context.listed.map((e) => `${e.project}/${e.domain}/${e.name} ${e.phaseName}`),
+                more: context.more,
+              },
+            },
+          }
+        : { routing_key: this.routingKey, event_action: action, dedup_key: dedupKey };
+    return this.request(payload, `${action} ${dedupKey}: ${summary}`);
+  }
+
+  private actionFor(phase: Phase): 'trigger' | 'resolve' | undefined {
+    if (this.triggerPhases.includes(phase)) return 'trigger';
+    if (this.resolvePhases.includes(phase)) return 'resolve';
+    return undefined;
+  }
+
+  private request(payload: { routing_key: string }, summary: string): PreparedRequest {
     const headers = { 'content-type': 'application/json' };
     return {
       method: 'POST',
@@ -93,7 +147,7 @@ export class PagerDutyChannel implements Channel {
         url: maskUrlCredentials(this.url),
         headers,
         body: { ...payload, routing_key: '***' },
-        summary: `${action} ${dedupKey}: ${summary}`,
+        summary,
       },
     };
   }

@@ -2,7 +2,7 @@ import type { ExecutionEvent } from '@herald/core';
 import { type ChannelConfig, channelSecret } from '@herald/core/config';
 import { type SecretReader, secretReader } from '@herald/core/runtime';
 import { buildTemplateContext, type TemplateRenderer } from '@herald/core/templates';
-import type { Channel, ChannelResult, PreparedRequest } from './channel.js';
+import type { Channel, ChannelDigest, ChannelResult, PreparedRequest } from './channel.js';
 import { ChannelEndpoint } from './endpoint.js';
 import { sendHttp } from './http.js';
 import { compileJsonTemplate, type JsonTemplateFn } from './json-template.js';
@@ -44,6 +44,16 @@ export class SlackChannel implements Channel {
     const context = escapeStrings(buildTemplateContext(event));
     const payload: Record<string, unknown> = { text: this.text(context) };
     if (this.blocks) payload.blocks = this.blocks(context);
+    return this.request(payload);
+  }
+
+  /** One message: the subject in bold, then the list. */
+  prepareDigest(digest: ChannelDigest): PreparedRequest {
+    const context = escapeStrings(digest.context);
+    return this.request({ text: `*${digest.subject(context)}*\n${digest.text(context)}`.trimEnd() });
+  }
+
+  private request(payload: Record<string, unknown>): PreparedRequest {
     const headers = { 'content-type': 'application/json' };
     return {
       method: 'POST',

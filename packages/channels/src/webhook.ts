@@ -3,7 +3,7 @@ import type { ExecutionEvent } from '@herald/core';
 import { type ChannelConfig, channelSecret } from '@herald/core/config';
 import { type SecretReader, secretReader } from '@herald/core/runtime';
 import { buildTemplateContext, type TemplateRenderer } from '@herald/core/templates';
-import type { Channel, ChannelResult, PreparedRequest } from './channel.js';
+import type { Channel, ChannelDigest, ChannelResult, PreparedRequest } from './channel.js';
 import { ChannelEndpoint } from './endpoint.js';
 import { sendHttp } from './http.js';
 import { compileJsonTemplate, type JsonTemplateFn } from './json-template.js';
@@ -46,6 +46,32 @@ export class WebhookChannel implements Channel {
 
   prepare(event: ExecutionEvent): PreparedRequest {
     const payload = this.body ? this.body(buildTemplateContext(event)) : event;
+    return this.request(payload, `${this.config.method ?? 'POST'} ${event.execution.name} ${event.phase}`);
+  }
+
+  /**
+   * The digest as JSON, whatever the channel's `body` (a template written for one event):
+   * `kind: "digest"`, its subject and text, the counts, and every event whole.
+   */
+  prepareDigest(digest: ChannelDigest): PreparedRequest {
+    const { context } = digest;
+    const subject = digest.subject(context);
+    const payload = {
+      kind: 'digest',
+      rule: context.rule,
+      group: context.group,
+      subject,
+      text: digest.text(context),
+      count: context.count,
+      phases: context.phases,
+      openedAt: context.openedAt,
+      closedAt: context.closedAt,
+      events: digest.events,
+    };
+    return this.request(payload, `${this.config.method ?? 'POST'} ${subject}`);
+  }
+
+  private request(payload: unknown, summary: string): PreparedRequest {
     const body = JSON.stringify(payload);
     const configured = this.config.headers ?? {};
     // A configured Content-Type replaces the default whatever its case: fetch would join the
@@ -74,7 +100,7 @@ export class WebhookChannel implements Channel {
         url: this.endpoint.preview,
         headers: preview,
         body: payload,
-        summary: `${this.config.method ?? 'POST'} ${event.execution.name} ${event.phase}`,
+        summary,
       },
     };
   }

@@ -32,6 +32,32 @@ export interface ProcessorEventMap {
   };
   /** A silence muted the delivery: logged `silenced`, not sent. */
   delivery_silenced: { messageId: string; eventId: string; destination: string; label: string; silenceId: string };
+  /** The delivery joined a digest (logged `folded` with its id): it goes out with the digest. */
+  delivery_folded: { messageId: string; eventId: string; destination: string; label: string; digestId: string };
+  /** A digest went out: the notifications of its window, as one message. */
+  digest_sent: {
+    digestId: string;
+    rule: string;
+    destination: string;
+    label: string;
+    provider: string;
+    count: number;
+    providerMessageId: string;
+    durationMs: number;
+  };
+  /** A digest's send failed; retried after `delayMs`, or given up on (`deadLettered`). */
+  digest_failed: {
+    digestId: string;
+    rule: string;
+    destination: string;
+    label: string;
+    provider: string;
+    retryable: boolean;
+    attempt: number;
+    error: string;
+    deadLettered: boolean;
+    delayMs: number;
+  };
   /** Another copy or replica holds the delivery's claim: this one leaves it to that one. */
   claim_held_elsewhere: { messageId: string; eventId: string; destination: string };
   /** How long the delivery ledger (memory, or its store) took to answer a claim. */

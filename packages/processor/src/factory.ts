@@ -4,6 +4,7 @@ import { compileConfigTemplates, type ResolvedConfig, readStoreUrl } from '@hera
 import { type Environment, type Logger, type MemoryQueue, silentLogger } from '@herald/core/runtime';
 import { createEmailer, type Emailer } from '@herald/emailer';
 import type { CodeRule } from './delivery/code-rules.js';
+import { DigestSender } from './delivery/digest-sender.js';
 import { type DeliveryLedger, MemoryLedger } from './delivery/ledger.js';
 import { Pipeline } from './delivery/pipeline.js';
 import { SilenceWatch } from './delivery/silences.js';
@@ -54,10 +55,25 @@ export function createProcessor(config: ResolvedConfig, deps: ProcessorDependenc
   const ownLedger = deps.ledger === undefined && ledger instanceof StoreLedger ? [ledger] : [];
   // Silences live in the store: read by every replica, started once the store is open.
   const silences = ledger instanceof StoreLedger ? new SilenceWatch(() => ledger, logger) : undefined;
+  const channels = deps.channels ?? createChannels(config, templates.renderer);
+  // Digests are held in the store too; every replica sends those that are due (one each).
+  const digests =
+    ledger instanceof StoreLedger
+      ? new DigestSender({
+          store: () => ledger.opened(),
+          ledger,
+          parts: { config, templates, emailer, channels, codeRules },
+          config,
+          events,
+          logger,
+          shutdownSignal: shutdown.signal,
+          random: deps.random,
+        })
+      : undefined;
   const pipeline = new Pipeline({
     config,
     templates,
-    channels: deps.channels ?? createChannels(config, templates.renderer),
+    channels,
     codeRules,
     source,
     emailer,
@@ -81,10 +97,12 @@ export function createProcessor(config: ResolvedConfig, deps: ProcessorDependenc
       ...(emailer && !deps.emailer ? [emailer] : []),
       templates.renderer.hold(),
       ...(silences ? [silences] : []),
+      ...(digests ? [digests] : []),
       ...ownLedger,
     ],
-    startFirst: [...ownLedger, ...(silences ? [silences] : [])],
+    startFirst: [...ownLedger, ...(silences ? [silences] : []), ...(digests ? [digests] : [])],
     ledger,
+    digests,
   });
 }
 

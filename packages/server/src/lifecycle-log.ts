@@ -48,6 +48,37 @@ export function logLifecycle(events: ProcessorEvents, logger: Logger): LogThrott
       'delivery silenced',
     ),
   );
+  events.on('delivery_folded', (e) =>
+    logger.debug(
+      { messageId: e.messageId, eventId: e.eventId, destination: e.label, digestId: e.digestId },
+      'delivery folded into a digest',
+    ),
+  );
+  events.on('digest_sent', (e) =>
+    logger.info(
+      {
+        digestId: e.digestId,
+        rule: e.rule,
+        destination: e.label,
+        count: e.count,
+        durationMs: Math.round(e.durationMs),
+      },
+      'digest sent',
+    ),
+  );
+  events.on('digest_failed', (e) =>
+    (e.deadLettered ? logger.error.bind(logger) : logger.warn.bind(logger))(
+      {
+        digestId: e.digestId,
+        rule: e.rule,
+        destination: e.label,
+        attempt: e.attempt,
+        delayMs: e.delayMs,
+        error: e.error,
+      },
+      e.deadLettered ? 'digest dead-lettered' : 'digest send failed; retry scheduled',
+    ),
+  );
   events.on('message_skipped', (e) =>
     logger.debug({ messageId: e.messageId, reason: e.reason }, 'message skipped: it asks for no notification'),
   );

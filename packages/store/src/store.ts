@@ -564,6 +564,7 @@ function compareKeys(eventA: string, destinationA: string, eventB: string, desti
 function toDigestRow(row: Selectable<DigestsTable>): DigestRow {
   return {
     id: row.id,
+    groupKey: row.group_key,
     rule: row.rule,
     destination: row.destination,
     label: row.label,

@@ -93,6 +93,8 @@ export interface FoldResult {
 /** One digest, for the sender and `herald digests list`. */
 export interface DigestRow {
   id: string;
+  /** Its group's key (see {@link DigestJoin.groupKey}): every digest of one group has it. */
+  groupKey: string;
   rule: string;
   /** The destination's key, and as the log shows it. */
   destination: string;

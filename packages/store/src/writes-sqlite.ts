@@ -198,7 +198,9 @@ function foldStatements(db: Sqlite.Database): FoldStatements {
     folded: db.prepare(`update deliveries set status = 'folded', digest_id = ?3, lease_owner = null,
         lease_until = null, updated_at = ${now}
       where event_id = ?1 and destination = ?2`),
-    opener: db.prepare(`update deliveries set digest_id = ?3, updated_at = ${now} where event_id = ?1 and destination = ?2`),
+    opener: db.prepare(
+      `update deliveries set digest_id = ?3, updated_at = ${now} where event_id = ?1 and destination = ?2`,
+    ),
     finished: db.prepare(`update attempts set outcome = 'folded', finished_at = ${now}
       where event_id = ? and destination = ? and outcome = 'started'`),
   };

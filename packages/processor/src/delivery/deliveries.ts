@@ -1,7 +1,17 @@
-import type { Channel } from '@herald/channels';
+import { createHash } from 'node:crypto';
+import type { Channel, PreparedRequest } from '@herald/channels';
 import { DeliveryError, type ExecutionEvent } from '@herald/core';
 import type { ChannelType, ConfigTemplates, ResolvedConfig } from '@herald/core/config';
+import {
+  buildDigestContext,
+  DEFAULT_DIGEST_HTML,
+  DEFAULT_DIGEST_SUBJECT,
+  DEFAULT_DIGEST_TEXT,
+  type DigestSummary,
+  type TemplateContext,
+} from '@herald/core/templates';
 import type { Emailer, EmailMessage } from '@herald/emailer';
+import type { DigestJoin } from '@herald/store';
 import type { CodeRule } from './code-rules.js';
 import { composeEmail } from './compose.js';
 import type { Destination } from './route.js';
@@ -82,7 +92,33 @@ export interface Delivery {
    * @throws TemplateError (rejects) for a template that does not render; DeliveryError
    * (permanent) for a destination that cannot exist (a channel not in `herald.channels`).
    */
-  prepare(event: ExecutionEvent, options?: { signal?: AbortSignal | undefined }): Promise<PreparedDelivery | undefined>;
+  prepare(event: ExecutionEvent, options?: PrepareOptions): Promise<PreparedDelivery | undefined>;
+  /**
+   * The message of one digest: the notifications of a window, folded. Undefined when this
+   * destination has nothing to say for it (a code rule; PagerDuty for phases it does not hear).
+   */
+  prepareDigest(digest: DigestToSend): Promise<PreparedDelivery | undefined>;
+}
+
+/** Options of {@link Delivery.prepare}. */
+export interface PrepareOptions {
+  signal?: AbortSignal | undefined;
+  /** The destination folds into digests: the group's key (PagerDuty's alert for the whole storm). */
+  incidentKey?: string | undefined;
+}
+
+/** A digest ready to render: what it folds, its group's key, and the templates its rule gives. */
+export interface DigestToSend extends DigestSummary {
+  id: string;
+  incidentKey: string;
+  templates: DigestTemplateSources;
+}
+
+/** A digest's templates, as written (or Herald's), and the config key they are under. */
+export interface DigestTemplateSources {
+  subject: string;
+  body: string | undefined;
+  name: string;
 }
 
 /** What the deliveries are made of: built once per processor (or per `herald render`). */
@@ -106,6 +142,23 @@ export function deliveryFor(destination: Destination, parts: DeliveryParts): Del
         provider,
         prepare: async (event, options = {}) =>
           preparedEmail(await composeEmail(event, destination, parts.templates, parts.config, options), parts),
+        prepareDigest: async (digest) => {
+          const { templates } = digest;
+          const rendered = parts.templates.renderer
+            .compileCachedEmail(
+              { subject: templates.subject, html: templates.body ?? DEFAULT_DIGEST_HTML },
+              templates.name,
+            )
+            // A digest's context is not an event's: its templates are written for it.
+            .render(buildDigestContext(digest) as unknown as TemplateContext);
+          const email: EmailMessage = {
+            from: parts.config.emailer.sender,
+            to: destination.to,
+            ...rendered,
+            idempotencyKey: `digest:${digest.id}/${destination.key}`,
+          };
+          return preparedEmail(email, parts);
+        },
       };
     }
     case 'code': {
@@ -133,6 +186,8 @@ export function deliveryFor(destination: Destination, parts: DeliveryParts): Del
             },
           };
         },
+        // A code rule decides on one event; it is never folded.
+        prepareDigest: async () => undefined,
       };
     }
     default: {
@@ -142,45 +197,74 @@ export function deliveryFor(destination: Destination, parts: DeliveryParts): Del
         target: { channel: destination.channel, name, to: [name], headline: `${destination.channel} '${name}'` },
         label: `${destination.channel} '${name}'`,
         provider: destination.channel,
-        prepare: async (event) => {
-          if (!channel) {
-            throw new DeliveryError(destination.name, `no channel named '${destination.name}' in herald.channels`, {
-              retryable: false,
-            });
-          }
-          const request = channel.prepare(event);
-          if (!request) return undefined;
-          const { preview } = request;
-          return {
-            describe: () => ({
-              channel: channel.type,
-              name: channel.name,
-              to: [channel.name],
-              method: request.method,
-              ...preview,
-            }),
-            describeLines: () => [
-              `${request.method} ${preview.url}`,
-              ...Object.entries(preview.headers).map(([k, v]) => `${k}: ${v}`),
-              ...JSON.stringify(preview.body, null, 2).split('\n'),
-            ],
-            send: async ({ signal }) => {
-              const result = await channel.send(request, { signal });
-              const { summary } = preview;
-              return {
-                channel: channel.type,
-                provider: channel.type,
-                providerMessageId: result.id,
-                to: [channel.name],
-                subject: summary,
-                text: summary,
-              };
-            },
-          };
+        prepare: async (event, options = {}) => {
+          const request = known().prepare(event, { incidentKey: options.incidentKey });
+          return request && preparedRequest(known(), request);
+        },
+        prepareDigest: async (digest) => {
+          const { renderer } = parts.templates;
+          const { templates } = digest;
+          const request = known().prepareDigest({
+            incidentKey: digest.incidentKey,
+            context: buildDigestContext(digest),
+            subject: renderer.compilePlain(templates.subject, `${templates.name}.subject`),
+            text: renderer.compilePlain(templates.body ?? DEFAULT_DIGEST_TEXT, `${templates.name}.body`),
+            events: digest.events,
+          });
+          return request && preparedRequest(known(), request);
         },
       };
+      function known(): Channel {
+        if (channel) return channel;
+        throw new DeliveryError(name, `no channel named '${name}' in herald.channels`, { retryable: false });
+      }
     }
   }
+}
+
+/** A channel's request, ready to send and to show. */
+function preparedRequest(channel: Channel, request: PreparedRequest): PreparedDelivery {
+  const { preview } = request;
+  return {
+    describe: () => ({
+      channel: channel.type,
+      name: channel.name,
+      to: [channel.name],
+      method: request.method,
+      ...preview,
+    }),
+    describeLines: () => [
+      `${request.method} ${preview.url}`,
+      ...Object.entries(preview.headers).map(([k, v]) => `${k}: ${v}`),
+      ...JSON.stringify(preview.body, null, 2).split('\n'),
+    ],
+    send: async ({ signal }) => {
+      const result = await channel.send(request, { signal });
+      const { summary } = preview;
+      return {
+        channel: channel.type,
+        provider: channel.type,
+        providerMessageId: result.id,
+        to: [channel.name],
+        subject: summary,
+        text: summary,
+      };
+    },
+  };
+}
+
+/** The templates a digest of `rule` renders with: the rule's, else Herald's. */
+export function digestTemplateSources(
+  config: Pick<ResolvedConfig, 'rules' | 'eventNotifications'>,
+  rule: string,
+): DigestTemplateSources {
+  const index = config.rules.findIndex((r) => r.name === rule && r.digest);
+  const digest = index >= 0 ? config.rules[index]?.digest : config.eventNotifications.digest;
+  return {
+    subject: digest?.subject ?? DEFAULT_DIGEST_SUBJECT,
+    body: digest?.body,
+    name: index >= 0 ? `herald.rules[${index}].digest` : 'herald.eventNotifications.digest',
+  };
 }
 
 /**
@@ -190,7 +274,16 @@ export function deliveryFor(destination: Destination, parts: DeliveryParts): Del
 export interface BoundDelivery extends Pick<Delivery, 'target' | 'label' | 'provider'> {
   /** Identifies it within its message: with the message's id, the ledger key. */
   readonly key: string;
+  /** Set when its notifications fold into digests: the digest it joins. */
+  readonly fold?: BoundFold | undefined;
   prepare(options: { signal?: AbortSignal | undefined }): Promise<PreparedDelivery | undefined>;
+}
+
+/** Which digest an event's delivery joins, as the store takes it. */
+export interface BoundFold {
+  join: DigestJoin;
+  /** The digest's group, for the rule's name in logs. */
+  rule: string;
 }
 
 /** The deliveries an event was routed to, each bound to the event. */
@@ -199,11 +292,54 @@ export function eventDeliveries(
   destinations: Destination[],
   parts: DeliveryParts,
 ): BoundDelivery[] {
-  return destinations.map((destination) => {
+  return destinations.map((destination): BoundDelivery => {
     const delivery = deliveryFor(destination, parts);
     const { target, label, provider } = delivery;
-    return { key: destination.key, target, label, provider, prepare: (options) => delivery.prepare(event, options) };
+    const fold = destination.channel === 'code' ? undefined : foldOf(event, destination);
+    const incidentKey = fold?.join.groupKey;
+    return {
+      key: destination.key,
+      target,
+      label,
+      provider,
+      fold,
+      prepare: (options) => delivery.prepare(event, { ...options, incidentKey }),
+    };
   });
+}
+
+/**
+ * The digest an event joins at a destination that folds: one group per rule, destination and
+ * groupBy values, named by a hash of them (any text can be a value; the key stays short).
+ */
+function foldOf(event: ExecutionEvent, destination: Exclude<Destination, { channel: 'code' }>): BoundFold | undefined {
+  const policy = destination.fold;
+  if (!policy) return undefined;
+  const { digest } = policy;
+  const group: Record<string, string> = {};
+  for (const field of digest.groupBy) {
+    if (field === 'project' || field === 'domain') group[field] = event.execution[field];
+    else if (field === 'execution') group[field] = event.execution.name;
+    else if (field === 'workflow') group[field] = event.workflow?.name ?? '';
+    else group[field] = event.phase;
+  }
+  const groupKey = createHash('sha256')
+    .update(JSON.stringify([policy.rule, destination.key, group]))
+    .digest('hex')
+    .slice(0, 32);
+  return {
+    rule: policy.rule,
+    join: {
+      groupKey,
+      rule: policy.rule,
+      target: JSON.stringify(destination),
+      group,
+      windowMs: digest.windowMs,
+      max: digest.max,
+      immediateFirst: digest.immediateFirst,
+      event: JSON.stringify(event),
+    },
+  };
 }
 
 /**

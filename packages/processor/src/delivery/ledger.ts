@@ -1,3 +1,5 @@
+import type { DigestJoin, FoldResult } from '@herald/store';
+
 /**
  * What {@link DeliveryLedger.begin} found. A `busy` answer from a ledger with leases says how
  * long the holder's lease has left: by then the delivery is free again at the latest (the
@@ -48,6 +50,11 @@ export interface DeliveryLedger {
    * sent; `herald redeliver` reopens it). Only a ledger with a store has silences.
    */
   silenced?(entry: LedgerEntry, silenceId: string): Promise<void>;
+  /**
+   * Folds a delivery this ledger just claimed into its digest (see `DeliveryStore.fold`). Only
+   * a ledger with a store holds digests; the config refuses digests without one.
+   */
+  fold?(entry: LedgerEntry, join: DigestJoin): Promise<FoldResult>;
   /**
    * Keeps the message an event arrived in, so `herald redeliver` can send it again; a ledger
    * without a store keeps nothing.

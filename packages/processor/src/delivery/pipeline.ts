@@ -170,6 +170,27 @@ export class Pipeline {
       // Without the ledger nobody can tell whether another replica sent it: try again later.
       return ledgerUnavailable(destination, err);
     }
+    if (claim.outcome === 'claimed' && destination.fold && ledger.fold) {
+      let folded: Awaited<ReturnType<NonNullable<DeliveryLedger['fold']>>>;
+      try {
+        folded = await ledger.fold(entry, destination.fold.join);
+      } catch (err) {
+        // Not folded, not sent: release the claim and try again later.
+        recorded.push(this.record(message, () => ledger.failed(key, `delivery log unavailable: ${messageOf(err)}`)));
+        return ledgerUnavailable(destination, err);
+      }
+      if (folded.role === 'held') {
+        events.emit('delivery_folded', {
+          messageId: message.id,
+          eventId: work.id,
+          destination: destination.key,
+          label: destination.label,
+          digestId: folded.digestId,
+        });
+        return { kind: 'done' };
+      }
+      // It opened the digest and goes out now (immediateFirst); the digest follows the rest.
+    }
     if (claim.outcome === 'settled') {
       events.emit('duplicate_skipped', { messageId: message.id, eventId: work.id, destination: destination.key });
       return { kind: 'done' };

@@ -197,10 +197,12 @@ export function routeEvent(
     key: `code:${rule.name}`,
     origins: ['code rule'],
   }));
-  const namedChannels = [...named.values()].map(({ folds, ...destination }): ChannelDestination => ({
-    ...destination,
-    ...foldOf(folds),
-  }));
+  const namedChannels = [...named.values()].map(
+    ({ folds, ...destination }): ChannelDestination => ({
+      ...destination,
+      ...foldOf(folds),
+    }),
+  );
   return [...emails, ...namedChannels, ...code];
 }
 

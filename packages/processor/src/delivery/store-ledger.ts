@@ -1,5 +1,5 @@
 import type { Logger } from '@herald/core/runtime';
-import { type DeliveryStore, openStore, type Silence } from '@herald/store';
+import { type DeliveryStore, type DigestJoin, type FoldResult, openStore, type Silence } from '@herald/store';
 import type { DeliveryLedger, LedgerClaim, LedgerEntry, LedgerKey } from './ledger.js';
 
 /** Where the store is and how long claims and the log last. */
@@ -72,6 +72,16 @@ export class StoreLedger implements DeliveryLedger {
     return this.opened().silenced(entry, silenceId);
   }
 
+  fold(entry: LedgerEntry, join: DigestJoin): Promise<FoldResult> {
+    return this.opened().fold(entry, join);
+  }
+
+  /** The store itself, once started: the digest sender reads and closes digests there. */
+  opened(): DeliveryStore {
+    if (!this.store) throw new Error('the delivery store is not open (StoreLedger.start was not called)');
+    return this.store;
+  }
+
   /** The silences in force, for the processor's {@link SilenceWatch}. */
   silences(): Promise<Silence[]> {
     return this.opened().silences();
@@ -90,11 +100,6 @@ export class StoreLedger implements DeliveryLedger {
     const store = this.store;
     this.store = undefined;
     await store?.close();
-  }
-
-  private opened(): DeliveryStore {
-    if (!this.store) throw new Error('the delivery store is not open (StoreLedger.start was not called)');
-    return this.store;
   }
 
   /** Retention: in the background, in small batches inside the store, never in a delivery's way. */

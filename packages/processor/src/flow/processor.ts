@@ -1,4 +1,5 @@
 import { backoffDelayMs, type Logger, settlesWithin } from '@herald/core/runtime';
+import type { DigestSender } from '../delivery/digest-sender.js';
 import type { DeliveryLedger } from '../delivery/ledger.js';
 import type { Pipeline } from '../delivery/pipeline.js';
 import type { ProcessorEvents } from '../events.js';
@@ -33,6 +34,8 @@ export interface ProcessorOptions {
   startFirst?: readonly { start(): Promise<void> }[];
   /** The ledger the pipeline claims and records deliveries in, for those who read it (metrics). */
   ledger?: DeliveryLedger;
+  /** Sends the digests that are due (with a store). */
+  digests?: DigestSender | undefined;
 }
 
 /**
@@ -89,6 +92,11 @@ export class Processor {
   /** Messages currently in the pipeline. */
   get inFlight(): number {
     return this.limiter.inFlight;
+  }
+
+  /** What sends its due digests, when it has a store. */
+  get digests(): DigestSender | undefined {
+    return this.options.digests;
   }
 
   /** The delivery ledger its pipeline uses (a StoreLedger when a store is configured). */

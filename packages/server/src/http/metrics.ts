@@ -103,6 +103,23 @@ export function createMetrics(source: MetricsSource, options: { defaultMetrics?:
     help: 'Deliveries a silence muted: logged silenced, not sent.',
     registers,
   });
+  const folded = new Counter({
+    name: 'herald_deliveries_folded_total',
+    help: 'Deliveries folded into a digest: logged folded with the digest, sent with it.',
+    registers,
+  });
+  const digestsSent = new Counter({
+    name: 'herald_digests_sent_total',
+    help: 'Digests sent, by who took them (emailer or channel type).',
+    labelNames: ['provider'] as const,
+    registers,
+  });
+  const digestFailures = new Counter({
+    name: 'herald_digest_failures_total',
+    help: 'Digest sends that failed, by provider and whether they are retried.',
+    labelNames: ['provider', 'retryable'] as const,
+    registers,
+  });
   const claimsLost = new Counter({
     name: 'herald_claims_lost_total',
     help: 'Deliveries left to another copy or replica that held their claim.',
@@ -187,6 +204,9 @@ export function createMetrics(source: MetricsSource, options: { defaultMetrics?:
   events.on('delivery_failed', (e) => failures.labels(e.provider, String(e.retryable)).inc());
   events.on('claim_held_elsewhere', () => claimsLost.inc());
   events.on('delivery_silenced', () => silenced.inc());
+  events.on('delivery_folded', () => folded.inc());
+  events.on('digest_sent', (e) => digestsSent.labels(e.provider).inc());
+  events.on('digest_failed', (e) => digestFailures.labels(e.provider, String(!e.deadLettered)).inc());
   events.on('ledger_answered', (e) => ledgerSeconds.observe(e.durationMs / 1000));
   events.on('message_settled', (e) => settled.labels(e.outcome).inc());
   events.on('source_error', (e) => {

@@ -1,0 +1,190 @@
+import { DeliveryError, type ExecutionEvent, TemplateError } from '@herald/core';
+import type { ResolvedConfig } from '@herald/core/config';
+import { backoffDelayMs, type Logger } from '@herald/core/runtime';
+import type { DeliveryStore, DigestContents } from '@herald/store';
+import type { ProcessorEvents } from '../events.js';
+import { type DeliveryParts, type DigestToSend, deliveryFor, digestTemplateSources } from './deliveries.js';
+import type { DeliveryLedger, LedgerKey } from './ledger.js';
+import type { Destination } from './route.js';
+
+/**
+ * How often each replica looks for digests that are due: a digest goes out within this of its
+ * window's end (or of filling up).
+ */
+export const DIGEST_POLL_MS = 1_000;
+/** Digests one poll sends at most, at once. */
+const DUE_PER_POLL = 16;
+
+export interface DigestSenderDependencies {
+  /** The store digests are held in (open once the processor has started). */
+  store: () => DeliveryStore;
+  /** Claims and settles each digest's delivery, like any other: exactly one replica sends it. */
+  ledger: DeliveryLedger;
+  parts: DeliveryParts;
+  config: Pick<ResolvedConfig, 'processing' | 'rules' | 'eventNotifications'>;
+  events: ProcessorEvents;
+  logger: Logger;
+  /** Aborted when shutdown's grace period ends: a digest being sent is cancelled and retried later. */
+  shutdownSignal: AbortSignal;
+  random?: (() => number) | undefined;
+  pollMs?: number | undefined;
+}
+
+/**
+ * Sends the digests that are due, from any replica: each poll closes the due digests' windows
+ * (no event joins a closed one; the next event opens the group's next digest), then claims each
+ * one's delivery (`digest:ID` and its destination) in the delivery log, so of the replicas that
+ * see it due exactly one sends it, and a replica that died mid-send is taken over when its
+ * lease ends. A failed send is retried with the pipeline's backoff, up to `maxAttempts`, then
+ * logged dead-lettered.
+ */
+export class DigestSender {
+  private timer: NodeJS.Timeout | undefined;
+  private polling: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(private readonly deps: DigestSenderDependencies) {}
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    this.schedule();
+  }
+
+  /** Stops polling and waits for the digests being sent (their sends are bounded by the delivery timeout). */
+  async close(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.polling;
+  }
+
+  /** Sends what is due now; what a poll does (tests call it to avoid waiting for the timer). */
+  async poll(): Promise<void> {
+    let due: string[];
+    try {
+      due = await this.deps.store().dueDigests(DUE_PER_POLL);
+    } catch (err) {
+      this.deps.logger.warn({ err }, 'cannot look for due digests; will try again');
+      return;
+    }
+    await Promise.all(
+      due.map((id) =>
+        this.send(id).catch((err: unknown) =>
+          // Nothing is lost: the digest stays closed and due, and the next poll tries again.
+          this.deps.logger.error({ err, digestId: id }, 'could not send a digest; will try again'),
+        ),
+      ),
+    );
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.polling = this.poll().finally(() => {
+        this.polling = undefined;
+        this.schedule();
+      });
+    }, this.deps.pollMs ?? DIGEST_POLL_MS);
+  }
+
+  private async send(id: string): Promise<void> {
+    const store = this.deps.store();
+    await store.closeDigest(id);
+    const digest = await store.digest(id);
+    if (digest?.status !== 'closed') return;
+    if (digest.members === 0) {
+      // immediateFirst, and nothing followed the first: it said all there was to say.
+      await store.finishDigest(id, 'empty');
+      return;
+    }
+    const key: LedgerKey = { eventId: `digest:${id}`, destination: digest.destination };
+    const claim = await this.deps.ledger.begin({ ...key, label: digest.label });
+    if (claim.outcome === 'settled') {
+      // Sent (or given up on) by a replica that stopped before it could say so here.
+      const [row] = await store.list({ eventId: key.eventId, limit: 1 });
+      await store.finishDigest(id, row?.status === 'dead-lettered' ? 'dead-lettered' : 'sent');
+      return;
+    }
+    if (claim.outcome === 'busy') {
+      // Another replica is sending it: look again once its lease could have ended.
+      await store.retryDigest(id, claim.leaseLeftMs ?? this.deps.config.processing.deliveryTimeoutMs);
+      return;
+    }
+    await this.attempt(digest, key);
+  }
+
+  private async attempt(digest: DigestContents, key: LedgerKey): Promise<void> {
+    const { ledger, events, config, parts } = this.deps;
+    const store = this.deps.store();
+    const destination = JSON.parse(digest.target) as Destination;
+    const delivery = deliveryFor(destination, parts);
+    const toSend: DigestToSend = {
+      id: digest.id,
+      // The group's key: the same for every digest of the group (one PagerDuty alert per storm).
+      incidentKey: digest.groupKey,
+      rule: digest.rule,
+      group: digest.group,
+      windowMs: digest.windowMs,
+      events: digest.events.map((e) => JSON.parse(e.event) as ExecutionEvent),
+      openedAt: digest.openedAt,
+      closedAt: digest.closedAt ?? new Date(),
+      sentFirst: digest.openerEvent === null ? undefined : (JSON.parse(digest.openerEvent) as ExecutionEvent),
+      templates: digestTemplateSources(config, digest.rule),
+    };
+    const common = { digestId: digest.id, rule: digest.rule, destination: digest.destination, label: digest.label };
+    const started = performance.now();
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () => controller.abort(new Error('digest send timed out')),
+      config.processing.deliveryTimeoutMs,
+    );
+    const onShutdown = () => controller.abort(this.deps.shutdownSignal.reason);
+    this.deps.shutdownSignal.addEventListener('abort', onShutdown, { once: true });
+    try {
+      const prepared = await delivery.prepareDigest(toSend);
+      const receipt = await prepared?.send({ signal: controller.signal });
+      await ledger.delivered(key, { providerMessageId: receipt?.providerMessageId, subject: receipt?.subject });
+      await store.finishDigest(digest.id, 'sent');
+      events.emit('digest_sent', {
+        ...common,
+        provider: delivery.provider,
+        count: digest.members,
+        providerMessageId: receipt?.providerMessageId ?? '',
+        durationMs: performance.now() - started,
+      });
+    } catch (err) {
+      const error = err instanceof Error ? err.message : String(err);
+      const permanent = err instanceof TemplateError || (err instanceof DeliveryError && !err.retryable);
+      const [row] = await store.list({ eventId: key.eventId, limit: 1 });
+      const attempt = row?.attempts ?? 1;
+      const deadLettered = permanent || attempt >= config.processing.maxAttempts;
+      const { retryBaseDelayMs, retryMaxDelayMs } = config.processing;
+      const delayMs = deadLettered
+        ? 0
+        : backoffDelayMs(
+            { baseDelayMs: retryBaseDelayMs, maxDelayMs: retryMaxDelayMs },
+            attempt,
+            err instanceof DeliveryError ? (err.retryAfterMs ?? 0) : 0,
+            this.deps.random,
+          );
+      if (deadLettered) {
+        await ledger.deadLettered(key, permanent ? error : `gave up after ${attempt} attempts: ${error}`);
+        await store.finishDigest(digest.id, 'dead-lettered');
+      } else {
+        await ledger.failed(key, error);
+        await store.retryDigest(digest.id, delayMs);
+      }
+      events.emit('digest_failed', {
+        ...common,
+        provider: delivery.provider,
+        retryable: !permanent,
+        attempt,
+        error,
+        deadLettered,
+        delayMs,
+      });
+    } finally {
+      clearTimeout(timer);
+      this.deps.shutdownSignal.removeEventListener('abort', onShutdown);
+    }
+  }
+}
