@@ -8,9 +8,14 @@ export {
   type DeliveryPreview,
   type DeliveryReceipt,
   type DeliveryTarget,
+  type DigestTemplateSources,
+  type DigestToSend,
   deliveryFor,
+  digestTemplateSources,
+  eventDeliveries,
   type PreparedDelivery,
 } from './delivery/deliveries.js';
+export { DIGEST_POLL_MS, DigestSender, type DigestSenderDependencies } from './delivery/digest-sender.js';
 export {
   type DeliveryLedger,
   type LedgerClaim,
@@ -24,6 +29,7 @@ export {
   type CodeDestination,
   type Destination,
   type EmailDestination,
+  type FoldPolicy,
   type RoutableChannel,
   routeEvent,
 } from './delivery/route.js';

@@ -1,4 +1,4 @@
-import type { ResolvedConfig } from '@herald/core/config';
+import { formatDurationText, type ResolvedConfig, type ResolvedDigest } from '@herald/core/config';
 
 /** The one-paragraph summary `herald validate` prints for a good config. */
 export function describeConfig(config: ResolvedConfig): string {
@@ -26,8 +26,21 @@ export function describeConfig(config: ResolvedConfig): string {
     const token = ingest.enabled && ingest.tokenEnvVar ? ` (bearer token from ${ingest.tokenEnvVar})` : '';
     lines.push(`  http: ${host}:${listen.port} ${routes.join(' ')}${token}`);
   }
+  for (const rule of config.rules) {
+    if (rule.digest) lines.push(`  rule ${rule.name}: ${describeDigest(rule.digest)}`);
+  }
+  if (config.eventNotifications.digest) {
+    lines.push(`  event notifications: ${describeDigest(config.eventNotifications.digest)}`);
+  }
   for (const warning of config.warnings) lines.push(`  warning: ${warning}`);
   return lines.join('\n');
+}
+
+/** `digest every 30s by project, immediateFirst, at most 1000`: how a rule folds its notifications. */
+export function describeDigest(digest: ResolvedDigest): string {
+  const by = digest.groupBy.length > 0 ? ` by ${digest.groupBy.join(', ')}` : '';
+  const first = digest.immediateFirst ? ', the first sent at once' : '';
+  return `digest every ${formatDurationText(digest.windowMs)}${by}${first}, at most ${digest.max} per digest`;
 }
 
 /** Where the delivery log is, never showing a password a URL may hold. */

@@ -1,11 +1,12 @@
 import { type ConfigProblem, TemplateError } from '../contract/errors.js';
 import { formatPath } from '../contract/issues.js';
-import { sampleTemplateContext } from '../templates/context.js';
+import { sampleTemplateContext, type TemplateContext } from '../templates/context.js';
+import { DEFAULT_DIGEST_SUBJECT, sampleDigestContext } from '../templates/digest.js';
 import { knownPlaceholders, unknownPlaceholders } from '../templates/placeholders.js';
 import { TemplateRenderer } from '../templates/renderer.js';
 import { CONFIG_DEFAULTS } from './defaults.js';
 import { describeEnvFill, type EnvProvenance } from './env.js';
-import type { ResolvedConfig } from './resolved.js';
+import type { ResolvedConfig, ResolvedDigest } from './resolved.js';
 import { compileConfigTemplates } from './templates.js';
 import { valueAt } from './tree.js';
 
@@ -172,6 +173,27 @@ function checkChannelTemplates(config: ResolvedConfig, { renderer, problems, fro
  */
 function checkRuleTemplates(config: ResolvedConfig, { renderer, problems, fromEnv }: TemplateCheck): void {
   const sample = sampleTemplateContext();
+  const digests: [string, ResolvedDigest | undefined][] = [
+    ...config.rules.map((rule, i): [string, ResolvedDigest | undefined] => [`herald.rules[${i}].digest`, rule.digest]),
+    ['herald.eventNotifications.digest', config.eventNotifications.digest],
+  ];
+  for (const [at, digest] of digests) {
+    if (!digest) continue;
+    // Rendered on a sample digest, as an email (HTML body) and as a chat message (plain text).
+    const digestSample = sampleDigestContext();
+    if (digest.subject !== undefined) {
+      record(problems, fromEnv, at, () => renderer.compilePlain(digest.subject ?? '', `${at}.subject`)(digestSample));
+    }
+    if (digest.body !== undefined) {
+      const body = digest.body;
+      record(problems, fromEnv, at, () => {
+        renderer.compilePlain(body, `${at}.body`)(digestSample);
+        renderer
+          .compileCachedEmail({ subject: DEFAULT_DIGEST_SUBJECT, html: body }, at)
+          .render(digestSample as unknown as TemplateContext);
+      });
+    }
+  }
   for (const [i, rule] of config.rules.entries()) {
     if (rule.subject === undefined && rule.body === undefined) continue;
     const at = `herald.rules[${i}]`;

@@ -176,7 +176,7 @@ const ruleMatchSchema = z
 
 /** A duration such as `30s`, `10m`, `2h`, `1d` (or `1h30m`). */
 const durationText = z
-  .string()
+  .string({ error: 'expected a duration such as 30s, 10m, 2h or 1d' })
   .refine((v) => parseDuration(v) !== undefined, 'expected a duration such as 30s, 10m, 2h or 1d');
 
 /** What a digest can group events by, beside its destination. */

@@ -101,10 +101,9 @@ export const DEFAULT_DIGEST_SUBJECT =
   '[Herald] {{ count }} {{#if (eq count 1)}}notification{{else}}notifications{{/if}}: {{ phaseSummary }}' +
   '{{#if groupText}} ({{ groupText }}){{/if}}';
 
-/** The body of a digest in plain text: chat messages, tickets, webhook payloads. */
+/** The body of a digest in plain text, below its subject: chat messages, tickets, webhook payloads. */
 export const DEFAULT_DIGEST_TEXT =
-  '{{ count }} {{#if (eq count 1)}}notification{{else}}notifications{{/if}} from rule {{ rule }} in {{ window }}: ' +
-  '{{ phaseSummary }}{{#if groupText}} ({{ groupText }}){{/if}}\n' +
+  'Rule {{ rule }}, a {{ window }} window:\n' +
   '{{#each listed}}• {{ project }}/{{ domain }}/{{ name }} {{ phaseName }}' +
   '{{#if workflow.name}} ({{ workflow.name }}){{/if}}{{#if errorMessage}}: {{truncate errorMessage 120}}{{/if}}\n' +
   '{{/each}}{{#if more}}… and {{ more }} more\n{{/if}}';
