@@ -26,6 +26,7 @@ import {
   undecodableFilter,
   withStore,
 } from './commands/deliveries.js';
+import { digestFilter, formatDigest, formatDigests } from './commands/digests.js';
 import { formatRedelivery, redeliver } from './commands/redeliver.js';
 import { formatDeliveries, renderDeliveries } from './commands/render.js';
 import { runProcessor } from './commands/run.js';
@@ -172,7 +173,8 @@ export async function main(
     .requiredOption('-c, --config <file>', 'YAML config')
     .option('--execution <name>', "an execution's name, or project/domain/name")
     .option('--event <id>', 'one event')
-    .option('--status <status>', 'pending, delivered, retrying, dead-lettered or silenced')
+    .option('--digest <id>', 'the deliveries folded into one digest')
+    .option('--status <status>', 'pending, delivered, retrying, dead-lettered, silenced or folded')
     .option('--destination <text>', 'part of an address, a channel name or a destination key')
     .option('--since <time>', 'last attempt at or after: ISO 8601, or 30m / 2h / 7d ago')
     .option('--until <time>', 'last attempt before: ISO 8601, or 30m / 2h / 7d ago')
@@ -227,6 +229,42 @@ export async function main(
     .action(async (eventId: string, opts: { config: string; destination?: string; force: boolean; json: boolean }) => {
       const result = await redeliver(readConfig(opts.config), eventId, opts);
       io.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : formatRedelivery(result));
+    });
+
+  const digests = program
+    .command('digests')
+    .description('notifications folded into one message per window (rules with digest; herald.store)');
+  digests
+    .command('list')
+    .description('digests, newest first: status, events held, rule and group, destination')
+    .requiredOption('-c, --config <file>', 'YAML config')
+    .option('--status <status>', 'open, closed, sent, empty or dead-lettered')
+    .option('--limit <n>', 'at most this many', '100')
+    .option('--json', 'print JSON', false)
+    .action(async (opts: { config: string; status?: string; limit?: string; json: boolean }) => {
+      const filter = digestFilter(opts);
+      const rows = await withStore(readConfig(opts.config), (store) => store.digests(filter));
+      io.stdout.write(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : formatDigests(rows));
+    });
+  digests
+    .command('show')
+    .description('one digest: its window, how its send went, and every event it holds')
+    .argument('<digest-id>')
+    .requiredOption('-c, --config <file>', 'YAML config')
+    .option('--json', 'print JSON', false)
+    .action(async (id: string, opts: { config: string; json: boolean }) => {
+      const { digest, delivery } = await withStore(readConfig(opts.config), async (store) => ({
+        digest: await store.digest(id),
+        delivery: (await store.list({ eventId: `digest:${id}`, limit: 1 }))[0],
+      }));
+      if (!digest) throw new UsageError(`no digest ${id} (herald digests list shows those kept)`);
+      if (opts.json) {
+        const events = digest.events.map((e) => ({ ...e, event: JSON.parse(e.event) as unknown }));
+        const { target: _target, openerEvent: _opener, ...row } = digest;
+        io.stdout.write(`${JSON.stringify({ ...row, events, delivery }, null, 2)}\n`);
+      } else {
+        io.stdout.write(formatDigest(digest, delivery));
+      }
     });
 
   const silences = program

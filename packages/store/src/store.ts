@@ -315,6 +315,7 @@ export class KyselyDeliveryStore implements DeliveryStore {
   async list(filter: DeliveryFilter): Promise<DeliveryRow[]> {
     let query = this.db.selectFrom('deliveries').selectAll();
     if (filter.eventId !== undefined) query = query.where('event_id', '=', filter.eventId);
+    if (filter.digestId !== undefined) query = query.where('digest_id', '=', filter.digestId);
     if (filter.execution !== undefined) {
       const parts = filter.execution.split('/');
       if (parts.length === 3) {

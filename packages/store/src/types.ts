@@ -211,6 +211,8 @@ export interface DeliveryFilter {
   /** An execution's name (`f8a1b2c3`), or `project/domain/name`. */
   execution?: string | undefined;
   eventId?: string | undefined;
+  /** The deliveries folded into (or that opened) one digest. */
+  digestId?: string | undefined;
   status?: DeliveryStatus | undefined;
   /** A substring of the readable label or of the key, case-insensitive (`oncall`, `a@x.com`). */
   destination?: string | undefined;

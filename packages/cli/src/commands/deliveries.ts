@@ -1,4 +1,4 @@
-import { type ResolvedConfig, readStoreUrl } from '@herald/core/config';
+import { parseDuration, type ResolvedConfig, readStoreUrl } from '@herald/core/config';
 import {
   type AttemptRow,
   DELIVERY_STATUSES,
@@ -43,6 +43,7 @@ export function migrate(config: ResolvedConfig): Promise<string[]> {
 export interface ListOptions {
   execution?: string;
   event?: string;
+  digest?: string;
   status?: string;
   destination?: string;
   since?: string;
@@ -55,6 +56,7 @@ export function deliveryFilter(options: ListOptions): DeliveryFilter {
   const filter: DeliveryFilter = { limit: positive(options.limit ?? '100', '--limit') };
   if (options.execution) filter.execution = options.execution;
   if (options.event) filter.eventId = options.event;
+  if (options.digest) filter.digestId = options.digest;
   if (options.destination) filter.destination = options.destination;
   if (options.status) {
     if (!(DELIVERY_STATUSES as readonly string[]).includes(options.status)) {
@@ -95,11 +97,7 @@ export function formatRows(rows: readonly DeliveryRow[]): string {
       executionOf(row).padEnd(28),
       (row.phase ?? '').padEnd(9),
       row.label,
-      row.status === 'silenced'
-        ? `  (silenced by ${row.silenceId})`
-        : row.lastError && row.status !== 'delivered'
-          ? `  (${row.lastError})`
-          : '',
+      noteOf(row),
     ]
       .join('  ')
       .trimEnd(),
@@ -125,7 +123,16 @@ export function formatEvent(eventId: string, rows: readonly DeliveryRow[], attem
   return `${lines.join('\n')}\n`;
 }
 
+/** What a row's status leaves unsaid: who silenced it, which digest holds it, the last error. */
+function noteOf(row: DeliveryRow): string {
+  if (row.status === 'silenced') return `  (silenced by ${row.silenceId})`;
+  if (row.status === 'folded') return `  (folded into digest ${row.digestId})`;
+  if (row.digestId && row.status === 'delivered') return `  (sent at once; opened digest ${row.digestId})`;
+  return row.lastError && row.status !== 'delivered' ? `  (${row.lastError})` : '';
+}
+
 function executionOf(row: DeliveryRow): string {
+  if (row.eventId.startsWith('digest:')) return `(digest ${row.eventId.slice('digest:'.length)})`;
   return row.project ? `${row.project}/${row.domain}/${row.name}` : '(rendered email)';
 }
 
@@ -137,11 +144,9 @@ export function positive(text: string, option: string): number {
   return value;
 }
 
-/** `90s`, `30m`, `2h`, `7d` → milliseconds; undefined for text that is not such a duration. */
+/** `90s`, `30m`, `2h`, `7d`, `1h30m` → milliseconds; undefined for text that is not such a duration. */
 export function durationMs(text: string): number | undefined {
-  const match = /^(\d+)([smhd])$/.exec(text.trim());
-  if (!match) return undefined;
-  return Number(match[1]) * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 's' | 'm' | 'h' | 'd'];
+  return parseDuration(text);
 }
 
 /** An ISO 8601 time, or a duration back from now: `30m`, `2h`, `7d`. @throws UsageError naming the option. */

@@ -115,7 +115,9 @@ async function renderWith(
         base.digest = { rule: fold.rule, group: fold.join.group, role: 'first' };
         title = `${title}, sent at once; it opens ${where}`;
       }
-      out.push(await rendered(() => delivery.prepare(event, { incidentKey: fold?.join.groupKey }), base, target, title));
+      out.push(
+        await rendered(() => delivery.prepare(event, { incidentKey: fold?.join.groupKey }), base, target, title),
+      );
     }
   }
   for (const pending of digests.values()) {
@@ -164,7 +166,8 @@ async function rendered(
 ): Promise<Rendered> {
   try {
     const prepared = await prepare();
-    if (!prepared) return { delivery: { ...base, ...target, error: 'nothing to send' }, lines: [title, 'nothing to send'] };
+    if (!prepared)
+      return { delivery: { ...base, ...target, error: 'nothing to send' }, lines: [title, 'nothing to send'] };
     return { delivery: { ...base, ...prepared.describe() }, lines: [title, ...prepared.describeLines()] };
   } catch (err) {
     // What `herald run` would dead-letter is shown, with its reason; anything else is a bug.

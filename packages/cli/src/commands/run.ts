@@ -97,6 +97,9 @@ interface Tally {
   deadLettered: number;
   /** Deliveries the ledger had already settled (a redelivered message, or an earlier run). */
   alreadyDone: number;
+  /** Deliveries folded into digests, and the digests they went into. */
+  folded: number;
+  digests: Set<string>;
   /** Every delivery, kept only for the summary of a run that stops when idle. */
   sent: ProcessorEventMap['delivered'][] | undefined;
 }
@@ -108,8 +111,14 @@ function countLifecycle(processor: Processor, keepDeliveries: boolean): Tally {
     retries: 0,
     deadLettered: 0,
     alreadyDone: 0,
+    folded: 0,
+    digests: new Set(),
     sent: keepDeliveries ? [] : undefined,
   };
+  processor.events.on('delivery_folded', (e) => {
+    tally.folded++;
+    tally.digests.add(e.digestId);
+  });
   processor.events.on('delivered', (e) => {
     tally.delivered++;
     tally.sent?.push(e);
@@ -130,6 +139,12 @@ function formatSummary(tally: Tally, config: ResolvedConfig): string {
   lines.push('');
   if (tally.retries > 0) lines.push(`${tally.retries} retr${tally.retries === 1 ? 'y' : 'ies'} along the way`);
   if (tally.deadLettered > 0) lines.push(`${tally.deadLettered} dead-lettered: see ${config.sandbox.deadLetterFile}`);
+  if (tally.folded > 0) {
+    const digests = tally.digests.size;
+    lines.push(
+      `${tally.folded} folded into ${digests} digest${digests === 1 ? '' : 's'}, sent when ${digests === 1 ? 'its window ends' : 'their windows end'} by whichever herald run is running then (herald digests list)`,
+    );
+  }
   if (tally.alreadyDone > 0) {
     const where = config.store?.url
       ? ` (the delivery log, ${config.store.url.replace(/^sqlite:/, '')}, remembers them)`

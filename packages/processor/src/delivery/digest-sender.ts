@@ -45,9 +45,10 @@ export class DigestSender {
 
   constructor(private readonly deps: DigestSenderDependencies) {}
 
+  /** Starts polling, the first time at once: digests that fell due while no replica ran go out first. */
   async start(): Promise<void> {
     this.stopped = false;
-    this.schedule();
+    this.schedule(0);
   }
 
   /** Stops polling and waits for the digests being sent (their sends are bounded by the delivery timeout). */
@@ -76,14 +77,14 @@ export class DigestSender {
     );
   }
 
-  private schedule(): void {
+  private schedule(delayMs = this.deps.pollMs ?? DIGEST_POLL_MS): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       this.polling = this.poll().finally(() => {
         this.polling = undefined;
         this.schedule();
       });
-    }, this.deps.pollMs ?? DIGEST_POLL_MS);
+    }, delayMs);
   }
 
   private async send(id: string): Promise<void> {
