@@ -40,7 +40,8 @@ async function chatAndPager(scenario: Scenario) {
   return {
     slack: () => received.filter((r) => r.path === '/slack').map((r) => String(r.body.text)),
     pagerDuty: () => received.filter((r) => r.path === '/pagerduty').map((r) => r.body),
-    herald: (storeUrl: string, digest: string) => `  store: { url: "${storeUrl}" }
+    /** The `herald:` block: the store, both channels, and one rule notifying both with `extra` (YAML). */
+    herald: (storeUrl: string, extra: string) => `  store: { url: "${storeUrl}" }
   channels:
     oncall: { type: slack, url: "${server.url}/slack" }
     pager: { type: pagerduty, url: "${server.url}/pagerduty", routingKeyEnvVar: ${ROUTING_KEY_VAR} }
@@ -48,9 +49,13 @@ async function chatAndPager(scenario: Scenario) {
     - name: storm
       match: { project: storm, onlyPhases: [FAILED] }
       notify: [oncall, pager]
-      digest: ${digest}
+      ${extra}
 `,
   };
+}
+
+function event(name: string, phase: ExecutionEvent['phase']): ExecutionEvent {
+  return sampleEvent({ id: randomUUID(), phase, execution: { project: 'storm', domain: 'production', name } });
 }
 
 function failures(count: number): ExecutionEvent[] {
@@ -90,7 +95,7 @@ describe('digests on one SQS queue and one PostgreSQL store', () => {
     const storeUrl = await postgresDatabase(scenario);
     const receiver = await chatAndPager(scenario);
     const queue = sqsQueue(
-      await createStack({ herald: receiver.herald(storeUrl, '{ window: 30s, immediateFirst: true }') }),
+      await createStack({ herald: receiver.herald(storeUrl, 'digest: { window: 30s, immediateFirst: true }') }),
     );
     await publishEvents(queue, failures(200));
     await Promise.all([scenario.run(queue), scenario.run(queue)]);
@@ -127,7 +132,7 @@ describe('digests on one SQS queue and one PostgreSQL store', () => {
   it('sends a held digest once when due, after the replica holding it was killed', { timeout: 180_000 }, async () => {
     const storeUrl = await postgresDatabase(scenario);
     const receiver = await chatAndPager(scenario);
-    const queue = sqsQueue(await createStack({ herald: receiver.herald(storeUrl, '{ window: 10s }') }));
+    const queue = sqsQueue(await createStack({ herald: receiver.herald(storeUrl, 'digest: { window: 10s }') }));
     const first = await scenario.run(queue);
     await publishEvents(queue, failures(20));
     await waitUntil(
@@ -145,5 +150,39 @@ describe('digests on one SQS queue and one PostgreSQL store', () => {
     expect(slack).toHaveLength(1);
     expect(slack[0]).toContain('20 notifications: 20 FAILED');
     expect(receiver.pagerDuty()).toHaveLength(1);
+  });
+
+  it('alerts once for an execution still running after expect.within, never for one that ended', {
+    timeout: 120_000,
+  }, async () => {
+    const storeUrl = await postgresDatabase(scenario);
+    const receiver = await chatAndPager(scenario);
+    const queue = sqsQueue(await createStack({ herald: receiver.herald(storeUrl, 'expect: { within: 5s }') }));
+    await scenario.run(queue);
+    await publishEvents(queue, [event('stuck', 'RUNNING'), event('quick', 'RUNNING'), event('quick', 'SUCCEEDED')]);
+
+    await waitUntil(() => receiver.slack().length >= 1, 'the still-running alert', 60_000);
+    await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
+    const slack = receiver.slack();
+    expect(slack).toHaveLength(1);
+    expect(slack[0]).toContain('storm/production/stuck still RUNNING after 5s');
+    // PagerDuty: quick's success resolves an alert that never was (harmless, as its API says);
+    // stuck's alert is a trigger under the execution's own key.
+    const stuckKey = 'herald/storm/production/stuck';
+    const triggers = receiver.pagerDuty().filter((p) => p.event_action === 'trigger');
+    expect(triggers.map((p) => p.dedup_key)).toEqual([stuckKey]);
+
+    // It ends after all: its success resolves the alert its overdue run raised.
+    await publishEvents(queue, [event('stuck', 'SUCCEEDED')]);
+    await waitUntil(
+      () => receiver.pagerDuty().some((p) => p.event_action === 'resolve' && p.dedup_key === stuckKey),
+      'the resolve',
+      30_000,
+    );
+    expect(receiver.slack()).toHaveLength(1);
+    // quick's watches (Slack, PagerDuty) met in time; stuck's were sent.
+    const watches = (status: string) =>
+      count(storeUrl, `select count(*) as n from digests where kind = 'overdue' and status = '${status}'`);
+    expect([await watches('met'), await watches('sent')]).toEqual([2, 2]);
   });
 });

@@ -26,7 +26,8 @@ export interface PreparedRequest {
 export interface ChannelDigest {
   /**
    * The same for every digest of one group (a rule, a destination, the groupBy values): PagerDuty's
-   * dedup key, so one storm is one incident, however many digests it takes.
+   * dedup key, so one storm is one incident, however many digests it takes. (An overdue alert
+   * uses its execution's own key instead.)
    */
   incidentKey: string;
   context: DigestContext;
@@ -36,6 +37,12 @@ export interface ChannelDigest {
   text: TemplateFn;
   /** The events, for payloads that carry them whole (webhooks). */
   events: readonly ExecutionEvent[];
+  /**
+   * `digest`: notifications folded over a window. `overdue`: one execution that did not end in
+   * time (a rule's `expect`), an alert about that execution (PagerDuty: its own incident, which
+   * its end resolves).
+   */
+  kind: 'digest' | 'overdue';
 }
 
 /** Options of {@link Channel.prepare}. */

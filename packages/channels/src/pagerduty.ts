@@ -98,12 +98,16 @@ export class PagerDutyChannel implements Channel {
    */
   prepareDigest(digest: ChannelDigest): PreparedRequest | undefined {
     const actions = new Set(digest.events.map((event) => this.actionFor(event.phase)));
-    const action = actions.has('trigger') ? 'trigger' : actions.has('resolve') ? 'resolve' : undefined;
+    const overdue = digest.kind === 'overdue';
+    // An execution still running when it should have ended is an alert of its own, under the
+    // execution's key: its end (SUCCEEDED) resolves it, a failure adds to it.
+    const action = overdue || actions.has('trigger') ? 'trigger' : actions.has('resolve') ? 'resolve' : undefined;
     if (!action) return undefined;
     const { context } = digest;
-    const dedupKey = PagerDutyChannel.digestDedupKey(digest.incidentKey);
-    const summary = digest.subject(context).slice(0, 1024);
     const first = digest.events[0];
+    const dedupKey =
+      overdue && first ? PagerDutyChannel.dedupKey(first) : PagerDutyChannel.digestDedupKey(digest.incidentKey);
+    const summary = digest.subject(context).slice(0, 1024);
     const payload =
       action === 'trigger'
         ? {
@@ -116,6 +120,7 @@ export class PagerDutyChannel implements Channel {
               severity: this.config.severity ?? 'error',
               timestamp: context.closedAt,
               custom_details: {
+                kind: digest.kind,
                 count: context.count,
                 phases: context.phases,
                 rule: context.rule,

@@ -57,7 +57,7 @@ export class WebhookChannel implements Channel {
     const { context } = digest;
     const subject = digest.subject(context);
     const payload = {
-      kind: 'digest',
+      kind: digest.kind,
       rule: context.rule,
       group: context.group,
       subject,

@@ -38,6 +38,7 @@ export { type ProcessorEventMap, type ProcessorEventName, ProcessorEvents } from
 export { createLedger, createProcessor, createSource, type ProcessorDependencies } from './factory.js';
 export { InFlightLimiter } from './flow/flow-control.js';
 export { Processor, type ProcessorOptions } from './flow/processor.js';
+export { executionWatches, type MessageWork } from './inputs/read-message.js';
 export {
   type MemoryDeadLetter,
   type MemoryReceived,

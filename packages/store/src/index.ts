@@ -16,6 +16,7 @@ export {
   type DigestJoin,
   type DigestRow,
   type DigestStatus,
+  type ExecutionWatch,
   type FoldResult,
   type KeptMessage,
   SILENCE_FIELDS,

@@ -29,6 +29,7 @@ export interface DeliveriesTable {
 export interface DigestsTable {
   id: string;
   group_key: string;
+  kind: 'digest' | 'overdue';
   rule: string;
   destination: string;
   label: string;

@@ -19,6 +19,7 @@ import type {
   DigestFilter,
   DigestJoin,
   DigestRow,
+  ExecutionWatch,
   FoldResult,
   KeptMessage,
   Silence,
@@ -178,6 +179,27 @@ export class KyselyDeliveryStore implements DeliveryStore {
     // Folded: settled in the store, so this store's claim on it is over.
     if (result.role === 'held') this.held.delete(keyOf(eventId, destination));
     return result;
+  }
+
+  async watchExecution(watch: ExecutionWatch, ended: boolean): Promise<void> {
+    this.assertOpen();
+    const now = this.now;
+    const id = `ovd-${randomBytes(6).toString('hex')}`;
+    // Started: opened unless it was ever watched. Ended: an open watch is met, and one not yet
+    // started is recorded met, so a start that arrives late (queues do not keep order) finds it.
+    const status = ended ? 'met' : 'open';
+    const due = ended ? now : sql<number>`${now} + ${watch.withinMs}`;
+    const onConflict = ended
+      ? sql`on conflict (group_key) where kind = 'overdue' do update set status = 'met', updated_at = excluded.updated_at
+          where digests.status = 'open'`
+      : sql`on conflict do nothing`;
+    await sql`insert into digests
+        (id, group_key, kind, rule, destination, label, target, group_values, window_ms, max_members, status,
+         members, opened_at, due_at, updated_at, opener_event_id, opener_event)
+      values (${id}, ${watch.groupKey}, 'overdue', ${watch.rule}, ${watch.destination}, ${watch.label},
+        ${watch.target}, ${JSON.stringify(watch.group)}, ${watch.withinMs}, 1, ${status}, 1, ${now}, ${due}, ${now},
+        null, ${watch.event})
+      ${onConflict}`.execute(this.db);
   }
 
   async dueDigests(limit: number): Promise<string[]> {
@@ -566,6 +588,7 @@ function toDigestRow(row: Selectable<DigestsTable>): DigestRow {
   return {
     id: row.id,
     groupKey: row.group_key,
+    kind: row.kind,
     rule: row.rule,
     destination: row.destination,
     label: row.label,

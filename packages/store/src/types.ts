@@ -60,9 +60,28 @@ export const DELIVERY_STATUSES: readonly DeliveryStatus[] = [
  * sent (or retried after a failed send). `sent`, `empty` (immediateFirst, and nothing joined
  * after the first) and `dead-lettered` are final.
  */
-export type DigestStatus = 'open' | 'closed' | 'sent' | 'empty' | 'dead-lettered';
+export type DigestStatus = 'open' | 'closed' | 'sent' | 'empty' | 'dead-lettered' | 'met';
 
-export const DIGEST_STATUSES: readonly DigestStatus[] = ['open', 'closed', 'sent', 'empty', 'dead-lettered'];
+export const DIGEST_STATUSES: readonly DigestStatus[] = ['open', 'closed', 'sent', 'empty', 'dead-lettered', 'met'];
+
+/**
+ * A rule's `expect` for one execution and destination: opened when the execution reaches the
+ * rule's `after` phase (due `withinMs` later), met when it ends. Kept as a digest of kind
+ * `overdue` whose one event is the one that opened it, so it is sent like a digest (once, by
+ * one replica, retried) if it falls due.
+ */
+export interface ExecutionWatch {
+  /** Rule, destination and execution: one watch each. */
+  groupKey: string;
+  rule: string;
+  destination: string;
+  label: string;
+  target: string;
+  group: Record<string, string>;
+  withinMs: number;
+  /** The event (JSON) that opened it; the alert renders from it. */
+  event: string;
+}
 
 /** What a destination's digest is and how it collects events: see {@link DeliveryStore.fold}. */
 export interface DigestJoin {
@@ -93,6 +112,8 @@ export interface FoldResult {
 /** One digest, for the sender and `herald digests list`. */
 export interface DigestRow {
   id: string;
+  /** `digest`, or `overdue`: a rule's `expect` watching one execution. */
+  kind: 'digest' | 'overdue';
   /** Its group's key (see {@link DigestJoin.groupKey}): every digest of one group has it. */
   groupKey: string;
   rule: string;
@@ -301,6 +322,13 @@ export interface DeliveryStore {
    * Asked again for the same delivery (a redelivered message), it answers what it did then.
    */
   fold(delivery: DeliveryIdentity, join: DigestJoin): Promise<FoldResult>;
+  /**
+   * Starts watching an execution (`ended` false): an `overdue` digest due in `withinMs`, unless
+   * its group was watched before (a redelivered event, or one that ended already: out of order).
+   * Or stops (`ended` true): the open watch is `met`, or one that never opened is recorded met,
+   * so a late start does not open it.
+   */
+  watchExecution(watch: ExecutionWatch, ended: boolean): Promise<void>;
   /** Digests to send now: open ones whose window ended or that filled up, and closed ones due a retry. */
   dueDigests(limit: number): Promise<string[]>;
   /** Ends an open digest's window (no event joins it any more); nothing when it is not open. */

@@ -30,7 +30,7 @@ export function formatDigests(rows: readonly DigestRow[]): string {
       row.id,
       row.status.padEnd(13),
       `${row.members} event${row.members === 1 ? '' : 's'}`.padEnd(10),
-      `${row.rule}${groupOf(row)}`,
+      `${row.kind === 'overdue' ? 'expect of ' : ''}${row.rule}${groupOf(row)}`,
       row.label,
       row.status === 'open' ? `due ${row.dueAt.toISOString()}` : '',
     ]
@@ -43,7 +43,7 @@ export function formatDigests(rows: readonly DigestRow[]): string {
 /** `herald digests show`: the digest, its delivery, and the events it holds. */
 export function formatDigest(digest: DigestContents, delivery: DeliveryRow | undefined): string {
   const lines = [
-    `digest ${digest.id}  rule ${digest.rule}${groupOf(digest)}  ${digest.label}`,
+    `${digest.kind === 'overdue' ? 'still-running alert' : 'digest'} ${digest.id}  rule ${digest.rule}${groupOf(digest)}  ${digest.label}`,
     `  ${digest.status}; window ${formatDurationText(digest.windowMs)} from ${digest.openedAt.toISOString()}` +
       (digest.closedAt ? `, closed ${digest.closedAt.toISOString()}` : `, due ${digest.dueAt.toISOString()}`),
   ];

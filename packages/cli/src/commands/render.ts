@@ -1,14 +1,21 @@
 import { createChannels } from '@herald/channels';
 import { DeliveryError, type ExecutionEvent, TemplateError } from '@herald/core';
-import { type ConfigTemplates, compileConfigTemplates, type ResolvedConfig } from '@herald/core/config';
+import {
+  type ConfigTemplates,
+  compileConfigTemplates,
+  formatDurationText,
+  type ResolvedConfig,
+} from '@herald/core/config';
 import { secretStandIns } from '@herald/core/runtime';
 import {
   type Delivery,
   type DeliveryPreview,
   type DeliveryTarget,
+  type Destination,
   deliveryFor,
   digestTemplateSources,
   eventDeliveries,
+  executionWatches,
   routeEvent,
 } from '@herald/processor';
 import { describeDigest } from './validate.js';
@@ -24,7 +31,12 @@ interface RenderedBase {
    * what this one is. `held`: it waits for the digest; `first`: it opens the digest and goes
    * out at once (immediateFirst); `digest`: the digest itself, of the events rendered together.
    */
-  digest?: { rule: string; group: Record<string, string>; role: 'held' | 'first' | 'digest'; count?: number };
+  digest?: {
+    rule: string;
+    group: Record<string, string>;
+    role: 'held' | 'first' | 'digest' | 'watch' | 'watch-ended';
+    count?: number;
+  };
 }
 
 /** A delivery that could not be rendered: where it would go, and why not. */
@@ -74,6 +86,7 @@ async function renderWith(
   // The digests the events fold into, as if they all arrived within one window.
   const digests = new Map<string, PendingDigest>();
   for (const event of events) {
+    out.push(...(await renderWatches(event, config, parts)));
     const destinations = routeEvent(event, config, channels);
     const bound = eventDeliveries(event, destinations, parts);
     for (const [index, destination] of destinations.entries()) {
@@ -141,6 +154,53 @@ async function renderWith(
       });
     const { headline: _headline, ...target } = delivery.target;
     out.push(await rendered(prepare, { ...base, digest: { rule, group, role: 'digest', count } }, target, title));
+  }
+  return out;
+}
+
+/**
+ * The rules' `expect` watches the event starts (with the alert they send if it does not end in
+ * time) or ends.
+ */
+async function renderWatches(
+  event: ExecutionEvent,
+  config: ResolvedConfig,
+  parts: Parameters<typeof executionWatches>[1],
+): Promise<Rendered[]> {
+  const out: Rendered[] = [];
+  for (const { watch, ended } of executionWatches(event, parts)) {
+    const destination = JSON.parse(watch.target) as Destination;
+    const delivery = deliveryFor(destination, parts);
+    const { headline, ...target } = delivery.target;
+    const base: RenderedBase = {
+      eventId: event.id,
+      destination: watch.destination,
+      origins: destination.origins,
+      digest: { rule: watch.rule, group: watch.group, role: ended ? 'watch-ended' : 'watch' },
+    };
+    const within = formatDurationText(watch.withinMs);
+    if (ended) {
+      const note = `ends rule ${watch.rule}'s watch: no still-running alert unless it was sent already`;
+      out.push({ delivery: { ...base, ...target, held: note }, lines: [`${headline} (${watch.rule})`, note] });
+      continue;
+    }
+    const title = `${headline} (${watch.rule}): if it has not ended ${within} from now, it gets`;
+    const now = new Date();
+    const prepare = () =>
+      delivery.prepareDigest({
+        id: 'render',
+        kind: 'overdue',
+        incidentKey: watch.groupKey,
+        rule: watch.rule,
+        group: watch.group,
+        windowMs: watch.withinMs,
+        events: [event],
+        openedAt: now,
+        closedAt: new Date(now.getTime() + watch.withinMs),
+        sentFirst: undefined,
+        templates: digestTemplateSources(config, watch.rule, 'overdue'),
+      });
+    out.push(await rendered(prepare, base, target, title));
   }
   return out;
 }

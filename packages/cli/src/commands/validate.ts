@@ -28,6 +28,11 @@ export function describeConfig(config: ResolvedConfig): string {
   }
   for (const rule of config.rules) {
     if (rule.digest) lines.push(`  rule ${rule.name}: ${describeDigest(rule.digest)}`);
+    if (rule.expect) {
+      lines.push(
+        `  rule ${rule.name}: alert when an execution is still ${rule.expect.after} after ${formatDurationText(rule.expect.withinMs)}`,
+      );
+    }
   }
   if (config.eventNotifications.digest) {
     lines.push(`  event notifications: ${describeDigest(config.eventNotifications.digest)}`);

@@ -177,7 +177,11 @@ function checkRuleTemplates(config: ResolvedConfig, { renderer, problems, fromEn
     ...config.rules.map((rule, i): [string, ResolvedDigest | undefined] => [`herald.rules[${i}].digest`, rule.digest]),
     ['herald.eventNotifications.digest', config.eventNotifications.digest],
   ];
-  for (const [at, digest] of digests) {
+  const expects = config.rules.map((rule, i): [string, ResolvedDigest | undefined] => [
+    `herald.rules[${i}].expect`,
+    rule.expect && { ...rule.expect, windowMs: rule.expect.withinMs, groupBy: [], max: 1, immediateFirst: false },
+  ]);
+  for (const [at, digest] of [...digests, ...expects]) {
     if (!digest) continue;
     // Rendered on a sample digest, as an email (HTML body) and as a chat message (plain text).
     const digestSample = sampleDigestContext();

@@ -1,6 +1,7 @@
 import { join, resolve } from 'node:path';
 import type { ConfigProblem } from '../contract/errors.js';
 import type { ValueDescriber } from '../contract/issues.js';
+import { isTerminalPhase } from '../contract/phases.js';
 import { httpUrlProblem } from '../contract/urls.js';
 import type { Environment } from '../runtime/secrets.js';
 import { CONFIG_DEFAULTS } from './defaults.js';
@@ -212,6 +213,12 @@ function resolveRule(
       });
     }
   });
+  if (rule.expect?.after !== undefined && isTerminalPhase(rule.expect.after)) {
+    problems.push({
+      path: `${at}.expect.after`,
+      message: `${rule.expect.after} ends an execution: expect waits from a phase it goes on from (RUNNING, QUEUED)`,
+    });
+  }
   if (!rule.notify?.length && !rule.email?.length) {
     problems.push({ path: at, message: 'expected notify (channel names) or email (addresses), or both' });
   }
@@ -228,6 +235,12 @@ function resolveRule(
     subject: rule.subject,
     body: rule.body,
     digest: resolveDigest(rule.digest),
+    expect: rule.expect && {
+      after: rule.expect.after ?? 'RUNNING',
+      withinMs: parseDuration(rule.expect.within) ?? 0,
+      subject: rule.expect.subject,
+      body: rule.expect.body,
+    },
   };
 }
 
@@ -252,6 +265,12 @@ function requireStoreForDigests(config: ResolvedConfig, problems: ConfigProblem[
   const needs = 'digests are held in the delivery log: set herald.store (sqlite:… or postgres://…)';
   config.rules.forEach((rule, i) => {
     if (rule.digest) problems.push({ path: `herald.rules[${i}].digest`, message: needs });
+    if (rule.expect) {
+      problems.push({
+        path: `herald.rules[${i}].expect`,
+        message: 'executions are watched in the delivery log: set herald.store (sqlite:… or postgres://…)',
+      });
+    }
   });
   if (config.eventNotifications.digest) problems.push({ path: 'herald.eventNotifications.digest', message: needs });
 }

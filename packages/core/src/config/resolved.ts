@@ -146,6 +146,17 @@ export interface ResolvedRule {
   body: string | undefined;
   /** Fold this rule's notifications into digests; undefined: each is sent as it comes. */
   digest: ResolvedDigest | undefined;
+  /** Alert when a matched execution does not end in time. */
+  expect: ResolvedExpect | undefined;
+}
+
+/** `expect` with its defaults applied. */
+export interface ResolvedExpect {
+  /** The phase that starts the clock. */
+  after: Phase;
+  withinMs: number;
+  subject: string | undefined;
+  body: string | undefined;
 }
 
 /** What a digest may group by, beside its destination. */

@@ -204,6 +204,20 @@ const digestSchema = z
   })
   .strict();
 
+/**
+ * Alerts when an execution the rule matches reaches `after` (RUNNING) and does not end within
+ * `within`: the rule's destinations hear that it is still running.
+ */
+const expectSchema = z
+  .object({
+    after: z.enum(PHASES).optional(),
+    within: durationText.refine((v) => (parseDuration(v) ?? 0) >= 1_000, 'expected at least 1s'),
+    /** Templates of the alert (an overdue context: the execution's event as `first`, `window`, `openedAt`). */
+    subject: text.optional(),
+    body: text.optional(),
+  })
+  .strict();
+
 /** A routing rule: when an event matches, notify these channels and addresses. */
 export const ruleSchema = z
   .object({
@@ -214,6 +228,7 @@ export const ruleSchema = z
     subject: text.optional(),
     body: text.optional(),
     digest: digestSchema.optional(),
+    expect: expectSchema.optional(),
   })
   .strict();
 

@@ -19,6 +19,11 @@ export interface DigestSummary {
   closedAt: Date;
   /** Sent at once when the group opened (immediateFirst), so not among `events`. */
   sentFirst: ExecutionEvent | undefined;
+  /**
+   * `digest`: notifications folded over a window. `overdue`: the one event of an execution that
+   * did not end within a rule's `expect.within` (the window), sent as a "still running" alert.
+   */
+  kind?: 'digest' | 'overdue' | undefined;
 }
 
 /**
@@ -26,7 +31,9 @@ export interface DigestSummary {
  * reads like its own notification would (`{{#each listed}}{{ name }} {{ phaseName }}{{/each}}`).
  */
 export interface DigestContext {
-  digest: true;
+  /** True for a digest; false for an overdue alert (then `overdue` is true). */
+  digest: boolean;
+  overdue: boolean;
   rule: string;
   /** Events in this digest. */
   count: number;
@@ -57,7 +64,8 @@ export function buildDigestContext(digest: DigestSummary): DigestContext {
   for (const event of digest.events) phases[event.phase] = (phases[event.phase] ?? 0) + 1;
   const listed = events.slice(0, DIGEST_LISTED);
   return {
-    digest: true,
+    digest: digest.kind !== 'overdue',
+    overdue: digest.kind === 'overdue',
     rule: digest.rule,
     count: events.length,
     events,
@@ -116,3 +124,20 @@ export const DEFAULT_DIGEST_HTML =
   '{{#if workflow.name}} ({{ workflow.name }}){{/if}}{{#if errorMessage}}: {{truncate errorMessage 200}}{{/if}}' +
   '{{#if url}} <a href="{{ url }}">open</a>{{/if}}</li>\n{{/each}}</ul>\n' +
   '{{#if more}}<p>… and {{ more }} more.</p>\n{{/if}}';
+
+/** The subject of a "still running" alert (a rule's `expect`): the execution is `first`. */
+export const DEFAULT_OVERDUE_SUBJECT =
+  '[Herald] {{ first.project }}/{{ first.domain }}/{{ first.name }} still {{ first.phaseName }} after {{ window }}';
+
+/** Its text: chat messages, tickets, webhook payloads. */
+export const DEFAULT_OVERDUE_TEXT =
+  'Execution {{ first.project }}/{{ first.domain }}/{{ first.name }}' +
+  '{{#if first.workflow.name}} ({{ first.workflow.name }}){{/if}} has been {{ first.phaseName }} since ' +
+  '{{ openedAt }} and has not finished within {{ window }} (rule {{ rule }}).{{#if first.url}}\n{{ first.url }}{{/if}}';
+
+/** Its email body (HTML; the text part is derived). */
+export const DEFAULT_OVERDUE_HTML =
+  '<p>Execution <strong>{{ first.project }}/{{ first.domain }}/{{ first.name }}</strong>' +
+  '{{#if first.workflow.name}} ({{ first.workflow.name }}){{/if}} has been {{ first.phaseName }} since ' +
+  '{{ openedAt }} and has not finished within {{ window }} (rule {{ rule }}).</p>' +
+  '{{#if first.url}}\n<p><a href="{{ first.url }}">Open the execution</a></p>{{/if}}\n';

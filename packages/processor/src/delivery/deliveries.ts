@@ -7,6 +7,9 @@ import {
   DEFAULT_DIGEST_HTML,
   DEFAULT_DIGEST_SUBJECT,
   DEFAULT_DIGEST_TEXT,
+  DEFAULT_OVERDUE_HTML,
+  DEFAULT_OVERDUE_SUBJECT,
+  DEFAULT_OVERDUE_TEXT,
   type DigestSummary,
   type TemplateContext,
 } from '@herald/core/templates';
@@ -114,10 +117,14 @@ export interface DigestToSend extends DigestSummary {
   templates: DigestTemplateSources;
 }
 
-/** A digest's templates, as written (or Herald's), and the config key they are under. */
+/**
+ * A digest's templates, as written (or Herald's), and the config key they are under: the
+ * subject, the body as text (chat, tickets) and as HTML (email). A body the rule writes is both.
+ */
 export interface DigestTemplateSources {
   subject: string;
-  body: string | undefined;
+  text: string;
+  html: string;
   name: string;
 }
 
@@ -145,10 +152,7 @@ export function deliveryFor(destination: Destination, parts: DeliveryParts): Del
         prepareDigest: async (digest) => {
           const { templates } = digest;
           const rendered = parts.templates.renderer
-            .compileCachedEmail(
-              { subject: templates.subject, html: templates.body ?? DEFAULT_DIGEST_HTML },
-              templates.name,
-            )
+            .compileCachedEmail({ subject: templates.subject, html: templates.html }, templates.name)
             // A digest's context is not an event's: its templates are written for it.
             .render(buildDigestContext(digest) as unknown as TemplateContext);
           const email: EmailMessage = {
@@ -208,8 +212,9 @@ export function deliveryFor(destination: Destination, parts: DeliveryParts): Del
             incidentKey: digest.incidentKey,
             context: buildDigestContext(digest),
             subject: renderer.compilePlain(templates.subject, `${templates.name}.subject`),
-            text: renderer.compilePlain(templates.body ?? DEFAULT_DIGEST_TEXT, `${templates.name}.body`),
+            text: renderer.compilePlain(templates.text, `${templates.name}.body`),
             events: digest.events,
+            kind: digest.kind ?? 'digest',
           });
           return request && preparedRequest(known(), request);
         },
@@ -253,16 +258,28 @@ function preparedRequest(channel: Channel, request: PreparedRequest): PreparedDe
   };
 }
 
-/** The templates a digest of `rule` renders with: the rule's, else Herald's. */
+/** The templates a digest of `rule` (or its overdue alert, for `expect`) renders with: the rule's, else Herald's. */
 export function digestTemplateSources(
   config: Pick<ResolvedConfig, 'rules' | 'eventNotifications'>,
   rule: string,
+  kind: 'digest' | 'overdue' = 'digest',
 ): DigestTemplateSources {
+  if (kind === 'overdue') {
+    const index = config.rules.findIndex((r) => r.name === rule && r.expect);
+    const expect = config.rules[index]?.expect;
+    return {
+      subject: expect?.subject ?? DEFAULT_OVERDUE_SUBJECT,
+      text: expect?.body ?? DEFAULT_OVERDUE_TEXT,
+      html: expect?.body ?? DEFAULT_OVERDUE_HTML,
+      name: `herald.rules[${index}].expect`,
+    };
+  }
   const index = config.rules.findIndex((r) => r.name === rule && r.digest);
   const digest = index >= 0 ? config.rules[index]?.digest : config.eventNotifications.digest;
   return {
     subject: digest?.subject ?? DEFAULT_DIGEST_SUBJECT,
-    body: digest?.body,
+    text: digest?.body ?? DEFAULT_DIGEST_TEXT,
+    html: digest?.body ?? DEFAULT_DIGEST_HTML,
     name: index >= 0 ? `herald.rules[${index}].digest` : 'herald.eventNotifications.digest',
   };
 }

@@ -48,7 +48,7 @@ export class DigestSender {
   /** Starts polling, the first time at once: digests that fell due while no replica ran go out first. */
   async start(): Promise<void> {
     this.stopped = false;
-    this.schedule(0);
+    this.pollThenSchedule();
   }
 
   /** Stops polling and waits for the digests being sent (their sends are bounded by the delivery timeout). */
@@ -77,14 +77,14 @@ export class DigestSender {
     );
   }
 
-  private schedule(delayMs = this.deps.pollMs ?? DIGEST_POLL_MS): void {
+  /** One poll now (`close` waits for it), the next one a poll interval after it ends. */
+  private pollThenSchedule(): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.polling = this.poll().finally(() => {
-        this.polling = undefined;
-        this.schedule();
-      });
-    }, delayMs);
+    this.polling = this.poll().finally(() => {
+      this.polling = undefined;
+      if (this.stopped) return;
+      this.timer = setTimeout(() => this.pollThenSchedule(), this.deps.pollMs ?? DIGEST_POLL_MS);
+    });
   }
 
   private async send(id: string): Promise<void> {
@@ -118,18 +118,22 @@ export class DigestSender {
     const store = this.deps.store();
     const destination = JSON.parse(digest.target) as Destination;
     const delivery = deliveryFor(destination, parts);
+    const opener = digest.openerEvent === null ? undefined : (JSON.parse(digest.openerEvent) as ExecutionEvent);
+    const overdue = digest.kind === 'overdue';
     const toSend: DigestToSend = {
       id: digest.id,
+      kind: digest.kind,
       // The group's key: the same for every digest of the group (one PagerDuty alert per storm).
       incidentKey: digest.groupKey,
       rule: digest.rule,
       group: digest.group,
       windowMs: digest.windowMs,
-      events: digest.events.map((e) => JSON.parse(e.event) as ExecutionEvent),
+      // An overdue alert is about the one event that started its watch.
+      events: overdue ? (opener ? [opener] : []) : digest.events.map((e) => JSON.parse(e.event) as ExecutionEvent),
       openedAt: digest.openedAt,
       closedAt: digest.closedAt ?? new Date(),
-      sentFirst: digest.openerEvent === null ? undefined : (JSON.parse(digest.openerEvent) as ExecutionEvent),
-      templates: digestTemplateSources(config, digest.rule),
+      sentFirst: overdue ? undefined : opener,
+      templates: digestTemplateSources(config, digest.rule, digest.kind),
     };
     const common = { digestId: digest.id, rule: digest.rule, destination: digest.destination, label: digest.label };
     const started = performance.now();

@@ -1,4 +1,4 @@
-import type { DigestJoin, FoldResult } from '@herald/store';
+import type { DigestJoin, ExecutionWatch, FoldResult } from '@herald/store';
 
 /**
  * What {@link DeliveryLedger.begin} found. A `busy` answer from a ledger with leases says how
@@ -55,6 +55,8 @@ export interface DeliveryLedger {
    * a ledger with a store holds digests; the config refuses digests without one.
    */
   fold?(entry: LedgerEntry, join: DigestJoin): Promise<FoldResult>;
+  /** Starts or stops a rule's `expect` watch of an execution (see `DeliveryStore.watchExecution`). */
+  watchExecution?(watch: ExecutionWatch, ended: boolean): Promise<void>;
   /**
    * Keeps the message an event arrived in, so `herald redeliver` can send it again; a ledger
    * without a store keeps nothing.

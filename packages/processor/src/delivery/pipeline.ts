@@ -111,6 +111,18 @@ export class Pipeline {
       return;
     }
 
+    if (work.watches?.length && this.deps.ledger.watchExecution) {
+      const { ledger } = this.deps;
+      try {
+        await Promise.all(work.watches.map(({ watch, ended }) => ledger.watchExecution?.(watch, ended)));
+      } catch (err) {
+        // Unrecorded, an execution would go unwatched (or a finished one be reported overdue).
+        deliveriesDone();
+        await this.retry(message, work, ['expect'], `delivery log unavailable: ${messageOf(err)}`, 0);
+        return;
+      }
+    }
+
     try {
       const recorded: Promise<void>[] = [];
       if (work.deliveries.length > 0) {

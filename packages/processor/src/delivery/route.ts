@@ -212,8 +212,38 @@ function foldOf(folds: (FoldPolicy | undefined)[]): { fold?: FoldPolicy } {
   return first && folds.every((fold) => fold !== undefined) ? { fold: first } : {};
 }
 
+/**
+ * The destinations of one rule on its own, whatever the event's phase: where a rule's `expect`
+ * alert goes. Keys are those routing gives the same destinations.
+ */
+export function ruleDestinations(
+  rule: ResolvedRule,
+  channels: ReadonlyMap<string, RoutableChannel> = new Map(),
+): Destination[] {
+  const origins = [`rule ${rule.name}`];
+  const destinations: Destination[] = [];
+  if (rule.email.length > 0) {
+    const to = [...new Set(rule.email.map((address) => address.toLowerCase()))].sort();
+    const variant =
+      rule.subject === undefined && rule.body === undefined ? 'default' : templateId(rule.subject, rule.body);
+    destinations.push({
+      channel: 'email',
+      key: `email:${variant}:${digest(to.join(','))}`,
+      to,
+      subject: rule.subject,
+      body: rule.body,
+      templatesFrom: 'config',
+      origins,
+    });
+  }
+  for (const name of rule.notify) {
+    destinations.push({ channel: channels.get(name)?.type ?? 'unknown', name, key: `channel:${name}`, origins });
+  }
+  return destinations;
+}
+
 /** Everything a rule matches on besides the phase. */
-function matchesScope(event: ExecutionEvent, rule: ResolvedRule): boolean {
+export function matchesScope(event: ExecutionEvent, rule: ResolvedRule): boolean {
   if (rule.project !== undefined && rule.project !== event.execution.project) return false;
   if (rule.domain !== undefined && rule.domain !== event.execution.domain) return false;
   if (rule.workflow && !rule.workflow.test(event.workflow?.name ?? '')) return false;

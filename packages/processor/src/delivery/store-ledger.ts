@@ -1,5 +1,12 @@
 import type { Logger } from '@herald/core/runtime';
-import { type DeliveryStore, type DigestJoin, type FoldResult, openStore, type Silence } from '@herald/store';
+import {
+  type DeliveryStore,
+  type DigestJoin,
+  type ExecutionWatch,
+  type FoldResult,
+  openStore,
+  type Silence,
+} from '@herald/store';
 import type { DeliveryLedger, LedgerClaim, LedgerEntry, LedgerKey } from './ledger.js';
 
 /** Where the store is and how long claims and the log last. */
@@ -74,6 +81,10 @@ export class StoreLedger implements DeliveryLedger {
 
   fold(entry: LedgerEntry, join: DigestJoin): Promise<FoldResult> {
     return this.opened().fold(entry, join);
+  }
+
+  watchExecution(watch: ExecutionWatch, ended: boolean): Promise<void> {
+    return this.opened().watchExecution(watch, ended);
   }
 
   /** The store itself, once started: the digest sender reads and closes digests there. */

@@ -1,13 +1,16 @@
-import { DecodeError, decodeEvent, type ExecutionEvent } from '@herald/core';
+import { createHash } from 'node:crypto';
+import { DecodeError, decodeEvent, type ExecutionEvent, isTerminalPhase } from '@herald/core';
 import type { MessageInput, ResolvedConfig } from '@herald/core/config';
+import type { ExecutionWatch } from '@herald/store';
 import type { CodeRule } from '../delivery/code-rules.js';
 import {
   type BoundDelivery,
   type DeliveryParts,
+  deliveryFor,
   eventDeliveries,
   renderedEmailDelivery,
 } from '../delivery/deliveries.js';
-import { routeEvent } from '../delivery/route.js';
+import { matchesScope, routeEvent, ruleDestinations } from '../delivery/route.js';
 import { decodeFlyteAdminEmail, FLYTEADMIN_EMAIL_KEY } from '../flyte/admin-email.js';
 import { decodeFlyteEgress, type FlyteEgressMode } from '../flyte/egress.js';
 import type { ReceivedMessage } from '../sources/source.js';
@@ -23,6 +26,8 @@ export interface MessageWork {
   /** The workflow's name, when the event says it. */
   readonly workflow?: string | undefined;
   readonly phase?: string | undefined;
+  /** Rules' `expect` watches this event starts (`ended` false) or ends (true). */
+  readonly watches?: readonly { watch: ExecutionWatch; ended: boolean }[] | undefined;
 }
 
 /** A message read: work to do, or one that asks for nothing by design (counted, not dead-lettered). */
@@ -111,8 +116,46 @@ function eventWork(event: ExecutionEvent, parts: ReaderParts): ReadOutcome {
       execution: { project, domain, name },
       workflow: event.workflow?.name,
       phase: event.phase,
+      watches: executionWatches(event, parts),
     },
   };
+}
+
+/**
+ * What the event does to the rules' `expect` watches of its execution: reaching a rule's
+ * `after` phase starts one per destination of the rule; ending stops them.
+ */
+export function executionWatches(
+  event: ExecutionEvent,
+  parts: Pick<ReaderParts, 'config' | 'channels'> & DeliveryParts,
+): { watch: ExecutionWatch; ended: boolean }[] {
+  const watches: { watch: ExecutionWatch; ended: boolean }[] = [];
+  const ended = isTerminalPhase(event.phase);
+  for (const rule of parts.config.rules) {
+    const expect = rule.expect;
+    if (!expect || !matchesScope(event, rule) || (!ended && event.phase !== expect.after)) continue;
+    const { project, domain, name } = event.execution;
+    for (const destination of ruleDestinations(rule, parts.channels)) {
+      const groupKey = createHash('sha256')
+        .update(JSON.stringify(['expect', rule.name, destination.key, project, domain, name]))
+        .digest('hex')
+        .slice(0, 32);
+      watches.push({
+        ended,
+        watch: {
+          groupKey,
+          rule: rule.name,
+          destination: destination.key,
+          label: deliveryFor(destination, parts).label,
+          target: JSON.stringify(destination),
+          group: { execution: `${project}/${domain}/${name}` },
+          withinMs: expect.withinMs,
+          event: JSON.stringify(event),
+        },
+      });
+    }
+  }
+  return watches;
 }
 
 function emailWork(payload: FlyteAdminPayload, parts: ReaderParts): ReadOutcome {

@@ -1,6 +1,8 @@
 /**
  * Digests: the groups that fold a destination's notifications into one message per window,
  * the events each holds, and on a delivery the log shows `folded`, the digest it went into.
+ * The same table holds the watches of rules' `expect` (kind `overdue`): one execution, due
+ * when it should have ended, `met` when it did.
  */
 import { type Kysely, sql } from 'kysely';
 
@@ -10,6 +12,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('id', 'text', (c) => c.primaryKey())
     // Rule, destination and the groupBy values: events with the same key join one digest.
     .addColumn('group_key', 'text', (c) => c.notNull())
+    // digest | overdue
+    .addColumn('kind', 'text', (c) => c.notNull().defaultTo('digest'))
     .addColumn('rule', 'text', (c) => c.notNull())
     .addColumn('destination', 'text', (c) => c.notNull())
     .addColumn('label', 'text', (c) => c.notNull())
@@ -18,7 +22,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('group_values', 'text', (c) => c.notNull())
     .addColumn('window_ms', 'bigint', (c) => c.notNull())
     .addColumn('max_members', 'integer', (c) => c.notNull())
-    // open → closed (its window ended; being sent) → sent | empty | dead-lettered.
+    // open → closed (its window ended; being sent) → sent | empty | dead-lettered; an overdue
+    // watch whose execution ended in time: met.
     .addColumn('status', 'text', (c) => c.notNull())
     .addColumn('members', 'integer', (c) => c.notNull())
     .addColumn('opened_at', 'bigint', (c) => c.notNull())
@@ -33,6 +38,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .execute();
   // At most one open digest per group: replicas racing to open one agree on the winner.
   await sql`create unique index digests_open on digests (group_key) where status = 'open'`.execute(db);
+  // One watch ever per rule, destination and execution: its start and its end, in whichever
+  // order they arrive, decide it in one statement each.
+  await sql`create unique index digests_watch on digests (group_key) where kind = 'overdue'`.execute(db);
   // The replicas' poll for digests that are due.
   await db.schema.createIndex('digests_status_due').on('digests').columns(['status', 'due_at']).execute();
   await db.schema

@@ -15,6 +15,7 @@ import {
   type DeliveryIdentity,
   type DeliveryStore,
   type DigestJoin,
+  type ExecutionWatch,
   migrateStore,
   openStore,
 } from '@herald/store';
@@ -597,6 +598,48 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
       const contents = await a.digest(digestId ?? '');
       expect(contents?.members).toBe(39);
       expect(contents?.events).toHaveLength(39);
+    });
+
+    it('watches an execution until it ends, whichever of start and end arrives first', async () => {
+      const [a, b] = await pair();
+      const watch = (groupKey: string, withinMs = LONG): ExecutionWatch => ({
+        groupKey,
+        rule: 'slow',
+        destination: 'channel:oncall',
+        label: "slack 'oncall'",
+        target: '{}',
+        group: { execution: 'flytesnacks/development/f8a1b2c3' },
+        withinMs,
+        event: JSON.stringify({ id: groupKey, phase: 'RUNNING' }),
+      });
+      const byGroup = async (groupKey: string) =>
+        (await a.digests({ limit: 100 })).filter((d) => d.groupKey === groupKey).map((d) => [d.kind, d.status]);
+
+      // Started twice (a redelivery, another replica): one watch.
+      await Promise.all([a.watchExecution(watch('in-time'), false), b.watchExecution(watch('in-time'), false)]);
+      expect(await byGroup('in-time')).toEqual([['overdue', 'open']]);
+      await b.watchExecution(watch('in-time'), true);
+      expect(await byGroup('in-time')).toEqual([['overdue', 'met']]);
+
+      // Ended before its start arrived: the late start opens nothing.
+      await a.watchExecution(watch('out-of-order'), true);
+      await b.watchExecution(watch('out-of-order'), false);
+      expect(await byGroup('out-of-order')).toEqual([['overdue', 'met']]);
+
+      // Not ended in time: due, with the event that started it.
+      await a.watchExecution(watch('stuck', SHORT), false);
+      const [id] = await waitFor(async () => {
+        const due = await b.dueDigests(10);
+        return due.length > 0 ? due : undefined;
+      }, 'the watch to fall due');
+      const due = await a.digest(id ?? '');
+      expect(due).toMatchObject({ kind: 'overdue', members: 1, rule: 'slow' });
+      expect(JSON.parse(due?.openerEvent ?? '{}')).toEqual({ id: 'stuck', phase: 'RUNNING' });
+      // Sent: a late end leaves it as it is.
+      await a.closeDigest(id ?? '');
+      await a.finishDigest(id ?? '', 'sent');
+      await a.watchExecution(watch('stuck', SHORT), true);
+      expect(await byGroup('stuck')).toEqual([['overdue', 'sent']]);
     });
 
     it('logs undecodable messages, lists them newest first, and purges them', async () => {
