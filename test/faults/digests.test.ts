@@ -109,7 +109,7 @@ describe('digests on one SQS queue and one PostgreSQL store', () => {
     const pages = receiver.pagerDuty();
     expect(pages.map((p) => p.event_action)).toEqual(['trigger', 'trigger']);
     expect(new Set(pages.map((p) => p.dedup_key)).size).toBe(1);
-    const details = (pages[1]?.payload as { custom_details?: { count?: number } }).custom_details;
+    const details = (pages[1]?.payload as { custom_details?: { count?: number } } | undefined)?.custom_details;
     expect(details?.count).toBe(199);
 
     // Nothing hidden: every folded notification is in the log with its digest, and both

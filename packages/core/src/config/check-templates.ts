@@ -1,6 +1,7 @@
 import { type ConfigProblem, TemplateError } from '../contract/errors.js';
 import { formatPath } from '../contract/issues.js';
 import { sampleTemplateContext } from '../templates/context.js';
+import { sampleDigestContext } from '../templates/digest.js';
 import { knownPlaceholders, unknownPlaceholders } from '../templates/placeholders.js';
 import { TemplateRenderer } from '../templates/renderer.js';
 import { CONFIG_DEFAULTS } from './defaults.js';
@@ -50,6 +51,7 @@ export function checkConfigTemplates(config: ResolvedConfig, problems: ConfigPro
   }
   checkChannelTemplates(config, { renderer, problems, fromEnv });
   checkRuleTemplates(config, { renderer, problems, fromEnv });
+  checkDigestTemplates(config, { renderer, problems, fromEnv });
 }
 
 /** What a check renders with and where it reports. */
@@ -182,6 +184,29 @@ function checkRuleTemplates(config: ResolvedConfig, { renderer, problems, fromEn
     };
     // compileEmail names its parts `<name>.subject` and `<name>.body`: the keys of the rule.
     record(problems, fromEnv, at, () => renderer.compileCachedEmail(sources, at).render(sample));
+  }
+}
+
+/**
+ * Compiles and renders each digest's own subject and body (a rule's, `herald.eventNotifications`')
+ * against a sample digest, under the names the processor compiles them with: a bad one is found
+ * by `herald validate` rather than dead-lettering a whole window's digest at send time.
+ */
+function checkDigestTemplates(config: ResolvedConfig, { renderer, problems, fromEnv }: TemplateCheck): void {
+  const sample = sampleDigestContext();
+  const digests = [
+    ...config.rules.map((rule, i) => [`herald.rules[${i}].digest`, rule.digest] as const),
+    ['herald.eventNotifications.digest', config.eventNotifications.digest] as const,
+  ];
+  for (const [at, digest] of digests) {
+    for (const [part, source] of [
+      ['subject', digest?.subject],
+      ['body', digest?.body],
+    ] as const) {
+      if (source === undefined) continue;
+      const path = `${at}.${part}`;
+      record(problems, fromEnv, path, () => renderer.compilePlain(source, path)(sample));
+    }
   }
 }
 
