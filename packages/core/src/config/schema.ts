@@ -191,8 +191,9 @@ const digestSchema = z
   .object({
     window: durationText
       .refine((v) => {
-        const ms = parseDuration(v) ?? 0;
-        return ms >= 1_000 && ms <= 7 * 86_400_000;
+        // Text that is no duration at all was refused above, once.
+        const ms = parseDuration(v);
+        return ms === undefined || (ms >= 1_000 && ms <= 7 * 86_400_000);
       }, 'expected a window from 1s to 7d')
       .optional(),
     groupBy: z.array(z.enum(DIGEST_GROUP_FIELDS)).optional(),

@@ -187,8 +187,11 @@ export class Pipeline {
       try {
         folded = await ledger.fold(entry, destination.fold.join);
       } catch (err) {
-        // Not folded, not sent: release the claim and try again later.
-        recorded.push(this.record(message, () => ledger.failed(key, `delivery log unavailable: ${messageOf(err)}`)));
+        // Not folded, not sent: release the claim and try again later. On the final attempt it
+        // stays claimed until it is dead-lettered (see settle), as after a failed send.
+        if (!this.isFinalAttempt(message)) {
+          recorded.push(this.record(message, () => ledger.failed(key, `delivery log unavailable: ${messageOf(err)}`)));
+        }
         return ledgerUnavailable(destination, err);
       }
       if (folded.role === 'held') {
