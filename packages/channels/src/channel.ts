@@ -42,7 +42,7 @@ export interface ChannelDigest {
    * time (a rule's `expect`), an alert about that execution (PagerDuty: its own incident, which
    * its end resolves).
    */
-  kind: 'digest' | 'overdue';
+  kind: 'digest' | 'overdue' | 'ratelimit';
 }
 
 /** Options of {@link Channel.prepare}. */

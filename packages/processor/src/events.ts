@@ -34,6 +34,15 @@ export interface ProcessorEventMap {
   delivery_silenced: { messageId: string; eventId: string; destination: string; label: string; silenceId: string };
   /** The delivery joined a digest (logged `folded` with its id): it goes out with the digest. */
   delivery_folded: { messageId: string; eventId: string; destination: string; label: string; digestId: string };
+  /** The delivery's send-once key was sent for another event: logged `suppressed`, not sent. */
+  delivery_suppressed: {
+    messageId: string;
+    eventId: string;
+    destination: string;
+    label: string;
+    onceValue: string;
+    sentFor: string;
+  };
   /** A digest went out: the notifications of its window, as one message. */
   digest_sent: {
     digestId: string;

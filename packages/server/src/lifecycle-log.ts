@@ -54,6 +54,12 @@ export function logLifecycle(events: ProcessorEvents, logger: Logger): LogThrott
       'delivery folded into a digest',
     ),
   );
+  events.on('delivery_suppressed', (e) =>
+    logger.info(
+      { messageId: e.messageId, eventId: e.eventId, destination: e.label, onceValue: e.onceValue, sentFor: e.sentFor },
+      'delivery suppressed: sent once already',
+    ),
+  );
   events.on('digest_sent', (e) =>
     logger.info(
       {

@@ -1,5 +1,5 @@
 /** The tables as Kysely sees them. Times are epoch milliseconds (bigint in PostgreSQL, integer in SQLite). */
-import type { AttemptOutcome, DeliveryStatus, DigestStatus } from './types.js';
+import type { AttemptOutcome, DeliveryStatus, DigestKind, DigestStatus } from './types.js';
 
 export interface DeliveriesTable {
   event_id: string;
@@ -29,7 +29,7 @@ export interface DeliveriesTable {
 export interface DigestsTable {
   id: string;
   group_key: string;
-  kind: 'digest' | 'overdue';
+  kind: DigestKind;
   rule: string;
   destination: string;
   label: string;
@@ -91,6 +91,20 @@ export interface MessagesTable {
   kept_at: number;
 }
 
+export interface OnceKeysTable {
+  once_key: string;
+  value: string;
+  destination: string;
+  event_id: string;
+  created_at: number;
+}
+
+export interface RateCountersTable {
+  destination: string;
+  window_start: number;
+  count: number;
+}
+
 export interface Database {
   messages: MessagesTable;
   deliveries: DeliveriesTable;
@@ -99,4 +113,6 @@ export interface Database {
   silences: SilencesTable;
   digests: DigestsTable;
   digest_events: DigestEventsTable;
+  once_keys: OnceKeysTable;
+  rate_counters: RateCountersTable;
 }

@@ -22,6 +22,9 @@ import type {
   ExecutionWatch,
   FoldResult,
   KeptMessage,
+  OnceKey,
+  OnceResult,
+  RateToken,
   Silence,
   SilenceMatcher,
   UndecodableFilter,
@@ -179,6 +182,46 @@ export class KyselyDeliveryStore implements DeliveryStore {
     // Folded: settled in the store, so this store's claim on it is over.
     if (result.role === 'held') this.held.delete(keyOf(eventId, destination));
     return result;
+  }
+
+  async once(delivery: DeliveryIdentity, key: OnceKey): Promise<OnceResult> {
+    this.assertOpen();
+    const { eventId, destination } = delivery;
+    await sql`insert into once_keys (once_key, value, destination, event_id, created_at)
+      values (${key.key}, ${key.value}, ${destination}, ${eventId}, ${this.now})
+      on conflict (once_key) do nothing`.execute(this.db);
+    const holder = await this.db
+      .selectFrom('once_keys')
+      .select('event_id')
+      .where('once_key', '=', key.key)
+      .executeTakeFirst();
+    if (!holder || holder.event_id === eventId) return { first: true };
+    const note = `sent once per '${key.value}': event ${holder.event_id} sent it`;
+    await sql`update deliveries set status = 'suppressed', last_error = ${note}, lease_owner = null,
+        lease_until = null, updated_at = ${this.now}
+      where event_id = ${eventId} and destination = ${destination} and status not in ${sql.raw(SETTLED)}`.execute(
+      this.db,
+    );
+    await sql`update attempts set outcome = 'suppressed', finished_at = ${this.now}, error = ${note}
+      where event_id = ${eventId} and destination = ${destination} and outcome = 'started'`.execute(this.db);
+    this.held.delete(keyOf(eventId, destination));
+    return { first: false, sentFor: holder.event_id };
+  }
+
+  async takeToken(destination: string, max: number, perMs: number): Promise<RateToken> {
+    this.assertOpen();
+    // An integer, so that the division is one in SQLite too (a parameter may be bound as a real).
+    const period = sql`cast(${Math.max(1, Math.round(perMs))} as bigint)`;
+    const { rows } = await sql<{ count: number }>`insert into rate_counters (destination, window_start, count)
+      values (${destination}, (${this.now} / ${period}) * ${period}, 1)
+      on conflict (destination, window_start) do update set count = rate_counters.count + 1
+      where rate_counters.count < ${max}
+      returning count`.execute(this.db);
+    if (rows.length > 0) return { allowed: true };
+    const left = await sql<{
+      left: number;
+    }>`select (${this.now} / ${period}) * ${period} + ${period} - ${this.now} as left`.execute(this.db);
+    return { allowed: false, periodLeftMs: Number(left.rows[0]?.left ?? perMs) };
   }
 
   async watchExecution(watch: ExecutionWatch, ended: boolean): Promise<void> {
@@ -467,6 +510,16 @@ export class KyselyDeliveryStore implements DeliveryStore {
       if (deleted < PURGE_BATCH) break;
       await new Promise((resolve) => setImmediate(resolve));
     }
+    for (;;) {
+      const result = await sql`delete from once_keys where once_key in (
+          select once_key from once_keys where created_at < ${cutoff} limit ${PURGE_BATCH})`.execute(this.db);
+      const deleted = Number(result.numAffectedRows ?? 0);
+      total += deleted;
+      if (deleted < PURGE_BATCH) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    // Rate counters of periods long over: one row per destination and period, few.
+    await sql`delete from rate_counters where window_start < ${cutoff}`.execute(this.db);
     // Silences that ended before the cutoff: few, one statement.
     const result = await sql`delete from silences where ends_at < ${cutoff}`.execute(this.db);
     total += Number(result.numAffectedRows ?? 0);

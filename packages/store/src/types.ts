@@ -44,7 +44,14 @@ export type Claim =
  * died and its lease will expire). `retrying`: an attempt failed transiently and it will be
  * attempted again. `delivered` and `dead-lettered` are final: a claim answers `settled`.
  */
-export type DeliveryStatus = 'pending' | 'delivered' | 'retrying' | 'dead-lettered' | 'silenced' | 'folded';
+export type DeliveryStatus =
+  | 'pending'
+  | 'delivered'
+  | 'retrying'
+  | 'dead-lettered'
+  | 'silenced'
+  | 'folded'
+  | 'suppressed';
 
 export const DELIVERY_STATUSES: readonly DeliveryStatus[] = [
   'pending',
@@ -53,7 +60,15 @@ export const DELIVERY_STATUSES: readonly DeliveryStatus[] = [
   'dead-lettered',
   'silenced',
   'folded',
+  'suppressed',
 ];
+
+/**
+ * What a digest is. `digest`: a rule's window of notifications. `overdue`: a rule's `expect`
+ * watching one execution. `ratelimit`: the notifications a destination's rate limit held back
+ * in one period, sent when it ends.
+ */
+export type DigestKind = 'digest' | 'overdue' | 'ratelimit';
 
 /**
  * Where a digest stands. `open`: events join it until its window ends. `closed`: due, being
@@ -87,6 +102,8 @@ export interface ExecutionWatch {
 export interface DigestJoin {
   /** Events with equal keys join one open digest: the rule, the destination and the groupBy values. */
   groupKey: string;
+  /** @defaultValue `digest` */
+  kind?: DigestKind | undefined;
   rule: string;
   /** The destination as routing made it (JSON), to send the digest from. */
   target: string;
@@ -109,11 +126,22 @@ export interface FoldResult {
   role: 'first' | 'held';
 }
 
+/** A send-once key: a hash of the rule, the destination and the value, and the value itself. */
+export interface OnceKey {
+  key: string;
+  value: string;
+}
+
+/** What {@link DeliveryStore.once} found: send, or it was sent for another event. */
+export type OnceResult = { first: true } | { first: false; sentFor: string };
+
+/** What {@link DeliveryStore.takeToken} found. */
+export type RateToken = { allowed: true } | { allowed: false; periodLeftMs: number };
+
 /** One digest, for the sender and `herald digests list`. */
 export interface DigestRow {
   id: string;
-  /** `digest`, or `overdue`: a rule's `expect` watching one execution. */
-  kind: 'digest' | 'overdue';
+  kind: DigestKind;
   /** Its group's key (see {@link DigestJoin.groupKey}): every digest of one group has it. */
   groupKey: string;
   rule: string;
@@ -210,7 +238,14 @@ export interface DeliveryRow {
  * took over yet); `abandoned`: its sender never settled it and a later claim took over after
  * the lease expired — a send that may or may not have reached the destination.
  */
-export type AttemptOutcome = 'started' | 'delivered' | 'failed' | 'dead-lettered' | 'folded' | 'abandoned';
+export type AttemptOutcome =
+  | 'started'
+  | 'delivered'
+  | 'failed'
+  | 'dead-lettered'
+  | 'folded'
+  | 'suppressed'
+  | 'abandoned';
 
 /** One attempt of one delivery, for `herald deliveries show`. */
 export interface AttemptRow {
@@ -329,6 +364,18 @@ export interface DeliveryStore {
    * so a late start does not open it.
    */
   watchExecution(watch: ExecutionWatch, ended: boolean): Promise<void>;
+  /**
+   * A rule's `oncePer` for a delivery just claimed: the first event to ask for a key (one per
+   * rule, destination and value) sends; any other is settled `suppressed`, naming the event
+   * that sent it. Asked again by the event holding the key (a retry), it goes ahead.
+   */
+  once(delivery: DeliveryIdentity, key: OnceKey): Promise<OnceResult>;
+  /**
+   * A rate limit's token for a destination: at most `max` per period of `perMs` (periods are
+   * aligned to the epoch, by the database's clock, shared by every replica). None left:
+   * `allowed` false and how long until the next period.
+   */
+  takeToken(destination: string, max: number, perMs: number): Promise<RateToken>;
   /** Digests to send now: open ones whose window ended or that filled up, and closed ones due a retry. */
   dueDigests(limit: number): Promise<string[]>;
   /** Ends an open digest's window (no event joins it any more); nothing when it is not open. */

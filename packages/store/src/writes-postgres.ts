@@ -115,10 +115,10 @@ const FOLD_JOIN = `with existing as (
 const FOLD_OPEN = `with clock as (select ${POSTGRES_NOW} as now),
   opened as (
     insert into digests (id, group_key, rule, destination, label, target, group_values, window_ms, max_members,
-      status, members, opened_at, due_at, updated_at, opener_event_id, opener_event)
+      status, members, opened_at, due_at, updated_at, opener_event_id, opener_event, kind)
     select $5, $3, $6, $2, $7, $8, $9, $10::bigint, $11::integer, 'open', $12::integer, now,
       case when $12::integer >= $11::integer then now else now + $10::bigint end, now,
-      case when $13::boolean then $1 end, case when $13::boolean then $4 end
+      case when $13::boolean then $1 end, case when $13::boolean then $4 end, $14
     from clock
     on conflict (group_key) where status = 'open' do nothing
     returning id),
@@ -232,7 +232,7 @@ export class PostgresWrites implements DeliveryWrites {
       const [row] = rows;
       if (row?.existing_id) return { digestId: row.existing_id, role: row.opener === eventId ? 'first' : 'held' };
       if (row?.joined_id) return { digestId: row.joined_id, role: 'held' };
-      const opened = await this.run<{ opened_id: string | null }>('herald_fold_open_v1', FOLD_OPEN, [
+      const opened = await this.run<{ opened_id: string | null }>('herald_fold_open_v2', FOLD_OPEN, [
         eventId,
         destination,
         join.groupKey,
@@ -246,6 +246,7 @@ export class PostgresWrites implements DeliveryWrites {
         join.max,
         initialMembers(join),
         join.immediateFirst,
+        join.kind ?? 'digest',
       ]);
       const id = opened.rows[0]?.opened_id;
       if (id) return { digestId: id, role: join.immediateFirst ? 'first' : 'held' };

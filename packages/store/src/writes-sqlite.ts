@@ -101,6 +101,7 @@ export class SqliteWrites implements DeliveryWrites {
           initialMembers(join),
           join.immediateFirst ? eventId : null,
           join.immediateFirst ? join.event : null,
+          join.kind ?? 'digest',
         ]) as { id: string } | undefined;
         if (!opened) continue;
         if (!join.immediateFirst) return held(opened.id);
@@ -189,9 +190,9 @@ function foldStatements(db: Sqlite.Database): FoldStatements {
         due_at = case when members + 1 >= max_members then min(due_at, ${now}) else due_at end
       where group_key = ? and status = 'open' returning id`),
     open: db.prepare(`insert into digests (id, group_key, rule, destination, label, target, group_values, window_ms,
-        max_members, status, members, opened_at, due_at, updated_at, opener_event_id, opener_event)
+        max_members, status, members, opened_at, due_at, updated_at, opener_event_id, opener_event, kind)
       values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'open', ?10, ${now},
-        case when ?10 >= ?9 then ${now} else ${now} + ?8 end, ${now}, ?11, ?12)
+        case when ?10 >= ?9 then ${now} else ${now} + ?8 end, ${now}, ?11, ?12, ?13)
       on conflict (group_key) where status = 'open' do nothing returning id`),
     member: db.prepare(`insert into digest_events (digest_id, event_id, event, joined_at)
       values (?, ?, ?, ${now}) on conflict do nothing`),

@@ -68,7 +68,7 @@ export interface DeliveryWrites {
 }
 
 /** Statuses a delivery keeps: a claim answers `settled` (only `herald redeliver` reopens them). */
-export const SETTLED_STATUSES = ['delivered', 'dead-lettered', 'silenced', 'folded'] as const;
+export const SETTLED_STATUSES = ['delivered', 'dead-lettered', 'silenced', 'folded', 'suppressed'] as const;
 
 /** The same, as SQL: `status in ${SETTLED}`. */
 export const SETTLED = `(${SETTLED_STATUSES.map((status) => `'${status}'`).join(', ')})`;

@@ -95,6 +95,11 @@ async function renderWith(
       const delivery = deliveryFor(destination, parts);
       const { headline, ...target } = delivery.target;
       let title = `${headline} (${destination.origins.join(', ')})`;
+      const { once, rateLimit } = bound[index] ?? {};
+      if (once) title += `; once per '${once.key.value}' (rule ${once.rule})`;
+      if (rateLimit) {
+        title += `; at most ${rateLimit.max} per ${formatDurationText(rateLimit.perMs)}, the rest in a digest (rule ${rateLimit.rule})`;
+      }
       if (fold) {
         const policy = 'fold' in destination ? destination.fold : undefined;
         let pending = digests.get(fold.join.groupKey);

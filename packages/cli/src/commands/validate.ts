@@ -28,6 +28,13 @@ export function describeConfig(config: ResolvedConfig): string {
   }
   for (const rule of config.rules) {
     if (rule.digest) lines.push(`  rule ${rule.name}: ${describeDigest(rule.digest)}`);
+    if (rule.oncePer) lines.push(`  rule ${rule.name}: once per ${rule.oncePer} and destination`);
+    if (rule.rateLimit) {
+      const { max, perMs } = rule.rateLimit;
+      lines.push(
+        `  rule ${rule.name}: at most ${max} per ${formatDurationText(perMs)} per destination, the rest in a digest`,
+      );
+    }
     if (rule.expect) {
       lines.push(
         `  rule ${rule.name}: alert when an execution is still ${rule.expect.after} after ${formatDurationText(rule.expect.withinMs)}`,

@@ -199,6 +199,16 @@ function checkRuleTemplates(config: ResolvedConfig, { renderer, problems, fromEn
     }
   }
   for (const [i, rule] of config.rules.entries()) {
+    const oncePer = rule.oncePer;
+    if (oncePer !== undefined) {
+      const at = `herald.rules[${i}].oncePer`;
+      record(problems, fromEnv, at, () => {
+        renderer.compilePlain(oncePer, at)(sample);
+        checkPlaceholders(oncePer, 'oncePer');
+      });
+    }
+  }
+  for (const [i, rule] of config.rules.entries()) {
     if (rule.subject === undefined && rule.body === undefined) continue;
     const at = `herald.rules[${i}]`;
     const sources = {

@@ -136,6 +136,7 @@ export function resolveConfig(file: ConfigFile, ctx: ResolveContext): ResolvedCo
   };
   requireTransportKeys(config, ctx.problems);
   requireStoreForDigests(config, ctx.problems);
+  requireUniqueRuleNames(config, ctx.problems);
   return config;
 }
 
@@ -241,6 +242,8 @@ function resolveRule(
       subject: rule.expect.subject,
       body: rule.expect.body,
     },
+    oncePer: rule.oncePer,
+    rateLimit: rule.rateLimit && { max: rule.rateLimit.max, perMs: parseDuration(rule.rateLimit.per) ?? 0 },
   };
 }
 
@@ -257,6 +260,20 @@ function resolveDigest(digest: DigestConfig | undefined): ResolvedDigest | undef
 }
 
 /**
+ * A rule's name is its identity where it keeps state (its digests, its `expect` watches, its
+ * send-once keys) and in logs: two rules of one name would share them.
+ */
+function requireUniqueRuleNames(config: ResolvedConfig, problems: ConfigProblem[]): void {
+  const first = new Map<string, number>();
+  config.rules.forEach((rule, i) => {
+    const earlier = first.get(rule.name);
+    if (earlier === undefined) first.set(rule.name, i);
+    else
+      problems.push({ path: `herald.rules[${i}].name`, message: `'${rule.name}' names herald.rules[${earlier}] too` });
+  });
+}
+
+/**
  * A digest holds events in the delivery log until its window ends, so that it survives a
  * restart and exactly one replica sends it: without a store there is nowhere to hold them.
  */
@@ -269,6 +286,18 @@ function requireStoreForDigests(config: ResolvedConfig, problems: ConfigProblem[
       problems.push({
         path: `herald.rules[${i}].expect`,
         message: 'executions are watched in the delivery log: set herald.store (sqlite:… or postgres://…)',
+      });
+    }
+    if (rule.oncePer) {
+      problems.push({
+        path: `herald.rules[${i}].oncePer`,
+        message: 'send-once keys are kept in the delivery log: set herald.store (sqlite:… or postgres://…)',
+      });
+    }
+    if (rule.rateLimit) {
+      problems.push({
+        path: `herald.rules[${i}].rateLimit`,
+        message: 'rate limits count in the delivery log, across replicas: set herald.store (sqlite:… or postgres://…)',
       });
     }
   });

@@ -148,6 +148,10 @@ export interface ResolvedRule {
   digest: ResolvedDigest | undefined;
   /** Alert when a matched execution does not end in time. */
   expect: ResolvedExpect | undefined;
+  /** The send-once key's template: one delivery per value and destination. */
+  oncePer: string | undefined;
+  /** At most `max` notifications per destination each `perMs`; the rest fold into a digest. */
+  rateLimit: { max: number; perMs: number } | undefined;
 }
 
 /** `expect` with its defaults applied. */

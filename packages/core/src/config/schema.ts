@@ -230,6 +230,20 @@ export const ruleSchema = z
     body: text.optional(),
     digest: digestSchema.optional(),
     expect: expectSchema.optional(),
+    /**
+     * A template whose value a destination hears about once, for as long as the delivery log
+     * keeps it (`{{ execution.name }}-{{ phase }}`): later notifications with the same value are
+     * logged `suppressed`, not sent.
+     */
+    oncePer: nonEmpty.optional(),
+    /** At most `max` notifications per destination in each period of `per`; the rest fold into a digest sent when the period ends. */
+    rateLimit: z
+      .object({
+        max: intLike(1, 1_000_000),
+        per: durationText.refine((v) => (parseDuration(v) ?? 0) >= 1_000, 'expected at least 1s'),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

@@ -26,6 +26,8 @@ export interface TemplateContext {
 
   /** The whole validated event, unknown fields included. */
   event: ExecutionEvent;
+  /** The execution's identifier: `{{ execution.name }}`. */
+  execution: { project: string; domain: string; name: string };
   /** Upper-case phase as on the wire: `TIMED_OUT`. */
   phaseName: string;
   previousPhase: string;
@@ -70,6 +72,7 @@ export function buildTemplateContext(event: ExecutionEvent): TemplateContext {
     workflow: identifier(event.workflow),
     launch_plan: identifier(event.launchPlan),
     event,
+    execution: { project: event.execution.project, domain: event.execution.domain, name: event.execution.name },
     phaseName: event.phase,
     previousPhase: event.previousPhase ?? '',
     errorMessage: event.error?.message ?? '',

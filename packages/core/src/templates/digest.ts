@@ -23,7 +23,7 @@ export interface DigestSummary {
    * `digest`: notifications folded over a window. `overdue`: the one event of an execution that
    * did not end within a rule's `expect.within` (the window), sent as a "still running" alert.
    */
-  kind?: 'digest' | 'overdue' | undefined;
+  kind?: 'digest' | 'overdue' | 'ratelimit' | undefined;
 }
 
 /**
@@ -31,9 +31,11 @@ export interface DigestSummary {
  * reads like its own notification would (`{{#each listed}}{{ name }} {{ phaseName }}{{/each}}`).
  */
 export interface DigestContext {
-  /** True for a digest; false for an overdue alert (then `overdue` is true). */
+  /** True for a digest (of a window, or of what a rate limit held back); false for an overdue alert. */
   digest: boolean;
   overdue: boolean;
+  /** The notifications a destination's rate limit held back in one period (`group.rateLimit` says which). */
+  rateLimited: boolean;
   rule: string;
   /** Events in this digest. */
   count: number;
@@ -66,6 +68,7 @@ export function buildDigestContext(digest: DigestSummary): DigestContext {
   return {
     digest: digest.kind !== 'overdue',
     overdue: digest.kind === 'overdue',
+    rateLimited: digest.kind === 'ratelimit',
     rule: digest.rule,
     count: events.length,
     events,
@@ -141,3 +144,23 @@ export const DEFAULT_OVERDUE_HTML =
   '{{#if first.workflow.name}} ({{ first.workflow.name }}){{/if}} has been {{ first.phaseName }} since ' +
   '{{ openedAt }} and has not finished within {{ window }} (rule {{ rule }}).</p>' +
   '{{#if first.url}}\n<p><a href="{{ first.url }}">Open the execution</a></p>{{/if}}\n';
+
+/** The subject of what a rate limit held back, sent when its period ends. */
+export const DEFAULT_RATELIMIT_SUBJECT =
+  '[Herald] and {{ count }} more: {{ phaseSummary }} (held back by the rate limit, {{ group.rateLimit }})';
+
+/** Its text: chat messages, tickets, webhook payloads. */
+export const DEFAULT_RATELIMIT_TEXT =
+  'Rule {{ rule }} sends at most {{ group.rateLimit }} here; these came after that:\n' +
+  '{{#each listed}}• {{ project }}/{{ domain }}/{{ name }} {{ phaseName }}' +
+  '{{#if workflow.name}} ({{ workflow.name }}){{/if}}{{#if errorMessage}}: {{truncate errorMessage 120}}{{/if}}\n' +
+  '{{/each}}{{#if more}}… and {{ more }} more\n{{/if}}';
+
+/** Its email body (HTML; the text part is derived). */
+export const DEFAULT_RATELIMIT_HTML =
+  '<p>Rule {{ rule }} sends at most {{ group.rateLimit }} here; these {{ count }} came after that: ' +
+  '{{ phaseSummary }}</p>\n<ul>\n' +
+  '{{#each listed}}<li>{{ project }}/{{ domain }}/{{ name }} <strong>{{ phaseName }}</strong>' +
+  '{{#if workflow.name}} ({{ workflow.name }}){{/if}}{{#if errorMessage}}: {{truncate errorMessage 200}}{{/if}}' +
+  '{{#if url}} <a href="{{ url }}">open</a>{{/if}}</li>\n{{/each}}</ul>\n' +
+  '{{#if more}}<p>… and {{ more }} more.</p>\n{{/if}}';

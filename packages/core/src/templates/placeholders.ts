@@ -5,7 +5,7 @@ import { BUILTIN_HELPERS, templateHelpers } from './helpers.js';
 type Node = hbs.AST.Node;
 
 /** Top-level objects whose keys are fixed, so a misspelt key below them is caught too. */
-const FIXED_SHAPE = new Set(['workflow', 'launch_plan']);
+const FIXED_SHAPE = new Set(['workflow', 'launch_plan', 'execution']);
 /** Block helpers that keep `this`: names inside them are checked like the others. */
 const KEEPS_CONTEXT = new Set(['if', 'unless']);
 const HELPERS = new Set([...Object.keys(templateHelpers), ...BUILTIN_HELPERS]);

@@ -1,20 +1,24 @@
 import { createHash } from 'node:crypto';
 import type { Channel, PreparedRequest } from '@herald/channels';
 import { DeliveryError, type ExecutionEvent } from '@herald/core';
-import type { ChannelType, ConfigTemplates, ResolvedConfig } from '@herald/core/config';
+import { type ChannelType, type ConfigTemplates, formatDurationText, type ResolvedConfig } from '@herald/core/config';
 import {
   buildDigestContext,
+  buildTemplateContext,
   DEFAULT_DIGEST_HTML,
   DEFAULT_DIGEST_SUBJECT,
   DEFAULT_DIGEST_TEXT,
   DEFAULT_OVERDUE_HTML,
   DEFAULT_OVERDUE_SUBJECT,
   DEFAULT_OVERDUE_TEXT,
+  DEFAULT_RATELIMIT_HTML,
+  DEFAULT_RATELIMIT_SUBJECT,
+  DEFAULT_RATELIMIT_TEXT,
   type DigestSummary,
   type TemplateContext,
 } from '@herald/core/templates';
 import type { Emailer, EmailMessage } from '@herald/emailer';
-import type { DigestJoin } from '@herald/store';
+import type { DigestJoin, OnceKey } from '@herald/store';
 import type { CodeRule } from './code-rules.js';
 import { composeEmail } from './compose.js';
 import type { Destination } from './route.js';
@@ -262,8 +266,17 @@ function preparedRequest(channel: Channel, request: PreparedRequest): PreparedDe
 export function digestTemplateSources(
   config: Pick<ResolvedConfig, 'rules' | 'eventNotifications'>,
   rule: string,
-  kind: 'digest' | 'overdue' = 'digest',
+  kind: 'digest' | 'overdue' | 'ratelimit' = 'digest',
 ): DigestTemplateSources {
+  if (kind === 'ratelimit') {
+    const index = config.rules.findIndex((r) => r.name === rule);
+    return {
+      subject: DEFAULT_RATELIMIT_SUBJECT,
+      text: DEFAULT_RATELIMIT_TEXT,
+      html: DEFAULT_RATELIMIT_HTML,
+      name: `herald.rules[${index}].rateLimit`,
+    };
+  }
   if (kind === 'overdue') {
     const index = config.rules.findIndex((r) => r.name === rule && r.expect);
     const expect = config.rules[index]?.expect;
@@ -293,6 +306,10 @@ export interface BoundDelivery extends Pick<Delivery, 'target' | 'label' | 'prov
   readonly key: string;
   /** Set when its notifications fold into digests: the digest it joins. */
   readonly fold?: BoundFold | undefined;
+  /** Set under a rule's `oncePer`: its key for this event. */
+  readonly once?: { rule: string; key: OnceKey } | undefined;
+  /** Set under a rule's `rateLimit`: the limit, and what it folds into beyond it (its window set then). */
+  readonly rateLimit?: { rule: string; max: number; perMs: number; join: DigestJoin } | undefined;
   prepare(options: { signal?: AbortSignal | undefined }): Promise<PreparedDelivery | undefined>;
 }
 
@@ -312,7 +329,8 @@ export function eventDeliveries(
   return destinations.map((destination): BoundDelivery => {
     const delivery = deliveryFor(destination, parts);
     const { target, label, provider } = delivery;
-    const fold = destination.channel === 'code' ? undefined : foldOf(event, destination);
+    const controlled = destination.channel === 'code' ? undefined : destination;
+    const fold = controlled && foldOf(event, controlled);
     const incidentKey = fold?.join.groupKey;
     return {
       key: destination.key,
@@ -320,9 +338,56 @@ export function eventDeliveries(
       label,
       provider,
       fold,
+      once: controlled && onceOf(event, controlled, parts),
+      rateLimit: controlled && rateLimitOf(event, controlled),
       prepare: (options) => delivery.prepare(event, { ...options, incidentKey }),
     };
   });
+}
+
+/** A short, fixed-length key for state kept per rule and destination (and value). */
+function stateKey(parts: unknown[]): string {
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 32);
+}
+
+/** The send-once key of an event at a destination under `oncePer`; none when its value renders empty. */
+function onceOf(
+  event: ExecutionEvent,
+  destination: Exclude<Destination, { channel: 'code' }>,
+  parts: DeliveryParts,
+): BoundDelivery['once'] {
+  const policy = destination.once;
+  if (!policy) return undefined;
+  const render = parts.templates.renderer.compilePlain(policy.template, `rule ${policy.rule}: oncePer`);
+  const value = render(buildTemplateContext(event)).trim();
+  if (value === '') return undefined;
+  return { rule: policy.rule, key: { key: stateKey(['once', policy.rule, destination.key, value]), value } };
+}
+
+/** The rate limit of a destination, and the digest of what it holds back (one per rule and destination). */
+function rateLimitOf(
+  event: ExecutionEvent,
+  destination: Exclude<Destination, { channel: 'code' }>,
+): BoundDelivery['rateLimit'] {
+  const policy = destination.rateLimit;
+  if (!policy) return undefined;
+  const limit = `${policy.max} per ${formatDurationText(policy.perMs)}`;
+  return {
+    rule: policy.rule,
+    max: policy.max,
+    perMs: policy.perMs,
+    join: {
+      groupKey: stateKey(['ratelimit', policy.rule, destination.key]),
+      kind: 'ratelimit',
+      rule: policy.rule,
+      target: JSON.stringify(destination),
+      group: { rateLimit: limit },
+      windowMs: policy.perMs,
+      max: 100_000,
+      immediateFirst: false,
+      event: JSON.stringify(event),
+    },
+  };
 }
 
 /**
@@ -340,10 +405,7 @@ function foldOf(event: ExecutionEvent, destination: Exclude<Destination, { chann
     else if (field === 'workflow') group[field] = event.workflow?.name ?? '';
     else group[field] = event.phase;
   }
-  const groupKey = createHash('sha256')
-    .update(JSON.stringify([policy.rule, destination.key, group]))
-    .digest('hex')
-    .slice(0, 32);
+  const groupKey = stateKey([policy.rule, destination.key, group]);
   return {
     rule: policy.rule,
     join: {

@@ -1,4 +1,4 @@
-import type { DigestJoin, ExecutionWatch, FoldResult } from '@herald/store';
+import type { DigestJoin, ExecutionWatch, FoldResult, OnceKey, OnceResult, RateToken } from '@herald/store';
 
 /**
  * What {@link DeliveryLedger.begin} found. A `busy` answer from a ledger with leases says how
@@ -55,6 +55,10 @@ export interface DeliveryLedger {
    * a ledger with a store holds digests; the config refuses digests without one.
    */
   fold?(entry: LedgerEntry, join: DigestJoin): Promise<FoldResult>;
+  /** A rule's `oncePer` for a delivery this ledger just claimed (see `DeliveryStore.once`). */
+  once?(entry: LedgerEntry, key: OnceKey): Promise<OnceResult>;
+  /** A rate limit's token for a destination (see `DeliveryStore.takeToken`). */
+  takeToken?(destination: string, max: number, perMs: number): Promise<RateToken>;
   /** Starts or stops a rule's `expect` watch of an execution (see `DeliveryStore.watchExecution`). */
   watchExecution?(watch: ExecutionWatch, ended: boolean): Promise<void>;
   /**

@@ -8,7 +8,7 @@ import { type MessageWork, readMessage } from '../inputs/read-message.js';
 import type { ReceivedMessage, Source } from '../sources/source.js';
 import type { CodeRule } from './code-rules.js';
 import type { BoundDelivery, DeliveryReceipt } from './deliveries.js';
-import type { DeliveryLedger, LedgerKey } from './ledger.js';
+import type { DeliveryLedger, LedgerEntry, LedgerKey } from './ledger.js';
 import type { SilenceWatch } from './silences.js';
 
 /** Everything the pipeline needs; built by `createProcessor` or by a test. */
@@ -182,29 +182,9 @@ export class Pipeline {
       // Without the ledger nobody can tell whether another replica sent it: try again later.
       return ledgerUnavailable(destination, err);
     }
-    if (claim.outcome === 'claimed' && destination.fold && ledger.fold) {
-      let folded: Awaited<ReturnType<NonNullable<DeliveryLedger['fold']>>>;
-      try {
-        folded = await ledger.fold(entry, destination.fold.join);
-      } catch (err) {
-        // Not folded, not sent: release the claim and try again later. On the final attempt it
-        // stays claimed until it is dead-lettered (see settle), as after a failed send.
-        if (!this.isFinalAttempt(message)) {
-          recorded.push(this.record(message, () => ledger.failed(key, `delivery log unavailable: ${messageOf(err)}`)));
-        }
-        return ledgerUnavailable(destination, err);
-      }
-      if (folded.role === 'held') {
-        events.emit('delivery_folded', {
-          messageId: message.id,
-          eventId: work.id,
-          destination: destination.key,
-          label: destination.label,
-          digestId: folded.digestId,
-        });
-        return { kind: 'done' };
-      }
-      // It opened the digest and goes out now (immediateFirst); the digest follows the rest.
+    if (claim.outcome === 'claimed') {
+      const held = await this.stormControl(message, work, destination, entry, recorded);
+      if (held) return held;
     }
     if (claim.outcome === 'settled') {
       events.emit('duplicate_skipped', { messageId: message.id, eventId: work.id, destination: destination.key });
@@ -237,6 +217,64 @@ export class Pipeline {
       recorded.push(this.record(message, () => ledger.failed(key, outcome.error)));
     }
     return outcome;
+  }
+
+  /**
+   * Storm control for a delivery just claimed, in order: its send-once key (a later event with
+   * the same value is `suppressed`), its digest (folded, unless it opens one with
+   * immediateFirst), its rate limit (beyond it, folded into what the limit held back, sent when
+   * the period ends). Returns the outcome when the delivery goes no further; undefined: send it.
+   */
+  private async stormControl(
+    message: ReceivedMessage,
+    work: MessageWork,
+    destination: BoundDelivery,
+    entry: LedgerEntry,
+    recorded: Promise<void>[],
+  ): Promise<Outcome | undefined> {
+    const { ledger, events } = this.deps;
+    const common = { messageId: message.id, eventId: work.id, destination: destination.key, label: destination.label };
+    try {
+      if (destination.once && ledger.once) {
+        const once = await ledger.once(entry, destination.once.key);
+        if (!once.first) {
+          events.emit('delivery_suppressed', {
+            ...common,
+            onceValue: destination.once.key.value,
+            sentFor: once.sentFor,
+          });
+          return { kind: 'done' };
+        }
+      }
+      if (destination.fold && ledger.fold) {
+        const folded = await ledger.fold(entry, destination.fold.join);
+        if (folded.role === 'held') {
+          events.emit('delivery_folded', { ...common, digestId: folded.digestId });
+          return { kind: 'done' };
+        }
+        // It opened the digest and goes out now (immediateFirst); the digest follows the rest.
+      }
+      if (destination.rateLimit && ledger.takeToken) {
+        const { max, perMs, join } = destination.rateLimit;
+        const token = await ledger.takeToken(destination.key, max, perMs);
+        if (!token.allowed && ledger.fold) {
+          const folded = await ledger.fold(entry, { ...join, windowMs: Math.max(1, token.periodLeftMs) });
+          if (folded.role === 'held') {
+            events.emit('delivery_folded', { ...common, digestId: folded.digestId });
+            return { kind: 'done' };
+          }
+        }
+      }
+      return undefined;
+    } catch (err) {
+      // Neither held back nor sent: release the claim and try again later. On the final
+      // attempt it stays claimed until it is dead-lettered (see settle), as after a failed send.
+      if (!this.isFinalAttempt(message)) {
+        const key = { eventId: entry.eventId, destination: entry.destination };
+        recorded.push(this.record(message, () => ledger.failed(key, `delivery log unavailable: ${messageOf(err)}`)));
+      }
+      return ledgerUnavailable(destination, err);
+    }
   }
 
   private async attempt(message: ReceivedMessage, work: MessageWork, destination: BoundDelivery): Promise<Outcome> {

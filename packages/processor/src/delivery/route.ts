@@ -12,6 +12,33 @@ export interface FoldPolicy {
   digest: ResolvedDigest;
 }
 
+/** A rule's `oncePer`: the template whose value a destination hears about once. */
+export interface OncePolicy {
+  rule: string;
+  template: string;
+}
+
+/** A rule's `rateLimit` on a destination. */
+export interface RateLimitPolicy {
+  rule: string;
+  max: number;
+  perMs: number;
+}
+
+/** What one origin of a destination asks of it: storm control, rule by rule. */
+interface OriginPolicy {
+  fold?: FoldPolicy | undefined;
+  once?: OncePolicy | undefined;
+  rateLimit?: RateLimitPolicy | undefined;
+}
+
+/** Storm control a destination is under: each only when every origin that reached it asks. */
+interface StormControl {
+  fold?: FoldPolicy;
+  once?: OncePolicy;
+  rateLimit?: RateLimitPolicy;
+}
+
 /** One email to send for an event. */
 export interface EmailDestination {
   channel: 'email';
@@ -32,6 +59,8 @@ export interface EmailDestination {
   /** Where the destination came from, for `herald render` and logs. */
   origins: string[];
   fold?: FoldPolicy | undefined;
+  once?: OncePolicy | undefined;
+  rateLimit?: RateLimitPolicy | undefined;
 }
 
 /** A named channel from `herald.channels` (Slack, PagerDuty, webhook, Jira). */
@@ -42,6 +71,8 @@ export interface ChannelDestination {
   key: string;
   origins: string[];
   fold?: FoldPolicy | undefined;
+  once?: OncePolicy | undefined;
+  rateLimit?: RateLimitPolicy | undefined;
 }
 
 /** A rule registered in code with {@link when}. */
@@ -72,7 +103,7 @@ export type RoutableChannel = Pick<Channel, 'type' | 'alsoHears'>;
  *
  * A destination is folded into digests only when everything that reached it asks for a
  * digest (the first one's settings apply): a rule that wants it sent now is never delayed
- * by another rule's digest.
+ * by another rule's digest. Send-once keys and rate limits likewise.
  */
 export function routeEvent(
   event: ExecutionEvent,
@@ -88,13 +119,13 @@ export function routeEvent(
       templatesFrom: EmailDestination['templatesFrom'];
       to: Set<string>;
       origins: string[];
-      folds: (FoldPolicy | undefined)[];
+      policies: OriginPolicy[];
     }
   >();
   const add = (
     to: readonly string[],
     origin: string,
-    fold: FoldPolicy | undefined,
+    policy: OriginPolicy,
     from: EmailDestination['templatesFrom'],
     subject?: string,
     body?: string,
@@ -108,7 +139,7 @@ export function routeEvent(
         templatesFrom: variant === 'default' ? 'config' : from,
         to: new Set(),
         origins: [],
-        folds: [],
+        policies: [],
       };
       groups.set(variant, group);
     }
@@ -116,31 +147,30 @@ export function routeEvent(
     if (from === 'config') group.templatesFrom = 'config';
     for (const address of to) group.to.add(address.toLowerCase());
     group.origins.push(origin);
-    group.folds.push(fold);
+    group.policies.push(policy);
   };
 
-  const named = new Map<string, ChannelDestination & { folds: (FoldPolicy | undefined)[] }>();
-  const addChannel = (name: string, origin: string, fold: FoldPolicy | undefined, phaseMatches: boolean) => {
+  const named = new Map<string, ChannelDestination & { policies: OriginPolicy[] }>();
+  const addChannel = (name: string, origin: string, policy: OriginPolicy, phaseMatches: boolean) => {
     const channel = channels.get(name);
     if (!phaseMatches && !channel?.alsoHears?.(event.phase)) return;
     const existing = named.get(name);
     if (existing) {
       existing.origins.push(origin);
-      existing.folds.push(fold);
+      existing.policies.push(policy);
     } else {
       named.set(name, {
         channel: channel?.type ?? 'unknown',
         name,
         key: `channel:${name}`,
         origins: [origin],
-        folds: [fold],
+        policies: [policy],
       });
     }
   };
   const eventDigest = config.eventNotifications?.digest;
-  const eventFold: FoldPolicy | undefined = eventDigest && {
-    rule: 'herald.eventNotifications',
-    digest: eventDigest,
+  const eventFold: OriginPolicy = {
+    fold: eventDigest && { rule: 'herald.eventNotifications', digest: eventDigest },
   };
 
   event.notifications?.forEach((notification, index) => {
@@ -173,7 +203,11 @@ export function routeEvent(
     const phaseMatches =
       (!rule.onlyPhases || rule.onlyPhases.includes(event.phase)) && !rule.ignorePhases.includes(event.phase);
     const origin = `rule ${rule.name}`;
-    const fold = rule.digest && { rule: rule.name, digest: rule.digest };
+    const fold: OriginPolicy = {
+      fold: rule.digest && { rule: rule.name, digest: rule.digest },
+      once: rule.oncePer === undefined ? undefined : { rule: rule.name, template: rule.oncePer },
+      rateLimit: rule.rateLimit && { rule: rule.name, ...rule.rateLimit },
+    };
     if (phaseMatches && rule.email.length > 0) add(rule.email, origin, fold, 'config', rule.subject, rule.body);
     for (const name of rule.notify) addChannel(name, origin, fold, phaseMatches);
   }
@@ -188,7 +222,7 @@ export function routeEvent(
       body: group.body,
       templatesFrom: group.templatesFrom,
       origins: group.origins,
-      ...foldOf(group.folds),
+      ...stormControlOf(group.policies),
     };
   });
   const code: Destination[] = codeRules.map((rule) => ({
@@ -198,18 +232,28 @@ export function routeEvent(
     origins: ['code rule'],
   }));
   const namedChannels = [...named.values()].map(
-    ({ folds, ...destination }): ChannelDestination => ({
+    ({ policies, ...destination }): ChannelDestination => ({
       ...destination,
-      ...foldOf(folds),
+      ...stormControlOf(policies),
     }),
   );
   return [...emails, ...namedChannels, ...code];
 }
 
-/** The fold of a destination reached from several places: only when every one of them folds. */
-function foldOf(folds: (FoldPolicy | undefined)[]): { fold?: FoldPolicy } {
-  const first = folds[0];
-  return first && folds.every((fold) => fold !== undefined) ? { fold: first } : {};
+/** The storm control of a destination reached from several places: each where every one asks for it. */
+function stormControlOf(policies: OriginPolicy[]): StormControl {
+  const control: StormControl = {};
+  const everyone = <K extends keyof OriginPolicy>(key: K): NonNullable<OriginPolicy[K]> | undefined => {
+    const first = policies[0]?.[key];
+    return first && policies.every((policy) => policy[key] !== undefined) ? first : undefined;
+  };
+  const fold = everyone('fold');
+  const once = everyone('once');
+  const rateLimit = everyone('rateLimit');
+  if (fold) control.fold = fold;
+  if (once) control.once = once;
+  if (rateLimit) control.rateLimit = rateLimit;
+  return control;
 }
 
 /**

@@ -4,7 +4,10 @@ import {
   type DigestJoin,
   type ExecutionWatch,
   type FoldResult,
+  type OnceKey,
+  type OnceResult,
   openStore,
+  type RateToken,
   type Silence,
 } from '@herald/store';
 import type { DeliveryLedger, LedgerClaim, LedgerEntry, LedgerKey } from './ledger.js';
@@ -81,6 +84,14 @@ export class StoreLedger implements DeliveryLedger {
 
   fold(entry: LedgerEntry, join: DigestJoin): Promise<FoldResult> {
     return this.opened().fold(entry, join);
+  }
+
+  once(entry: LedgerEntry, key: OnceKey): Promise<OnceResult> {
+    return this.opened().once(entry, key);
+  }
+
+  takeToken(destination: string, max: number, perMs: number): Promise<RateToken> {
+    return this.opened().takeToken(destination, max, perMs);
   }
 
   watchExecution(watch: ExecutionWatch, ended: boolean): Promise<void> {

@@ -108,6 +108,11 @@ export function createMetrics(source: MetricsSource, options: { defaultMetrics?:
     help: 'Deliveries folded into a digest: logged folded with the digest, sent with it.',
     registers,
   });
+  const suppressed = new Counter({
+    name: 'herald_deliveries_suppressed_total',
+    help: "Deliveries a rule's oncePer suppressed: their key was sent for another event.",
+    registers,
+  });
   const digestsSent = new Counter({
     name: 'herald_digests_sent_total',
     help: 'Digests sent, by who took them (emailer or channel type).',
@@ -205,6 +210,7 @@ export function createMetrics(source: MetricsSource, options: { defaultMetrics?:
   events.on('claim_held_elsewhere', () => claimsLost.inc());
   events.on('delivery_silenced', () => silenced.inc());
   events.on('delivery_folded', () => folded.inc());
+  events.on('delivery_suppressed', () => suppressed.inc());
   events.on('digest_sent', (e) => digestsSent.labels(e.provider).inc());
   events.on('digest_failed', (e) => digestFailures.labels(e.provider, String(!e.deadLettered)).inc());
   events.on('ledger_answered', (e) => ledgerSeconds.observe(e.durationMs / 1000));

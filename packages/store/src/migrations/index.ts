@@ -8,13 +8,13 @@ import type { Migration, MigrationProvider } from 'kysely';
 import * as v0001 from './0001-delivery-log.js';
 import * as v0002 from './0002-messages.js';
 import * as v0003 from './0003-silences.js';
-import * as v0004 from './0004-digests.js';
+import * as v0004 from './0004-storm-control.js';
 
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001-delivery-log': v0001,
   '0002-messages': v0002,
   '0003-silences': v0003,
-  '0004-digests': v0004,
+  '0004-storm-control': v0004,
 };
 
 export const migrationProvider: MigrationProvider = {

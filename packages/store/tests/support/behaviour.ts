@@ -695,7 +695,12 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
 
     it('migrates once: applying migrations again changes nothing', async () => {
       const url = await fixture.newUrl();
-      expect(await migrateStore(url)).toEqual(['0001-delivery-log', '0002-messages', '0003-silences', '0004-digests']);
+      expect(await migrateStore(url)).toEqual([
+        '0001-delivery-log',
+        '0002-messages',
+        '0003-silences',
+        '0004-storm-control',
+      ]);
       expect(await migrateStore(url)).toEqual([]);
       const [a, b] = await Promise.all([open(url, 'replica-a'), open(url, 'replica-b')]);
       expect((await a.claim(delivery('ev-12'), LONG)).outcome).toBe('claimed');

@@ -1,8 +1,9 @@
 /**
- * Digests: the groups that fold a destination's notifications into one message per window,
+ * Storm control. Digests: the groups that fold a destination's notifications into one message per window,
  * the events each holds, and on a delivery the log shows `folded`, the digest it went into.
  * The same table holds the watches of rules' `expect` (kind `overdue`): one execution, due
- * when it should have ended, `met` when it did.
+ * when it should have ended, `met` when it did. Send-once keys (a rule's `oncePer`), and the
+ * counters of rate limits.
  */
 import { type Kysely, sql } from 'kysely';
 
@@ -52,9 +53,30 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addPrimaryKeyConstraint('digest_events_pk', ['digest_id', 'event_id'])
     .execute();
   await db.schema.alterTable('deliveries').addColumn('digest_id', 'text').execute();
+  await db.schema
+    .createTable('once_keys')
+    // A hash of the rule, the destination and the key's value.
+    .addColumn('once_key', 'text', (c) => c.primaryKey())
+    .addColumn('value', 'text', (c) => c.notNull())
+    .addColumn('destination', 'text', (c) => c.notNull())
+    // The event that sent it: it alone goes on (its retries, its redeliveries).
+    .addColumn('event_id', 'text', (c) => c.notNull())
+    .addColumn('created_at', 'bigint', (c) => c.notNull())
+    .execute();
+  await db.schema.createIndex('once_keys_created').on('once_keys').column('created_at').execute();
+  await db.schema
+    .createTable('rate_counters')
+    .addColumn('destination', 'text', (c) => c.notNull())
+    // The period's start: epoch milliseconds, a multiple of its length.
+    .addColumn('window_start', 'bigint', (c) => c.notNull())
+    .addColumn('count', 'integer', (c) => c.notNull())
+    .addPrimaryKeyConstraint('rate_counters_pk', ['destination', 'window_start'])
+    .execute();
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  await db.schema.dropTable('rate_counters').execute();
+  await db.schema.dropTable('once_keys').execute();
   await db.schema.alterTable('deliveries').dropColumn('digest_id').execute();
   await db.schema.dropTable('digest_events').execute();
   await db.schema.dropTable('digests').execute();
