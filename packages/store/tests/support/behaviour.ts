@@ -642,6 +642,50 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
       expect(await byGroup('stuck')).toEqual([['overdue', 'sent']]);
     });
 
+    it('lets the first event with a send-once key send it, and suppresses the others in the log', async () => {
+      const [a, b] = await pair();
+      const key = { key: 'once-flaky-failed', value: 'flaky-failed' };
+      const ids = Array.from({ length: 10 }, (_, i) => `once-${i}`);
+      for (const id of ids)
+        expect((await (id.endsWith('1') ? b : a).claim(delivery(id), LONG)).outcome).toBe('claimed');
+      const results = await Promise.all(ids.map((id, i) => (i % 2 === 0 ? a : b).once(delivery(id), key)));
+      const first = ids.filter((_, i) => results[i]?.first);
+      expect(first).toHaveLength(1);
+      const [holder] = first;
+      // The holder asks again (a retry of its send): still its own.
+      expect(await b.once(delivery(holder ?? ''), key)).toEqual({ first: true });
+      for (const [i, result] of results.entries()) {
+        if (!result.first) expect(result.sentFor).toBe(holder);
+        const [row] = await a.list({ eventId: ids[i] });
+        expect(row?.status).toBe(result.first ? 'pending' : 'suppressed');
+        if (!result.first) expect(row?.lastError).toContain(`sent once per 'flaky-failed': event ${holder}`);
+      }
+      // Suppressed is settled: a redelivered copy skips it.
+      const other = ids.find((id) => id !== holder) ?? '';
+      expect((await a.claim(delivery(other), LONG)).outcome).toBe('settled');
+      expect(await a.attempts(other)).toMatchObject([{ outcome: 'suppressed' }]);
+    });
+
+    it('gives at most max rate tokens per period to a destination, shared by replicas', async () => {
+      const [a, b] = await pair();
+      const tokens = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => (i % 2 === 0 ? a : b).takeToken('channel:oncall', 5, LONG)),
+      );
+      expect(tokens.filter((t) => t.allowed)).toHaveLength(5);
+      for (const token of tokens.filter((t) => !t.allowed)) {
+        expect(token.allowed === false && token.periodLeftMs).toBeGreaterThan(0);
+        expect(token.allowed === false && token.periodLeftMs).toBeLessThanOrEqual(LONG);
+      }
+      // Another destination has its own.
+      expect((await a.takeToken('channel:other', 5, LONG)).allowed).toBe(true);
+      // A short period: the next one gives tokens again.
+      expect((await a.takeToken('channel:fast', 1, 200)).allowed).toBe(true);
+      const denied = await a.takeToken('channel:fast', 1, 200);
+      expect(denied.allowed).toBe(false);
+      await new Promise((resolve) => setTimeout(resolve, denied.allowed ? 0 : denied.periodLeftMs + 20));
+      expect((await b.takeToken('channel:fast', 1, 200)).allowed).toBe(true);
+    });
+
     it('logs undecodable messages, lists them newest first, and purges them', async () => {
       const [a, b] = await pair();
       const before = Date.now();

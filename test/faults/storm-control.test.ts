@@ -1,7 +1,8 @@
 /**
  * Storm control as an on-call engineer meets it: a burst of failures folded into a digest, by
- * two replicas on one SQS queue and one PostgreSQL store, and a held digest that outlives the
- * replica holding it. Counted at the receiving end: a Slack webhook and PagerDuty's Events API,
+ * two replicas on one SQS queue and one PostgreSQL store; a held digest that outlives the
+ * replica holding it; an execution that never ends; a rate limit and a send-once key, both
+ * across two replicas. Counted at the receiving end: a Slack webhook and PagerDuty's Events API,
  * both faithful loopback doubles.
  */
 import { randomUUID } from 'node:crypto';
@@ -79,7 +80,7 @@ async function count(storeUrl: string, query: string): Promise<number> {
   return withPostgres(storeUrl, async (client) => Number((await client.query(query)).rows[0]?.n ?? 0));
 }
 
-describe('digests on one SQS queue and one PostgreSQL store', () => {
+describe('storm control on one SQS queue and one PostgreSQL store', () => {
   let scenario = new Scenario();
   beforeAll(() => {
     process.env[ROUTING_KEY_VAR] = 'digest-test-routing-key';
@@ -184,5 +185,62 @@ describe('digests on one SQS queue and one PostgreSQL store', () => {
     const watches = (status: string) =>
       count(storeUrl, `select count(*) as n from digests where kind = 'overdue' and status = '${status}'`);
     expect([await watches('met'), await watches('sent')]).toEqual([2, 2]);
+  });
+
+  it('sends at most max per period to a destination and the rest in one digest per period, with two replicas', {
+    timeout: 150_000,
+  }, async () => {
+    const storeUrl = await postgresDatabase(scenario);
+    const receiver = await chatAndPager(scenario);
+    const queue = sqsQueue(await createStack({ herald: receiver.herald(storeUrl, 'rateLimit: { max: 5, per: 20s }') }));
+    const published = failures(30);
+    await publishEvents(queue, published);
+    await Promise.all([scenario.run(queue), scenario.run(queue)]);
+    await waitUntil(() => queue.settled(), 'the queue to settle', 60_000);
+    // Whatever was held back goes out when its period ends (20 s at most).
+    await waitUntil(
+      async () => (await count(storeUrl, `select count(*) as n from digests where status = 'open'`)) === 0,
+      'the held-back digests to be sent',
+      60_000,
+    );
+    await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
+
+    const slack = receiver.slack();
+    const digests = slack.filter((text) => text.includes('held back by the rate limit'));
+    const single = slack.filter((text) => !digests.includes(text));
+    // Every event reached the channel exactly once: on its own, or listed in one digest.
+    const names = [
+      ...single.map((text) => /storm\/production\/(storm-\d+)/.exec(text)?.[1]),
+      ...digests.flatMap((text) => [...text.matchAll(/• storm\/production\/(storm-\d+)/g)].map((m) => m[1])),
+    ];
+    expect(names.sort()).toEqual(published.map((e) => e.execution.name).sort());
+    // At most 5 a period; the 30 events arrive within one or two periods.
+    expect(single.length).toBeGreaterThanOrEqual(5);
+    expect(single.length).toBeLessThanOrEqual(10);
+    expect(digests.length).toBeGreaterThanOrEqual(1);
+    expect(digests.length).toBeLessThanOrEqual(2);
+  });
+
+  it('sends a oncePer key once, whichever replica and however many events carry it', { timeout: 120_000 }, async () => {
+    const storeUrl = await postgresDatabase(scenario);
+    const receiver = await chatAndPager(scenario);
+    const queue = sqsQueue(
+      await createStack({ herald: receiver.herald(storeUrl, `oncePer: "{{ execution.name }}-{{ phase }}"`) }),
+    );
+    // The same failure reported eight times (two publishers, retries), and one other execution.
+    const repeats = Array.from({ length: 8 }, () => event('flaky', 'FAILED'));
+    await publishEvents(queue, [...repeats, event('other', 'FAILED')]);
+    await Promise.all([scenario.run(queue), scenario.run(queue)]);
+    await waitUntil(() => queue.settled(), 'the queue to settle', 60_000);
+    await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
+
+    const slack = receiver.slack();
+    expect(slack.filter((text) => text.includes('storm/production/flaky'))).toHaveLength(1);
+    expect(slack.filter((text) => text.includes('storm/production/other'))).toHaveLength(1);
+    expect(receiver.pagerDuty().filter((p) => String(p.dedup_key).endsWith('/flaky'))).toHaveLength(1);
+    // The other seven are in the log, suppressed, for each destination.
+    expect(
+      await count(storeUrl, `select count(*) as n from deliveries where status = 'suppressed' and name = 'flaky'`),
+    ).toBe(2 * 7);
   });
 });
