@@ -16,14 +16,20 @@
  * Usage: tsx bench/backlog.ts [--quick] [--events N]   (writes bench/results/backlog.json)
  *   HERALD_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the Herald process.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { encodeEvent, sampleEvent } from '@herald/core';
 import { freePort, type StartedPostgres, startPostgres } from '../test/support/processes.js';
+import {
+  type HeraldExtras,
+  killLeftovers,
+  measureDrain,
+  roundTripsOf,
+  startHerald,
+  statusKb,
+  stop,
+} from './herald-process.js';
 import { serveSimulatedAws } from './simulated-aws-server.js';
 import { sleep } from './simulated-sqs.js';
 
@@ -31,29 +37,12 @@ const quick = process.argv.includes('--quick');
 const eventsArg = process.argv.indexOf('--events');
 const EVENTS = eventsArg > 0 ? Number(process.argv[eventsArg + 1]) : quick ? 2_500 : 50_000;
 const SQS_LATENCY_MS = 5;
-const HERALD = fileURLToPath(new URL('../packages/cli/bin/herald.js', import.meta.url));
 const TIMEOUT_MS = 300_000;
 /** Rounds of no store / SQLite / PostgreSQL, one after the other. */
 const STORE_ROUNDS = 2;
 const STORES = ['no store', 'SQLite', 'PostgreSQL'] as const;
 type StoreName = (typeof STORES)[number];
 type StoreRun = { store: StoreName; round: number } & Awaited<ReturnType<typeof drain>>;
-
-interface HeraldProcess {
-  child: ChildProcess;
-  /** Deliveries per event id, from the `email delivered` log lines. */
-  deliveries: Map<string, number>;
-  startedAt: Promise<number>;
-  exited: Promise<number | null>;
-  /** `http://127.0.0.1:PORT/metrics` when it serves its metrics. */
-  metricsUrl: string | undefined;
-}
-
-/** What a Herald process is given beyond the queue and SES: its store, an HTTP port for metrics. */
-interface HeraldExtras {
-  storeUrl?: string | undefined;
-  httpPort?: number | undefined;
-}
 
 /**
  * V8 lets garbage pile up to a heap limit sized from the machine's memory (about 4 GB here), so
@@ -133,6 +122,7 @@ try {
     `${JSON.stringify({ benchmark: 'backlog', node: process.version, sqsLatencyMs: SQS_LATENCY_MS, events: EVENTS, quick, results, store: { rounds: STORE_ROUNDS, totals: storeTotals, runs: storeRuns }, time: new Date().toISOString() }, null, 2)}\n`,
   );
 } finally {
+  await killLeftovers();
   await served.close();
   await postgres?.stop();
   rmSync(work, { recursive: true, force: true });
@@ -181,7 +171,7 @@ function totals(store: StoreName, runs: readonly StoreRun[]) {
 
 /** Herald's RSS after starting on an empty queue and polling it for two seconds (one when quick). */
 async function idleRss(nodeArgs: string[]): Promise<{ rssMb: number }> {
-  const herald = startHerald('idle', nodeArgs);
+  const herald = startHerald({ work, endpoint: served.endpoint }, 'idle', nodeArgs);
   await herald.startedAt;
   await sleep(quick ? 1_000 : 2_000);
   const rssMb = statusKb(herald.child.pid as number, 'VmRSS') / 1024;
@@ -201,24 +191,13 @@ async function drain(queue: string, n: number, nodeArgs: string[], extras: Heral
     });
     served.sqs.enqueue(queueUrl, encodeEvent(event));
   }
-  const herald = startHerald(queue, nodeArgs, extras);
-  const pid = herald.child.pid as number;
-  const startedAt = await herald.startedAt;
-  const cpuAtStart = cpuMs(pid);
-  let peakSampledKb = 0;
-  const sampler = setInterval(() => {
-    peakSampledKb = Math.max(peakSampledKb, statusKb(pid, 'VmRSS'));
-  }, 50);
-  const deadline = Date.now() + TIMEOUT_MS;
-  while (herald.deliveries.size < n || served.sqs.size(queueUrl) > 0) {
-    if (Date.now() > deadline) throw new Error(`only ${herald.deliveries.size} of ${n} delivered in ${TIMEOUT_MS} ms`);
-    if (herald.child.exitCode !== null) throw new Error(`herald exited with ${herald.child.exitCode}`);
-    await sleep(20);
-  }
-  const seconds = (performance.now() - startedAt) / 1000;
-  const cpuUsed = cpuMs(pid) - cpuAtStart;
-  clearInterval(sampler);
-  const peakRssKb = statusKb(pid, 'VmHWM');
+  const herald = startHerald({ work, endpoint: served.endpoint }, queue, nodeArgs, extras);
+  const measured = await measureDrain(
+    herald,
+    () => herald.deliveries.size >= n && served.sqs.size(queueUrl) === 0,
+    () => `only ${herald.deliveries.size} of ${n} delivered`,
+    TIMEOUT_MS,
+  );
   // Read after the CPU: the scrape costs Herald a little. Every message is deleted by now, and a
   // message is deleted only once its deliveries are recorded, so every store write is counted.
   const storeRoundTrips = herald.metricsUrl ? await roundTripsOf(herald.metricsUrl, extras.storeUrl) : undefined;
@@ -227,101 +206,14 @@ async function drain(queue: string, n: number, nodeArgs: string[], extras: Heral
   for (const count of herald.deliveries.values()) duplicates += count - 1;
   return {
     events: n,
-    seconds,
-    eventsPerSecond: n / seconds,
+    seconds: measured.seconds,
+    eventsPerSecond: n / measured.seconds,
     lost: n - herald.deliveries.size,
     sesCalls: served.emailsSent() - emailsBefore,
     duplicates,
-    peakRssMb: Math.max(peakRssKb, peakSampledKb) / 1024,
-    cpuMsPer1000: (cpuUsed / n) * 1000,
+    peakRssMb: measured.peakRssKb / 1024,
+    cpuMsPer1000: (measured.cpuMs / n) * 1000,
     sqsCallsPer1000: ((served.sqs.totalCalls() - callsBefore) / n) * 1000,
     storeRoundTrips,
   };
-}
-
-/**
- * `herald_store_round_trips_total` from Herald's metrics: there with a store, absent without one
- * (either way round fails the run, since the table would then compare the wrong things).
- */
-async function roundTripsOf(metricsUrl: string, storeUrl: string | undefined): Promise<number | undefined> {
-  const text = await (await fetch(metricsUrl)).text();
-  const match = /^herald_store_round_trips_total (\d+)$/m.exec(text);
-  if (storeUrl && !match) throw new Error(`herald_store_round_trips_total not served with store ${storeUrl}`);
-  if (!storeUrl && match) throw new Error('herald_store_round_trips_total served without a store');
-  return match ? Number(match[1]) : undefined;
-}
-
-function startHerald(name: string, variantArgs: string[], extras: HeraldExtras = {}): HeraldProcess {
-  const configFile = join(work, `${name}.yaml`);
-  writeFileSync(
-    configFile,
-    `notifications:
-  type: aws
-  aws: { region: us-east-1 }
-  publisher: { topicName: "arn:aws:sns:us-east-1:000000000000:${name}" }
-  processor: { queueName: ${name}, accountId: "000000000000" }
-  emailer: { sender: herald@example.com }
-herald:
-  aws: { endpoint: "${served.endpoint}", waitTimeSeconds: 1 }
-${extras.storeUrl ? `  store: { url: ${JSON.stringify(extras.storeUrl)} }\n` : ''}${extras.httpPort ? `  http: { listen: "127.0.0.1:${extras.httpPort}" }\n` : ''}`,
-  );
-  // HERALD_BENCH_NODE_ARGS: more node flags for the Herald process, e.g. --cpu-prof.
-  const nodeArgs = [...variantArgs, ...(process.env.HERALD_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)];
-  const child = spawn(process.execPath, [...nodeArgs, HERALD, 'run', '--config', configFile], {
-    env: {
-      ...process.env,
-      AWS_ACCESS_KEY_ID: 'bench',
-      AWS_SECRET_ACCESS_KEY: 'bench',
-      AWS_REGION: 'us-east-1',
-      NODE_OPTIONS: '',
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const deliveries = new Map<string, number>();
-  let started: (at: number) => void = () => {};
-  const startedAt = new Promise<number>((resolve) => {
-    started = resolve;
-  });
-  const lastLines: string[] = [];
-  createInterface({ input: child.stderr as NodeJS.ReadableStream }).on('line', (line) => {
-    lastLines.push(line);
-    if (lastLines.length > 5) lastLines.shift();
-    let entry: { msg?: string; eventId?: string };
-    try {
-      entry = JSON.parse(line);
-    } catch {
-      return;
-    }
-    if (entry.msg === 'email delivered' && entry.eventId) {
-      deliveries.set(entry.eventId, (deliveries.get(entry.eventId) ?? 0) + 1);
-    } else if (entry.msg === 'herald processor started') {
-      started(performance.now());
-    }
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const exitedEarly = exited.then((code) => {
-    throw new Error(`herald ${name} exited with ${code} before it started: ${lastLines.join('\n')}`);
-  });
-  exitedEarly.catch(() => {});
-  const metricsUrl = extras.httpPort ? `http://127.0.0.1:${extras.httpPort}/metrics` : undefined;
-  return { child, deliveries, startedAt: Promise.race([startedAt, exitedEarly]), exited, metricsUrl };
-}
-
-/** SIGTERM: Herald drains what it holds and exits 0. */
-async function stop(herald: HeraldProcess): Promise<void> {
-  herald.child.kill('SIGTERM');
-  const code = await herald.exited;
-  if (code !== 0) throw new Error(`herald exited with ${code} on SIGTERM`);
-}
-
-function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
-  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return match ? Number(match[1]) : 0;
-}
-
-/** User + system CPU of a process so far, in ms (/proc/PID/stat fields 14 and 15, in clock ticks). */
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return (ticks / 100) * 1000;
 }
