@@ -120,7 +120,7 @@ notifications:
     body: "<p>{{ workflow.nme }} {{#if error}}{{ eror }}{{/if}}</p>"
 herald:
   channels:
-    team: { type: webhook, url: "http://127.0.0.1:1/hook", body: { run: "{{ execution }}" } }
+    team: { type: webhook, url: "http://127.0.0.1:1/hook", body: { run: "{{ executon.name }}" } }
 `);
     expect(problems).toHaveLength(3);
     expect(problems[0]).toMatch(
@@ -129,7 +129,7 @@ herald:
     expect(problems[1]).toMatch(
       /^notifications\.emailer\.body: unknown placeholders \{\{ workflow\.nme \}\}, \{\{ eror \}\}/,
     );
-    expect(problems[2]).toMatch(/^herald\.channels\.team\.body\.run: unknown placeholder \{\{ execution \}\}/);
+    expect(problems[2]).toMatch(/^herald\.channels\.team\.body\.run: unknown placeholder \{\{ executon\.name \}\}/);
   });
 
   it('accepts every name of the template context, helpers, labels and names inside each/with blocks', () => {
