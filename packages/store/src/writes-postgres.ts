@@ -92,7 +92,11 @@ const FOLD_JOIN = `with existing as (
     where d.event_id = $1 and d.destination = $2),
   joined as (
     update digests set members = members + 1, updated_at = ${POSTGRES_NOW},
-      due_at = case when members + 1 >= max_members then least(due_at, ${POSTGRES_NOW}) else due_at end
+      due_at = case when members + 1 >= max_members then least(due_at, ${POSTGRES_NOW}) else due_at end,
+      -- The event that fills a digest closes it: the next one opens the group's next digest.
+      status = case when members + 1 >= max_members then 'closed' else status end,
+      closed_at = case when members + 1 >= max_members then ${POSTGRES_NOW} else closed_at end,
+      next_try_at = case when members + 1 >= max_members then ${POSTGRES_NOW} else next_try_at end
     where group_key = $3 and status = 'open' and not exists (select 1 from existing)
     returning id),
   member as (
@@ -115,10 +119,12 @@ const FOLD_JOIN = `with existing as (
 const FOLD_OPEN = `with clock as (select ${POSTGRES_NOW} as now),
   opened as (
     insert into digests (id, group_key, rule, destination, label, target, group_values, window_ms, max_members,
-      status, members, opened_at, due_at, updated_at, opener_event_id, opener_event, kind)
-    select $5, $3, $6, $2, $7, $8, $9, $10::bigint, $11::integer, 'open', $12::integer, now,
+      status, members, opened_at, due_at, updated_at, opener_event_id, opener_event, kind, closed_at, next_try_at)
+    select $5, $3, $6, $2, $7, $8, $9, $10::bigint, $11::integer,
+      case when $12::integer >= $11::integer then 'closed' else 'open' end, $12::integer, now,
       case when $12::integer >= $11::integer then now else now + $10::bigint end, now,
-      case when $13::boolean then $1 end, case when $13::boolean then $4 end, $14
+      case when $13::boolean then $1 end, case when $13::boolean then $4 end, $14,
+      case when $12::integer >= $11::integer then now end, case when $12::integer >= $11::integer then now end
     from clock
     on conflict (group_key) where status = 'open' do nothing
     returning id),
@@ -225,14 +231,14 @@ export class PostgresWrites implements DeliveryWrites {
     const { eventId, destination, join } = request;
     for (let tries = 0; tries < FOLD_TRIES; tries++) {
       const { rows } = await this.run<{ existing_id: string | null; opener: string | null; joined_id: string | null }>(
-        'herald_fold_join_v1',
+        'herald_fold_join_v2',
         FOLD_JOIN,
         [eventId, destination, join.groupKey, join.event],
       );
       const [row] = rows;
       if (row?.existing_id) return { digestId: row.existing_id, role: row.opener === eventId ? 'first' : 'held' };
       if (row?.joined_id) return { digestId: row.joined_id, role: 'held' };
-      const opened = await this.run<{ opened_id: string | null }>('herald_fold_open_v2', FOLD_OPEN, [
+      const opened = await this.run<{ opened_id: string | null }>('herald_fold_open_v3', FOLD_OPEN, [
         eventId,
         destination,
         join.groupKey,

@@ -186,13 +186,19 @@ function foldStatements(db: Sqlite.Database): FoldStatements {
   return {
     existing: db.prepare(`select d.digest_id, g.opener_event_id from deliveries d join digests g on g.id = d.digest_id
       where d.event_id = ? and d.destination = ?`),
+    // The event that fills a digest closes it: the next one opens the group's next digest.
     join: db.prepare(`update digests set members = members + 1, updated_at = ${now},
-        due_at = case when members + 1 >= max_members then min(due_at, ${now}) else due_at end
+        due_at = case when members + 1 >= max_members then min(due_at, ${now}) else due_at end,
+        status = case when members + 1 >= max_members then 'closed' else status end,
+        closed_at = case when members + 1 >= max_members then ${now} else closed_at end,
+        next_try_at = case when members + 1 >= max_members then ${now} else next_try_at end
       where group_key = ? and status = 'open' returning id`),
     open: db.prepare(`insert into digests (id, group_key, rule, destination, label, target, group_values, window_ms,
-        max_members, status, members, opened_at, due_at, updated_at, opener_event_id, opener_event, kind)
-      values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'open', ?10, ${now},
-        case when ?10 >= ?9 then ${now} else ${now} + ?8 end, ${now}, ?11, ?12, ?13)
+        max_members, status, members, opened_at, due_at, updated_at, opener_event_id, opener_event, kind,
+        closed_at, next_try_at)
+      values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, case when ?10 >= ?9 then 'closed' else 'open' end, ?10, ${now},
+        case when ?10 >= ?9 then ${now} else ${now} + ?8 end, ${now}, ?11, ?12, ?13,
+        case when ?10 >= ?9 then ${now} end, case when ?10 >= ?9 then ${now} end)
       on conflict (group_key) where status = 'open' do nothing returning id`),
     member: db.prepare(`insert into digest_events (digest_id, event_id, event, joined_at)
       values (?, ?, ?, ${now}) on conflict do nothing`),

@@ -567,17 +567,24 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
       expect(await a.dueDigests(10)).toEqual([short.digestId]);
       expect((await claimAndFold(b, 'full-2', { max: 2, groupKey: 'full' })).digestId).toBe(full.digestId);
       expect((await a.dueDigests(10)).sort()).toEqual([short.digestId, full.digestId].sort());
-
-      // Closed: nobody joins it any more; the next event opens the group's next digest.
-      await a.closeDigest(full.digestId);
-      await b.closeDigest(full.digestId);
+      // The event that filled it closed it: nobody joins it any more, the next event opens the
+      // group's next digest, and closing it again changes nothing.
+      expect((await a.digest(full.digestId))?.status).toBe('closed');
       const next = await claimAndFold(b, 'full-3', { max: 2, groupKey: 'full' });
       expect(next.digestId).not.toBe(full.digestId);
+      await a.closeDigest(full.digestId);
       expect((await a.digest(full.digestId))?.members).toBe(2);
       expect((await a.digest(full.digestId))?.status).toBe('closed');
+      // A digest of one is full when it opens.
+      const single = await claimAndFold(a, 'one-1', { max: 1, groupKey: 'one' });
+      expect((await a.digest(single.digestId))?.status).toBe('closed');
+      expect((await claimAndFold(a, 'one-2', { max: 1, groupKey: 'one' })).digestId).not.toBe(single.digestId);
 
       // A failed send comes back after its delay; a finished digest never does.
       await a.retryDigest(full.digestId, LONG);
+      for (const id of (await a.dueDigests(10)).filter((id) => id !== short.digestId)) {
+        await a.finishDigest(id, 'sent');
+      }
       await a.closeDigest(short.digestId);
       expect(await a.dueDigests(10)).toEqual([short.digestId]);
       await a.finishDigest(short.digestId, 'sent');
