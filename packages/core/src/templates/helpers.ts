@@ -45,6 +45,8 @@ export const templateHelpers: Record<string, HelperDelegate> = {
   truncate: (value: unknown, max: unknown) => {
     const text = String(value ?? '');
     const limit = typeof max === 'number' ? max : 200;
-    return text.length > limit ? `${text.slice(0, Math.max(0, limit - 1))}…` : text;
+    if (text.length <= limit) return text;
+    // A value escaped before rendering (Slack's &amp; &lt; &gt;) is never cut inside an entity.
+    return `${text.slice(0, Math.max(0, limit - 1)).replace(/&[a-z]{0,4}$/, '')}…`;
   },
 };

@@ -1,7 +1,13 @@
 import { fileURLToPath } from 'node:url';
 import { sampleEvent, TemplateError } from '@herald/core';
 import { CONFIG_DEFAULTS, compileConfigTemplates, loadConfigFile } from '@herald/core/config';
-import { buildTemplateContext, cleanSubject, htmlToText, TemplateRenderer } from '@herald/core/templates';
+import {
+  buildTemplateContext,
+  cleanSubject,
+  htmlToText,
+  TemplateRenderer,
+  templateHelpers,
+} from '@herald/core/templates';
 import { describe, expect, it } from 'vitest';
 
 const flyteSubject = 'Notice: Execution "{{ workflow.name }}" has {{ phase }} in "{{ domain }}".';
@@ -136,6 +142,14 @@ describe('templates', () => {
     const html =
       '{{upper phase}} {{formatDuration durationMs}} {{formatDate event.time}} {{default labels.owner "nobody"}} {{truncate errorMessage 8}}';
     expect(render('x', html).html).toBe('FAILED 2m 2026-11-21 10:00:00 UTC nobody divisio…');
+  });
+
+  it('never cut an escaped value inside an entity', () => {
+    const truncate = templateHelpers.truncate as (value: unknown, max: unknown) => string;
+    expect(truncate('a &amp; b', 4)).toBe('a …');
+    expect(truncate('a &lt;tag&gt;', 6)).toBe('a …');
+    expect(truncate('a &amp; b', 8)).toBe('a &amp;…');
+    expect(truncate('fits', 8)).toBe('fits');
   });
 
   it('offer partials in HTML and text', () => {
