@@ -65,30 +65,19 @@ export class PagerDutyChannel implements Channel {
         ? PagerDutyChannel.dedupKey(event)
         : PagerDutyChannel.digestDedupKey(options.incidentKey);
     const summary = this.summary(context).slice(0, 1024);
-    const payload =
-      action === 'trigger'
-        ? {
-            routing_key: this.routingKey,
-            event_action: action,
-            dedup_key: dedupKey,
-            payload: {
-              summary,
-              source: `${event.execution.project}/${event.execution.domain}`,
-              severity: this.config.severity ?? 'error',
-              timestamp: event.time,
-              component: event.workflow?.name,
-              custom_details: {
-                execution: event.execution,
-                phase: event.phase,
-                error: event.error,
-                url: event.url,
-                labels: event.labels,
-              },
-            },
-            ...(event.url ? { links: [{ href: event.url, text: 'Execution' }] } : {}),
-          }
-        : { routing_key: this.routingKey, event_action: action, dedup_key: dedupKey };
-    return this.request(payload, `${action} ${dedupKey}: ${summary}`);
+    return this.alert(action, dedupKey, summary, {
+      source: `${event.execution.project}/${event.execution.domain}`,
+      timestamp: event.time,
+      component: event.workflow?.name,
+      custom_details: {
+        execution: event.execution,
+        phase: event.phase,
+        error: event.error,
+        url: event.url,
+        labels: event.labels,
+      },
+      links: event.url ? [{ href: event.url, text: 'Execution' }] : undefined,
+    });
   }
 
   /**
@@ -108,27 +97,43 @@ export class PagerDutyChannel implements Channel {
     const dedupKey =
       overdue && first ? PagerDutyChannel.dedupKey(first) : PagerDutyChannel.digestDedupKey(digest.incidentKey);
     const summary = digest.subject(context).slice(0, 1024);
+    return this.alert(action, dedupKey, summary, {
+      source: first ? `${first.execution.project}/${first.execution.domain}` : 'herald',
+      timestamp: context.closedAt,
+      custom_details: {
+        kind: digest.kind,
+        count: context.count,
+        phases: context.phases,
+        rule: context.rule,
+        group: context.group,
+        executions: context.listed.map((e) => `${e.project}/${e.domain}/${e.name} ${e.phaseName}`),
+        more: context.more,
+      },
+    });
+  }
+
+  /** One Events API v2 request: a trigger with its payload (and links), or a resolve of the key. */
+  private alert(
+    action: 'trigger' | 'resolve',
+    dedupKey: string,
+    summary: string,
+    trigger: {
+      source: string;
+      timestamp: string | undefined;
+      component?: string | undefined;
+      custom_details: Record<string, unknown>;
+      links?: { href: string; text: string }[] | undefined;
+    },
+  ): PreparedRequest {
+    const { links, ...details } = trigger;
     const payload =
       action === 'trigger'
         ? {
             routing_key: this.routingKey,
             event_action: action,
             dedup_key: dedupKey,
-            payload: {
-              summary,
-              source: first ? `${first.execution.project}/${first.execution.domain}` : 'herald',
-              severity: this.config.severity ?? 'error',
-              timestamp: context.closedAt,
-              custom_details: {
-                kind: digest.kind,
-                count: context.count,
-                phases: context.phases,
-                rule: context.rule,
-                group: context.group,
-                executions: context.listed.map((e) => `${e.project}/${e.domain}/${e.name} ${e.phaseName}`),
-                more: context.more,
-              },
-            },
+            payload: { summary, ...details, severity: this.config.severity ?? 'error' },
+            ...(links ? { links } : {}),
           }
         : { routing_key: this.routingKey, event_action: action, dedup_key: dedupKey };
     return this.request(payload, `${action} ${dedupKey}: ${summary}`);

@@ -459,71 +459,60 @@ export class KyselyDeliveryStore implements DeliveryStore {
   async purge(before: Date): Promise<number> {
     this.assertOpen();
     const cutoff = before.getTime();
+    const batch = PURGE_BATCH;
     let total = 0;
-    // Small statements with a pause between: claims and settlements get the database (and,
-    // for SQLite, the one connection) between batches.
+    total += await this.inBatches(
+      () => sql`delete from deliveries where (event_id, destination) in (
+        select event_id, destination from deliveries where updated_at < ${cutoff} limit ${batch})`,
+    );
+    total += await this.inBatches(
+      () => sql`delete from messages where event_id in (
+        select event_id from messages where kept_at < ${cutoff} limit ${batch})`,
+    );
+    total += await this.inBatches(
+      () => sql`delete from undecodable where received_at in (
+        select received_at from undecodable where received_at < ${cutoff} order by received_at limit ${batch})`,
+    );
+    // Digests done before the cutoff (open and closed ones are still to be sent), their events first.
     for (;;) {
-      const result = await sql`delete from deliveries where (event_id, destination) in (
-          select event_id, destination from deliveries where updated_at < ${cutoff} limit ${PURGE_BATCH})`.execute(
-        this.db,
-      );
-      const deleted = Number(result.numAffectedRows ?? 0);
-      total += deleted;
-      if (deleted < PURGE_BATCH) break;
+      const done = await this.db
+        .selectFrom('digests')
+        .select('id')
+        .where('updated_at', '<', cutoff)
+        .where('status', 'not in', ['open', 'closed'])
+        .limit(batch)
+        .execute();
+      const ids = done.map((row) => row.id);
+      if (ids.length === 0) break;
+      await this.db.deleteFrom('digest_events').where('digest_id', 'in', ids).execute();
+      total += Number((await this.db.deleteFrom('digests').where('id', 'in', ids).executeTakeFirst()).numDeletedRows);
+      if (ids.length < batch) break;
       await new Promise((resolve) => setImmediate(resolve));
     }
-    for (;;) {
-      const result = await sql`delete from messages where event_id in (
-          select event_id from messages where kept_at < ${cutoff} limit ${PURGE_BATCH})`.execute(this.db);
-      const deleted = Number(result.numAffectedRows ?? 0);
-      total += deleted;
-      if (deleted < PURGE_BATCH) break;
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-    for (;;) {
-      const result = await sql`delete from undecodable where received_at in (
-          select received_at from undecodable where received_at < ${cutoff} order by received_at limit ${PURGE_BATCH})`.execute(
-        this.db,
-      );
-      const deleted = Number(result.numAffectedRows ?? 0);
-      total += deleted;
-      if (deleted < PURGE_BATCH) break;
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-    // Digests done before the cutoff, with their events.
-    for (;;) {
-      const result = await sql`delete from digests where id in (
-          select id from digests where updated_at < ${cutoff} and status not in ('open', 'closed') limit ${PURGE_BATCH})`.execute(
-        this.db,
-      );
-      const deleted = Number(result.numAffectedRows ?? 0);
-      total += deleted;
-      if (deleted < PURGE_BATCH) break;
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-    for (;;) {
-      const result = await sql`delete from digest_events where (digest_id, event_id) in (
-          select e.digest_id, e.event_id from digest_events e left join digests d on d.id = e.digest_id
-          where d.id is null limit ${PURGE_BATCH})`.execute(this.db);
-      const deleted = Number(result.numAffectedRows ?? 0);
-      total += deleted;
-      if (deleted < PURGE_BATCH) break;
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-    for (;;) {
-      const result = await sql`delete from once_keys where once_key in (
-          select once_key from once_keys where created_at < ${cutoff} limit ${PURGE_BATCH})`.execute(this.db);
-      const deleted = Number(result.numAffectedRows ?? 0);
-      total += deleted;
-      if (deleted < PURGE_BATCH) break;
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-    // Rate counters of periods long over: one row per destination and period, few.
+    total += await this.inBatches(
+      () => sql`delete from once_keys where once_key in (
+        select once_key from once_keys where created_at < ${cutoff} limit ${batch})`,
+    );
+    // Rate counters of periods long over, and silences that ended: few, one statement each.
     await sql`delete from rate_counters where window_start < ${cutoff}`.execute(this.db);
-    // Silences that ended before the cutoff: few, one statement.
     const result = await sql`delete from silences where ends_at < ${cutoff}`.execute(this.db);
     total += Number(result.numAffectedRows ?? 0);
     return total;
+  }
+
+  /**
+   * Runs a delete of at most {@link PURGE_BATCH} rows until one deletes fewer, with a pause
+   * between: claims and settlements get the database (and, for SQLite, the one connection)
+   * between batches. Returns the rows deleted.
+   */
+  private async inBatches(statement: () => RawBuilder<unknown>): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const deleted = Number((await statement().execute(this.db)).numAffectedRows ?? 0);
+      total += deleted;
+      if (deleted < PURGE_BATCH) return total;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   }
 
   keepMessage(message: KeptMessage): Promise<void> {

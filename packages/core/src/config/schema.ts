@@ -240,7 +240,10 @@ export const ruleSchema = z
     rateLimit: z
       .object({
         max: intLike(1, 1_000_000),
-        per: durationText.refine((v) => (parseDuration(v) ?? 0) >= 1_000, 'expected at least 1s'),
+        per: durationText.refine((v) => {
+          const ms = parseDuration(v);
+          return ms === undefined || (ms >= 1_000 && ms <= 7 * 86_400_000);
+        }, 'expected a period from 1s to 7d'),
       })
       .strict()
       .optional(),

@@ -592,6 +592,22 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
       expect((await a.digest(short.digestId))?.status).toBe('sent');
     });
 
+    it('purges digests that are done with their events, send-once keys and rate counters; never an open digest', async () => {
+      const [a] = await pair();
+      const sent = await claimAndFold(a, 'purge-1', { groupKey: 'sent' });
+      const open = await claimAndFold(a, 'purge-2', { groupKey: 'open' });
+      await a.closeDigest(sent.digestId);
+      await a.finishDigest(sent.digestId, 'sent');
+      expect((await a.once(delivery('purge-3'), { key: 'k', value: 'v' })).first).toBe(true);
+      expect((await a.takeToken('channel:oncall', 1, LONG)).allowed).toBe(true);
+      expect(await a.purge(new Date(Date.now() + 60_000))).toBeGreaterThan(0);
+      expect(await a.digest(sent.digestId)).toBeUndefined();
+      expect((await a.digest(open.digestId))?.events).toHaveLength(1);
+      // The key and the token are gone with them: both are free again.
+      expect((await a.once(delivery('purge-4'), { key: 'k', value: 'v' })).first).toBe(true);
+      expect((await a.takeToken('channel:oncall', 1, LONG)).allowed).toBe(true);
+    });
+
     it('lets exactly one digest open when two replicas fold the same group at once', async () => {
       const [a, b] = await pair();
       const ids = Array.from({ length: 40 }, (_, i) => `race-fold-${i}`);
