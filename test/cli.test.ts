@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RenderedDelivery, RenderedRequest } from '@herald/cli';
@@ -437,5 +437,72 @@ describe('herald deliveries (the sandbox keeps its log in its outbox directory)'
     const result = await herald(['deliveries', 'list', '--config', file]);
     expect(result.status).toBe(2);
     expect(result.stderr).toContain('keeps no delivery log: set herald.store.url');
+  });
+});
+
+describe('storm control in the sandbox (examples/storm-control.yaml)', () => {
+  /** The example, copied so that its outbox (`../outbox`) and delivery log land in this test's directory. */
+  async function stormConfig(): Promise<string> {
+    const file = join(dir, 'conf', 'storm-control.yaml');
+    await mkdir(join(dir, 'conf'));
+    await writeFile(file, await readFile(example('storm-control.yaml'), 'utf8'));
+    return file;
+  }
+
+  it('renders which deliveries fold, which are suppressed, the digest and the still-running alert', async () => {
+    const result = await herald([
+      'render',
+      '--config',
+      example('storm-control.yaml'),
+      '--event',
+      example('events/storm.jsonl'),
+      '--json',
+    ]);
+    expect(result.status).toBe(0);
+    const rendered = JSON.parse(result.stdout) as RenderedDelivery[];
+    const roles = rendered.map((r) => r.digest?.role ?? (r.suppressed ? 'suppressed' : 'sent'));
+    expect(roles.filter((role) => role === 'first')).toHaveLength(1);
+    expect(roles.filter((role) => role === 'held')).toHaveLength(5);
+    expect(roles.filter((role) => role === 'suppressed')).toHaveLength(1);
+    const digest = rendered.find((r) => r.digest?.role === 'digest');
+    expect(digest).toMatchObject({
+      channel: 'email',
+      subject: '[Herald] 5 notifications: 5 FAILED (project=flytesnacks domain=development)',
+    });
+    const alert = rendered.find((r) => r.digest?.role === 'watch');
+    expect(alert).toMatchObject({ subject: '[Herald] etl/production/nightly-0427 still RUNNING after 2h' });
+  });
+
+  it('sends the first failure and one nightly email, holds the rest in the log, and watches the running job', async () => {
+    const config = await stormConfig();
+    const ran = await herald([
+      'run',
+      '--config',
+      config,
+      '--publish',
+      example('events/storm.jsonl'),
+      '--exit-when-idle',
+    ]);
+    expect(ran.status).toBe(0);
+    expect(ran.stdout).toContain('2 emails delivered');
+    expect(ran.stdout).toContain('5 folded into 1 digest');
+    const emails = (await readdir(join(dir, 'outbox'))).filter((name) => name.endsWith('.eml'));
+    expect(emails).toHaveLength(2);
+
+    const digests = JSON.parse((await herald(['digests', 'list', '--config', config, '--json'])).stdout) as {
+      kind: string;
+      status: string;
+      members: number;
+    }[];
+    // nightly-0427 is watched; nightly-0426 ended before any start of it arrived: recorded met.
+    expect(digests.map((d) => [d.kind, d.status, d.members]).sort()).toEqual([
+      ['digest', 'open', 5],
+      ['overdue', 'met', 1],
+      ['overdue', 'open', 1],
+    ]);
+    const suppressed = await herald(['deliveries', 'list', '--config', config, '--status', 'suppressed']);
+    expect(suppressed.stdout).toContain("sent once per 'nightly-0426-failed'");
+    const folded = await herald(['deliveries', 'list', '--config', config, '--status', 'folded', '--json']);
+    expect(JSON.parse(folded.stdout)).toHaveLength(5);
   });
 });

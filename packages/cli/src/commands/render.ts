@@ -37,6 +37,8 @@ interface RenderedBase {
     role: 'held' | 'first' | 'digest' | 'watch' | 'watch-ended';
     count?: number;
   };
+  /** Not sent: its `oncePer` value was sent for an event rendered before it. */
+  suppressed?: { rule: string; value: string; sentFor: string };
 }
 
 /** A delivery that could not be rendered: where it would go, and why not. */
@@ -83,8 +85,10 @@ async function renderWith(
   // No emailer is built (it would need its secrets): emails are rendered, never sent.
   const parts = { config, templates, emailer: undefined, channels, codeRules: [] };
   const out: Rendered[] = [];
-  // The digests the events fold into, as if they all arrived within one window.
+  // The digests the events fold into, as if they all arrived within one window; the send-once
+  // keys they take, as if the log held none before.
   const digests = new Map<string, PendingDigest>();
+  const sentOnce = new Map<string, string>();
   for (const event of events) {
     out.push(...(await renderWatches(event, config, parts)));
     const destinations = routeEvent(event, config, channels);
@@ -96,7 +100,19 @@ async function renderWith(
       const { headline, ...target } = delivery.target;
       let title = `${headline} (${destination.origins.join(', ')})`;
       const { once, rateLimit } = bound[index] ?? {};
-      if (once) title += `; once per '${once.key.value}' (rule ${once.rule})`;
+      if (once) {
+        title += `; once per '${once.key.value}' (rule ${once.rule})`;
+        const sentFor = sentOnce.get(once.key.key);
+        if (sentFor !== undefined) {
+          const note = `suppressed: sent once per '${once.key.value}', for event ${sentFor}`;
+          out.push({
+            delivery: { ...base, ...target, held: note, suppressed: { rule: once.rule, value: once.key.value, sentFor } },
+            lines: [title, note],
+          });
+          continue;
+        }
+        sentOnce.set(once.key.key, event.id);
+      }
       if (rateLimit) {
         title += `; at most ${rateLimit.max} per ${formatDurationText(rateLimit.perMs)}, the rest in a digest (rule ${rateLimit.rule})`;
       }
@@ -251,9 +267,12 @@ export function formatDeliveries(rendered: Rendered[], events: ExecutionEvent[])
   const lines: string[] = [];
   for (const event of events) {
     const mine = rendered.filter((r) => r.delivery.eventId === event.id);
+    const deliveries = mine.filter((r) => !r.delivery.digest?.role.startsWith('watch')).length;
+    const watches = mine.length - deliveries;
     const { project, domain, name } = event.execution;
     lines.push(
-      `Event ${event.id}: ${project}/${domain}/${name} ${event.phase} -> ${mine.length} deliver${mine.length === 1 ? 'y' : 'ies'}`,
+      `Event ${event.id}: ${project}/${domain}/${name} ${event.phase} -> ${deliveries} deliver${deliveries === 1 ? 'y' : 'ies'}` +
+        (watches > 0 ? `, ${watches} watch${watches === 1 ? '' : 'es'} of expect` : ''),
     );
     for (const r of mine) lines.push('', ...r.lines.map((line) => `  ${line}`));
     lines.push('');
