@@ -106,7 +106,12 @@ async function renderWith(
         if (sentFor !== undefined) {
           const note = `suppressed: sent once per '${once.key.value}', for event ${sentFor}`;
           out.push({
-            delivery: { ...base, ...target, held: note, suppressed: { rule: once.rule, value: once.key.value, sentFor } },
+            delivery: {
+              ...base,
+              ...target,
+              held: note,
+              suppressed: { rule: once.rule, value: once.key.value, sentFor },
+            },
             lines: [title, note],
           });
           continue;
