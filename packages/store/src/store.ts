@@ -36,6 +36,7 @@ import {
   type ClaimRequest,
   type ClaimResult,
   type DeliveryWrites,
+  type FoldRequest,
   type KeptRow,
   keyOf,
   SETTLED,
@@ -76,6 +77,8 @@ export class KyselyDeliveryStore implements DeliveryStore {
   private readonly claims: TickBatcher<Write, Claim | undefined>;
   /** Settlements and kept messages, gathered for a few milliseconds: one transaction, or a statement of each kind. */
   private readonly records: TickBatcher<Write, Claim | undefined>;
+  /** Folds into digests asked for together: one transaction (SQLite), or at once on the pool. */
+  private readonly folds: TickBatcher<FoldRequest, FoldResult>;
   private closed = false;
 
   constructor(
@@ -101,6 +104,13 @@ export class KyselyDeliveryStore implements DeliveryStore {
       backend === 'sqlite' ? 'microtask' : 0,
     );
     this.records = new TickBatcher((writes) => this.writeBatch(writes), MAX_BATCH, 1, RECORD_DELAY_MS);
+    // A fold follows its claim's answer, so the folds of one claim batch come together.
+    this.folds = new TickBatcher(
+      (requests) => this.writes.fold(requests),
+      MAX_BATCH,
+      concurrency,
+      backend === 'sqlite' ? 'microtask' : 0,
+    );
   }
 
   get roundTrips(): number {
@@ -178,7 +188,7 @@ export class KyselyDeliveryStore implements DeliveryStore {
     this.assertOpen();
     const { eventId, destination, label } = delivery;
     const newDigestId = `dig-${randomBytes(6).toString('hex')}`;
-    const result = await this.writes.fold({ eventId, destination, label, join, newDigestId });
+    const result = await this.folds.submit({ eventId, destination, label, join, newDigestId });
     // Folded: settled in the store, so this store's claim on it is over.
     if (result.role === 'held') this.held.delete(keyOf(eventId, destination));
     return result;
@@ -534,7 +544,7 @@ export class KyselyDeliveryStore implements DeliveryStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.all([this.claims.drained(), this.records.drained()]);
+    await Promise.all([this.claims.drained(), this.records.drained(), this.folds.drained()]);
     await this.writes.close();
     await this.db.destroy();
   }

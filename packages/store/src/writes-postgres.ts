@@ -226,8 +226,28 @@ export class PostgresWrites implements DeliveryWrites {
     await this.run('herald_keep_v2', KEEP, [JSON.stringify(rows)]);
   }
 
+  /**
+   * The folds of each group in turn (the first opens the digest the others join, rather than
+   * all finding none and racing to open it), the groups at once on the pool's connections.
+   */
+  async fold(requests: readonly FoldRequest[]): Promise<FoldResult[]> {
+    const results: FoldResult[] = new Array(requests.length);
+    const groups = new Map<string, number[]>();
+    for (const [index, request] of requests.entries()) {
+      const group = groups.get(request.join.groupKey);
+      if (group) group.push(index);
+      else groups.set(request.join.groupKey, [index]);
+    }
+    await Promise.all(
+      [...groups.values()].map(async (indices) => {
+        for (const index of indices) results[index] = await this.foldOne(requests[index] as FoldRequest);
+      }),
+    );
+    return results;
+  }
+
   /** One statement to join an open digest; when there is none, one to open it. Each is atomic. */
-  async fold(request: FoldRequest): Promise<FoldResult> {
+  private async foldOne(request: FoldRequest): Promise<FoldResult> {
     const { eventId, destination, join } = request;
     for (let tries = 0; tries < FOLD_TRIES; tries++) {
       const { rows } = await this.run<{ existing_id: string | null; opener: string | null; joined_id: string | null }>(

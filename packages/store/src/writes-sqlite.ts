@@ -68,48 +68,51 @@ export class SqliteWrites implements DeliveryWrites {
     this.fold_ = foldStatements(db);
   }
 
-  async fold(request: FoldRequest): Promise<FoldResult> {
+  async fold(requests: readonly FoldRequest[]): Promise<FoldResult[]> {
+    return this.transaction(() => requests.map((request) => this.foldOne(request)));
+  }
+
+  /** One fold, inside the batch's transaction. */
+  private foldOne(request: FoldRequest): FoldResult {
     const { eventId, destination, join } = request;
     const statements = this.fold_;
-    return this.transaction(() => {
-      const existing = statements.existing.get([eventId, destination]) as
-        | { digest_id: string; opener_event_id: string | null }
-        | undefined;
-      if (existing) {
-        return { digestId: existing.digest_id, role: existing.opener_event_id === eventId ? 'first' : 'held' };
-      }
-      const held = (digestId: string): FoldResult => {
-        statements.member.run([digestId, eventId, join.event]);
-        statements.folded.run([eventId, destination, digestId]);
-        statements.finished.run([eventId, destination]);
-        return { digestId, role: 'held' };
-      };
-      // In one write transaction nothing can close or open a digest meanwhile: one pass does it.
-      for (let tries = 0; tries < FOLD_TRIES; tries++) {
-        const joined = statements.join.get([join.groupKey]) as { id: string } | undefined;
-        if (joined) return held(joined.id);
-        const opened = statements.open.get([
-          request.newDigestId,
-          join.groupKey,
-          join.rule,
-          destination,
-          request.label,
-          join.target,
-          JSON.stringify(join.group),
-          join.windowMs,
-          join.max,
-          initialMembers(join),
-          join.immediateFirst ? eventId : null,
-          join.immediateFirst ? join.event : null,
-          join.kind ?? 'digest',
-        ]) as { id: string } | undefined;
-        if (!opened) continue;
-        if (!join.immediateFirst) return held(opened.id);
-        statements.opener.run([eventId, destination, opened.id]);
-        return { digestId: opened.id, role: 'first' };
-      }
-      throw new Error(`could not join or open the digest of ${join.groupKey}`);
-    });
+    const existing = statements.existing.get([eventId, destination]) as
+      | { digest_id: string; opener_event_id: string | null }
+      | undefined;
+    if (existing) {
+      return { digestId: existing.digest_id, role: existing.opener_event_id === eventId ? 'first' : 'held' };
+    }
+    const held = (digestId: string): FoldResult => {
+      statements.member.run([digestId, eventId, join.event]);
+      statements.folded.run([eventId, destination, digestId]);
+      statements.finished.run([eventId, destination]);
+      return { digestId, role: 'held' };
+    };
+    // In one write transaction nothing can close or open a digest meanwhile: one pass does it.
+    for (let tries = 0; tries < FOLD_TRIES; tries++) {
+      const joined = statements.join.get([join.groupKey]) as { id: string } | undefined;
+      if (joined) return held(joined.id);
+      const opened = statements.open.get([
+        request.newDigestId,
+        join.groupKey,
+        join.rule,
+        destination,
+        request.label,
+        join.target,
+        JSON.stringify(join.group),
+        join.windowMs,
+        join.max,
+        initialMembers(join),
+        join.immediateFirst ? eventId : null,
+        join.immediateFirst ? join.event : null,
+        join.kind ?? 'digest',
+      ]) as { id: string } | undefined;
+      if (!opened) continue;
+      if (!join.immediateFirst) return held(opened.id);
+      statements.opener.run([eventId, destination, opened.id]);
+      return { digestId: opened.id, role: 'first' };
+    }
+    throw new Error(`could not join or open the digest of ${join.groupKey}`);
   }
 
   async write(batch: WriteBatch): Promise<ClaimResult[]> {

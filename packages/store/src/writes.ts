@@ -59,8 +59,11 @@ export interface DeliveryWrites {
    * claimed in one batch may answer either `settled` or `busy`: both are safe.
    */
   write(batch: WriteBatch): Promise<ClaimResult[]>;
-  /** Folds one claimed delivery into its digest (see `DeliveryStore.fold`), in one transaction. */
-  fold(request: FoldRequest): Promise<FoldResult>;
+  /**
+   * Folds claimed deliveries into their digests (see `DeliveryStore.fold`), one result each, in
+   * order: SQLite in one transaction, PostgreSQL a statement or two each.
+   */
+  fold(requests: readonly FoldRequest[]): Promise<FoldResult[]>;
   /** Statements or transactions sent so far. */
   readonly calls: number;
   /** Releases what the hot path holds of its own (PostgreSQL: its connections). */

@@ -608,6 +608,20 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
       expect((await a.takeToken('channel:oncall', 1, LONG)).allowed).toBe(true);
     });
 
+    it('folds deliveries asked for together in one transaction (SQLite), each at once (PostgreSQL)', async () => {
+      const [a] = await pair();
+      const ids = Array.from({ length: 40 }, (_, i) => `fold-batch-${i}`);
+      await Promise.all(ids.map((id) => a.claim(delivery(id), LONG)));
+      const before = a.roundTrips;
+      const results = await Promise.all(ids.map((id) => a.fold(delivery(id), digestJoin(id))));
+      const trips = a.roundTrips - before;
+      expect(new Set(results.map((r) => r.digestId)).size).toBe(1);
+      expect(results.every((r) => r.role === 'held')).toBe(true);
+      // SQLite: one transaction; PostgreSQL: a join each, one after the other, and an open for the first.
+      expect(trips).toBeLessThanOrEqual(backend === 'SQLite' ? 1 : ids.length + 1);
+      expect((await a.digest(results[0]?.digestId ?? ''))?.members).toBe(40);
+    });
+
     it('lets exactly one digest open when two replicas fold the same group at once', async () => {
       const [a, b] = await pair();
       const ids = Array.from({ length: 40 }, (_, i) => `race-fold-${i}`);
