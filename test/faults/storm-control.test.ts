@@ -9,8 +9,9 @@ import { randomUUID } from 'node:crypto';
 import { type ExecutionEvent, sampleEvent } from '@herald/core';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createStack } from '../helpers/aws.js';
+import { createGcpStack } from '../helpers/gcp.js';
 import { listenOnLoopback } from '../helpers/loopback.js';
-import { postgresDatabase, publishEvents, Scenario, sqsQueue, withPostgres } from './harness.js';
+import { postgresDatabase, publishEvents, pubSubQueue, Scenario, slowSmtp, sqsQueue, withPostgres } from './harness.js';
 
 const ROUTING_KEY_VAR = 'HERALD_DIGEST_TEST_ROUTING_KEY';
 
@@ -90,45 +91,64 @@ describe('storm control on one SQS queue and one PostgreSQL store', () => {
     scenario = new Scenario();
   });
 
-  it('folds 200 failures within a 30 s window into the first and one digest of 199, with two replicas', {
-    timeout: 180_000,
-  }, async () => {
-    const storeUrl = await postgresDatabase(scenario);
-    const receiver = await chatAndPager(scenario);
-    const queue = sqsQueue(
-      await createStack({ herald: receiver.herald(storeUrl, 'digest: { window: 30s, immediateFirst: true }') }),
-    );
-    await publishEvents(queue, failures(200));
-    await Promise.all([scenario.run(queue), scenario.run(queue)]);
+  /** A queue of either transport whose `herald run`s use `herald` as their config's `herald:` block. */
+  const transports = [
+    { name: 'SQS', queue: async (herald: string) => sqsQueue(await createStack({ herald })) },
+    {
+      name: 'Pub/Sub',
+      queue: async (herald: string) => {
+        // Pub/Sub asks for an emailer; nothing here sends email. Few messages in flight each,
+        // or the first replica to connect leases the whole backlog before the second starts.
+        const smtp = await slowSmtp(scenario, 0);
+        return pubSubQueue(scenario, await createGcpStack(smtp.emailServerConfig, {}, herald, { maxInFlight: 4 }));
+      },
+    },
+  ];
 
-    await waitUntil(() => receiver.slack().length >= 2, 'the digest in Slack', 120_000);
-    await waitUntil(() => queue.settled(), 'the queue to settle', 60_000);
-    await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
+  it.each(transports)(
+    'folds 200 failures within a 30 s window into the first and one digest of 199, with two replicas on $name',
+    {
+      timeout: 180_000,
+    },
+    async (transport) => {
+      const storeUrl = await postgresDatabase(scenario);
+      const receiver = await chatAndPager(scenario);
+      const queue = await transport.queue(receiver.herald(storeUrl, 'digest: { window: 30s, immediateFirst: true }'));
+      // Both replicas listen before the storm starts, so both take part.
+      await Promise.all([scenario.run(queue), scenario.run(queue)]);
+      await publishEvents(queue, failures(200));
 
-    const slack = receiver.slack();
-    expect(slack, 'Slack messages').toHaveLength(2);
-    expect(slack[0]).toContain('storm/production/storm-');
-    expect(slack[1]).toContain('199 notifications: 199 FAILED');
-    expect(slack[1]).toContain('… and 149 more');
+      await waitUntil(() => receiver.slack().length >= 2, 'the digest in Slack', 120_000);
+      await waitUntil(() => queue.settled(), 'the queue to settle', 60_000);
+      await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
 
-    // One incident: the first trigger and the digest's share the group's dedup key.
-    const pages = receiver.pagerDuty();
-    expect(pages.map((p) => p.event_action)).toEqual(['trigger', 'trigger']);
-    expect(new Set(pages.map((p) => p.dedup_key)).size).toBe(1);
-    const details = (pages[1]?.payload as { custom_details?: { count?: number } } | undefined)?.custom_details;
-    expect(details?.count).toBe(199);
+      const slack = receiver.slack();
+      expect(slack, 'Slack messages').toHaveLength(2);
+      expect(slack[0]).toContain('storm/production/storm-');
+      expect(slack[1]).toContain('199 notifications: 199 FAILED');
+      expect(slack[1]).toContain('… and 149 more');
 
-    // Nothing hidden: every folded notification is in the log with its digest, and both
-    // replicas folded some.
-    expect(
-      await count(storeUrl, `select count(*) as n from deliveries where status = 'folded' and digest_id is not null`),
-    ).toBe(2 * 199);
-    expect(await count(storeUrl, `select count(*) as n from digests where status = 'sent'`)).toBe(2);
-    expect(
-      await count(storeUrl, `select count(distinct owner) as n from attempts where outcome = 'folded'`),
-      'replicas that folded',
-    ).toBe(2);
-  });
+      // One incident: the first trigger and the digest's share the group's dedup key.
+      const pages = receiver.pagerDuty();
+      expect(pages.map((p) => p.event_action)).toEqual(['trigger', 'trigger']);
+      expect(new Set(pages.map((p) => p.dedup_key)).size).toBe(1);
+      const details = (pages[1]?.payload as { custom_details?: { count?: number } } | undefined)?.custom_details;
+      expect(details?.count).toBe(199);
+
+      // Nothing hidden: every folded notification is in the log with its digest, and both
+      // replicas folded some.
+      expect(
+        await count(storeUrl, `select count(*) as n from deliveries where status = 'folded' and digest_id is not null`),
+      ).toBe(2 * 199);
+      expect(await count(storeUrl, `select count(*) as n from digests where status = 'sent'`)).toBe(2);
+      // On SQS both replicas fold some. The Pub/Sub emulator may stream the whole backlog to
+      // the first subscriber that keeps up (folding takes a millisecond), so there the counts
+      // above are what shows the replicas agree: one digest sent, by one of them.
+      const folders = await count(storeUrl, `select count(distinct owner) as n from attempts where outcome = 'folded'`);
+      if (transport.name === 'SQS') expect(folders, 'replicas that folded').toBe(2);
+      else expect(folders, 'replicas that folded').toBeGreaterThanOrEqual(1);
+    },
+  );
 
   it('sends a held digest once when due, after the replica holding it was killed', { timeout: 180_000 }, async () => {
     const storeUrl = await postgresDatabase(scenario);
