@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { RenderedDelivery, RenderedRequest } from '@herald/cli';
 import PostalMime from 'postal-mime';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -23,6 +25,31 @@ async function sandboxConfig(extra = ''): Promise<string> {
   await writeFile(file, `notifications: {type: sandbox}\nherald:\n  outbox: {directory: outbox}\n${extra}`);
   return file;
 }
+
+describe('herald itself', () => {
+  it('prints its version', async () => {
+    const result = await herald(['--version']);
+    expect(result.status).toBe(0);
+    const { version } = JSON.parse(await readFile(join(root, 'packages/cli/package.json'), 'utf8')) as {
+      version: string;
+    };
+    expect(result.stdout.trim()).toBe(version);
+  });
+
+  it('says to build, without a stack trace, when run before the build', async () => {
+    // The launcher as it is in git, beside no dist/: a checkout before `pnpm build`.
+    await mkdir(join(dir, 'bin'));
+    await writeFile(join(dir, 'bin', 'herald.js'), await readFile(join(root, 'packages/cli/bin/herald.js'), 'utf8'));
+    const result = await promisify(execFile)(process.execPath, [join(dir, 'bin', 'herald.js'), '--version']).then(
+      () => ({ status: 0, stderr: '' }),
+      (err: { code?: number; stderr?: string }) => ({ status: err.code, stderr: err.stderr ?? '' }),
+    );
+    expect(result.status).toBe(1);
+    expect(result.stderr).toBe(
+      'herald: not built yet: run `pnpm build` first (`pnpm demo` and `pnpm test` build too)\n',
+    );
+  });
+});
 
 describe('herald validate', () => {
   it("accepts FlyteAdmin's documented AWS block", async () => {

@@ -19,5 +19,13 @@ process.on('unhandledRejection', (reason) => {
   process.exitCode ||= 1;
 });
 
-const { main } = await import('../dist/main.js');
-process.exitCode = await main(process.argv.slice(2));
+let cli;
+try {
+  cli = await import('../dist/main.js');
+} catch (err) {
+  // In a checkout before the TypeScript build: say what to do rather than print a stack trace.
+  if (err?.code !== 'ERR_MODULE_NOT_FOUND' || !String(err.message).includes('/dist/')) throw err;
+  process.stderr.write('herald: not built yet: run `pnpm build` first (`pnpm demo` and `pnpm test` build too)\n');
+  process.exit(1);
+}
+process.exitCode = await cli.main(process.argv.slice(2));

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { ConfigError, DecodeError, HeraldError } from '@herald/core';
 import {
   createPublisher,
@@ -57,6 +58,7 @@ export async function main(
   let status: number = EXIT.ok;
   const program = new Command('herald')
     .description('Queue-backed notifications for workflow engines')
+    .version(cliVersion(), '-V, --version', 'print the version and exit')
     .addOption(new Option('--log-level <level>', 'log verbosity').choices(LOG_LEVELS).default('info'))
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
@@ -405,6 +407,11 @@ function infraSummary(counts: Record<InfraStep['action'], number>, dryRun: boole
   }
   const changes = counts.create + counts.change === 0 ? 'no changes: ' : '';
   return `${changes}${counts.create} created, ${counts.change} changed, ${counts.keep} unchanged`;
+}
+
+/** The CLI package's version, from its package.json (next to dist/ in the repository and when installed). */
+function cliVersion(): string {
+  return (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 }
 
 function report(err: unknown, io: CliIo): number {
