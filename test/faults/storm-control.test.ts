@@ -153,7 +153,7 @@ describe('storm control on one SQS queue and one PostgreSQL store', () => {
   it('sends a held digest once when due, after the replica holding it was killed', { timeout: 180_000 }, async () => {
     const storeUrl = await postgresDatabase(scenario);
     const receiver = await chatAndPager(scenario);
-    const queue = sqsQueue(await createStack({ herald: receiver.herald(storeUrl, 'digest: { window: 10s }') }));
+    const queue = sqsQueue(await createStack({ herald: receiver.herald(storeUrl, 'digest: { window: 20s }') }));
     const first = await scenario.run(queue);
     await publishEvents(queue, failures(20));
     await waitUntil(
