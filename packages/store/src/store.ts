@@ -282,10 +282,12 @@ export class KyselyDeliveryStore implements DeliveryStore {
       .execute();
   }
 
-  async digest(id: string): Promise<DigestContents | undefined> {
+  async digest(id: string, options: { events?: boolean } = {}): Promise<DigestContents | undefined> {
     this.assertOpen();
     const row = await this.db.selectFrom('digests').selectAll().where('id', '=', id).executeTakeFirst();
     if (!row) return undefined;
+    if (options.events === false)
+      return { ...toDigestRow(row), target: row.target, openerEvent: row.opener_event, events: [] };
     const events = await this.db
       .selectFrom('digest_events')
       .selectAll()

@@ -380,8 +380,8 @@ export interface DeliveryStore {
   dueDigests(limit: number): Promise<string[]>;
   /** Ends an open digest's window (no event joins it any more); nothing when it is not open. */
   closeDigest(id: string): Promise<void>;
-  /** A digest with its events. */
-  digest(id: string): Promise<DigestContents | undefined>;
+  /** A digest with its events (none read with `events: false`, for a look before claiming it). */
+  digest(id: string, options?: { events?: boolean }): Promise<DigestContents | undefined>;
   /** A closed digest's send failed: try again in `delayMs`. */
   retryDigest(id: string, delayMs: number): Promise<void>;
   /** A closed digest is done: sent, empty or given up on. */

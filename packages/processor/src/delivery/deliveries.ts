@@ -308,8 +308,11 @@ export interface BoundDelivery extends Pick<Delivery, 'target' | 'label' | 'prov
   readonly fold?: BoundFold | undefined;
   /** Set under a rule's `oncePer`: its key for this event. */
   readonly once?: { rule: string; key: OnceKey } | undefined;
-  /** Set under a rule's `rateLimit`: the limit, and what it folds into beyond it (its window set then). */
-  readonly rateLimit?: { rule: string; max: number; perMs: number; join: DigestJoin } | undefined;
+  /**
+   * Set under a rule's `rateLimit`: the limit, and the digest it folds into beyond it, made only
+   * then (most notifications are within the limit), with the window that is left.
+   */
+  readonly rateLimit?: { rule: string; max: number; perMs: number; join(windowMs: number): DigestJoin } | undefined;
   prepare(options: { signal?: AbortSignal | undefined }): Promise<PreparedDelivery | undefined>;
 }
 
@@ -345,8 +348,8 @@ export function eventDeliveries(
   });
 }
 
-/** A short, fixed-length key for state kept per rule and destination (and value). */
-function stateKey(parts: unknown[]): string {
+/** A short, fixed-length key for state kept per rule and destination (and value, or execution). */
+export function stateKey(parts: unknown[]): string {
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 32);
 }
 
@@ -376,17 +379,17 @@ function rateLimitOf(
     rule: policy.rule,
     max: policy.max,
     perMs: policy.perMs,
-    join: {
+    join: (windowMs) => ({
       groupKey: stateKey(['ratelimit', policy.rule, destination.key]),
       kind: 'ratelimit',
       rule: policy.rule,
       target: JSON.stringify(destination),
       group: { rateLimit: limit },
-      windowMs: policy.perMs,
+      windowMs,
       max: 100_000,
       immediateFirst: false,
       event: JSON.stringify(event),
-    },
+    }),
   };
 }
 

@@ -90,7 +90,8 @@ export class DigestSender {
   private async send(id: string): Promise<void> {
     const store = this.deps.store();
     await store.closeDigest(id);
-    const digest = await store.digest(id);
+    // Its events are read once this replica holds its claim: the others, seeing it due too, read no more than its row.
+    const digest = await store.digest(id, { events: false });
     if (digest?.status !== 'closed') return;
     if (digest.members === 0) {
       // immediateFirst, and nothing followed the first: it said all there was to say.
@@ -110,7 +111,8 @@ export class DigestSender {
       await store.retryDigest(id, claim.leaseLeftMs ?? this.deps.config.processing.deliveryTimeoutMs);
       return;
     }
-    await this.attempt(digest, key);
+    const contents = await store.digest(id);
+    if (contents) await this.attempt(contents, key);
   }
 
   private async attempt(digest: DigestContents, key: LedgerKey): Promise<void> {

@@ -258,7 +258,7 @@ export class Pipeline {
         const { max, perMs, join } = destination.rateLimit;
         const token = await ledger.takeToken(destination.key, max, perMs);
         if (!token.allowed && ledger.fold) {
-          const folded = await ledger.fold(entry, { ...join, windowMs: Math.max(1, token.periodLeftMs) });
+          const folded = await ledger.fold(entry, join(Math.max(1, token.periodLeftMs)));
           if (folded.role === 'held') {
             events.emit('delivery_folded', { ...common, digestId: folded.digestId });
             return { kind: 'done' };

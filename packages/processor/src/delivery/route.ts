@@ -130,7 +130,7 @@ export function routeEvent(
     subject?: string,
     body?: string,
   ) => {
-    const variant = subject === undefined && body === undefined ? 'default' : templateId(subject, body);
+    const variant = templateVariant(subject, body);
     let group = groups.get(variant);
     if (!group) {
       group = {
@@ -216,7 +216,7 @@ export function routeEvent(
     const to = [...group.to].sort();
     return {
       channel: 'email',
-      key: `email:${variant}:${digest(to.join(','))}`,
+      key: emailKey(variant, to),
       to,
       subject: group.subject,
       body: group.body,
@@ -268,11 +268,10 @@ export function ruleDestinations(
   const destinations: Destination[] = [];
   if (rule.email.length > 0) {
     const to = [...new Set(rule.email.map((address) => address.toLowerCase()))].sort();
-    const variant =
-      rule.subject === undefined && rule.body === undefined ? 'default' : templateId(rule.subject, rule.body);
+    const variant = templateVariant(rule.subject, rule.body);
     destinations.push({
       channel: 'email',
-      key: `email:${variant}:${digest(to.join(','))}`,
+      key: emailKey(variant, to),
       to,
       subject: rule.subject,
       body: rule.body,
@@ -295,6 +294,16 @@ export function matchesScope(event: ExecutionEvent, rule: ResolvedRule): boolean
     if (event.labels?.[key] !== value) return false;
   }
   return true;
+}
+
+/** `default` for the configured templates, else an id of the overriding subject and body. */
+function templateVariant(subject: string | undefined, body: string | undefined): string {
+  return subject === undefined && body === undefined ? 'default' : templateId(subject, body);
+}
+
+/** An email destination's key: its templates and its sorted recipients, the same from every route. */
+function emailKey(variant: string, sortedTo: readonly string[]): string {
+  return `email:${variant}:${digest(sortedTo.join(','))}`;
 }
 
 function templateId(subject: string | undefined, body: string | undefined): string {

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { DecodeError, decodeEvent, type ExecutionEvent, isTerminalPhase } from '@herald/core';
 import type { MessageInput, ResolvedConfig } from '@herald/core/config';
 import type { ExecutionWatch } from '@herald/store';
@@ -9,6 +8,7 @@ import {
   deliveryFor,
   eventDeliveries,
   renderedEmailDelivery,
+  stateKey,
 } from '../delivery/deliveries.js';
 import { matchesScope, routeEvent, ruleDestinations } from '../delivery/route.js';
 import { decodeFlyteAdminEmail, FLYTEADMIN_EMAIL_KEY } from '../flyte/admin-email.js';
@@ -136,10 +136,7 @@ export function executionWatches(
     if (!expect || !matchesScope(event, rule) || (!ended && event.phase !== expect.after)) continue;
     const { project, domain, name } = event.execution;
     for (const destination of ruleDestinations(rule, parts.channels)) {
-      const groupKey = createHash('sha256')
-        .update(JSON.stringify(['expect', rule.name, destination.key, project, domain, name]))
-        .digest('hex')
-        .slice(0, 32);
+      const groupKey = stateKey(['expect', rule.name, destination.key, project, domain, name]);
       watches.push({
         ended,
         watch: {
