@@ -1,4 +1,4 @@
-import { HeraldError } from '@herald/core';
+import { HeraldError } from '@herald/core/errors';
 
 /** The command line was used wrongly (bad flag, unreadable event file): exit status 2. */
 export class UsageError extends HeraldError {

@@ -7,7 +7,7 @@ import {
   parseConfig,
   type ResolvedConfig,
 } from '@herald/core/config';
-import { parseEvents } from '@herald/publisher';
+import { EventInputError, parseEvents } from '@herald/publisher';
 import { UsageError } from './errors.js';
 
 /**
@@ -21,7 +21,7 @@ export function readConfig(file: string | undefined, options: LoadOptions = {}):
 /**
  * Reads events from a file (`-` is stdin): one JSON event, a JSON array of events, or JSON
  * lines. Missing `version`, `id`, `time` and `source` are filled in.
- * @throws UsageError when the file cannot be read; EventInputError naming the line of a bad event.
+ * @throws UsageError when the file cannot be read, or naming the line of a bad event.
  */
 export function readEvents(file: string): ExecutionEvent[] {
   let text: string;
@@ -30,5 +30,11 @@ export function readEvents(file: string): ExecutionEvent[] {
   } catch (err) {
     throw new UsageError(`cannot read events from ${file}: ${(err as Error).message}`);
   }
-  return parseEvents(text, file);
+  try {
+    return parseEvents(text, file);
+  } catch (err) {
+    // A bad event in a file the user handed in is bad usage: exit 2, naming the line.
+    if (err instanceof EventInputError) throw new UsageError(err.message, { cause: err });
+    throw err;
+  }
 }

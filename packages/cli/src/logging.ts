@@ -2,9 +2,6 @@ import type { Logger } from '@herald/core/runtime';
 import pino from 'pino';
 import pretty from 'pino-pretty';
 
-/** Log levels `--log-level` accepts. */
-export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
-
 /**
  * The CLI's logger: JSON lines on stderr (stdout is kept for command output), or readable
  * lines when stderr is a terminal. Secrets never reach it: config values are not logged.

@@ -1,45 +1,14 @@
 import { createRequire } from 'node:module';
-import { ConfigError, DecodeError, HeraldError } from '@herald/core';
-import {
-  createPublisher,
-  EventInputError,
-  EventTooLargeError,
-  PublishError,
-  type PublishResult,
-} from '@herald/publisher';
+import { ConfigError, DecodeError, HeraldError } from '@herald/core/errors';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import {
-  formatDeadLetters,
-  formatRedriveLine,
-  formatRedriveSummary,
-  listDeadLetters,
-  redriveDeadLetters,
-} from './commands/dead-letters.js';
-import {
-  deliveryFilter,
-  formatEvent,
-  formatRows,
-  formatUndecodable,
-  type ListOptions,
-  migrate,
-  positive,
-  time,
-  undecodableFilter,
-  withStore,
-} from './commands/deliveries.js';
-import { digestFilter, formatDigest, formatDigests } from './commands/digests.js';
-import { formatRedelivery, redeliver } from './commands/redeliver.js';
-import { formatDeliveries, renderDeliveries } from './commands/render.js';
-import { runProcessor } from './commands/run.js';
-import { sendTestEmail, sendTestToChannel } from './commands/send-test.js';
-import { formatSilences, silenceToAdd } from './commands/silences.js';
-import { describeConfig } from './commands/validate.js';
+import type { ListOptions } from './commands/deliveries.js';
 import { EXIT, UsageError } from './errors.js';
-import { awsInfraUp } from './infra/aws.js';
-import { gcpInfraUp } from './infra/gcp.js';
 import type { InfraStep } from './infra/steps.js';
-import { readConfig, readEvents } from './inputs.js';
-import { createLogger, LOG_LEVELS } from './logging.js';
+import { LOG_LEVELS } from './log-levels.js';
+
+// Each command imports what it uses when it runs (`await import(…)` in its action), so
+// `herald --version` or `herald validate` never pays for a cloud SDK, the store's drivers or
+// the HTTP server.
 
 /** Streams the CLI writes to; tests pass their own. */
 export interface CliIo {
@@ -64,7 +33,12 @@ export async function main(
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
     .showHelpAfterError('(run herald --help for usage)');
 
-  const logger = () => createLogger(program.opts<{ logLevel: string }>().logLevel);
+  const logger = async () => {
+    const { createLogger } = await import('./logging.js');
+    return createLogger(program.opts<{ logLevel: string }>().logLevel);
+  };
+  const inputs = () => import('./inputs.js');
+  const store = () => import('./commands/deliveries.js');
 
   program
     .command('run')
@@ -74,9 +48,11 @@ export async function main(
     .option('--exit-when-idle', 'stop once every published event is settled (sandbox)', false)
     .action(async (opts: { config?: string; publish?: string[]; exitWhenIdle: boolean }) => {
       // Every missing secret is listed at once, as `herald validate` lists them.
+      const { readConfig, readEvents } = await inputs();
       const config = readConfig(opts.config, { checkSecrets: true });
       const publish = (opts.publish ?? []).flatMap((file) => readEvents(file));
-      status = await runProcessor(config, logger(), { publish, exitWhenIdle: opts.exitWhenIdle, out: io.stdout });
+      const { runProcessor } = await import('./commands/run.js');
+      status = await runProcessor(config, await logger(), { publish, exitWhenIdle: opts.exitWhenIdle, out: io.stdout });
     });
 
   program
@@ -85,34 +61,11 @@ export async function main(
     .requiredOption('-c, --config <file>', 'YAML config')
     .requiredOption('-e, --event <file>', "event file: JSON, JSON array or JSON lines; '-' reads stdin")
     .action(async (opts: { config: string; event: string }) => {
+      const { readConfig, readEvents } = await inputs();
       const config = readConfig(opts.config);
       const events = readEvents(opts.event);
-      let publisher: ReturnType<typeof createPublisher>;
-      try {
-        publisher = createPublisher(config, { logger: logger() });
-      } catch (err) {
-        if (err instanceof HeraldError) throw new UsageError(err.message);
-        throw err;
-      }
-      const print = (result: PublishResult) =>
-        io.stdout.write(`${result.messageId || '(not published: notifications disabled)'}\t${result.eventId}\n`);
-      try {
-        for (const result of await publisher.publish(events)) print(result);
-      } catch (err) {
-        // Nothing was sent, and sending again cannot help: the event must be made smaller.
-        if (err instanceof EventTooLargeError) throw new UsageError(`${opts.event}: ${err.message}`);
-        if (err instanceof PublishError && err.published.length > 0) {
-          // What is out is printed as if all had gone, so a script sees every message id; the
-          // events listed as failed may be published again: they keep their ids, and the
-          // processor delivers each id once.
-          for (const result of err.published) print(result);
-          const failed = err.failed.map((f) => `[${f.index}] ${f.eventId}`).join(', ');
-          throw new PublishError(`${err.message}; not published: ${failed}`, { cause: err });
-        }
-        throw err;
-      } finally {
-        await publisher.close();
-      }
+      const { publishEvents } = await import('./commands/publish.js');
+      await publishEvents(config, events, { eventFile: opts.event, logger: await logger(), out: io.stdout });
     });
 
   program
@@ -122,8 +75,10 @@ export async function main(
     .requiredOption('-e, --event <file>', "event file: JSON, JSON array or JSON lines; '-' reads stdin")
     .option('--json', 'print a JSON array, one element per delivery', false)
     .action(async (opts: { config?: string; event: string; json: boolean }) => {
+      const { readConfig, readEvents } = await inputs();
       const config = readConfig(opts.config);
       const events = readEvents(opts.event);
+      const { formatDeliveries, renderDeliveries } = await import('./commands/render.js');
       const rendered = await renderDeliveries(config, events);
       io.stdout.write(
         opts.json
@@ -143,7 +98,9 @@ export async function main(
     )
     .requiredOption('-c, --config <file>', 'YAML config')
     .option('--skip-secrets', 'do not read secrets (for CI machines that have none); check everything else', false)
-    .action((opts: { config: string; skipSecrets: boolean }) => {
+    .action(async (opts: { config: string; skipSecrets: boolean }) => {
+      const { readConfig } = await inputs();
+      const { describeConfig } = await import('./commands/validate.js');
       io.stdout.write(`${describeConfig(readConfig(opts.config, { checkSecrets: !opts.skipSecrets }))}\n`);
     });
 
@@ -155,7 +112,8 @@ export async function main(
     .option('--channel <name>', 'a channel under herald.channels')
     .action(async (opts: { config: string; to?: string; channel?: string }) => {
       if (!opts.to === !opts.channel) throw new UsageError('send-test: give either --to ADDRESS or --channel NAME');
-      const config = readConfig(opts.config);
+      const config = (await inputs()).readConfig(opts.config);
+      const { sendTestEmail, sendTestToChannel } = await import('./commands/send-test.js');
       if (opts.channel) {
         const sent = await sendTestToChannel(config, opts.channel, config.processing.deliveryTimeoutMs);
         const id = sent.providerMessageId;
@@ -183,8 +141,10 @@ export async function main(
     .option('--limit <n>', 'at most this many', '100')
     .option('--json', 'print JSON', false)
     .action(async (opts: ListOptions & { config: string; json: boolean }) => {
+      const { deliveryFilter, formatRows, withStore } = await store();
       const filter = deliveryFilter(opts);
-      const rows = await withStore(readConfig(opts.config), (store) => store.list(filter));
+      const config = (await inputs()).readConfig(opts.config);
+      const rows = await withStore(config, (store) => store.list(filter));
       io.stdout.write(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : formatRows(rows));
     });
   deliveries
@@ -198,8 +158,10 @@ export async function main(
     .option('--limit <n>', 'at most this many', '100')
     .option('--json', 'print JSON', false)
     .action(async (opts: ListOptions & { config: string; json: boolean }) => {
+      const { formatUndecodable, undecodableFilter, withStore } = await store();
       const filter = undecodableFilter(opts);
-      const rows = await withStore(readConfig(opts.config), (store) => store.undecodableMessages(filter));
+      const config = (await inputs()).readConfig(opts.config);
+      const rows = await withStore(config, (store) => store.undecodableMessages(filter));
       io.stdout.write(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : formatUndecodable(rows));
     });
   deliveries
@@ -209,7 +171,9 @@ export async function main(
     .requiredOption('-c, --config <file>', 'YAML config')
     .option('--json', 'print JSON', false)
     .action(async (eventId: string, opts: { config: string; json: boolean }) => {
-      const { rows, attempts } = await withStore(readConfig(opts.config), async (store) => ({
+      const { formatEvent, withStore } = await store();
+      const config = (await inputs()).readConfig(opts.config);
+      const { rows, attempts } = await withStore(config, async (store) => ({
         rows: await store.list({ eventId, limit: 1000 }),
         attempts: await store.attempts(eventId),
       }));
@@ -229,7 +193,9 @@ export async function main(
     .option('--force', 'also the destinations that were delivered', false)
     .option('--json', 'print JSON', false)
     .action(async (eventId: string, opts: { config: string; destination?: string; force: boolean; json: boolean }) => {
-      const result = await redeliver(readConfig(opts.config), eventId, opts);
+      const config = (await inputs()).readConfig(opts.config);
+      const { formatRedelivery, redeliver } = await import('./commands/redeliver.js');
+      const result = await redeliver(config, eventId, opts);
       io.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : formatRedelivery(result));
     });
 
@@ -244,8 +210,11 @@ export async function main(
     .option('--limit <n>', 'at most this many', '100')
     .option('--json', 'print JSON', false)
     .action(async (opts: { config: string; status?: string; limit?: string; json: boolean }) => {
+      const { digestFilter, formatDigests } = await import('./commands/digests.js');
+      const { withStore } = await store();
       const filter = digestFilter(opts);
-      const rows = await withStore(readConfig(opts.config), (store) => store.digests(filter));
+      const config = (await inputs()).readConfig(opts.config);
+      const rows = await withStore(config, (store) => store.digests(filter));
       io.stdout.write(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : formatDigests(rows));
     });
   digests
@@ -255,7 +224,10 @@ export async function main(
     .requiredOption('-c, --config <file>', 'YAML config')
     .option('--json', 'print JSON', false)
     .action(async (id: string, opts: { config: string; json: boolean }) => {
-      const { digest, delivery } = await withStore(readConfig(opts.config), async (store) => ({
+      const { formatDigest } = await import('./commands/digests.js');
+      const { withStore } = await store();
+      const config = (await inputs()).readConfig(opts.config);
+      const { digest, delivery } = await withStore(config, async (store) => ({
         digest: await store.digest(id),
         delivery: (await store.list({ eventId: `digest:${id}`, limit: 1 }))[0],
       }));
@@ -288,8 +260,11 @@ export async function main(
     .option('--json', 'print JSON', false)
     .action(
       async (opts: { config: string; match: string[]; for: string; comment: string; by?: string; json: boolean }) => {
+        const { formatSilences, silenceToAdd } = await import('./commands/silences.js');
+        const { withStore } = await store();
         const wanted = silenceToAdd(opts);
-        const added = await withStore(readConfig(opts.config), (store) => store.addSilence(wanted));
+        const config = (await inputs()).readConfig(opts.config);
+        const added = await withStore(config, (store) => store.addSilence(wanted));
         io.stdout.write(opts.json ? `${JSON.stringify(added, null, 2)}\n` : formatSilences([added]));
       },
     );
@@ -300,7 +275,10 @@ export async function main(
     .option('--all', 'include ended silences', false)
     .option('--json', 'print JSON', false)
     .action(async (opts: { config: string; all: boolean; json: boolean }) => {
-      const listed = await withStore(readConfig(opts.config), (store) => store.silences({ all: opts.all }));
+      const { formatSilences } = await import('./commands/silences.js');
+      const { withStore } = await store();
+      const config = (await inputs()).readConfig(opts.config);
+      const listed = await withStore(config, (store) => store.silences({ all: opts.all }));
       io.stdout.write(opts.json ? `${JSON.stringify(listed, null, 2)}\n` : formatSilences(listed));
     });
   silences
@@ -309,7 +287,9 @@ export async function main(
     .argument('<id>')
     .requiredOption('-c, --config <file>', 'YAML config')
     .action(async (id: string, opts: { config: string }) => {
-      const ended = await withStore(readConfig(opts.config), (store) => store.expireSilence(id));
+      const { withStore } = await store();
+      const config = (await inputs()).readConfig(opts.config);
+      const ended = await withStore(config, (store) => store.expireSilence(id));
       if (!ended) throw new UsageError(`no silence ${id} in force (herald silences list --all shows those that ended)`);
       io.stdout.write(`expired ${id}\n`);
     });
@@ -321,7 +301,9 @@ export async function main(
     .description('bring the store up to date (herald run also does on start)')
     .requiredOption('-c, --config <file>', 'YAML config')
     .action(async (opts: { config: string }) => {
-      const applied = await migrate(readConfig(opts.config));
+      const config = (await inputs()).readConfig(opts.config);
+      const { migrate } = await store();
+      const applied = await migrate(config);
       io.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'up to date\n');
     });
 
@@ -335,7 +317,10 @@ export async function main(
     .option('--limit <n>', 'at most this many', '100')
     .option('--json', 'print JSON', false)
     .action(async (opts: { config: string; limit: string; json: boolean }) => {
-      const listed = await listDeadLetters(readConfig(opts.config), positive(opts.limit, '--limit'));
+      const config = (await inputs()).readConfig(opts.config);
+      const { formatDeadLetters, listDeadLetters } = await import('./commands/dead-letters.js');
+      const { positive } = await store();
+      const listed = await listDeadLetters(config, positive(opts.limit, '--limit'));
       io.stdout.write(opts.json ? `${JSON.stringify(listed.deadLetters, null, 2)}\n` : formatDeadLetters(listed));
     });
   deadLetters
@@ -350,7 +335,11 @@ export async function main(
     .option('--without-store', 'redrive although the config keeps no delivery log (herald.store)', false)
     .action(
       async (opts: { config: string; since?: string; limit?: string; dryRun: boolean; withoutStore: boolean }) => {
-        const config = readConfig(opts.config);
+        const config = (await inputs()).readConfig(opts.config);
+        const { formatRedriveLine, formatRedriveSummary, redriveDeadLetters } = await import(
+          './commands/dead-letters.js'
+        );
+        const { positive, time } = await store();
         const result = await redriveDeadLetters(
           config,
           {
@@ -379,15 +368,15 @@ export async function main(
     .requiredOption('-c, --config <file>', 'YAML config')
     .option('--dry-run', 'only read: print what would be created or changed, and modify nothing', false)
     .action(async (opts: { config: string; dryRun: boolean }) => {
-      const config = readConfig(opts.config);
+      const config = (await inputs()).readConfig(opts.config);
       const counts = { create: 0, change: 0, keep: 0, note: 0 };
       const report = (step: InfraStep) => {
         counts[step.action]++;
         io.stdout.write(`${step.resource.padEnd(14)} ${step.name}  ${step.status}\n`);
       };
       const options = { dryRun: opts.dryRun };
-      if (config.type === 'aws') await awsInfraUp(config, report, options);
-      else if (config.type === 'gcp') await gcpInfraUp(config, report, options);
+      if (config.type === 'aws') await (await import('./infra/aws.js')).awsInfraUp(config, report, options);
+      else if (config.type === 'gcp') await (await import('./infra/gcp.js')).gcpInfraUp(config, report, options);
       else throw new UsageError(`herald infra up: nothing to create for type ${config.type}`);
       io.stdout.write(`${infraSummary(counts, opts.dryRun)}\n`);
     });
@@ -396,7 +385,7 @@ export async function main(
     await program.parseAsync(argv, { from: 'user' });
     return status;
   } catch (err) {
-    return report(err, io);
+    return await report(err, io);
   }
 }
 
@@ -414,7 +403,7 @@ function cliVersion(): string {
   return (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 }
 
-function report(err: unknown, io: CliIo): number {
+async function report(err: unknown, io: CliIo): Promise<number> {
   if (err instanceof CommanderError) {
     // Help and version exit 0 through here too.
     return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
@@ -423,7 +412,6 @@ function report(err: unknown, io: CliIo): number {
   if (
     err instanceof ConfigError ||
     err instanceof UsageError ||
-    err instanceof EventInputError ||
     err instanceof InvalidArgumentError ||
     err instanceof DecodeError
   ) {
