@@ -398,9 +398,12 @@ function infraSummary(counts: Record<InfraStep['action'], number>, dryRun: boole
   return `${changes}${counts.create} created, ${counts.change} changed, ${counts.keep} unchanged`;
 }
 
-/** The CLI package's version, from its package.json (next to dist/ in the repository and when installed). */
+/**
+ * The CLI package's version, from its package.json, found by the package's own name so it
+ * resolves from wherever this code sits: dist/ in the repository, a chunk of the packed bundle.
+ */
 function cliVersion(): string {
-  return (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+  return (createRequire(import.meta.url)('@herald/cli/package.json') as { version: string }).version;
 }
 
 async function report(err: unknown, io: CliIo): Promise<number> {
