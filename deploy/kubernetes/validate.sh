@@ -26,7 +26,7 @@ test -f packages/cli/dist/main.js || { echo "Herald is not built: run pnpm build
 if [[ "$(python3 -m kubernetes_validate --version 2>/dev/null || true)" != "$VALIDATOR_VERSION" ]]; then
   python3 -m pip install --quiet --disable-pip-version-check "kubernetes-validate==$VALIDATOR_VERSION"
 fi
-echo "kubectl $(kubectl version --client 2>/dev/null | sed -n 's/^Kustomize Version: //p' | sed 's/^/kustomize /')," \
+echo "kustomize $(kubectl version --client 2>/dev/null | sed -n 's/^Kustomize Version: //p') (kubectl)," \
   "kubernetes-validate $(python3 -m kubernetes_validate --version), Kubernetes $KUBERNETES_VERSION"
 
 work="$(mktemp -d)"
