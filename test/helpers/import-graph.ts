@@ -16,6 +16,9 @@ function heraldEntry(specifier: string): string | undefined {
 // Imports that load code when the module runs: `import type` and `export type` are erased.
 const RUNTIME_IMPORT = /^\s*(?:import|export)\s+(?!type\b)(?:[^'";]*?\sfrom\s*)?['"]([^'"]+)['"]/gm;
 const DYNAMIC_IMPORT = /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g;
+// Herald's sources are ES modules: `require` exists only where made with createRequire, which
+// they use inside a function, to load a CommonJS package on first use from a synchronous API.
+const LAZY_REQUIRE = /\brequire\(\s*['"]([^'"]+)['"]\s*\)/g;
 
 /** What loading one module loads, as Node would: Herald's source files and outside packages. */
 export interface Reach {
@@ -23,7 +26,7 @@ export interface Reach {
   readonly files: ReadonlySet<string>;
   /** Outside packages (`yaml`, `handlebars`, `node:fs` …) loaded statically. */
   readonly packages: ReadonlySet<string>;
-  /** Outside packages loaded only through `import()`, when a code path needs them. */
+  /** Outside packages loaded only through `import()` (or `require()`), when a code path needs them. */
   readonly lazyPackages: ReadonlySet<string>;
 }
 
@@ -53,6 +56,7 @@ export function reachOf(entry: string): Reach {
     };
     for (const match of text.matchAll(RUNTIME_IMPORT)) follow(match[1] as string, false);
     for (const match of text.matchAll(DYNAMIC_IMPORT)) follow(match[1] as string, true);
+    for (const match of text.matchAll(LAZY_REQUIRE)) follow(match[1] as string, true);
   };
   visit(start);
   return { files, packages, lazyPackages };

@@ -1,4 +1,12 @@
-import { encodeWord } from 'nodemailer/lib/mime-funcs';
+type MimeFuncs = typeof import('nodemailer/lib/mime-funcs');
+
+let loading: Promise<MimeFuncs> | undefined;
+
+/** nodemailer's MIME helpers, imported the first time a subject needs encoding. */
+function loadMimeFuncs(): Promise<MimeFuncs> {
+  loading ??= import('nodemailer/lib/mime-funcs');
+  return loading;
+}
 
 // `=?charset?encoding?text?=`: what a mail client decodes, wherever it appears in a subject.
 const ENCODED_WORD = /=\?[^?\s]*\?[bq]\?[^?\s]*\?=/i;
@@ -10,6 +18,8 @@ const ENCODED_WORD = /=\?[^?\s]*\?[bq]\?[^?\s]*\?=/i;
  * subject. Such a subject is encoded whole (RFC 2047 §5 asks for that), so the reader sees the
  * text Herald rendered; any other subject is passed through unchanged.
  */
-export function mimeSubject(subject: string): string {
-  return ENCODED_WORD.test(subject) ? encodeWord(subject, 'Q', 52) : subject;
+export async function mimeSubject(subject: string): Promise<string> {
+  if (!ENCODED_WORD.test(subject)) return subject;
+  const { encodeWord } = await loadMimeFuncs();
+  return encodeWord(subject, 'Q', 52);
 }

@@ -3,9 +3,18 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DeliveryError } from '@herald/core';
 import { isAbortError } from '@herald/core/runtime';
-import MailComposer from 'nodemailer/lib/mail-composer';
 import type { Emailer, EmailMessage, SendOptions, SendResult } from './emailer.js';
 import { mimeSubject } from './mime-subject.js';
+
+type MailComposerModule = typeof import('nodemailer/lib/mail-composer');
+
+let loading: Promise<MailComposerModule> | undefined;
+
+/** nodemailer's message composer, imported when the first email is written. */
+function loadMailComposer(): Promise<MailComposerModule> {
+  loading ??= import('nodemailer/lib/mail-composer');
+  return loading;
+}
 
 /** Options for {@link OutboxEmailer}. */
 export interface OutboxEmailerOptions {
@@ -39,10 +48,11 @@ export class OutboxEmailer implements Emailer {
     try {
       this.ready ??= mkdir(this.directory, { recursive: true });
       await this.ready;
+      const { default: MailComposer } = await loadMailComposer();
       const raw = await new MailComposer({
         from: message.from,
         to: message.to,
-        subject: mimeSubject(message.subject),
+        subject: await mimeSubject(message.subject),
         text: message.text,
         html: message.html,
         messageId,

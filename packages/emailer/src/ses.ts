@@ -1,8 +1,26 @@
-import { SESClient, SendEmailCommand as SendEmailV1Command } from '@aws-sdk/client-ses';
-import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
+import type { SESClient } from '@aws-sdk/client-ses';
+import type { SESv2Client } from '@aws-sdk/client-sesv2';
 import { DeliveryError } from '@herald/core';
 import { isAbortError } from '@herald/core/runtime';
 import type { Emailer, EmailMessage, SendOptions, SendResult } from './emailer.js';
+
+type SesV2Module = typeof import('@aws-sdk/client-sesv2');
+type SesV1Module = typeof import('@aws-sdk/client-ses');
+
+let loadingV2: Promise<SesV2Module> | undefined;
+let loadingV1: Promise<SesV1Module> | undefined;
+
+/** The SESv2 client library, imported on the first send that uses it. */
+function loadSesV2(): Promise<SesV2Module> {
+  loadingV2 ??= import('@aws-sdk/client-sesv2');
+  return loadingV2;
+}
+
+/** The classic SES client library, imported only once the classic API is used. */
+function loadSesV1(): Promise<SesV1Module> {
+  loadingV1 ??= import('@aws-sdk/client-ses');
+  return loadingV1;
+}
 
 /** Options for {@link SesEmailer}. */
 export interface SesEmailerOptions {
@@ -15,7 +33,10 @@ export interface SesEmailerOptions {
    * @defaultValue 'auto'
    */
   api?: 'auto' | 'v2' | 'v1';
-  /** Clients to use instead of building them (tests). */
+  /**
+   * Clients to use instead of building them (tests). Otherwise each is built, and its client
+   * library imported, on the first send through that API.
+   */
   v2Client?: SESv2Client;
   v1Client?: SESClient;
 }
@@ -38,19 +59,22 @@ const THROTTLING = new Set([
  */
 export class SesEmailer implements Emailer {
   readonly name = 'ses';
-  private readonly v2: SESv2Client;
-  private readonly v1: SESClient;
+  private v2: SESv2Client | undefined;
+  private v1: SESClient | undefined;
+  private readonly clientConfig: { region: string; endpoint: string | undefined };
   private api: 'auto' | 'v2' | 'v1';
 
   constructor(options: SesEmailerOptions) {
-    const clientConfig = { region: options.region, endpoint: options.endpoint };
-    this.v2 = options.v2Client ?? new SESv2Client(clientConfig);
-    this.v1 = options.v1Client ?? new SESClient(clientConfig);
+    this.clientConfig = { region: options.region, endpoint: options.endpoint };
+    this.v2 = options.v2Client;
+    this.v1 = options.v1Client;
     this.api = options.api ?? 'auto';
   }
 
   async send(message: EmailMessage, options: SendOptions = {}): Promise<SendResult> {
     if (this.api !== 'v1') {
+      const { SESv2Client, SendEmailCommand } = await loadSesV2();
+      this.v2 ??= new SESv2Client(this.clientConfig);
       try {
         const out = await this.v2.send(
           new SendEmailCommand({
@@ -75,6 +99,8 @@ export class SesEmailer implements Emailer {
         this.api = 'v1';
       }
     }
+    const { SESClient, SendEmailCommand: SendEmailV1Command } = await loadSesV1();
+    this.v1 ??= new SESClient(this.clientConfig);
     try {
       const out = await this.v1.send(
         new SendEmailV1Command({
@@ -94,8 +120,8 @@ export class SesEmailer implements Emailer {
   }
 
   async close(): Promise<void> {
-    this.v2.destroy();
-    this.v1.destroy();
+    this.v2?.destroy();
+    this.v1?.destroy();
   }
 }
 

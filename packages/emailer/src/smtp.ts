@@ -1,7 +1,18 @@
 import { DeliveryError } from '@herald/core';
-import { createTransport } from 'nodemailer';
+import type { createTransport } from 'nodemailer';
 import type { Emailer, EmailMessage, SendOptions, SendResult } from './emailer.js';
 import { mimeSubject } from './mime-subject.js';
+
+type NodemailerModule = typeof import('nodemailer');
+type Transport = ReturnType<typeof createTransport>;
+
+let loading: Promise<NodemailerModule> | undefined;
+
+/** nodemailer, imported when the first email is sent over SMTP. */
+function loadNodemailer(): Promise<NodemailerModule> {
+  loading ??= import('nodemailer');
+  return loading;
+}
 
 /** Options for {@link SmtpEmailer}: FlyteAdmin's emailServerConfig, resolved. */
 export interface SmtpEmailerOptions {
@@ -26,11 +37,19 @@ export interface SmtpEmailerOptions {
  */
 export class SmtpEmailer implements Emailer {
   readonly name = 'smtp';
-  private readonly transport: ReturnType<typeof createTransport>;
+  /** Built (loading nodemailer) on the first send; nothing connects before that either way. */
+  private transport: Transport | undefined;
+  private closed = false;
 
-  constructor(options: SmtpEmailerOptions) {
+  constructor(private readonly options: SmtpEmailerOptions) {}
+
+  /** The pooled transport, built on first use; one built after close is closed at once. */
+  private async pool(): Promise<Transport> {
+    if (this.transport) return this.transport;
+    const { createTransport } = await loadNodemailer();
+    const { options } = this;
     const timeoutMs = options.timeoutMs ?? 25_000;
-    this.transport = createTransport({
+    this.transport ??= createTransport({
       host: options.host,
       port: options.port,
       secure: options.port === 465,
@@ -42,6 +61,8 @@ export class SmtpEmailer implements Emailer {
       greetingTimeout: timeoutMs,
       socketTimeout: timeoutMs,
     });
+    if (this.closed) this.transport.close();
+    return this.transport;
   }
 
   async send(message: EmailMessage, options: SendOptions = {}): Promise<SendResult> {
@@ -50,11 +71,12 @@ export class SmtpEmailer implements Emailer {
     if (options.signal?.aborted) {
       throw new DeliveryError('smtp', 'aborted (delivery timeout or shutdown)', { retryable: true });
     }
+    const transport = await this.pool();
     try {
-      const info = await this.transport.sendMail({
+      const info = await transport.sendMail({
         from: message.from,
         to: message.to,
-        subject: mimeSubject(message.subject),
+        subject: await mimeSubject(message.subject),
         text: message.text,
         html: message.html,
         headers: { 'X-Herald-Idempotency-Key': message.idempotencyKey },
@@ -76,7 +98,8 @@ export class SmtpEmailer implements Emailer {
   }
 
   async close(): Promise<void> {
-    this.transport.close();
+    this.closed = true;
+    this.transport?.close();
   }
 }
 

@@ -1,10 +1,7 @@
-import {
-  GetTopicAttributesCommand,
-  type MessageAttributeValue,
-  PublishBatchCommand,
-  type PublishBatchCommandOutput,
-  type PublishBatchRequestEntry,
-  PublishCommand,
+import type {
+  MessageAttributeValue,
+  PublishBatchCommandOutput,
+  PublishBatchRequestEntry,
   SNSClient,
 } from '@aws-sdk/client-sns';
 import { type ExecutionEvent, type ExecutionEventInput, encodeEvent, eventAttributes } from '@herald/core';
@@ -15,6 +12,16 @@ import { prepareEvents } from './prepare.js';
 import type { Publisher, PublishResult } from './publisher.js';
 import { PublishTally } from './tally.js';
 
+type SnsModule = typeof import('@aws-sdk/client-sns');
+
+let loading: Promise<SnsModule> | undefined;
+
+/** The SNS client library, imported when a publisher first starts (its first publish, at the latest). */
+function loadSns(): Promise<SnsModule> {
+  loading ??= import('@aws-sdk/client-sns');
+  return loading;
+}
+
 /** Options for {@link SnsPublisher}. */
 export interface SnsPublisherOptions {
   topicArn: string;
@@ -24,6 +31,7 @@ export interface SnsPublisherOptions {
   reconnectAttempts?: number;
   reconnectDelaySeconds?: number;
   logger?: Logger;
+  /** The client to use; otherwise one is built when the publisher starts (loading the SDK then). */
   client?: SNSClient;
   /** Attempts for a batch entry SNS failed on its side (the SDK already retries whole calls). */
   entryAttempts?: number;
@@ -52,18 +60,19 @@ export class SnsPublisher implements Publisher {
   readonly name = 'sns';
   /** {@link SNS_MAX_MESSAGE_BYTES}: body and message attributes. */
   readonly maxMessageBytes = SNS_MAX_MESSAGE_BYTES;
-  private readonly client: SNSClient;
+  /** Given, or built when the publisher starts: the SDK is imported only then. */
+  private client: SNSClient | undefined;
+  private closed = false;
   private verified: Promise<void> | undefined;
 
   constructor(private readonly options: SnsPublisherOptions) {
-    this.client =
-      options.client ??
-      new SNSClient({ region: options.region, endpoint: options.endpoint, maxAttempts: 5, retryMode: 'standard' });
+    this.client = options.client;
   }
 
   /**
    * Checks that the topic exists, retrying `reconnectAttempts` times `reconnectDelaySeconds`
-   * apart when SNS cannot be reached.
+   * apart when SNS cannot be reached. The SDK is loaded and the client built (unless one was
+   * given) here.
    * @throws PublishError naming the topic when it does not exist or cannot be reached.
    */
   start(): Promise<void> {
@@ -82,10 +91,11 @@ export class SnsPublisher implements Publisher {
     const tally = new PublishTally(complete);
     try {
       await this.start();
+      const { sdk, client } = await this.sns();
       if (complete.length === 1) {
         const event = complete[0] as ExecutionEvent;
-        const out = await this.client.send(
-          new PublishCommand({
+        const out = await client.send(
+          new sdk.PublishCommand({
             TopicArn: this.options.topicArn,
             Message: encodeEvent(event),
             MessageAttributes: attributes(event),
@@ -97,7 +107,7 @@ export class SnsPublisher implements Publisher {
         // would most likely meet the same throttling or outage, and the caller is told which
         // events are out either way.
         for (const batch of batches(complete.map((event, index) => ({ index, event })))) {
-          await this.publishBatch(batch, tally);
+          await this.publishBatch(sdk, client, batch, tally);
         }
       }
     } catch (err) {
@@ -107,7 +117,23 @@ export class SnsPublisher implements Publisher {
   }
 
   async close(): Promise<void> {
-    this.client.destroy();
+    this.closed = true;
+    this.client?.destroy();
+  }
+
+  /**
+   * The SDK and the client, building the client (and importing the SDK) on first use. A client
+   * built after close (a start still under way) is closed at once, as it would have been had it
+   * been built up front.
+   */
+  private async sns(): Promise<{ sdk: SnsModule; client: SNSClient }> {
+    const sdk = await loadSns();
+    if (!this.client) {
+      const { region, endpoint } = this.options;
+      this.client = new sdk.SNSClient({ region, endpoint, maxAttempts: 5, retryMode: 'standard' });
+      if (this.closed) this.client.destroy();
+    }
+    return { sdk, client: this.client };
   }
 
   /**
@@ -115,7 +141,12 @@ export class SnsPublisher implements Publisher {
    * refused as the sender's fault are recorded in `tally` as they are answered.
    * @throws PublishError when any entry of the batch was not published.
    */
-  private async publishBatch(batch: readonly IndexedEvent[], tally: PublishTally): Promise<void> {
+  private async publishBatch(
+    sdk: SnsModule,
+    client: SNSClient,
+    batch: readonly IndexedEvent[],
+    tally: PublishTally,
+  ): Promise<void> {
     let pending = batch;
     const attempts = this.options.entryAttempts ?? 5;
     for (let attempt = 1; pending.length > 0; attempt++) {
@@ -127,8 +158,8 @@ export class SnsPublisher implements Publisher {
       }));
       let out: PublishBatchCommandOutput;
       try {
-        out = await this.client.send(
-          new PublishBatchCommand({ TopicArn: this.options.topicArn, PublishBatchRequestEntries: entries }),
+        out = await client.send(
+          new sdk.PublishBatchCommand({ TopicArn: this.options.topicArn, PublishBatchRequestEntries: entries }),
         );
       } catch (err) {
         throw this.explain(err);
@@ -154,12 +185,13 @@ export class SnsPublisher implements Publisher {
 
   private async verifyTopic(): Promise<void> {
     try {
+      const { sdk, client } = await this.sns();
       await withReconnect(
         'SNS',
         { attempts: this.options.reconnectAttempts, delaySeconds: this.options.reconnectDelaySeconds },
         this.options.logger ?? silentLogger,
         isUnansweredAwsError,
-        () => this.client.send(new GetTopicAttributesCommand({ TopicArn: this.options.topicArn })),
+        () => client.send(new sdk.GetTopicAttributesCommand({ TopicArn: this.options.topicArn })),
       );
     } catch (err) {
       this.verified = undefined;

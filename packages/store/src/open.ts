@@ -7,8 +7,8 @@ import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { Kysely, type LogEvent, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
-import Sqlite from 'libsql';
-import pg from 'pg';
+import type Sqlite from 'libsql';
+import type pg from 'pg';
 import { migrationProvider } from './migrations/index.js';
 import type { Database } from './schema.js';
 import { type Backend, KyselyDeliveryStore } from './store.js';
@@ -16,6 +16,21 @@ import type { DeliveryStore } from './types.js';
 import type { DeliveryWrites } from './writes.js';
 import { POSTGRES_NOW, PostgresWrites } from './writes-postgres.js';
 import { SQLITE_NOW, SqliteWrites } from './writes-sqlite.js';
+
+let loadingPg: Promise<typeof pg> | undefined;
+let loadingLibsql: Promise<typeof Sqlite> | undefined;
+
+/** The PostgreSQL driver, imported by the first store opened on a `postgres://` URL. */
+function loadPg(): Promise<typeof pg> {
+  loadingPg ??= import('pg').then((module) => module.default);
+  return loadingPg;
+}
+
+/** The SQLite driver, imported by the first store opened on an SQLite URL. */
+function loadLibsql(): Promise<typeof Sqlite> {
+  loadingLibsql ??= import('libsql').then((module) => module.default);
+  return loadingLibsql;
+}
 
 export interface StoreOptions {
   /**
@@ -61,7 +76,7 @@ export function defaultOwner(): string {
 /** Opens the store and brings its schema up to date. */
 export async function openStore(options: StoreOptions): Promise<DeliveryStore> {
   const counter = { trips: 0 };
-  const connection = connect(options, counter);
+  const connection = await connect(options, counter);
   const { db, backend } = connection;
   const owner = options.owner ?? defaultOwner();
   let writes: DeliveryWrites;
@@ -84,7 +99,7 @@ export async function openStore(options: StoreOptions): Promise<DeliveryStore> {
 
 /** `herald store migrate`: applies pending migrations and closes; returns the names applied. */
 export async function migrateStore(url: string): Promise<string[]> {
-  const { db, backend } = connect({ url }, { trips: 0 });
+  const { db, backend } = await connect({ url }, { trips: 0 });
   try {
     return await migrate(db, backend);
   } finally {
@@ -97,13 +112,15 @@ type Connection =
   | { backend: 'postgres'; db: Kysely<Database> /** The hot path's connections. */; pool: pg.Pool }
   | { backend: 'sqlite'; db: Kysely<Database>; database: Sqlite.Database };
 
-function connect(options: StoreOptions, counter: { trips: number }): Connection {
+/** Connects with the driver the URL names, importing only that one. */
+async function connect(options: StoreOptions, counter: { trips: number }): Promise<Connection> {
   const location = parseStoreUrl(options.url);
   // Every statement Kysely sends (begin and commit included) is one round trip.
   const log = (_event: LogEvent) => {
     counter.trips++;
   };
   if (location.kind === 'postgres') {
+    const pg = await loadPg();
     const settings = {
       connectionString: location.connectionString,
       // Times are bigint epoch milliseconds and counts are bigint: both fit a JavaScript number.
@@ -132,6 +149,7 @@ function connect(options: StoreOptions, counter: { trips: number }): Connection 
       pool: writesPool,
     };
   }
+  const Sqlite = await loadLibsql();
   const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
   if (location.path !== ':memory:') mkdirSync(dirname(location.path), { recursive: true });
   // One connection, shared by Kysely and the hot path: libsql is synchronous, so the two never

@@ -33,9 +33,10 @@ export function checkConfigTemplates(config: ResolvedConfig, problems: ConfigPro
   };
   let renderer: TemplateRenderer;
   try {
-    const templates = compileConfigTemplates(config);
-    templates.defaultEmail.render(sampleTemplateContext());
-    renderer = templates.renderer;
+    // Compiling renders each template on the sample event. A text body derived from the HTML
+    // is derived by the first email instead (that cannot fail: it falls back to converting the
+    // rendered HTML), so checking a config never loads html-to-text.
+    renderer = compileConfigTemplates(config).renderer;
   } catch (err) {
     if (!(err instanceof TemplateError)) throw err;
     checkTemplateSources(sources, problems, fromEnv);
@@ -217,7 +218,8 @@ function checkRuleTemplates(config: ResolvedConfig, { renderer, problems, fromEn
       text: rule.body === undefined ? config.emailer.text : undefined,
     };
     // compileEmail names its parts `<name>.subject` and `<name>.body`: the keys of the rule.
-    record(problems, fromEnv, at, () => renderer.compileCachedEmail(sources, at).render(sample));
+    // Compiling renders each part on the sample event, as for the default email above.
+    record(problems, fromEnv, at, () => renderer.compileCachedEmail(sources, at));
   }
 }
 

@@ -9,6 +9,7 @@ import { TemplateError } from '../contract/errors.js';
 import { buildTemplateContext } from './context.js';
 import { checkEventTemplate, EVENT_TEMPLATE_LIMITS, eventTemplatePartName } from './event-template-limits.js';
 import type { EventTemplateReply, EventTemplateRequest } from './event-template-worker.js';
+import { loadHtmlToText } from './html-to-text.js';
 import { TemplateRenderer } from './renderer.js';
 
 const port = parentPort;
@@ -19,6 +20,10 @@ if (!port) throw new Error('event-template-thread runs only as a worker thread')
 Handlebars.logger.level = Number.POSITIVE_INFINITY;
 
 const renderer = new TemplateRenderer({ partials: (workerData as { partials: Record<string, string> }).partials });
+
+// Loaded before the thread says it is ready, as Handlebars is: a budget starts at ready, and
+// the first email's text body should not spend it loading html-to-text.
+loadHtmlToText();
 
 port.on('message', (request: EventTemplateRequest) => port.postMessage(render(request)));
 port.postMessage({ kind: 'ready' } satisfies EventTemplateReply);

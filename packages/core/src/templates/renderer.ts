@@ -84,14 +84,18 @@ const RAW_OUTPUT = /\{\{\{|\{\{~?\s*&/;
  * - subject: not HTML-escaped; CR/LF and other line breaks become spaces, so a value can never
  *   start a new header.
  * - html: every `{{value}}` is HTML-escaped.
- * - text: from its own template, or derived from the HTML template once at compile time by
- *   html-to-text (placeholders survive the conversion), falling back to converting each
- *   rendered HTML body when the template writes raw HTML.
+ * - text: from its own template, or derived from the HTML template once, by the first render,
+ *   with html-to-text (placeholders survive the conversion), falling back to converting each
+ *   rendered HTML body when the template writes raw HTML. html-to-text is loaded then, not
+ *   when templates are compiled.
  *
  * Syntax errors, unknown helpers and missing partials surface from `compile*`, not at send time.
  */
 export class TemplateRenderer {
-  private readonly partials: Record<Mode, Record<string, string>> = { html: {}, plain: {} };
+  /** Partials as written (HTML), for HTML bodies. */
+  private readonly partials: Record<string, string> = {};
+  /** The same partials as text, for subjects and derived text bodies: converted when first needed. */
+  private plainPartials: Record<string, string> | undefined;
   private readonly eventTemplateBudgetMs: number;
   /** Started on the first template carried on an event, not before. */
   private eventTemplateWorker: EventTemplateWorker | undefined;
@@ -111,9 +115,7 @@ export class TemplateRenderer {
     for (const [name, source] of Object.entries(options.partials ?? {})) {
       const ast = parse(source, `partial '${name}'`);
       for (const helper of helpersUsedBy(ast)) this.partialHelpers.add(helper);
-      this.partials.html[name] = source;
-      // Subjects and derived text bodies use the partial in its text form.
-      this.partials.plain[name] = htmlToText(source);
+      this.partials[name] = source;
     }
   }
 
@@ -128,7 +130,7 @@ export class TemplateRenderer {
     const text: TextFn =
       sources.text !== undefined
         ? this.compile('plain', sources.text, `${name}.text`)
-        : this.deriveText(sources.html, html);
+        : this.deriveTextOnFirstRender(sources.html, html);
     return {
       render: (context) => {
         try {
@@ -180,7 +182,7 @@ export class TemplateRenderer {
     options: { signal?: AbortSignal | undefined } = {},
   ): Promise<RenderedEmail> {
     this.eventTemplateWorker ??= new EventTemplateWorker({
-      partials: this.partials.html,
+      partials: this.partials,
       budgetMs: this.eventTemplateBudgetMs,
     });
     return this.eventTemplateWorker.render(sources, name, event, options);
@@ -240,6 +242,18 @@ export class TemplateRenderer {
   }
 
   /**
+   * {@link deriveText}, done when the first email is rendered rather than when it is compiled:
+   * compiling (loading a config, `herald validate`) then never needs html-to-text.
+   */
+  private deriveTextOnFirstRender(htmlSource: string, html: TemplateFn): TextFn {
+    let derived: TextFn | undefined;
+    return (context, renderedHtml) => {
+      derived ??= this.deriveText(htmlSource, html);
+      return derived(context, renderedHtml);
+    };
+  }
+
+  /**
    * A text body from the HTML template. Converting the template once (placeholders survive
    * html-to-text) is much faster than converting every rendered body, but is only used when it
    * provably gives the same text: it must parse and match, on a complete sample event, what
@@ -271,8 +285,9 @@ export class TemplateRenderer {
         `{{${unavailable}}} is not available in Herald's templates: a template must not write to Herald's logs`,
       );
     }
-    if (usesPartials(ast)) for (const helper of this.partialHelpers) used.add(helper);
-    const fn = this.environment(mode, used).compile(source, {
+    const withPartials = usesPartials(ast);
+    if (withPartials) for (const helper of this.partialHelpers) used.add(helper);
+    const fn = this.environment(mode, used, withPartials).compile(source, {
       noEscape: mode === 'plain',
       // Every helper is known up front, so `{{ name }}` compiles to a plain property read
       // instead of a run-time "is this a helper?" check.
@@ -292,11 +307,12 @@ export class TemplateRenderer {
   /**
    * Handlebars copies every registered helper and partial into each call of a top-level
    * template, so each template gets an environment holding only the helpers it uses:
-   * rendering is then about twice as fast as with one shared environment.
+   * rendering is then about twice as fast as with one shared environment. Partials are
+   * registered only for templates that include some (their text forms are then converted).
    */
-  private environment(mode: Mode, helpers: Set<string>): typeof Handlebars {
+  private environment(mode: Mode, helpers: Set<string>, withPartials: boolean): typeof Handlebars {
     const names = [...helpers].sort();
-    const key = `${mode}:${names.join(',')}`;
+    const key = `${mode}:${withPartials ? 'partials' : 'none'}:${names.join(',')}`;
     let env = this.environments.get(key);
     if (!env) {
       env = Handlebars.create();
@@ -308,10 +324,18 @@ export class TemplateRenderer {
         const helper = templateHelpers[name];
         if (helper) env.registerHelper(name, helper);
       }
-      env.registerPartial(this.partials[mode]);
+      if (withPartials) env.registerPartial(mode === 'html' ? this.partials : this.partialsAsText());
       this.environments.set(key, env);
     }
     return env;
+  }
+
+  /** The partials in text form, for subjects and derived text bodies. */
+  private partialsAsText(): Record<string, string> {
+    this.plainPartials ??= Object.fromEntries(
+      Object.entries(this.partials).map(([name, source]) => [name, htmlToText(source)]),
+    );
+    return this.plainPartials;
   }
 }
 

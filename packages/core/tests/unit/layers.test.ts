@@ -32,3 +32,51 @@ describe('the publisher', () => {
     expect(lazyPackages).toContain('@google-cloud/pubsub');
   });
 });
+
+/**
+ * Client libraries and drivers a deployment may not use, each loaded by `import()` (or, from a
+ * synchronous API, a `require`) where it is first needed: a sandbox run or a validate loads none
+ * of them until its config makes it send through one.
+ */
+const ON_FIRST_USE: Record<string, readonly string[]> = {
+  '@herald/core/templates': ['html-to-text'],
+  '@herald/core/config': ['html-to-text'],
+  '@herald/publisher': ['@aws-sdk/client-sns', '@google-cloud/pubsub'],
+  '@herald/emailer': ['@aws-sdk/client-ses', '@aws-sdk/client-sesv2', 'nodemailer', '@google-cloud/pubsub'],
+  '@herald/store': ['libsql', 'pg'],
+  '@herald/processor': [
+    '@aws-sdk/client-sqs',
+    '@aws-sdk/client-ses',
+    '@aws-sdk/client-sesv2',
+    '@google-cloud/pubsub',
+    'nodemailer',
+    'libsql',
+    'pg',
+    'html-to-text',
+  ],
+  '@herald/server': [
+    '@aws-sdk/client-sqs',
+    '@aws-sdk/client-ses',
+    '@aws-sdk/client-sesv2',
+    '@aws-sdk/client-sns',
+    '@google-cloud/pubsub',
+    'nodemailer',
+    'libsql',
+    'pg',
+    'html-to-text',
+    'prom-client',
+  ],
+};
+
+const isClientLibrary = (name: string) =>
+  name.startsWith('@aws-sdk/') ||
+  name.startsWith('@google-cloud/') ||
+  ['nodemailer', 'libsql', 'pg', 'html-to-text', 'prom-client'].includes(name);
+
+describe('client libraries and drivers', () => {
+  it.each(Object.entries(ON_FIRST_USE))('%s loads each only on first use', (entry, onFirstUse) => {
+    const { packages, lazyPackages } = reachOf(entry);
+    expect([...packages].filter(isClientLibrary), entry).toEqual([]);
+    expect([...lazyPackages].filter(isClientLibrary).sort(), entry).toEqual([...onFirstUse].sort());
+  });
+});

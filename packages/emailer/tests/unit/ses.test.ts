@@ -1,4 +1,6 @@
-import { classifySesError, isApiMissing } from '@herald/emailer';
+import type { SESClient } from '@aws-sdk/client-ses';
+import type { SESv2Client } from '@aws-sdk/client-sesv2';
+import { classifySesError, type EmailMessage, isApiMissing, SesEmailer } from '@herald/emailer';
 import { describe, expect, it } from 'vitest';
 
 /** An error shaped like the AWS SDK's service exceptions. */
@@ -61,5 +63,50 @@ describe('SESv2 availability', () => {
   it('does not mistake a failing call for a missing API', () => {
     expect(isApiMissing(awsError('InternalFailure', 500, 'server'))).toBe(false);
     expect(isApiMissing(awsError('MessageRejected', 400))).toBe(false);
+  });
+});
+
+/** A client whose `send` records each command's class and answers from `respond`. */
+function stubClient<T>(respond: () => unknown) {
+  const calls: string[] = [];
+  let destroyed = false;
+  const client = {
+    send: async (command: { constructor: { name: string } }) => {
+      calls.push(command.constructor.name);
+      return respond();
+    },
+    destroy: () => {
+      destroyed = true;
+    },
+  } as unknown as T;
+  return { client, calls, destroyed: () => destroyed };
+}
+
+const message: EmailMessage = {
+  from: 'herald@example.com',
+  to: ['a@example.com'],
+  subject: 'Subject',
+  html: '<p>Body</p>',
+  text: 'Body',
+  idempotencyKey: 'k',
+};
+
+describe('SesEmailer', () => {
+  it('sends with the clients it is given, switching to the classic API when SESv2 is missing', async () => {
+    const v2 = stubClient<SESv2Client>(() => {
+      throw awsError('InternalFailure', 501, 'server');
+    });
+    const v1 = stubClient<SESClient>(() => ({ MessageId: 'm-1' }));
+    const emailer = new SesEmailer({ region: 'us-east-1', v2Client: v2.client, v1Client: v1.client });
+    expect(await emailer.send(message)).toEqual({ messageId: 'm-1' });
+    expect(await emailer.send(message)).toEqual({ messageId: 'm-1' });
+    expect(v2.calls).toEqual(['SendEmailCommand']);
+    expect(v1.calls).toEqual(['SendEmailCommand', 'SendEmailCommand']);
+    await emailer.close();
+    expect(v2.destroyed() && v1.destroyed()).toBe(true);
+  });
+
+  it('closes without ever having sent', async () => {
+    await new SesEmailer({ region: 'us-east-1' }).close();
   });
 });

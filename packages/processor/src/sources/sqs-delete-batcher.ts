@@ -1,4 +1,5 @@
-import { DeleteMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import { loadSqs } from './sqs-sdk.js';
 
 interface Pending {
   receiptHandle: string;
@@ -41,12 +42,14 @@ export class DeleteBatcher {
     const batch = this.pending.splice(0, 10);
     if (batch.length === 0) return;
     if (this.pending.length > 0) this.timer = setTimeout(() => this.send(), this.lingerMs);
-    const call = this.client
-      .send(
-        new DeleteMessageBatchCommand({
-          QueueUrl: this.queueUrl,
-          Entries: batch.map((p, i) => ({ Id: String(i), ReceiptHandle: p.receiptHandle })),
-        }),
+    const call = loadSqs()
+      .then(({ DeleteMessageBatchCommand }) =>
+        this.client.send(
+          new DeleteMessageBatchCommand({
+            QueueUrl: this.queueUrl,
+            Entries: batch.map((p, i) => ({ Id: String(i), ReceiptHandle: p.receiptHandle })),
+          }),
+        ),
       )
       .then(
         (out) => {

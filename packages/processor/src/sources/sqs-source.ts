@@ -1,12 +1,4 @@
-import {
-  ChangeMessageVisibilityBatchCommand,
-  ChangeMessageVisibilityCommand,
-  GetQueueUrlCommand,
-  type MessageAttributeValue,
-  ReceiveMessageCommand,
-  SendMessageCommand,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
+import type { MessageAttributeValue, SQSClient } from '@aws-sdk/client-sqs';
 import { HeraldError } from '@herald/core';
 import {
   isNonExistentQueueError,
@@ -19,6 +11,7 @@ import {
 import { deadLetterAttributes, truncateUtf8 } from './dead-letter-attributes.js';
 import type { DeadLetterRecord, ReceivedMessage, Source } from './source.js';
 import { DeleteBatcher } from './sqs-delete-batcher.js';
+import { loadSqs, type SqsModule } from './sqs-sdk.js';
 import { VisibilityKeeper } from './sqs-visibility.js';
 
 /** Options for {@link SqsSource}. */
@@ -36,6 +29,7 @@ export interface SqsSourceOptions {
   reconnectAttempts?: number;
   reconnectDelaySeconds?: number;
   logger?: Logger;
+  /** The client to use; otherwise one is built when the source starts (loading the SDK then). */
   client?: SQSClient;
 }
 
@@ -64,7 +58,9 @@ export class SqsSource implements Source<SqsReceived> {
    */
   readonly receiveBatch = 10;
   readonly receiveConcurrency: number;
-  private readonly client: SQSClient;
+  /** Given, or built when the source starts: the SDK is imported only then. */
+  private client: SQSClient | undefined;
+  private closed = false;
   private readonly logger: Logger;
   private queueUrl = '';
   private deadLetterUrl = '';
@@ -77,16 +73,15 @@ export class SqsSource implements Source<SqsReceived> {
   private readonly cutReceives = new AbortController();
 
   constructor(private readonly options: SqsSourceOptions) {
-    this.client =
-      options.client ??
-      new SQSClient({ region: options.region, endpoint: options.endpoint, maxAttempts: 5, retryMode: 'standard' });
+    this.client = options.client;
     this.logger = options.logger ?? silentLogger;
     this.receiveConcurrency = options.receiveConcurrency;
   }
 
   /**
    * Looks up the queue and dead-letter queue URLs (GetQueueUrl with the owner account, as
-   * FlyteAdmin does), retrying while SQS cannot be reached.
+   * FlyteAdmin does), retrying while SQS cannot be reached. The SDK is loaded and the client
+   * built (unless one was given) here.
    * @throws HeraldError naming a queue that does not exist.
    */
   start(): Promise<void> {
@@ -96,13 +91,14 @@ export class SqsSource implements Source<SqsReceived> {
 
   async receive(max: number, signal: AbortSignal): Promise<SqsReceived[]> {
     await this.start();
+    const { sdk, client } = await this.sqs();
     if (signal.aborted) return [];
     // The caller's signal stops the wait, never the request: SQS may already have handed out
     // messages to a long poll that is cut, and they would stay invisible for a whole
     // visibility timeout. A request the caller stopped waiting for finishes on its own and
     // what it brings goes straight back to the queue (see close).
-    const request = this.client.send(
-      new ReceiveMessageCommand({
+    const request = client.send(
+      new sdk.ReceiveMessageCommand({
         QueueUrl: this.queueUrl,
         MaxNumberOfMessages: Math.max(1, Math.min(this.maxBatch, max)),
         WaitTimeSeconds: this.options.waitTimeSeconds,
@@ -142,8 +138,9 @@ export class SqsSource implements Source<SqsReceived> {
   async retryLater({ receiptHandle }: SqsReceived, delayMs: number): Promise<void> {
     this.keeper?.untrack(receiptHandle);
     await this.keeper?.quiesce();
-    await this.client.send(
-      new ChangeMessageVisibilityCommand({
+    const { sdk, client } = await this.sqs();
+    await client.send(
+      new sdk.ChangeMessageVisibilityCommand({
         QueueUrl: this.queueUrl,
         ReceiptHandle: receiptHandle,
         // SQS counts in whole seconds, at most 12 hours.
@@ -161,8 +158,9 @@ export class SqsSource implements Source<SqsReceived> {
       attributes,
       Object.keys(message.attributes),
     );
-    await this.client.send(
-      new SendMessageCommand({
+    const { sdk, client } = await this.sqs();
+    await client.send(
+      new sdk.SendMessageCommand({
         QueueUrl: this.deadLetterUrl,
         MessageBody: body,
         MessageAttributes: Object.fromEntries(
@@ -184,16 +182,34 @@ export class SqsSource implements Source<SqsReceived> {
     await this.keeper?.quiesce();
     await this.deleter?.flush();
     await this.handBack(this.keeper?.receiptHandles() ?? []);
-    this.client.destroy();
+    this.closed = true;
+    this.client?.destroy();
+  }
+
+  /**
+   * The SDK and the client, building the client (and importing the SDK) on first use. A client
+   * built after close (a start still looking up its queues) is closed at once, as it would
+   * have been had it been built up front.
+   */
+  private async sqs(): Promise<{ sdk: SqsModule; client: SQSClient }> {
+    const sdk = await loadSqs();
+    if (!this.client) {
+      const { region, endpoint } = this.options;
+      this.client = new sdk.SQSClient({ region, endpoint, maxAttempts: 5, retryMode: 'standard' });
+      if (this.closed) this.client.destroy();
+    }
+    return { sdk, client: this.client };
   }
 
   /** Makes messages visible again at once, for another receive (or replica) to take. */
   private async handBack(receiptHandles: string[]): Promise<void> {
+    if (receiptHandles.length === 0) return;
+    const { sdk, client } = await this.sqs();
     for (let i = 0; i < receiptHandles.length; i += 10) {
       const group = receiptHandles.slice(i, i + 10);
       try {
-        await this.client.send(
-          new ChangeMessageVisibilityBatchCommand({
+        await client.send(
+          new sdk.ChangeMessageVisibilityBatchCommand({
             QueueUrl: this.queueUrl,
             Entries: group.map((handle, n) => ({ Id: String(n), ReceiptHandle: handle, VisibilityTimeout: 0 })),
           }),
@@ -207,13 +223,14 @@ export class SqsSource implements Source<SqsReceived> {
 
   private async resolveQueues(): Promise<void> {
     const { queueName, accountId, deadLetterQueueName } = this.options;
-    this.queueUrl = await this.lookup(queueName, accountId);
-    this.deadLetterUrl = await this.lookup(deadLetterQueueName, accountId);
-    this.keeper = new VisibilityKeeper(this.client, this.queueUrl, this.options.visibilityTimeoutSeconds, this.logger);
-    this.deleter = new DeleteBatcher(this.client, this.queueUrl);
+    const { sdk, client } = await this.sqs();
+    this.queueUrl = await this.lookup(sdk, client, queueName, accountId);
+    this.deadLetterUrl = await this.lookup(sdk, client, deadLetterQueueName, accountId);
+    this.keeper = new VisibilityKeeper(client, this.queueUrl, this.options.visibilityTimeoutSeconds, this.logger);
+    this.deleter = new DeleteBatcher(client, this.queueUrl);
   }
 
-  private async lookup(queueName: string, accountId: string): Promise<string> {
+  private async lookup(sdk: SqsModule, client: SQSClient, queueName: string, accountId: string): Promise<string> {
     try {
       const out = await withReconnect(
         'SQS',
@@ -221,8 +238,8 @@ export class SqsSource implements Source<SqsReceived> {
         this.logger,
         isUnansweredAwsError,
         () =>
-          this.client.send(
-            new GetQueueUrlCommand({ QueueName: queueName, QueueOwnerAWSAccountId: accountId || undefined }),
+          client.send(
+            new sdk.GetQueueUrlCommand({ QueueName: queueName, QueueOwnerAWSAccountId: accountId || undefined }),
           ),
       );
       return out.QueueUrl ?? '';

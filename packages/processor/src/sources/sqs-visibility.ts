@@ -1,5 +1,6 @@
-import { ChangeMessageVisibilityBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Logger } from '@herald/core/runtime';
+import { loadSqs } from './sqs-sdk.js';
 
 interface Held {
   id: string;
@@ -74,6 +75,9 @@ export class VisibilityKeeper {
 
   private async extendRound(): Promise<void> {
     const due = [...this.held.values()].filter((h) => h.visibleAtMs - this.now() < this.timeoutMs / 2);
+    if (due.length === 0) return;
+    // The SDK the client came from: imported once, here only to build the command.
+    const { ChangeMessageVisibilityBatchCommand } = await loadSqs();
     for (let i = 0; i < due.length; i += 10) {
       // Settled since the round began: leave them alone.
       const group = due.slice(i, i + 10).filter((h) => this.held.has(h.receiptHandle));

@@ -1,5 +1,19 @@
+import { createRequire } from 'node:module';
 import { type DeliveryLedger, type ProcessorEventMap, type ProcessorEvents, StoreLedger } from '@herald/processor';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+
+const require = createRequire(import.meta.url);
+let promClient: typeof import('prom-client') | undefined;
+
+/**
+ * prom-client, loaded by the first {@link createMetrics}: only a process that serves metrics
+ * loads it. createMetrics is synchronous (an application builds its metrics with the processor,
+ * to count from its first event), so this is a `require` (prom-client is a CommonJS package).
+ */
+function loadPromClient(): typeof import('prom-client') {
+  promClient ??= require('prom-client') as typeof import('prom-client');
+  return promClient;
+}
 
 /** Why the ingest endpoint refused a request: the `reason` label of `herald_ingest_rejected_total`. */
 export const INGEST_REJECTIONS = [
@@ -54,6 +68,7 @@ export interface HeraldMetrics {
  *   prefixed `herald_`; on unless turned off.
  */
 export function createMetrics(source: MetricsSource, options: { defaultMetrics?: boolean } = {}): HeraldMetrics {
+  const { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } = loadPromClient();
   const registry = new Registry();
   const registers = [registry];
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'herald_' });
