@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createStack, emailsFrom, eventually } from './helpers/aws.js';
 import { type CliResult, root } from './helpers/cli.js';
+import { TestSmtpServer } from './helpers/smtp.js';
 
 const run = promisify(execFile);
 
@@ -171,6 +172,29 @@ describe('herald installed from its packed tarball, started as the container sta
 
   it('runs the sandbox demo: every event through the in-process queue into .eml files', async () => {
     await expectDemoRuns(join(work, 'demo'), process.execPath);
+  });
+
+  it('sends through a real SMTP server (the emailer nodemailer drives)', async () => {
+    const smtp = new TestSmtpServer();
+    const port = await smtp.start();
+    try {
+      const config = join(work, 'smtp.yaml');
+      await writeFile(
+        config,
+        `notifications:
+  type: sandbox
+  emailer:
+    sender: herald@example.com
+    emailServerConfig: { serviceName: smtp, smtpServer: 127.0.0.1, smtpPort: "${port}", smtpSkipTLSVerify: true }
+`,
+      );
+      const event = join(root, 'examples/events/failed.json');
+      const result = await installed(['run', '--config', config, '--publish', event, '--exit-when-idle']);
+      expect(result.status, result.stderr).toBe(0);
+      expect(smtp.received.map((m) => m.parsed.subject)).toEqual([expect.stringContaining('failed')]);
+    } finally {
+      await smtp.stop();
+    }
   });
 
   it('runs on AWS (moto): publish reaches the queue, the email goes out through SES, SIGTERM exits 0', async () => {

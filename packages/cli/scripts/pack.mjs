@@ -9,7 +9,9 @@
 // copies. What stays a real dependency is what cannot be bundled faithfully: native code
 // (libsql), packages that read their own files at run time (the Pub/Sub client's protos,
 // Flyte's generated protobufs and the protobufjs they require), the PostgreSQL driver (its
-// optional native binding is looked up at run time) and pino (its worker-thread transports).
+// optional native binding is looked up at run time), pino (its worker-thread transports), and
+// what Herald itself requires at run time from synchronous code paths (html-to-text for text
+// bodies, prom-client for metrics): a bundler cannot see through createRequire.
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -33,6 +35,8 @@ const EXTERNAL = [
   'long',
   'pino',
   'pino-pretty',
+  'html-to-text',
+  'prom-client',
 ];
 
 const cliPackage = JSON.parse(readFileSync(join(cliDir, 'package.json'), 'utf8'));
@@ -67,6 +71,9 @@ await build({
   platform: 'node',
   target: 'node20.19',
   external: EXTERNAL,
+  // ES module builds first (the AWS SDK's dist-es): a CommonJS module loaded by import() would
+  // become a chunk with a default export only, and the SDK's named exports would be missing.
+  mainFields: ['module', 'main'],
   // Identifiers stay readable so a stack trace in a bug report names real functions.
   minifyWhitespace: true,
   minifySyntax: true,
