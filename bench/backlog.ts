@@ -16,12 +16,16 @@
  * Usage: tsx bench/backlog.ts [--quick] [--events N]   (writes bench/results/backlog.json)
  *   HERALD_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the Herald process.
  */
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { encodeEvent, sampleEvent } from '@herald/core';
 import { freePort, type StartedPostgres, startPostgres } from '../test/support/processes.js';
 import {
+  cpuMs,
   type HeraldExtras,
   killLeftovers,
   measureDrain,
@@ -34,25 +38,34 @@ import { serveSimulatedAws } from './simulated-aws-server.js';
 import { sleep } from './simulated-sqs.js';
 
 const quick = process.argv.includes('--quick');
+/** --only memory|cpu|stores: one part of the run (for working on it). */
+const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+const runs = (part: 'memory' | 'cpu' | 'stores') => only === undefined || only === part;
 const eventsArg = process.argv.indexOf('--events');
 const EVENTS = eventsArg > 0 ? Number(process.argv[eventsArg + 1]) : quick ? 2_500 : 50_000;
 const SQS_LATENCY_MS = 5;
+const RAW_DRAIN = fileURLToPath(new URL('./raw-sdk-drain.mjs', import.meta.url));
 const TIMEOUT_MS = 300_000;
 /** Rounds of no store / SQLite / PostgreSQL, one after the other. */
 const STORE_ROUNDS = 2;
+/** Rounds of the raw SDK loop and Herald, one after the other. */
+const CPU_ROUNDS = 2;
 const STORES = ['no store', 'SQLite', 'PostgreSQL'] as const;
 type StoreName = (typeof STORES)[number];
 type StoreRun = { store: StoreName; round: number } & Awaited<ReturnType<typeof drain>>;
 
 /**
- * V8 lets garbage pile up to a heap limit sized from the machine's memory (about 4 GB here), so
- * the RSS of a busy process says more about that limit than about what it keeps. The second
- * variant caps the old generation, as a container's memory limit would, to show what Herald
- * needs; the live heap after a drain is ~30 MB either way.
+ * V8 lets garbage pile up toward a heap limit sized from the machine's memory (about 4 GB here),
+ * so the RSS of a busy process says more about how the heap is sized than about what it keeps
+ * (~30 MB live after a drain). Three ways: what a user gets from the `herald` bin (it has the
+ * heap grow in 25% steps unless node was given heap flags), what the container and the
+ * Kubernetes manifests set (a 128 MB old generation), and V8's own default growth (given as a
+ * flag, so the bin leaves it alone).
  */
 const VARIANTS: { label: string; nodeArgs: string[] }[] = [
-  { label: 'node defaults', nodeArgs: [] },
-  { label: '--max-old-space-size=128', nodeArgs: ['--max-old-space-size=128'] },
+  { label: 'herald bin defaults', nodeArgs: [] },
+  { label: 'container: --max-old-space-size=128', nodeArgs: ['--max-old-space-size=128'] },
+  { label: "V8's default growth", nodeArgs: ['--heap-growing-percent=0'] },
 ];
 
 const served = await serveSimulatedAws(SQS_LATENCY_MS);
@@ -61,19 +74,31 @@ let postgres: StartedPostgres | undefined;
 try {
   const results = [];
   for (const [i, variant] of VARIANTS.entries()) {
+    if (!runs('memory')) break;
     const idle = await idleRss(variant.nodeArgs);
     const drained = await drain(`backlog${i}`, EVENTS, variant.nodeArgs);
     results.push({ variant: variant.label, idleRssMb: idle.rssMb, ...drained });
     if (!exactlyOnce(drained)) process.exitCode = 1;
   }
 
+  // CPU per event next to the raw SDK loop, alternated so drift in the machine's speed falls on
+  // both alike: Herald as the bin starts it, no store.
+  const cpuRounds: { round: number; raw: Awaited<ReturnType<typeof rawDrain>>; herald: { cpuMsPer1000: number } }[] =
+    [];
+  for (let round = 0; round < (runs('cpu') ? CPU_ROUNDS : 0); round++) {
+    const raw = await rawDrain(`raw${round}`, EVENTS);
+    const herald = await drain(`cpu${round}`, EVENTS, []);
+    if (!exactlyOnce(herald)) process.exitCode = 1;
+    cpuRounds.push({ round, raw, herald });
+  }
+
   // The delivery log: node's defaults, each Herald process serving its metrics (no store too,
   // so the three differ only in the store).
-  postgres = await startPostgres();
+  if (runs('stores')) postgres = await startPostgres();
   const storeRuns: StoreRun[] = [];
-  for (let round = 0; round < STORE_ROUNDS; round++) {
+  for (let round = 0; postgres && round < STORE_ROUNDS; round++) {
     for (const store of STORES) {
-      const storeUrl = await freshStore(store, round, postgres);
+      const storeUrl = await freshStore(store, round, postgres as StartedPostgres);
       const drained = await drain(`store${round}-${STORES.indexOf(store)}`, EVENTS, [], {
         storeUrl,
         httpPort: await freePort(),
@@ -82,44 +107,63 @@ try {
       if (!exactlyOnce(drained)) process.exitCode = 1;
     }
   }
+  const rawCpu = cpuRounds.reduce((a, r) => a + r.raw.cpuMsPer1000, 0) / cpuRounds.length;
+  const heraldCpu = cpuRounds.reduce((a, r) => a + r.herald.cpuMsPer1000, 0) / cpuRounds.length;
   const storeTotals = STORES.map((store) => totals(store, storeRuns));
   const none = storeTotals[0] as ReturnType<typeof totals>;
-  console.log(
-    `backlog: ${EVENTS} events preloaded in a simulated SQS (${SQS_LATENCY_MS} ms per call), drained by \`herald run\` (SQS → SES)`,
-  );
-  console.log(
-    '| Herald process | drain s | events/s | lost | emailed twice | peak RSS MB | idle RSS MB | CPU ms/1000 | SQS calls/1000 |',
-  );
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
-  for (const r of results) {
+  if (results.length > 0) {
     console.log(
-      `| ${r.variant} | ${r.seconds.toFixed(1)} | ${r.eventsPerSecond.toFixed(0)} | ${r.lost} | ${r.duplicates} | ${r.peakRssMb.toFixed(0)} | ${r.idleRssMb.toFixed(0)} | ${r.cpuMsPer1000.toFixed(0)} | ${r.sqsCallsPer1000.toFixed(0)} |`,
+      `backlog: ${EVENTS} events preloaded in a simulated SQS (${SQS_LATENCY_MS} ms per call), drained by \`herald run\` (SQS → SES)`,
     );
+    console.log(
+      '| Herald process | drain s | events/s | lost | emailed twice | peak RSS MB | idle RSS MB | CPU ms/1000 | SQS calls/1000 |',
+    );
+    console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const r of results) {
+      console.log(
+        `| ${r.variant} | ${r.seconds.toFixed(1)} | ${r.eventsPerSecond.toFixed(0)} | ${r.lost} | ${r.duplicates} | ${r.peakRssMb.toFixed(0)} | ${r.idleRssMb.toFixed(0)} | ${r.cpuMsPer1000.toFixed(0)} | ${r.sqsCallsPer1000.toFixed(0)} |`,
+      );
+    }
   }
-  console.log(
-    `\ndelivery log: the same backlog drained with no store / SQLite / PostgreSQL, node defaults, ${STORE_ROUNDS} rounds alternated (totals)`,
-  );
-  console.log(
-    '| store | events | events/s | × no store | CPU ms/1000 | CPU × no store | peak RSS MB | store round trips/event | lost | emailed twice |',
-  );
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-  for (const t of storeTotals) {
+  if (cpuRounds.length > 0) {
     console.log(
-      `| ${t.store} | ${t.events} | ${t.eventsPerSecond.toFixed(0)} | ${(t.eventsPerSecond / none.eventsPerSecond).toFixed(2)} | ${t.cpuMsPer1000.toFixed(0)} | ${(t.cpuMsPer1000 / none.cpuMsPer1000).toFixed(2)} | ${t.peakRssMb.toFixed(0)} | ${t.tripsPerEvent === undefined ? '' : t.tripsPerEvent.toFixed(2)} | ${t.lost} | ${t.duplicates} |`,
+      `\nCPU per event next to a raw SDK loop making the same SQS and SES calls (raw-sdk-drain.mjs), ${CPU_ROUNDS} rounds alternated`,
     );
+    console.log('| round | raw SDK loop CPU ms/1000 | raw events/s | Herald CPU ms/1000 | Herald × raw |');
+    console.log('|---:|---:|---:|---:|---:|');
+    for (const r of cpuRounds) {
+      console.log(
+        `| ${r.round + 1} | ${r.raw.cpuMsPer1000.toFixed(0)} | ${r.raw.eventsPerSecond.toFixed(0)} | ${r.herald.cpuMsPer1000.toFixed(0)} | ${(r.herald.cpuMsPer1000 / r.raw.cpuMsPer1000).toFixed(2)} |`,
+      );
+    }
+    console.log(`| mean | ${rawCpu.toFixed(0)} | | ${heraldCpu.toFixed(0)} | ${(heraldCpu / rawCpu).toFixed(2)} |`);
   }
-  console.log('\neach run, in order');
-  console.log('| round | store | drain s | events/s | CPU ms/1000 | peak RSS MB | store round trips/event |');
-  console.log('|---:|---|---:|---:|---:|---:|---:|');
-  for (const r of storeRuns) {
+  if (storeRuns.length > 0) {
     console.log(
-      `| ${r.round + 1} | ${r.store} | ${r.seconds.toFixed(1)} | ${r.eventsPerSecond.toFixed(0)} | ${r.cpuMsPer1000.toFixed(0)} | ${r.peakRssMb.toFixed(0)} | ${r.storeRoundTrips === undefined ? '' : (r.storeRoundTrips / r.events).toFixed(2)} |`,
+      `\ndelivery log: the same backlog drained with no store / SQLite / PostgreSQL, node defaults, ${STORE_ROUNDS} rounds alternated (totals)`,
     );
+    console.log(
+      '| store | events | events/s | × no store | CPU ms/1000 | CPU × no store | peak RSS MB | store round trips/event | lost | emailed twice |',
+    );
+    console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const t of storeTotals) {
+      console.log(
+        `| ${t.store} | ${t.events} | ${t.eventsPerSecond.toFixed(0)} | ${(t.eventsPerSecond / none.eventsPerSecond).toFixed(2)} | ${t.cpuMsPer1000.toFixed(0)} | ${(t.cpuMsPer1000 / none.cpuMsPer1000).toFixed(2)} | ${t.peakRssMb.toFixed(0)} | ${t.tripsPerEvent === undefined ? '' : t.tripsPerEvent.toFixed(2)} | ${t.lost} | ${t.duplicates} |`,
+      );
+    }
+    console.log('\neach run, in order');
+    console.log('| round | store | drain s | events/s | CPU ms/1000 | peak RSS MB | store round trips/event |');
+    console.log('|---:|---|---:|---:|---:|---:|---:|');
+    for (const r of storeRuns) {
+      console.log(
+        `| ${r.round + 1} | ${r.store} | ${r.seconds.toFixed(1)} | ${r.eventsPerSecond.toFixed(0)} | ${r.cpuMsPer1000.toFixed(0)} | ${r.peakRssMb.toFixed(0)} | ${r.storeRoundTrips === undefined ? '' : (r.storeRoundTrips / r.events).toFixed(2)} |`,
+      );
+    }
   }
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
   writeFileSync(
     new URL('./results/backlog.json', import.meta.url),
-    `${JSON.stringify({ benchmark: 'backlog', node: process.version, sqsLatencyMs: SQS_LATENCY_MS, events: EVENTS, quick, results, store: { rounds: STORE_ROUNDS, totals: storeTotals, runs: storeRuns }, time: new Date().toISOString() }, null, 2)}\n`,
+    `${JSON.stringify({ benchmark: 'backlog', node: process.version, sqsLatencyMs: SQS_LATENCY_MS, events: EVENTS, quick, results, cpu: { rounds: cpuRounds, rawCpuMsPer1000: rawCpu, heraldCpuMsPer1000: heraldCpu }, store: { rounds: STORE_ROUNDS, totals: storeTotals, runs: storeRuns }, time: new Date().toISOString() }, null, 2)}\n`,
   );
 } finally {
   await killLeftovers();
@@ -183,14 +227,7 @@ async function drain(queue: string, n: number, nodeArgs: string[], extras: Heral
   const queueUrl = served.queueUrl(queue);
   const callsBefore = served.sqs.totalCalls();
   const emailsBefore = served.emailsSent();
-  for (let i = 0; i < n; i++) {
-    const event = sampleEvent({
-      id: `backlog-${i}`,
-      execution: { project: 'flytesnacks', domain: 'development', name: `run-${i}` },
-      notifications: [{ phases: ['FAILED'], email: { recipients: ['oncall@example.com'] } }],
-    });
-    served.sqs.enqueue(queueUrl, encodeEvent(event));
-  }
+  preload(queueUrl, n);
   const herald = startHerald({ work, endpoint: served.endpoint }, queue, nodeArgs, extras);
   const measured = await measureDrain(
     herald,
@@ -216,4 +253,52 @@ async function drain(queue: string, n: number, nodeArgs: string[], extras: Heral
     sqsCallsPer1000: ((served.sqs.totalCalls() - callsBefore) / n) * 1000,
     storeRoundTrips,
   };
+}
+
+/** n events, each FAILED with one email recipient, into the simulated queue. */
+function preload(queueUrl: string, n: number): void {
+  for (let i = 0; i < n; i++) {
+    const event = sampleEvent({
+      id: `backlog-${i}`,
+      execution: { project: 'flytesnacks', domain: 'development', name: `run-${i}` },
+      notifications: [{ phases: ['FAILED'], email: { recipients: ['oncall@example.com'] } }],
+    });
+    served.sqs.enqueue(queueUrl, encodeEvent(event));
+  }
+}
+
+/**
+ * The same backlog drained by raw-sdk-drain.mjs: the SQS and SES calls alone, measured as
+ * Herald is, from its start line until every event was emailed and the queue is empty.
+ */
+async function rawDrain(queue: string, n: number) {
+  const queueUrl = served.queueUrl(queue);
+  const emailsBefore = served.emailsSent();
+  preload(queueUrl, n);
+  const child = spawn(process.execPath, [RAW_DRAIN, served.endpoint, queueUrl], {
+    env: { ...process.env, AWS_ACCESS_KEY_ID: 'bench', AWS_SECRET_ACCESS_KEY: 'bench', NODE_OPTIONS: '' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      createInterface({ input: child.stderr as NodeJS.ReadableStream }).on('line', (line) => {
+        if (line === 'started') resolve();
+      });
+      void exited.then((code) => reject(new Error(`raw-sdk-drain exited with ${code} before it started`)));
+    });
+    const startedAt = performance.now();
+    const cpuAtStart = cpuMs(child.pid as number);
+    const deadline = Date.now() + TIMEOUT_MS;
+    while (served.emailsSent() - emailsBefore < n || served.sqs.size(queueUrl) > 0) {
+      if (Date.now() > deadline) throw new Error(`raw drain: ${served.emailsSent() - emailsBefore} of ${n} emailed`);
+      await sleep(20);
+    }
+    const seconds = (performance.now() - startedAt) / 1000;
+    const cpu = cpuMs(child.pid as number) - cpuAtStart;
+    return { seconds, eventsPerSecond: n / seconds, cpuMsPer1000: (cpu / n) * 1000 };
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
 }
