@@ -1,9 +1,10 @@
 // The baseline for Herald's CPU per event in bench/backlog.ts: the least a program can do to turn
 // queued events into emails with the same AWS SDK calls Herald makes. Long-poll receives of ten
 // from SQS (four at a time, as Herald's receiveConcurrency), the body parsed to find the
-// recipients, one SESv2 SendEmail per event (at most 64 in flight, as Herald's maxInFlight), and
-// one DeleteMessageBatch per batch received once its emails are sent. No routing, templates, retries, ledger or logging.
-// Plain JavaScript run by node, so no transpiler sits in its measured CPU.
+// recipients, one SESv2 SendEmail per event with a subject, HTML and text of the size of
+// Herald's default email (at most 64 in flight, as Herald's maxInFlight), and one
+// DeleteMessageBatch per batch received once its emails are sent. No routing, templates,
+// retries, ledger or logging. Plain JavaScript run by node, so no transpiler sits in its CPU.
 //   node bench/raw-sdk-drain.mjs ENDPOINT QUEUE_URL     (prints "started" on stderr when ready)
 import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -35,7 +36,10 @@ async function deliver(message) {
       Content: {
         Simple: {
           Subject: { Data: `${event.execution.name} ${event.phase}` },
-          Body: { Html: { Data: `<p>${event.execution.name} ${event.phase}</p>` } },
+          Body: {
+            Html: { Data: `<p>${event.execution.name} ${event.phase}</p>` },
+            Text: { Data: `${event.execution.name} ${event.phase}` },
+          },
         },
       },
     }),

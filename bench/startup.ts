@@ -64,6 +64,7 @@ try {
     `notifications:
   type: aws
   aws: { region: us-east-1 }
+  publisher: { topicName: "arn:aws:sns:us-east-1:000000000000:idle" }
   processor: { queueName: idle, accountId: "000000000000" }
   emailer: { sender: herald@example.com }
 herald:
