@@ -58,7 +58,7 @@ type StoreRun = { store: StoreName; round: number } & Awaited<ReturnType<typeof 
  * V8 lets garbage pile up toward a heap limit sized from the machine's memory (about 4 GB here),
  * so the RSS of a busy process says more about how the heap is sized than about what it keeps
  * (~30 MB live after a drain). Three ways: what a user gets from the `herald` bin (it has the
- * heap grow in 25% steps unless node was given heap flags), what the container and the
+ * heap grow by at most half at a time unless node was given heap flags), what the container and the
  * Kubernetes manifests set (a 128 MB old generation), and V8's own default growth (given as a
  * flag, so the bin leaves it alone).
  */
