@@ -38,6 +38,7 @@ export async function main(
     return createLogger(program.opts<{ logLevel: string }>().logLevel);
   };
   const inputs = () => import('./inputs.js');
+  const configFile = async (file: string) => (await inputs()).readConfig(file);
   const store = () => import('./commands/deliveries.js');
 
   program
@@ -112,7 +113,7 @@ export async function main(
     .option('--channel <name>', 'a channel under herald.channels')
     .action(async (opts: { config: string; to?: string; channel?: string }) => {
       if (!opts.to === !opts.channel) throw new UsageError('send-test: give either --to ADDRESS or --channel NAME');
-      const config = (await inputs()).readConfig(opts.config);
+      const config = await configFile(opts.config);
       const { sendTestEmail, sendTestToChannel } = await import('./commands/send-test.js');
       if (opts.channel) {
         const sent = await sendTestToChannel(config, opts.channel, config.processing.deliveryTimeoutMs);
@@ -143,7 +144,7 @@ export async function main(
     .action(async (opts: ListOptions & { config: string; json: boolean }) => {
       const { deliveryFilter, formatRows, withStore } = await store();
       const filter = deliveryFilter(opts);
-      const config = (await inputs()).readConfig(opts.config);
+      const config = await configFile(opts.config);
       const rows = await withStore(config, (store) => store.list(filter));
       io.stdout.write(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : formatRows(rows));
     });
@@ -160,7 +161,7 @@ export async function main(
     .action(async (opts: ListOptions & { config: string; json: boolean }) => {
       const { formatUndecodable, undecodableFilter, withStore } = await store();
       const filter = undecodableFilter(opts);
-      const config = (await inputs()).readConfig(opts.config);
+      const config = await configFile(opts.config);
       const rows = await withStore(config, (store) => store.undecodableMessages(filter));
       io.stdout.write(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : formatUndecodable(rows));
     });
@@ -172,7 +173,7 @@ export async function main(
     .option('--json', 'print JSON', false)
     .action(async (eventId: string, opts: { config: string; json: boolean }) => {
       const { formatEvent, withStore } = await store();
-      const config = (await inputs()).readConfig(opts.config);
+      const config = await configFile(opts.config);
       const { rows, attempts } = await withStore(config, async (store) => ({
         rows: await store.list({ eventId, limit: 1000 }),
         attempts: await store.attempts(eventId),
@@ -193,7 +194,7 @@ export async function main(
     .option('--force', 'also the destinations that were delivered', false)
     .option('--json', 'print JSON', false)
     .action(async (eventId: string, opts: { config: string; destination?: string; force: boolean; json: boolean }) => {
-      const config = (await inputs()).readConfig(opts.config);
+      const config = await configFile(opts.config);
       const { formatRedelivery, redeliver } = await import('./commands/redeliver.js');
       const result = await redeliver(config, eventId, opts);
       io.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : formatRedelivery(result));
@@ -213,7 +214,7 @@ export async function main(
       const { digestFilter, formatDigests } = await import('./commands/digests.js');
       const { withStore } = await store();
       const filter = digestFilter(opts);
-      const config = (await inputs()).readConfig(opts.config);
+      const config = await configFile(opts.config);
       const rows = await withStore(config, (store) => store.digests(filter));
       io.stdout.write(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : formatDigests(rows));
     });
@@ -226,7 +227,7 @@ export async function main(
     .action(async (id: string, opts: { config: string; json: boolean }) => {
       const { formatDigest } = await import('./commands/digests.js');
       const { withStore } = await store();
-      const config = (await inputs()).readConfig(opts.config);
+      const config = await configFile(opts.config);
       const { digest, delivery } = await withStore(config, async (store) => ({
         digest: await store.digest(id),
         delivery: (await store.list({ eventId: `digest:${id}`, limit: 1 }))[0],
@@ -263,7 +264,7 @@ export async function main(
         const { formatSilences, silenceToAdd } = await import('./commands/silences.js');
         const { withStore } = await store();
         const wanted = silenceToAdd(opts);
-        const config = (await inputs()).readConfig(opts.config);
+        const config = await configFile(opts.config);
         const added = await withStore(config, (store) => store.addSilence(wanted));
         io.stdout.write(opts.json ? `${JSON.stringify(added, null, 2)}\n` : formatSilences([added]));
       },
@@ -277,7 +278,7 @@ export async function main(
     .action(async (opts: { config: string; all: boolean; json: boolean }) => {
       const { formatSilences } = await import('./commands/silences.js');
       const { withStore } = await store();
-      const config = (await inputs()).readConfig(opts.config);
+      const config = await configFile(opts.config);
       const listed = await withStore(config, (store) => store.silences({ all: opts.all }));
       io.stdout.write(opts.json ? `${JSON.stringify(listed, null, 2)}\n` : formatSilences(listed));
     });
@@ -288,7 +289,7 @@ export async function main(
     .requiredOption('-c, --config <file>', 'YAML config')
     .action(async (id: string, opts: { config: string }) => {
       const { withStore } = await store();
-      const config = (await inputs()).readConfig(opts.config);
+      const config = await configFile(opts.config);
       const ended = await withStore(config, (store) => store.expireSilence(id));
       if (!ended) throw new UsageError(`no silence ${id} in force (herald silences list --all shows those that ended)`);
       io.stdout.write(`expired ${id}\n`);
@@ -301,7 +302,7 @@ export async function main(
     .description('bring the store up to date (herald run also does on start)')
     .requiredOption('-c, --config <file>', 'YAML config')
     .action(async (opts: { config: string }) => {
-      const config = (await inputs()).readConfig(opts.config);
+      const config = await configFile(opts.config);
       const { migrate } = await store();
       const applied = await migrate(config);
       io.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'up to date\n');
@@ -317,7 +318,7 @@ export async function main(
     .option('--limit <n>', 'at most this many', '100')
     .option('--json', 'print JSON', false)
     .action(async (opts: { config: string; limit: string; json: boolean }) => {
-      const config = (await inputs()).readConfig(opts.config);
+      const config = await configFile(opts.config);
       const { formatDeadLetters, listDeadLetters } = await import('./commands/dead-letters.js');
       const { positive } = await store();
       const listed = await listDeadLetters(config, positive(opts.limit, '--limit'));
@@ -335,7 +336,7 @@ export async function main(
     .option('--without-store', 'redrive although the config keeps no delivery log (herald.store)', false)
     .action(
       async (opts: { config: string; since?: string; limit?: string; dryRun: boolean; withoutStore: boolean }) => {
-        const config = (await inputs()).readConfig(opts.config);
+        const config = await configFile(opts.config);
         const { formatRedriveLine, formatRedriveSummary, redriveDeadLetters } = await import(
           './commands/dead-letters.js'
         );
@@ -368,7 +369,7 @@ export async function main(
     .requiredOption('-c, --config <file>', 'YAML config')
     .option('--dry-run', 'only read: print what would be created or changed, and modify nothing', false)
     .action(async (opts: { config: string; dryRun: boolean }) => {
-      const config = (await inputs()).readConfig(opts.config);
+      const config = await configFile(opts.config);
       const counts = { create: 0, change: 0, keep: 0, note: 0 };
       const report = (step: InfraStep) => {
         counts[step.action]++;
