@@ -8,7 +8,7 @@ const packagesDir = fileURLToPath(new URL('./packages/', import.meta.url));
 const alias = [
   { find: /^@herald\/core$/, replacement: `${packagesDir}core/src/contract/index.ts` },
   { find: /^@herald\/core\/errors$/, replacement: `${packagesDir}core/src/contract/errors.ts` },
-  { find: /^@herald\/core\/(runtime|templates|config)$/, replacement: `${packagesDir}core/src/$1/index.ts` },
+  { find: /^@herald\/core\/(runtime|templates|config|tracing)$/, replacement: `${packagesDir}core/src/$1/index.ts` },
   {
     find: /^@herald\/(publisher|emailer|channels|store|processor|server|cli)$/,
     replacement: `${packagesDir}$1/src/index.ts`,

@@ -6,7 +6,7 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** Where each of Herald's own import specifiers lives in the source tree. */
 function heraldEntry(specifier: string): string | undefined {
-  const core = /^@herald\/core(?:\/(runtime|templates|config|errors))?$/.exec(specifier);
+  const core = /^@herald\/core(?:\/(runtime|templates|config|tracing|errors))?$/.exec(specifier);
   if (core?.[1] === 'errors') return join(repoRoot, 'packages/core/src/contract/errors.ts');
   if (core) return join(repoRoot, 'packages/core/src', core[1] ?? 'contract', 'index.ts');
   const pkg = /^@herald\/([a-z-]+)$/.exec(specifier);

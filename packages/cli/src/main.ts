@@ -1,10 +1,10 @@
-import { createRequire } from 'node:module';
 import { ConfigError, DecodeError, HeraldError } from '@herald/core/errors';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { ListOptions } from './commands/deliveries.js';
 import { EXIT, UsageError } from './errors.js';
 import type { InfraStep } from './infra/steps.js';
 import { LOG_LEVELS } from './log-levels.js';
+import { cliVersion } from './version.js';
 
 // Each command imports what it uses when it runs (`await import(…)` in its action), so
 // `herald --version` or `herald validate` never pays for a cloud SDK, the store's drivers or
@@ -403,10 +403,6 @@ function infraSummary(counts: Record<InfraStep['action'], number>, dryRun: boole
  * The CLI package's version, from its package.json, found by the package's own name so it
  * resolves from wherever this code sits: dist/ in the repository, a chunk of the packed bundle.
  */
-function cliVersion(): string {
-  return (createRequire(import.meta.url)('@herald/cli/package.json') as { version: string }).version;
-}
-
 async function report(err: unknown, io: CliIo): Promise<number> {
   if (err instanceof CommanderError) {
     // Help and version exit 0 through here too.

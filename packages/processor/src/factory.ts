@@ -2,6 +2,7 @@ import { type Channel, createChannels } from '@herald/channels';
 import { HeraldError } from '@herald/core';
 import { compileConfigTemplates, type ResolvedConfig, readStoreUrl } from '@herald/core/config';
 import { type Environment, type Logger, type MemoryQueue, silentLogger } from '@herald/core/runtime';
+import type { Tracing } from '@herald/core/tracing';
 import { createEmailer, type Emailer } from '@herald/emailer';
 import type { CodeRule } from './delivery/code-rules.js';
 import { DigestSender } from './delivery/digest-sender.js';
@@ -29,6 +30,8 @@ export interface ProcessorDependencies {
   channels?: ReadonlyMap<string, Channel>;
   /** Rules written in code, see {@link when}. */
   codeRules?: readonly CodeRule[];
+  /** Traces each message, continuing the trace it carries (see `@herald/core/tracing`). */
+  tracing?: Tracing | undefined;
 }
 
 /**
@@ -83,6 +86,7 @@ export function createProcessor(config: ResolvedConfig, deps: ProcessorDependenc
     logger,
     shutdownSignal: shutdown.signal,
     random: deps.random,
+    tracing: deps.tracing,
   });
   return new Processor({
     source,

@@ -1,6 +1,7 @@
 import { HeraldError } from '@herald/core';
 import type { ResolvedConfig } from '@herald/core/config';
 import type { Logger, MemoryQueue } from '@herald/core/runtime';
+import type { Tracing } from '@herald/core/tracing';
 import { MemoryPublisher } from './memory.js';
 import { NoopPublisher } from './noop.js';
 import type { Publisher } from './publisher.js';
@@ -12,6 +13,8 @@ export interface PublisherDependencies {
   /** The in-process queue shared with the processor; required for `type: sandbox`. */
   memoryQueue?: MemoryQueue;
   logger?: Logger;
+  /** Traces each publish and puts its trace context in the messages' attributes; undefined: none. */
+  tracing?: Tracing | undefined;
 }
 
 /**
@@ -29,7 +32,7 @@ export function createPublisher(config: ResolvedConfig, deps: PublisherDependenc
           'type sandbox keeps its queue inside the running processor: publish with `herald run --publish FILE`',
         );
       }
-      return new MemoryPublisher(deps.memoryQueue);
+      return new MemoryPublisher(deps.memoryQueue, { tracing: deps.tracing });
     case 'aws':
       return new SnsPublisher({
         topicArn: config.publisher.topicName,
@@ -38,6 +41,7 @@ export function createPublisher(config: ResolvedConfig, deps: PublisherDependenc
         reconnectAttempts: config.reconnect.attempts,
         reconnectDelaySeconds: config.reconnect.delaySeconds,
         logger: deps.logger,
+        tracing: deps.tracing,
       });
     case 'gcp':
       return new PubSubPublisher({
@@ -47,6 +51,7 @@ export function createPublisher(config: ResolvedConfig, deps: PublisherDependenc
         reconnectAttempts: config.reconnect.attempts,
         reconnectDelaySeconds: config.reconnect.delaySeconds,
         logger: deps.logger,
+        tracing: deps.tracing,
       });
   }
 }

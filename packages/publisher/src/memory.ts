@@ -6,6 +6,7 @@ import {
   QueueFullError,
 } from '@herald/core';
 import type { MemoryQueue } from '@herald/core/runtime';
+import type { Tracing } from '@herald/core/tracing';
 import { checkMessageSizes } from './limits.js';
 import { prepareEvents } from './prepare.js';
 import type { Publisher, PublishResult } from './publisher.js';
@@ -18,6 +19,8 @@ export interface MemoryPublisherOptions {
    * @defaultValue undefined: the in-memory queue takes any size.
    */
   maxMessageBytes?: number | undefined;
+  /** Traces each publish; the queue's messages carry the trace context, as a real queue's would. */
+  tracing?: Tracing | undefined;
 }
 
 /**
@@ -28,12 +31,14 @@ export interface MemoryPublisherOptions {
 export class MemoryPublisher implements Publisher {
   readonly name = 'memory';
   readonly maxMessageBytes: number | undefined;
+  private readonly tracing: Tracing | undefined;
 
   constructor(
     private readonly queue: MemoryQueue,
     options: MemoryPublisherOptions = {},
   ) {
     this.maxMessageBytes = options.maxMessageBytes;
+    this.tracing = options.tracing;
   }
 
   check(events: readonly ExecutionEvent[]): void {
@@ -51,10 +56,18 @@ export class MemoryPublisher implements Publisher {
         `in-memory queue is full: room for ${room} of ${complete.length} messages (capacity ${this.queue.capacity}); raise herald.sandbox.queueCapacity`,
       );
     }
-    return complete.map((event) => ({
-      eventId: event.id,
-      messageId: this.queue.send(encodeEvent(event), eventAttributes(event)),
-    }));
+    const traced = this.tracing?.startPublish(
+      'herald.memory',
+      'herald-sandbox',
+      complete.map((event) => event.id),
+    );
+    const results = complete.map((event, index) => {
+      const messageId = this.queue.send(encodeEvent(event), { ...eventAttributes(event), ...traced?.headers(index) });
+      traced?.published(index, messageId);
+      return { eventId: event.id, messageId };
+    });
+    traced?.end();
+    return results;
   }
 
   async close(): Promise<void> {}

@@ -1,6 +1,7 @@
 import type { PubSub, Topic } from '@google-cloud/pubsub';
 import { type ExecutionEvent, type ExecutionEventInput, encodeEvent, eventAttributes, HeraldError } from '@herald/core';
 import { LazyPubSubClient, type Logger, pubSubResourceExists, silentLogger } from '@herald/core/runtime';
+import type { Tracing } from '@herald/core/tracing';
 import { PublishError } from './errors.js';
 import { checkMessageSizes } from './limits.js';
 import { prepareEvents } from './prepare.js';
@@ -26,6 +27,8 @@ export interface PubSubPublisherOptions {
   logger?: Logger;
   /** A client to use instead of building one (it honours PUBSUB_EMULATOR_HOST). */
   client?: PubSub;
+  /** Traces each publish and puts its trace context in the messages' attributes; undefined: none. */
+  tracing?: Tracing | undefined;
 }
 
 /**
@@ -58,33 +61,40 @@ export class PubSubPublisher implements Publisher {
 
   check(events: readonly ExecutionEvent[]): void {
     const limit = `Pub/Sub's limit of ${this.maxMessageBytes} bytes per message (data and attributes)`;
-    checkMessageSizes(events, this.maxMessageBytes, limit, pubsubMessageBytes);
+    const traceContextBytes = this.options.tracing?.maxContextBytes ?? 0;
+    checkMessageSizes(events, this.maxMessageBytes, limit, (event) => pubsubMessageBytes(event) + traceContextBytes);
   }
 
   async publish(events: readonly (ExecutionEventInput | ExecutionEvent)[]): Promise<PublishResult[]> {
     const complete = prepareEvents(events);
     this.check(complete);
     const tally = new PublishTally(complete);
+    const traced = this.options.tracing?.startPublish(
+      'gcp_pubsub',
+      this.options.topicName,
+      complete.map((event) => event.id),
+    );
     let topic: Topic;
     try {
       await this.start();
       topic = await this.openTopic();
     } catch (err) {
-      throw tally.failure(asPublishError(err, this.options.topicName));
+      const failure = tally.failure(asPublishError(err, this.options.topicName));
+      traced?.end(failure);
+      throw failure;
     }
     // All go into the client's batch at once; each settles with its own message id or error.
     const settled = await Promise.allSettled(
       complete.map(async (event, index) => {
         const orderingKey = this.options.orderingByExecution ? executionKey(event) : undefined;
         try {
-          tally.accept(
-            index,
-            await topic.publishMessage({
-              data: Buffer.from(encodeEvent(event)),
-              attributes: eventAttributes(event),
-              orderingKey,
-            }),
-          );
+          const messageId = await topic.publishMessage({
+            data: Buffer.from(encodeEvent(event)),
+            attributes: { ...eventAttributes(event), ...traced?.headers(index) },
+            orderingKey,
+          });
+          tally.accept(index, messageId);
+          traced?.published(index, messageId);
         } catch (err) {
           if (orderingKey) topic.resumePublishing(orderingKey);
           tally.refuse(index, (err as Error).message);
@@ -93,7 +103,12 @@ export class PubSubPublisher implements Publisher {
       }),
     );
     const firstFailure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (firstFailure) throw tally.failure(asPublishError(firstFailure.reason, this.options.topicName));
+    if (firstFailure) {
+      const failure = tally.failure(asPublishError(firstFailure.reason, this.options.topicName));
+      traced?.end(failure);
+      throw failure;
+    }
+    traced?.end();
     return tally.results();
   }
 

@@ -6,6 +6,7 @@ import type {
 } from '@aws-sdk/client-sns';
 import { type ExecutionEvent, type ExecutionEventInput, encodeEvent, eventAttributes } from '@herald/core';
 import { backoffDelayMs, isUnansweredAwsError, type Logger, silentLogger, withReconnect } from '@herald/core/runtime';
+import type { PublishTrace, Tracing } from '@herald/core/tracing';
 import { PublishError } from './errors.js';
 import { checkMessageSizes } from './limits.js';
 import { prepareEvents } from './prepare.js';
@@ -35,6 +36,8 @@ export interface SnsPublisherOptions {
   client?: SNSClient;
   /** Attempts for a batch entry SNS failed on its side (the SDK already retries whole calls). */
   entryAttempts?: number;
+  /** Traces each publish and puts its trace context in the messages' attributes; undefined: none. */
+  tracing?: Tracing | undefined;
 }
 
 /**
@@ -82,13 +85,18 @@ export class SnsPublisher implements Publisher {
 
   check(events: readonly ExecutionEvent[]): void {
     const limit = `SNS's limit of ${this.maxMessageBytes} bytes per message (body and attributes)`;
-    checkMessageSizes(events, this.maxMessageBytes, limit, snsMessageBytes);
+    checkMessageSizes(events, this.maxMessageBytes, limit, (event) => this.messageBytes(event));
   }
 
   async publish(events: readonly (ExecutionEventInput | ExecutionEvent)[]): Promise<PublishResult[]> {
     const complete = prepareEvents(events);
     this.check(complete);
     const tally = new PublishTally(complete);
+    const traced = this.options.tracing?.startPublish(
+      'aws.sns',
+      topicName(this.options.topicArn),
+      complete.map((event) => event.id),
+    );
     try {
       await this.start();
       const { sdk, client } = await this.sns();
@@ -98,7 +106,7 @@ export class SnsPublisher implements Publisher {
           new sdk.PublishCommand({
             TopicArn: this.options.topicArn,
             Message: encodeEvent(event),
-            MessageAttributes: attributes(event),
+            MessageAttributes: attributes(event, traced?.headers(0)),
           }),
         );
         tally.accept(0, out.MessageId ?? '');
@@ -106,14 +114,28 @@ export class SnsPublisher implements Publisher {
         // One batch after another, stopping at the first that does not go out whole: the rest
         // would most likely meet the same throttling or outage, and the caller is told which
         // events are out either way.
-        for (const batch of batches(complete.map((event, index) => ({ index, event })))) {
-          await this.publishBatch(sdk, client, batch, tally);
+        const indexed = complete.map((event, index) => ({ index, event }));
+        for (const batch of batches(indexed, (event) => this.messageBytes(event))) {
+          await this.publishBatch(sdk, client, batch, tally, traced);
         }
       }
     } catch (err) {
-      throw tally.failure(err instanceof PublishError ? err : this.explain(err));
+      const failure = tally.failure(err instanceof PublishError ? err : this.explain(err));
+      traced?.end(failure);
+      throw failure;
     }
-    return tally.results();
+    const results = tally.results();
+    if (traced) {
+      for (const [index, result] of results.entries()) traced.published(index, result.messageId);
+      traced.end();
+    }
+    return results;
+  }
+
+  /** An event's size as SNS counts it, with room for the trace context when tracing is on. */
+  private messageBytes(event: ExecutionEvent): number {
+    const traceContextBytes = this.options.tracing ? this.options.tracing.maxContextBytes + 2 * 'String'.length : 0;
+    return snsMessageBytes(event) + traceContextBytes;
   }
 
   async close(): Promise<void> {
@@ -146,6 +168,7 @@ export class SnsPublisher implements Publisher {
     client: SNSClient,
     batch: readonly IndexedEvent[],
     tally: PublishTally,
+    traced: PublishTrace | undefined,
   ): Promise<void> {
     let pending = batch;
     const attempts = this.options.entryAttempts ?? 5;
@@ -154,7 +177,7 @@ export class SnsPublisher implements Publisher {
       const entries: PublishBatchRequestEntry[] = pending.map(({ index, event }) => ({
         Id: String(index),
         Message: encodeEvent(event),
-        MessageAttributes: attributes(event),
+        MessageAttributes: attributes(event, traced?.headers(index)),
       }));
       let out: PublishBatchCommandOutput;
       try {
@@ -217,10 +240,22 @@ export class SnsPublisher implements Publisher {
   }
 }
 
-function attributes(event: ExecutionEvent): Record<string, MessageAttributeValue> {
+/** The event's attributes (and its trace context, when traced) as SNS message attributes. */
+function attributes(
+  event: ExecutionEvent,
+  traceContext?: Record<string, string>,
+): Record<string, MessageAttributeValue> {
   return Object.fromEntries(
-    Object.entries(eventAttributes(event)).map(([key, value]) => [key, { DataType: 'String', StringValue: value }]),
+    Object.entries({ ...eventAttributes(event), ...traceContext }).map(([key, value]) => [
+      key,
+      { DataType: 'String', StringValue: value },
+    ]),
   );
+}
+
+/** `arn:aws:sns:us-east-1:000000000000:herald` → `herald`, the name traces show. */
+function topicName(topicArn: string): string {
+  return topicArn.slice(topicArn.lastIndexOf(':') + 1);
 }
 
 /** An event with its position in the publish call. */
@@ -246,12 +281,15 @@ export function snsMessageBytes(event: ExecutionEvent): number {
  * Splits events into PublishBatch-sized groups: ≤ 10 entries and ≤ 256 KiB of messages and
  * attributes each. Every event must fit on its own (checked before publishing).
  */
-export function batches<T extends { event: ExecutionEvent }>(events: readonly T[]): T[][] {
+export function batches<T extends { event: ExecutionEvent }>(
+  events: readonly T[],
+  sizeOf: (event: ExecutionEvent) => number = snsMessageBytes,
+): T[][] {
   const out: T[][] = [];
   let current: T[] = [];
   let bytes = 0;
   for (const item of events) {
-    const size = snsMessageBytes(item.event);
+    const size = sizeOf(item.event);
     if (current.length > 0 && (current.length === MAX_BATCH_ENTRIES || bytes + size > SNS_MAX_MESSAGE_BYTES)) {
       out.push(current);
       current = [];

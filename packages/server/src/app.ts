@@ -1,6 +1,7 @@
 import { type ExecutionEvent, type ExecutionEventInput, HeraldError } from '@herald/core';
 import type { ResolvedConfig } from '@herald/core/config';
 import { type Logger, type LogThrottle, MemoryQueue, readSecret } from '@herald/core/runtime';
+import type { Tracing } from '@herald/core/tracing';
 import { createProcessor, type Processor, type ProcessorDependencies } from '@herald/processor';
 import { createPublisher, type Publisher, type PublishResult } from '@herald/publisher';
 import { createMetrics, type HeraldMetrics } from './http/metrics.js';
@@ -11,7 +12,12 @@ import { logLifecycle } from './lifecycle-log.js';
 export interface HeraldAppOptions {
   logger: Logger;
   /** Parts of the processor to use instead of those the config describes (code rules, an emailer). */
-  processor?: Omit<ProcessorDependencies, 'logger' | 'memoryQueue'>;
+  processor?: Omit<ProcessorDependencies, 'logger' | 'memoryQueue' | 'tracing'>;
+  /**
+   * Traces what the application does: each ingest request, each publish, each message
+   * processed, continuing the traces messages carry. Undefined: no spans.
+   */
+  tracing?: Tracing | undefined;
 }
 
 type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
@@ -63,6 +69,7 @@ export class HeraldApp {
       ...options.processor,
       logger: options.logger,
       memoryQueue: this.queue,
+      tracing: options.tracing,
     });
     this.metrics = http.metrics ? createMetrics(this.processor) : undefined;
     this.repeatedWarnings = logLifecycle(this.processor.events, options.logger);
@@ -140,7 +147,8 @@ export class HeraldApp {
   }
 
   private openPublisher(): Publisher {
-    this.publisher ??= createPublisher(this.config, { memoryQueue: this.queue, logger: this.options.logger });
+    const { logger, tracing } = this.options;
+    this.publisher ??= createPublisher(this.config, { memoryQueue: this.queue, logger, tracing });
     return this.publisher;
   }
 
@@ -155,7 +163,12 @@ export class HeraldApp {
       logger,
       ready: () => this.ready,
       metrics: this.metrics,
-      ingest: publisher && { publisher, token: this.ingestToken, maxBodyBytes: ingest.maxBodyBytes },
+      ingest: publisher && {
+        publisher,
+        token: this.ingestToken,
+        maxBodyBytes: ingest.maxBodyBytes,
+        tracing: this.options.tracing,
+      },
     });
     const address = await this.server.start();
     this.listeningAt = address;

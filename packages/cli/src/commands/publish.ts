@@ -4,6 +4,7 @@ import { HeraldError } from '@herald/core/errors';
 import type { Logger } from '@herald/core/runtime';
 import { createPublisher, EventTooLargeError, PublishError, type PublishResult } from '@herald/publisher';
 import { UsageError } from '../errors.js';
+import { openTracing } from '../open-tracing.js';
 
 export interface PublishOptions {
   /** The file the events came from, named when one is too large. */
@@ -23,16 +24,26 @@ export async function publishEvents(
   options: PublishOptions,
 ): Promise<void> {
   let publisher: ReturnType<typeof createPublisher>;
+  const tracingSession = await openTracing(config, options.logger);
   try {
-    publisher = createPublisher(config, { logger: options.logger });
+    publisher = createPublisher(config, { logger: options.logger, tracing: tracingSession?.tracing });
   } catch (err) {
+    await tracingSession?.shutdown();
     if (err instanceof HeraldError) throw new UsageError(err.message);
     throw err;
   }
   const print = (result: PublishResult) =>
     options.out.write(`${result.messageId || '(not published: notifications disabled)'}\t${result.eventId}\n`);
   try {
-    for (const result of await publisher.publish(events)) print(result);
+    const publishAll = () => publisher.publish(events);
+    // A script may pass its own trace in TRACEPARENT (OpenTelemetry's environment carrier):
+    // the publish then continues it rather than starting a trace of its own.
+    const { TRACEPARENT: traceparent, TRACESTATE: tracestate } = process.env;
+    const tracing = tracingSession?.tracing;
+    const results = await (tracing && traceparent
+      ? tracing.within({ traceparent, tracestate }, publishAll)
+      : publishAll());
+    for (const result of results) print(result);
   } catch (err) {
     // Nothing was sent, and sending again cannot help: the event must be made smaller.
     if (err instanceof EventTooLargeError) throw new UsageError(`${options.eventFile}: ${err.message}`);
@@ -46,5 +57,6 @@ export async function publishEvents(
     throw err;
   } finally {
     await publisher.close();
+    await tracingSession?.shutdown();
   }
 }

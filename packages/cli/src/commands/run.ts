@@ -5,6 +5,7 @@ import type { Processor, ProcessorEventMap } from '@herald/processor';
 import { prepareEvents } from '@herald/publisher';
 import { HeraldApp } from '@herald/server';
 import { UsageError } from '../errors.js';
+import { openTracing } from '../open-tracing.js';
 
 /** Options of `herald run`. */
 export interface RunOptions {
@@ -28,7 +29,8 @@ export async function runProcessor(config: ResolvedConfig, logger: Logger, optio
   // Refuse bad events before anything starts (e.g. a notification on a phase that is not terminal).
   const toPublish = prepareEvents(options.publish);
   for (const warning of config.warnings) logger.warn({ config: config.source }, warning);
-  const app = new HeraldApp(config, { logger });
+  const tracingSession = await openTracing(config, logger);
+  const app = new HeraldApp(config, { logger, tracing: tracingSession?.tracing });
   // Only a sandbox run that ends by itself prints what it sent; a long-running processor keeps
   // counts, never the deliveries themselves, so its memory does not grow with every email.
   const tally = countLifecycle(app.processor, options.exitWhenIdle);
@@ -79,6 +81,8 @@ export async function runProcessor(config: ResolvedConfig, logger: Logger, optio
   } finally {
     // Whatever failed after start, the processor drains what it holds before the error is reported.
     await app.stop();
+    // After the processor has drained: the spans of its last messages are sent too.
+    await tracingSession?.shutdown();
     clearInterval(keepAlive);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

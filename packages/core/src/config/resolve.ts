@@ -14,6 +14,7 @@ import type {
   ResolvedDigest,
   ResolvedHttpConfig,
   ResolvedRule,
+  ResolvedTracingConfig,
   RuleConfig,
   TransportType,
 } from './resolved.js';
@@ -128,6 +129,7 @@ export function resolveConfig(file: ConfigFile, ctx: ResolveContext): ResolvedCo
     },
     sendgrid: { baseUrl: resolveSendGridBaseUrl(h.sendgrid?.baseUrl, ctx) },
     http: resolveHttp(h.http, ctx),
+    tracing: resolveTracing(h.tracing, ctx),
     channels: { ...(h.channels ?? {}) },
     fromEnvironment: new Set(ctx.fromEnv.keys()),
     rules: (h.rules ?? []).map((rule, i) => resolveRule(rule, i, h.channels ?? {}, ctx)),
@@ -180,6 +182,41 @@ function resolveHttp(http: NonNullable<ConfigFile['herald']>['http'], ctx: Resol
     warnings.push(`herald.http.ingest has no tokenEnvVar: anyone who can reach ${where} can publish events`);
   }
   return { listen, ingest, metrics: listen !== undefined && (http?.metrics ?? d.metrics) };
+}
+
+/**
+ * `herald.tracing` over OpenTelemetry's standard variables: OTEL_SDK_DISABLED turns tracing off
+ * whatever the file says (the operator's switch); otherwise the file decides, and without it
+ * OTEL_TRACES_EXPORTER=otlp, or an OTLP endpoint with no exporter named, turns tracing on.
+ * Herald exports by OTLP only (any collector or vendor takes it): another exporter named is
+ * warned about rather than silently ignored.
+ */
+function resolveTracing(
+  tracing: NonNullable<ConfigFile['herald']>['tracing'],
+  ctx: ResolveContext,
+): ResolvedTracingConfig {
+  const { env } = ctx;
+  const named = (env.OTEL_TRACES_EXPORTER ?? '')
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name !== '');
+  const others = named.filter((name) => name !== 'otlp' && name !== 'none');
+  if (others.length > 0) {
+    ctx.warnings.push(
+      `OTEL_TRACES_EXPORTER names ${others.join(', ')}: Herald exports traces by otlp only (point it at a collector)`,
+    );
+  }
+  const onByEnvironment =
+    named.length > 0
+      ? named.includes('otlp')
+      : !!(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT);
+  const sdkDisabled = env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true';
+  return {
+    enabled: !sdkDisabled && (tracing?.enabled ?? onByEnvironment),
+    endpoint: tracing?.endpoint,
+    serviceName: tracing?.serviceName ?? (env.OTEL_SERVICE_NAME?.trim() || 'herald'),
+    sampleRatio: tracing?.sampleRatio,
+  };
 }
 
 /** `127.0.0.1:9090` → host and port; `[::1]:9090` → `::1` (as `net.Server.listen` takes it). */

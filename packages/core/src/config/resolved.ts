@@ -84,6 +84,7 @@ export interface ResolvedConfig {
   sendgrid: { baseUrl: string };
   /** The HTTP server of `herald run`: ingest endpoint, metrics and health checks. */
   http: ResolvedHttpConfig;
+  tracing: ResolvedTracingConfig;
   /** Named non-email destinations, as written (secrets are read when a channel is built). */
   channels: Record<string, ChannelConfig>;
   /**
@@ -128,6 +129,27 @@ export interface ResolvedHttpConfig {
   };
   /** Whether `GET /metrics` serves Prometheus metrics (never without `listen`). */
   metrics: boolean;
+}
+
+/**
+ * `herald.tracing` with OpenTelemetry's standard variables applied (the file wins over them).
+ * Off unless the file turns it on or the environment names an exporter or an endpoint, so a
+ * process that nobody collects traces from pays nothing for them.
+ */
+export interface ResolvedTracingConfig {
+  enabled: boolean;
+  /**
+   * Where spans go, by OTLP over HTTP (JSON) (the full URL, `…/v1/traces`); undefined: the exporter's own reading
+   * of OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT, else localhost:4318.
+   */
+  endpoint: string | undefined;
+  /** `service.name` of every span: the file's, else OTEL_SERVICE_NAME, else `herald`. */
+  serviceName: string;
+  /**
+   * The share of traces Herald starts that are recorded; a trace begun upstream (a message
+   * carrying `traceparent`) follows the upstream decision. Undefined: OTEL_TRACES_SAMPLER's, else all.
+   */
+  sampleRatio: number | undefined;
 }
 
 /** A routing rule with its match resolved. */

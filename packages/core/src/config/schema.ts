@@ -25,6 +25,11 @@ const intLike = (min: number, max = Number.MAX_SAFE_INTEGER) =>
 /** Node's timers hold at most 2^31-1 ms (about 24.8 days); a longer one fires at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const boolLike = z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean());
+/** A share from 0 to 1, also as a string (`"0.25"`, as `${VAR}` expansion leaves it). */
+const ratioLike = z.preprocess(
+  (v) => (typeof v === 'string' && /^\s*\d*\.?\d+\s*$/.test(v) ? Number(v) : v),
+  z.number().min(0).max(1),
+);
 const text = z.string();
 const nonEmpty = z.string().min(1);
 /** `host:port`, an IPv6 host in brackets (`[::1]:9090`). Port 0 asks the system for a free one. */
@@ -334,6 +339,15 @@ export const heraldSchema = z
           .strict()
           .optional(),
         metrics: boolLike.optional(),
+      })
+      .strict()
+      .optional(),
+    tracing: z
+      .object({
+        enabled: boolLike.optional(),
+        endpoint: httpUrl.optional(),
+        serviceName: nonEmpty.optional(),
+        sampleRatio: ratioLike.optional(),
       })
       .strict()
       .optional(),

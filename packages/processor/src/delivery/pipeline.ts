@@ -2,9 +2,10 @@ import type { Channel } from '@herald/channels';
 import { DecodeError, DeliveryError, TemplateError } from '@herald/core';
 import type { ConfigTemplates, ResolvedConfig } from '@herald/core/config';
 import { backoffDelayMs, type Logger } from '@herald/core/runtime';
+import type { DeliveryTrace, MessageOrigin, MessagingSystem, ProcessTrace, Tracing } from '@herald/core/tracing';
 import type { Emailer } from '@herald/emailer';
 import type { ProcessorEvents } from '../events.js';
-import { type MessageWork, readMessage } from '../inputs/read-message.js';
+import { decodeMessage, type MessageWork, routeMessage } from '../inputs/read-message.js';
 import type { ReceivedMessage, Source } from '../sources/source.js';
 import type { CodeRule } from './code-rules.js';
 import type { BoundDelivery, DeliveryReceipt } from './deliveries.js';
@@ -28,6 +29,8 @@ export interface PipelineDependencies {
   /** Aborted when shutdown's grace period ends: running sends are cancelled and retried later. */
   shutdownSignal: AbortSignal;
   random?: () => number;
+  /** Traces each message in a span continuing the trace it carries; undefined: no spans. */
+  tracing?: Tracing | undefined;
 }
 
 /** The reason a delivery's signal is aborted with when it runs out of time. */
@@ -39,7 +42,12 @@ class DeliveryTimeoutError extends Error {
 }
 
 type Outcome =
-  | { kind: 'done'; receipt?: DeliveryReceipt | undefined }
+  | {
+      kind: 'done';
+      receipt?: DeliveryReceipt | undefined;
+      /** Why nothing was sent, when nothing was: for the delivery's trace. */
+      without?: 'silenced' | 'duplicate' | 'suppressed' | 'folded';
+    }
   | {
       kind: 'retry';
       destination: string;
@@ -75,8 +83,14 @@ interface DeliveryDeadLetter {
 export class Pipeline {
   /** The controllers of the sends under way, aborted together when shutdown's grace period ends. */
   private readonly sending = new Set<AbortController>();
+  /** Where messages come from, as the messages' traces name it. */
+  private readonly origin: MessageOrigin;
 
   constructor(private readonly deps: PipelineDependencies) {
+    this.origin = {
+      system: MESSAGING_SYSTEMS[deps.source.name] ?? 'herald.memory',
+      destination: deps.source.queueName,
+    };
     // One listener for all sends: adding and removing a listener on the shutdown signal for
     // every send cost more than the rest of the send's bookkeeping.
     deps.shutdownSignal.addEventListener(
@@ -93,18 +107,29 @@ export class Pipeline {
    * settled: the processor frees the message's slot then, so the settle round trip (a batched
    * delete) does not keep a new message waiting.
    */
-  async handle(message: ReceivedMessage, deliveriesDone: () => void = () => {}): Promise<void> {
+  handle(message: ReceivedMessage, deliveriesDone: () => void = () => {}): Promise<void> {
+    const { tracing } = this.deps;
+    if (!tracing) return this.handleMessage(message, deliveriesDone, undefined);
+    return tracing.process(message, this.origin, (traced) => this.handleMessage(message, deliveriesDone, traced));
+  }
+
+  private async handleMessage(
+    message: ReceivedMessage,
+    deliveriesDone: () => void,
+    traced: ProcessTrace | undefined,
+  ): Promise<void> {
     const { events, source } = this.deps;
     events.emit('message_received', { messageId: message.id, receiveCount: message.receiveCount });
     let work: MessageWork;
     try {
-      const read = readMessage(message, this.deps);
-      if (read.kind === 'skipped') {
-        events.emit('message_skipped', { messageId: message.id, reason: read.reason });
+      const decoded = step(traced, 'decode', () => decodeMessage(message, this.deps.config.processing.input));
+      if (decoded.kind === 'skipped') {
+        events.emit('message_skipped', { messageId: message.id, reason: decoded.reason });
         await this.ack(message, undefined);
         return;
       }
-      work = read.work;
+      work = step(traced, 'route', () => routeMessage(decoded, this.deps));
+      traced?.annotate(workAttributes(work));
     } catch (err) {
       const reason = err instanceof DecodeError ? err.message : `cannot decode: ${String(err)}`;
       await this.deadLetterThenAck(message, { kind: 'undecodable', reason });
@@ -131,7 +156,11 @@ export class Pipeline {
           this.record(message, () => this.deps.ledger.keep(work.id, { body, attributes: { ...attributes } })),
         );
       }
-      const outcomes = await Promise.all(work.deliveries.map((d) => this.deliver(message, work, d, recorded)));
+      const outcomes = await Promise.all(
+        work.deliveries.map((d) =>
+          traced ? this.tracedDelivery(traced, message, work, d, recorded) : this.deliver(message, work, d, recorded),
+        ),
+      );
       // The message's slot is free once its sends are done; the ledger's records of them only
       // have to land before the message is settled.
       deliveriesDone();
@@ -146,12 +175,40 @@ export class Pipeline {
     }
   }
 
-  /** @param recorded collects the ledger writes after the attempt, which settle waits for. */
+  /** {@link deliver} in a `deliver` span that records the outcome. */
+  private tracedDelivery(
+    traced: ProcessTrace,
+    message: ReceivedMessage,
+    work: MessageWork,
+    destination: BoundDelivery,
+    recorded: Promise<void>[],
+  ): Promise<Outcome> {
+    const attributes = {
+      'herald.destination': destination.label,
+      'herald.destination.key': destination.key,
+      'herald.provider': destination.provider,
+      'herald.delivery.attempt': message.receiveCount,
+    };
+    return traced.delivery(attributes, async (span) => {
+      const outcome = await this.deliver(message, work, destination, recorded, span);
+      if (outcome.kind === 'done') span.outcome(outcome.without ?? 'delivered');
+      else if (outcome.kind === 'permanent') span.outcome('failed', outcome.error);
+      else if (outcome.heldByAnotherCopy) span.outcome('held-elsewhere');
+      else span.outcome(this.isFinalAttempt(message) ? 'attempts-exhausted' : 'retry', outcome.error);
+      return outcome;
+    });
+  }
+
+  /**
+   * @param recorded collects the ledger writes after the attempt, which settle waits for.
+   * @param traced the delivery's span, when traced: rendering and sending get spans of their own.
+   */
   private async deliver(
     message: ReceivedMessage,
     work: MessageWork,
     destination: BoundDelivery,
     recorded: Promise<void>[],
+    traced?: DeliveryTrace,
   ): Promise<Outcome> {
     const { ledger, events } = this.deps;
     const key: LedgerKey = { eventId: work.id, destination: destination.key };
@@ -171,7 +228,7 @@ export class Pipeline {
         label: destination.label,
         silenceId: silence.id,
       });
-      return { kind: 'done' };
+      return { kind: 'done', without: 'silenced' };
     }
     let claim: Awaited<ReturnType<DeliveryLedger['begin']>>;
     const asked = performance.now();
@@ -188,7 +245,7 @@ export class Pipeline {
     }
     if (claim.outcome === 'settled') {
       events.emit('duplicate_skipped', { messageId: message.id, eventId: work.id, destination: destination.key });
-      return { kind: 'done' };
+      return { kind: 'done', without: 'duplicate' };
     }
     if (claim.outcome === 'busy') {
       events.emit('claim_held_elsewhere', { messageId: message.id, eventId: work.id, destination: destination.key });
@@ -207,7 +264,7 @@ export class Pipeline {
         ...(claim.leaseLeftMs === undefined ? {} : { notBeforeMs: claim.leaseLeftMs }),
       };
     }
-    const outcome = await this.attempt(message, work, destination);
+    const outcome = await this.attempt(message, work, destination, traced);
     // A delivery that will be dead-lettered (a permanent failure, or any failure on the final
     // attempt) stays claimed until it is (see settle), so no other copy starts it meanwhile.
     if (outcome.kind === 'done') {
@@ -243,14 +300,14 @@ export class Pipeline {
             onceValue: destination.once.key.value,
             sentFor: once.sentFor,
           });
-          return { kind: 'done' };
+          return { kind: 'done', without: 'suppressed' };
         }
       }
       if (destination.fold && ledger.fold) {
         const folded = await ledger.fold(entry, destination.fold.join);
         if (folded.role === 'held') {
           events.emit('delivery_folded', { ...common, digestId: folded.digestId });
-          return { kind: 'done' };
+          return { kind: 'done', without: 'folded' };
         }
         // It opened the digest and goes out now (immediateFirst); the digest follows the rest.
       }
@@ -261,7 +318,7 @@ export class Pipeline {
           const folded = await ledger.fold(entry, join(Math.max(1, token.periodLeftMs)));
           if (folded.role === 'held') {
             events.emit('delivery_folded', { ...common, digestId: folded.digestId });
-            return { kind: 'done' };
+            return { kind: 'done', without: 'folded' };
           }
         }
       }
@@ -277,7 +334,12 @@ export class Pipeline {
     }
   }
 
-  private async attempt(message: ReceivedMessage, work: MessageWork, destination: BoundDelivery): Promise<Outcome> {
+  private async attempt(
+    message: ReceivedMessage,
+    work: MessageWork,
+    destination: BoundDelivery,
+    traced: DeliveryTrace | undefined,
+  ): Promise<Outcome> {
     const { events, config, shutdownSignal } = this.deps;
     const started = performance.now();
     // One controller per attempt, aborted by the delivery timeout or by shutdown, and both
@@ -292,8 +354,12 @@ export class Pipeline {
     else this.sending.add(controller);
     const signal = controller.signal;
     try {
-      const prepared = await destination.prepare({ signal });
-      const sent = await prepared?.send({ signal });
+      const prepared = traced
+        ? await traced.part('render', {}, () => destination.prepare({ signal }))
+        : await destination.prepare({ signal });
+      const sent = traced
+        ? await traced.part('send', { 'herald.provider': destination.provider }, async () => prepared?.send({ signal }))
+        : await prepared?.send({ signal });
       if (sent) {
         events.emit('delivered', {
           ...sent,
@@ -481,6 +547,30 @@ export class Pipeline {
       return false;
     }
   }
+}
+
+/** `messaging.system` of each source, by its name. */
+const MESSAGING_SYSTEMS: Readonly<Record<string, MessagingSystem>> = {
+  sqs: 'aws_sqs',
+  pubsub: 'gcp_pubsub',
+  memory: 'herald.memory',
+};
+
+/** Runs a step of reading a message, in a span of its own when the message is traced. */
+function step<T>(traced: ProcessTrace | undefined, name: string, run: () => T): T {
+  return traced ? traced.step(name, run) : run();
+}
+
+/** What a message's span says about the event it carried, once read. */
+function workAttributes(work: MessageWork): Record<string, string | number> {
+  const { execution } = work;
+  return {
+    'herald.event.id': work.id,
+    'herald.destination.count': work.deliveries.length,
+    ...(execution ? { 'herald.execution': `${execution.project}/${execution.domain}/${execution.name}` } : {}),
+    ...(work.phase ? { 'herald.phase': work.phase } : {}),
+    ...(work.workflow ? { 'herald.workflow': work.workflow } : {}),
+  };
 }
 
 /** The delivery ledger could not be asked or told: the delivery is tried again later. */

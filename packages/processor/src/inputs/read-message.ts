@@ -11,7 +11,7 @@ import {
   stateKey,
 } from '../delivery/deliveries.js';
 import { matchesScope, routeEvent, ruleDestinations } from '../delivery/route.js';
-import { decodeFlyteAdminEmail, FLYTEADMIN_EMAIL_KEY } from '../flyte/admin-email.js';
+import { decodeFlyteAdminEmail, FLYTEADMIN_EMAIL_KEY, type FlyteAdminEmail } from '../flyte/admin-email.js';
 import { decodeFlyteEgress, type FlyteEgressMode } from '../flyte/egress.js';
 import type { ReceivedMessage } from '../sources/source.js';
 import { type FlyteAdminPayload, flyteAdminPayload } from './flyteadmin-payload.js';
@@ -52,27 +52,44 @@ const EGRESS_KEYS: Readonly<Record<string, FlyteEgressMode | 'ambiguous'>> = {
 };
 
 /**
+ * What a message holds once decoded: an event, an email that arrived rendered (FlyteAdmin's),
+ * or nothing to do by design.
+ */
+export type DecodedMessage =
+  | { kind: 'event'; event: ExecutionEvent }
+  | ({ kind: 'email' } & FlyteAdminEmail)
+  | { kind: 'skipped'; reason: string };
+
+/**
  * Reads a message into the deliveries it asks for, as `herald.processor.input` says the queue
- * carries them (see MESSAGE_INPUTS).
+ * carries them (see MESSAGE_INPUTS): {@link decodeMessage}, then {@link routeMessage}.
  * @throws DecodeError naming what is wrong: the message is dead-lettered with it.
  */
 export function readMessage(message: ReceivedMessage, parts: ReaderParts): ReadOutcome {
-  const input: MessageInput = parts.config.processing.input;
-  if (input === 'herald') return eventWork(decodeEvent(message.body), parts);
+  const decoded = decodeMessage(message, parts.config.processing.input);
+  return decoded.kind === 'skipped' ? decoded : { kind: 'work', work: routeMessage(decoded, parts) };
+}
+
+/**
+ * The bytes of a message read as what `input` says the queue carries.
+ * @throws DecodeError naming what is wrong: the message is dead-lettered with it.
+ */
+export function decodeMessage(message: ReceivedMessage, input: MessageInput): DecodedMessage {
+  if (input === 'herald') return { kind: 'event', event: decodeEvent(message.body) };
   const flyte = flyteAdminPayload(message, input !== 'auto');
   switch (input) {
     case 'flyteadmin':
-      return emailWork(requirePayload(flyte, 'a FlyteAdmin email'), parts);
+      return decodeEmail(requirePayload(flyte, 'a FlyteAdmin email'));
     case 'flyteadmin-events':
-      return egressWork(requirePayload(flyte, 'a FlyteAdmin execution event (externalEvents)'), 'external', parts);
+      return decodeEgress(requirePayload(flyte, 'a FlyteAdmin execution event (externalEvents)'), 'external');
     case 'flyteadmin-cloudevents':
-      return egressWork(requirePayload(flyte, 'a FlyteAdmin cloud event (cloudEvents)'), 'cloudevent', parts);
+      return decodeEgress(requirePayload(flyte, 'a FlyteAdmin cloud event (cloudEvents)'), 'cloudevent');
     case 'auto': {
-      if (!flyte) return eventWork(decodeEvent(message.body), parts);
-      if (flyte.key === undefined) return rawBase64Work(flyte, parts);
-      if (flyte.key === FLYTEADMIN_EMAIL_KEY) return emailWork(flyte, parts);
+      if (!flyte) return { kind: 'event', event: decodeEvent(message.body) };
+      if (flyte.key === undefined) return decodeRawBase64(flyte);
+      if (flyte.key === FLYTEADMIN_EMAIL_KEY) return decodeEmail(flyte);
       const mode = EGRESS_KEYS[flyte.key];
-      if (mode === 'cloudevent') return egressWork(flyte, mode, parts);
+      if (mode === 'cloudevent') return decodeEgress(flyte, mode);
       if (mode === 'ambiguous') {
         throw new DecodeError([
           `key ${flyte.key}: FlyteAdmin publishes this from externalEvents and from cloudEvents v1 alike; set herald.processor.input to flyteadmin-events or flyteadmin-cloudevents`,
@@ -81,6 +98,24 @@ export function readMessage(message: ReceivedMessage, parts: ReaderParts): ReadO
       throw new DecodeError([`key ${JSON.stringify(flyte.key.slice(0, 80))}: not a message Herald reads`]);
     }
   }
+}
+
+/** The deliveries a decoded message asks for: the event routed, or the rendered email's recipients. */
+export function routeMessage(decoded: Exclude<DecodedMessage, { kind: 'skipped' }>, parts: ReaderParts): MessageWork {
+  if (decoded.kind === 'email') {
+    return { id: decoded.id, deliveries: [renderedEmailDelivery(decoded.email, 'flyteadmin-email', parts)] };
+  }
+  const { event } = decoded;
+  const destinations = routeEvent(event, parts.config, parts.channels, parts.codeRules);
+  const { project, domain, name } = event.execution;
+  return {
+    id: event.id,
+    deliveries: eventDeliveries(event, destinations, parts),
+    execution: { project, domain, name },
+    workflow: event.workflow?.name,
+    phase: event.phase,
+    watches: executionWatches(event, parts),
+  };
 }
 
 function requirePayload(payload: FlyteAdminPayload | undefined, what: string): FlyteAdminPayload {
@@ -92,9 +127,9 @@ function requirePayload(payload: FlyteAdminPayload | undefined, what: string): F
  * A body of bare base64 on a queue not declared FlyteAdmin's: FlyteAdmin's email with raw
  * delivery, if it decodes strictly as one; otherwise refused, saying both readings failed.
  */
-function rawBase64Work(payload: FlyteAdminPayload, parts: ReaderParts): ReadOutcome {
+function decodeRawBase64(payload: FlyteAdminPayload): DecodedMessage {
   try {
-    return emailWork(payload, parts);
+    return decodeEmail(payload);
   } catch (err) {
     if (!(err instanceof DecodeError)) throw err;
     throw new DecodeError([
@@ -102,23 +137,6 @@ function rawBase64Work(payload: FlyteAdminPayload, parts: ReaderParts): ReadOutc
       ...err.problems,
     ]);
   }
-}
-
-function eventWork(event: ExecutionEvent, parts: ReaderParts): ReadOutcome {
-  const destinations = routeEvent(event, parts.config, parts.channels, parts.codeRules);
-  const { project, domain, name } = event.execution;
-  const deliveries = eventDeliveries(event, destinations, parts);
-  return {
-    kind: 'work',
-    work: {
-      id: event.id,
-      deliveries,
-      execution: { project, domain, name },
-      workflow: event.workflow?.name,
-      phase: event.phase,
-      watches: executionWatches(event, parts),
-    },
-  };
 }
 
 /**
@@ -155,15 +173,14 @@ export function executionWatches(
   return watches;
 }
 
-function emailWork(payload: FlyteAdminPayload, parts: ReaderParts): ReadOutcome {
+function decodeEmail(payload: FlyteAdminPayload): DecodedMessage {
   if (payload.key !== undefined && payload.key !== FLYTEADMIN_EMAIL_KEY) {
     throw new DecodeError([`key ${JSON.stringify(payload.key.slice(0, 80))}: expected ${FLYTEADMIN_EMAIL_KEY}`]);
   }
-  const { id, email } = decodeFlyteAdminEmail(payload.bytes, payload.publishId);
-  return { kind: 'work', work: { id, deliveries: [renderedEmailDelivery(email, 'flyteadmin-email', parts)] } };
+  return { kind: 'email', ...decodeFlyteAdminEmail(payload.bytes, payload.publishId) };
 }
 
-function egressWork(payload: FlyteAdminPayload, mode: FlyteEgressMode, parts: ReaderParts): ReadOutcome {
+function decodeEgress(payload: FlyteAdminPayload, mode: FlyteEgressMode): DecodedMessage {
   const result = decodeFlyteEgress(payload.bytes, payload.key, mode);
-  return result.kind === 'skipped' ? result : eventWork(result.event, parts);
+  return result.kind === 'skipped' ? result : { kind: 'event', event: result.event };
 }

@@ -24,6 +24,7 @@ export interface MemoryReceived extends ReceivedMessage {
 /** The source of `type: sandbox`: reads the in-process {@link MemoryQueue}. */
 export class MemorySource implements Source<MemoryReceived> {
   readonly name = 'memory';
+  readonly queueName = 'herald-sandbox';
   readonly maxBatch = 100;
   /** Everything dead-lettered so far, in order. */
   readonly deadLettered: MemoryDeadLetter[] = [];

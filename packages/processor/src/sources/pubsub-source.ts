@@ -62,6 +62,7 @@ export interface PubSubReceived extends ReceivedMessage {
 export class PubSubSource implements Source<PubSubReceived> {
   readonly name = 'pubsub';
   readonly maxBatch = 100;
+  readonly queueName: string;
   /** The injected client, or the one built on first use. */
   private readonly client: LazyPubSubClient;
   private readonly logger: Logger;
@@ -85,6 +86,7 @@ export class PubSubSource implements Source<PubSubReceived> {
   constructor(private readonly options: PubSubSourceOptions) {
     this.client = new LazyPubSubClient(options.projectId, options.client);
     this.logger = options.logger ?? silentLogger;
+    this.queueName = options.subscriptionName;
   }
 
   /**

@@ -36,6 +36,8 @@ export const DEAD_LETTER_ATTRIBUTES = {
 export interface Source<M extends ReceivedMessage = ReceivedMessage> {
   /** Transport name for logs: `memory`, `sqs`, `pubsub`. */
   readonly name: string;
+  /** The queue or subscription's name, for traces. */
+  readonly queueName?: string;
   /** Most messages one `receive` returns (SQS: 10). */
   readonly maxBatch: number;
   /** How many `receive` calls the processor keeps open at once. @defaultValue 1 */

@@ -58,6 +58,7 @@ export class SqsSource implements Source<SqsReceived> {
    */
   readonly receiveBatch = 10;
   readonly receiveConcurrency: number;
+  readonly queueName: string;
   /** Given, or built when the source starts: the SDK is imported only then. */
   private client: SQSClient | undefined;
   private closed = false;
@@ -73,6 +74,7 @@ export class SqsSource implements Source<SqsReceived> {
   private readonly cutReceives = new AbortController();
 
   constructor(private readonly options: SqsSourceOptions) {
+    this.queueName = options.queueName;
     this.client = options.client;
     this.logger = options.logger ?? silentLogger;
     this.receiveConcurrency = options.receiveConcurrency;

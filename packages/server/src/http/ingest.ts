@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { completeEvent, DecodeError, type ExecutionEvent, HeraldError, QueueFullError } from '@herald/core';
 import { createLogThrottle, type Logger, type LogThrottleOptions } from '@herald/core/runtime';
+import type { Tracing } from '@herald/core/tracing';
 import {
   EventInputError,
   EventTooLargeError,
@@ -44,6 +45,8 @@ export interface IngestOptions {
    * @defaultValue per reason, 5 lines every 10 s, then one summary line
    */
   refusalWarnings?: LogThrottleOptions | undefined;
+  /** Traces each request, continuing the caller's trace; undefined: no spans. */
+  tracing?: Tracing | undefined;
 }
 
 /** The ingest endpoint's request handler. */
@@ -88,7 +91,7 @@ export function createIngestHandler(options: IngestOptions): IngestHandler {
   const tokenDigest = options.token === undefined ? undefined : sha256(options.token);
   const refusals = createLogThrottle(options.logger, options.refusalWarnings ?? REFUSAL_WARNINGS);
 
-  const handler = async (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean) => {
+  const handle = async (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean) => {
     const { logger, metrics } = options;
     let bodyRead = false;
     try {
@@ -138,6 +141,17 @@ export function createIngestHandler(options: IngestOptions): IngestHandler {
       sendJson(res, err.status, { error: err.message, ...err.extra.body }, headers);
     }
   };
+  const { tracing } = options;
+  const handler = tracing
+    ? (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean) =>
+        tracing.request(
+          'POST',
+          '/v1/events',
+          req.headers,
+          () => handle(req, res, expectsContinue),
+          () => res.statusCode,
+        )
+    : handle;
   return Object.assign(handler, { flushWarnings: () => refusals.flush() });
 }
 

@@ -17,7 +17,7 @@ export interface HttpServerOptions {
   /** Served at `GET /metrics`; undefined: no such route. */
   metrics?: HeraldMetrics | undefined;
   /** `POST /v1/events`; undefined: no such route. */
-  ingest?: Pick<IngestOptions, 'publisher' | 'token' | 'maxBodyBytes' | 'refusalWarnings'> | undefined;
+  ingest?: Pick<IngestOptions, 'publisher' | 'token' | 'maxBodyBytes' | 'refusalWarnings' | 'tracing'> | undefined;
   /** On stop, how long requests being answered get to finish before their connections close. */
   drainMs?: number;
   /**

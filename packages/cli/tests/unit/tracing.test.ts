@@ -1,0 +1,203 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sampleEvent } from '@herald/core';
+import { parseConfig, type ResolvedConfig } from '@herald/core/config';
+import { silentLogger } from '@herald/core/runtime';
+import { HeraldApp } from '@herald/server';
+import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-node';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startTracing, type TracingSession } from '../../src/tracing.js';
+
+// Herald's spans in one process (the sandbox: publisher, in-process queue and processor), caught
+// by OpenTelemetry's in-memory exporter. Across real queues and processes: test/tracing.test.ts.
+
+let dir: string;
+let app: HeraldApp | undefined;
+let session: TracingSession | undefined;
+const exporter = new InMemorySpanExporter();
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'herald-tracing-'));
+  exporter.reset();
+});
+afterEach(async () => {
+  await app?.stop();
+  await session?.flush();
+  app = undefined;
+  session = undefined;
+  await rm(dir, { recursive: true, force: true });
+});
+
+function sandboxConfig(extra = ''): ResolvedConfig {
+  return parseConfig(
+    `notifications: {type: sandbox}
+herald:
+  outbox: {directory: outbox}
+  http: {listen: "127.0.0.1:0", ingest: {enabled: true}}
+  tracing: {enabled: true, serviceName: herald-test}
+${extra}`,
+    { env: {}, baseDir: dir },
+  );
+}
+
+async function startApp(config = sandboxConfig()): Promise<HeraldApp> {
+  session = startTracing(config.tracing, { logger: silentLogger, version: '0.0.0-test', exporter });
+  app = new HeraldApp(config, { logger: silentLogger, tracing: session.tracing });
+  await app.start();
+  return app;
+}
+
+/** Waits for `count` messages to be settled by the processor. */
+function settled(running: HeraldApp, count: number): Promise<void> {
+  let seen = 0;
+  return new Promise((resolve) =>
+    running.processor.events.on('message_settled', () => {
+      if (++seen === count) resolve();
+    }),
+  );
+}
+
+/**
+ * The spans ended once `processed` messages' `process` spans have: a message's span ends just
+ * after the message is settled, when its handling returns.
+ */
+async function spans(processed: number): Promise<ReadableSpan[]> {
+  for (let waited = 0; waited < 5_000; waited += 20) {
+    await session?.flush();
+    const all = exporter.getFinishedSpans();
+    if (all.filter((s) => s.name.startsWith('process ')).length >= processed) return all;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`fewer than ${processed} messages' spans ended within 5 s`);
+}
+
+const named = (all: ReadableSpan[], name: string) => all.filter((s) => s.name === name);
+const traceOf = (span: ReadableSpan | undefined) => span?.spanContext().traceId;
+const idOf = (span: ReadableSpan | undefined) => span?.spanContext().spanId;
+const parentOf = (span: ReadableSpan | undefined) => span?.parentSpanContext?.spanId;
+
+const failedFor = (id: string, recipients: string[]) =>
+  sampleEvent({ id, notifications: [{ phases: ['FAILED'], email: { recipients } }] });
+
+describe('tracing', () => {
+  it('continues the caller’s trace from POST /v1/events through the queue to each delivery', async () => {
+    const running = await startApp(
+      sandboxConfig(`  channels:
+    ops: {type: webhook, url: "http://127.0.0.1:9/unreachable"}
+  rules:
+    - {name: to-ops, notify: [ops]}
+  processor: {maxAttempts: 1}
+`),
+    );
+    const done = settled(running, 1);
+    const callerTrace = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const response = await fetch(`${running.address}/v1/events`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', traceparent: `00-${callerTrace}-00f067aa0ba902b7-01` },
+      body: JSON.stringify(failedFor('traced-1', ['oncall@example.com'])),
+    });
+    expect(response.status).toBe(202);
+    await done;
+
+    const all = await spans(1);
+    const [request] = named(all, 'POST /v1/events');
+    const [send] = named(all, 'send herald-sandbox');
+    const [processSpan] = named(all, 'process herald-sandbox');
+    const deliveries = all.filter((s) => s.name.startsWith('deliver '));
+    expect(request?.attributes['http.response.status_code']).toBe(202);
+    expect(parentOf(request)).toBe('00f067aa0ba902b7');
+    expect(parentOf(send)).toBe(idOf(request));
+    expect(send?.attributes).toMatchObject({ 'messaging.operation.type': 'send', 'herald.event.id': 'traced-1' });
+    expect(parentOf(processSpan)).toBe(idOf(send));
+    expect(processSpan?.attributes).toMatchObject({
+      'messaging.system': 'herald.memory',
+      'messaging.operation.type': 'process',
+      'herald.event.id': 'traced-1',
+      'herald.phase': 'FAILED',
+    });
+    for (const step of ['decode', 'route']) expect(parentOf(named(all, step)[0])).toBe(idOf(processSpan));
+
+    // One span per destination, each with what became of it; the webhook's refusal is an error.
+    expect(
+      deliveries.map((d) => [d.attributes['herald.provider'], d.attributes['herald.delivery.outcome']]).sort(),
+    ).toEqual([
+      ['outbox', 'delivered'],
+      ['webhook', 'attempts-exhausted'],
+    ]);
+    for (const delivery of deliveries) expect(parentOf(delivery)).toBe(idOf(processSpan));
+    const email = deliveries.find((d) => d.attributes['herald.provider'] === 'outbox');
+    expect(email?.attributes['herald.destination']).toContain('oncall@example.com');
+    const emailParts = all.filter((s) => parentOf(s) === idOf(email)).map((s) => s.name);
+    expect(emailParts.sort()).toEqual(['render', 'send']);
+    const webhook = deliveries.find((d) => d.attributes['herald.provider'] === 'webhook');
+    expect(webhook?.status.code).toBe(2); // SpanStatusCode.ERROR
+
+    // Every span, from the request to the last send, is in the caller's trace.
+    expect(new Set(all.map(traceOf))).toEqual(new Set([callerTrace]));
+  });
+
+  it('gives each event of a batch its own create span, which its processing continues', async () => {
+    const running = await startApp();
+    const done = settled(running, 3);
+    await running.publish(['a', 'b', 'c'].map((id) => failedFor(`batch-${id}`, [`${id}@example.com`])));
+    await done;
+
+    const all = await spans(3);
+    const [send] = named(all, 'send herald-sandbox');
+    const creates = named(all, 'create herald-sandbox');
+    expect(send?.attributes['messaging.batch.message_count']).toBe(3);
+    expect(creates).toHaveLength(3);
+    for (const create of creates) {
+      expect(parentOf(create)).toBe(idOf(send));
+      const processing = named(all, 'process herald-sandbox').find((p) => parentOf(p) === idOf(create));
+      expect(processing?.attributes['herald.event.id']).toBe(create.attributes['herald.event.id']);
+    }
+    expect(new Set(all.map(traceOf)).size).toBe(1);
+  });
+
+  it('marks the decode step failed for a message that cannot be read', async () => {
+    const running = await startApp();
+    const done = settled(running, 1);
+    running.queue?.send('{"not": "an event"}');
+    await done;
+
+    const all = await spans(1);
+    const [decode] = named(all, 'decode');
+    expect(decode?.status.code).toBe(2);
+    expect(decode?.events.map((e) => e.name)).toContain('exception');
+    expect(named(all, 'route')).toHaveLength(0);
+  });
+});
+
+describe('herald.tracing with the OTEL_* variables', () => {
+  const resolve = (env: Record<string, string>, tracing = '') =>
+    parseConfig(`notifications: {type: sandbox}\n${tracing ? `herald: {tracing: ${tracing}}\n` : ''}`, { env }).tracing;
+
+  it('is off unless the file or the environment turns it on', () => {
+    expect(resolve({}).enabled).toBe(false);
+    expect(resolve({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }).enabled).toBe(true);
+    expect(resolve({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://collector:4318/v1/traces' }).enabled).toBe(true);
+    expect(resolve({ OTEL_TRACES_EXPORTER: 'otlp' }).enabled).toBe(true);
+    expect(resolve({}, '{enabled: true}').enabled).toBe(true);
+  });
+
+  it('lets none, OTEL_SDK_DISABLED and the file turn it off', () => {
+    expect(resolve({ OTEL_TRACES_EXPORTER: 'none', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' }).enabled).toBe(false);
+    expect(resolve({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' }, '{enabled: false}').enabled).toBe(false);
+    expect(resolve({ OTEL_SDK_DISABLED: 'true' }, '{enabled: true}').enabled).toBe(false);
+  });
+
+  it('names the service from the file, else OTEL_SERVICE_NAME, else herald', () => {
+    expect(resolve({}).serviceName).toBe('herald');
+    expect(resolve({ OTEL_SERVICE_NAME: 'notify' }).serviceName).toBe('notify');
+    expect(resolve({ OTEL_SERVICE_NAME: 'notify' }, '{serviceName: herald-eu}').serviceName).toBe('herald-eu');
+  });
+
+  it('warns about an exporter Herald does not have, and refuses a ratio outside 0..1', () => {
+    const config = parseConfig('notifications: {type: sandbox}\n', { env: { OTEL_TRACES_EXPORTER: 'zipkin' } });
+    expect(config.tracing.enabled).toBe(false);
+    expect(config.warnings.join('\n')).toMatch(/OTEL_TRACES_EXPORTER names zipkin/);
+    expect(() => resolve({}, '{sampleRatio: 1.5}')).toThrow(/herald\.tracing\.sampleRatio/);
+  });
+});
