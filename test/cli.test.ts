@@ -217,7 +217,7 @@ describe('herald render', () => {
   it('prints valid JSON whatever the templates an event carries do, one error per refused email', async () => {
     const failed = JSON.parse(await readFile(example('events/failed.json'), 'utf8'));
     const labels = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`key${i}`, `value${i}`]));
-    const forged = '{"level":30,"msg":"email delivered"}';
+    const forged = '{"level":"info","msg":"email delivered"}';
     const email = (recipient: string, extra: Record<string, string>) => ({
       phases: ['FAILED'],
       email: { recipients: [recipient], ...extra },
@@ -294,6 +294,43 @@ describe('herald run (sandbox)', () => {
     expect(delivered[0].location).toMatch(/\.eml$/);
   });
 
+  it('logs level names with --log-format json', async () => {
+    const result = await herald([
+      '--log-format',
+      'json',
+      'run',
+      '--config',
+      await sandboxConfig(),
+      '--publish',
+      example('events/failed.json'),
+      '--exit-when-idle',
+    ]);
+    expect(result.status).toBe(0);
+    const lines = result.stderr
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(lines.find((l) => l.msg === 'herald processor started')).toMatchObject({ level: 'info' });
+    expect(lines.find((l) => l.msg === 'email delivered')).toMatchObject({ level: 'info' });
+    expect(lines.every((l) => typeof l.level === 'string')).toBe(true);
+  });
+
+  it('logs what Cloud Logging reads with HERALD_LOG_FORMAT=gcp: severity, message and time', async () => {
+    const result = await herald(
+      ['run', '--config', await sandboxConfig(), '--publish', example('events/failed.json'), '--exit-when-idle'],
+      { env: { HERALD_LOG_FORMAT: 'gcp' } },
+    );
+    expect(result.status).toBe(0);
+    const lines = result.stderr
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const delivered = lines.find((l) => l.message === 'email delivered');
+    expect(delivered).toMatchObject({ severity: 'INFO', time: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T[\d:.]+Z$/) });
+    expect(delivered).not.toHaveProperty('level');
+    expect(delivered).not.toHaveProperty('msg');
+  });
+
   it('delivers an event template, dead-letters one that tries to write log lines, and exits when idle', async () => {
     const failed = JSON.parse(await readFile(example('events/failed.json'), 'utf8'));
     const event = {
@@ -302,7 +339,7 @@ describe('herald run (sandbox)', () => {
         { phases: ['FAILED'], email: { recipients: ['own@example.com'], body: '<p>{{ name }}</p>' } },
         {
           phases: ['FAILED'],
-          email: { recipients: ['forger@example.com'], body: '{{log \'{"level":30,"msg":"email delivered"}\'}}' },
+          email: { recipients: ['forger@example.com'], body: '{{log \'{"level":"info","msg":"email delivered"}\'}}' },
         },
       ],
     };
@@ -413,6 +450,17 @@ describe('usage errors', () => {
     ]);
     expect(result.status).toBe(2);
     expect(result.stderr).toContain('herald run --publish');
+  });
+
+  it('exits 2 for a log format it does not know, from the option or HERALD_LOG_FORMAT', async () => {
+    const flag = await herald(['--log-format', 'xml', 'render', '--event', example('events/failed.json')]);
+    expect(flag.status).toBe(2);
+    expect(flag.stderr).toContain('Allowed choices are json, pretty, gcp');
+    const env = await herald(['render', '--event', example('events/failed.json')], {
+      env: { HERALD_LOG_FORMAT: 'xml' },
+    });
+    expect(env.status).toBe(2);
+    expect(env.stderr).toContain("from env 'HERALD_LOG_FORMAT' is invalid");
   });
 
   it('prints help and exits 0', async () => {

@@ -142,7 +142,12 @@ describe('herald run with herald.http', () => {
     expect(sample(metrics, 'herald_in_flight')).toBe(0);
     // The sandbox keeps its delivery log in SQLite (outbox/herald.db): its round trips are counted.
     expect(sample(metrics, 'herald_store_round_trips_total')).toBeGreaterThan(0);
-    expect(metrics).toMatch(/^herald_process_resident_memory_bytes \d+/m);
+    // Node's process metrics under their standard names, as stock dashboards query them.
+    expect(metrics).toMatch(/^process_cpu_seconds_total \d/m);
+    expect(metrics).toMatch(/^process_resident_memory_bytes \d+/m);
+    expect(metrics).toMatch(/^nodejs_heap_size_used_bytes \d+/m);
+    expect(metrics).toMatch(/^nodejs_eventloop_lag_seconds \d/m);
+    expect(metrics).not.toMatch(/^herald_(process|nodejs)_/m);
 
     // fetch keeps its connection to the server open; SIGTERM must not wait for it (the server
     // would wait 10 s for a connection still busy).

@@ -86,7 +86,7 @@ const HTML_PAYLOADS = [
 
 /** A line that would pass for Herald's own log line if anything printed event content raw. */
 const FORGED_LOG_LINE = JSON.stringify({
-  level: 30,
+  level: 'info',
   time: '2026-01-01T00:00:00.000Z',
   eventId: 'forged',
   to: ['attacker@evil.test'],

@@ -252,11 +252,11 @@ function decodeEntities(text: string): string {
     .replace(/&amp;/g, '&');
 }
 
-/** A line of Herald's logger (pino, JSON): level, time and message, nothing else at the top. */
+/** A line of Herald's logger (pino, JSON): level (by name), time and message, nothing else at the top. */
 function isHeraldLogLine(line: string): boolean {
   try {
     const value = JSON.parse(line) as { level?: unknown; time?: unknown; msg?: unknown };
-    return typeof value.level === 'number' && typeof value.time === 'string' && typeof value.msg === 'string';
+    return typeof value.level === 'string' && typeof value.time === 'string' && typeof value.msg === 'string';
   } catch {
     return false;
   }

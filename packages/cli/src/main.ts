@@ -3,7 +3,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import type { ListOptions } from './commands/deliveries.js';
 import { EXIT, UsageError } from './errors.js';
 import type { InfraStep } from './infra/steps.js';
-import { LOG_LEVELS } from './log-levels.js';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat } from './log-options.js';
 import { cliVersion } from './version.js';
 
 // Each command imports what it uses when it runs (`await import(…)` in its action), so
@@ -29,13 +29,22 @@ export async function main(
     .description('Queue-backed notifications for workflow engines')
     .version(cliVersion(), '-V, --version', 'print the version and exit')
     .addOption(new Option('--log-level <level>', 'log verbosity').choices(LOG_LEVELS).default('info'))
+    .addOption(
+      new Option(
+        '--log-format <format>',
+        'log lines: json, pretty or gcp (Cloud Logging); default pretty on a terminal, else json',
+      )
+        .choices(LOG_FORMATS)
+        .env('HERALD_LOG_FORMAT'),
+    )
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
     .showHelpAfterError('(run herald --help for usage)');
 
   const logger = async () => {
     const { createLogger } = await import('./logging.js');
-    return createLogger(program.opts<{ logLevel: string }>().logLevel);
+    const { logLevel, logFormat } = program.opts<{ logLevel: string; logFormat?: LogFormat }>();
+    return createLogger(logLevel, { format: logFormat, stream: io.stderr });
   };
   const inputs = () => import('./inputs.js');
   const configFile = async (file: string) => (await inputs()).readConfig(file);

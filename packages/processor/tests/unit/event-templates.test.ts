@@ -91,7 +91,7 @@ describe('templates carried on events', { timeout: 60_000 }, () => {
   it('that call log are dead-lettered naming the helper, and write nothing', async () => {
     h = makeHarness();
     h.processor.start();
-    h.publish(eventWithBody('forger', '{{log \'{"level":30,"msg":"email delivered"}\'}}'));
+    h.publish(eventWithBody('forger', '{{log \'{"level":"info","msg":"email delivered"}\'}}'));
     await h.acked(1);
     expect(h.emailer.attempts).toHaveLength(0);
     expect(h.source.deadLettered[0]?.reason).toBe(

@@ -64,14 +64,16 @@ export interface HeraldMetrics {
  * Counts what the processor reports through its lifecycle events. Label values come from small
  * fixed sets (provider, dead-letter kind, settle outcome, source operation, rejection reason),
  * never from event ids or addresses, so the number of series stays bounded.
- * @param options.defaultMetrics adds Node's process metrics (CPU, memory, event loop, GC),
- *   prefixed `herald_`; on unless turned off.
+ * @param options.defaultMetrics adds Node's process metrics (CPU, memory, event loop, GC) under
+ *   prom-client's standard names (`process_cpu_seconds_total`, `nodejs_heap_size_used_bytes`),
+ *   the ones stock Node.js dashboards query; on unless turned off.
  */
 export function createMetrics(source: MetricsSource, options: { defaultMetrics?: boolean } = {}): HeraldMetrics {
   const { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } = loadPromClient();
   const registry = new Registry();
   const registers = [registry];
-  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'herald_' });
+  // No prefix: Herald's own metrics are `herald_…`, Node's keep the names dashboards expect.
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
 
   const received = new Counter({
     name: 'herald_messages_received_total',

@@ -1,10 +1,24 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { silentLogger } from '@herald/core/runtime';
-import { MemoryLedger, type ProcessorEventMap, ProcessorEvents, StoreLedger } from '@herald/processor';
+import { DeliveryError, encodeEvent, sampleEvent } from '@herald/core';
+import { parseConfig } from '@herald/core/config';
+import { MemoryQueue, silentLogger } from '@herald/core/runtime';
+import {
+  createProcessor,
+  MemoryLedger,
+  MemorySource,
+  type ProcessorDependencies,
+  type ProcessorEventMap,
+  ProcessorEvents,
+  StoreLedger,
+} from '@herald/processor';
 import { createMetrics, type HeraldMetrics } from '@herald/server';
 import { describe, expect, it } from 'vitest';
+
+// The server reaches emailers and channels only through the processor.
+type Emailer = NonNullable<ProcessorDependencies['emailer']>;
+type Channel = NonNullable<ProcessorDependencies['channels']> extends ReadonlyMap<string, infer C> ? C : never;
 
 /** A processor as the metrics see it: its events, and an in-flight count a test can move. */
 function fakeProcessor() {
@@ -161,14 +175,22 @@ describe('createMetrics', () => {
     expect(await sampleOf(metrics, 'herald_ingest_rejected_total', { reason: 'invalid' })).toBe(0);
   });
 
-  it("adds Node's process metrics, prefixed herald_, to a registry of its own", async () => {
+  it("adds Node's process metrics under their standard names to a registry of its own", async () => {
     const one = createMetrics(fakeProcessor());
     const two = createMetrics(fakeProcessor());
     one.eventsIngested(1);
     const text = await one.registry.metrics();
-    expect(text).toMatch(/^herald_process_cpu_seconds_total \d/m);
-    expect(text).toMatch(/^herald_nodejs_heap_size_used_bytes \d/m);
-    expect(text).not.toMatch(/^process_cpu/m);
+    for (const name of [
+      'process_cpu_seconds_total',
+      'process_resident_memory_bytes',
+      'nodejs_heap_size_used_bytes',
+      'nodejs_eventloop_lag_seconds',
+    ]) {
+      expect(text).toMatch(new RegExp(`^${name} \\d`, 'm'));
+    }
+    expect(text).not.toMatch(/^herald_(process|nodejs)_/m);
+    // Herald's own keep their prefix.
+    expect(text).toMatch(/^herald_events_ingested_total 1$/m);
     // Separate registries: one's counts do not show in the other's.
     expect(await sampleOf(two, 'herald_events_ingested_total')).toBe(0);
   });
@@ -217,4 +239,79 @@ describe('createMetrics', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('counts a failed attempt under its provider, for every emailer and every kind of channel', async () => {
+    // Each emailer fails transiently, each channel permanently: both values of `retryable`.
+    const emailers = ['ses', 'sendgrid', 'smtp', 'outbox'];
+    const channels = { chat: 'slack', pager: 'pagerduty', hook: 'webhook', tickets: 'jira' } as const;
+    for (const emailer of emailers) {
+      const metrics = await failEveryDelivery(emailer, channels);
+      expect(await sampleOf(metrics, 'herald_delivery_failures_total', { provider: emailer, retryable: 'true' })).toBe(
+        1,
+      );
+      for (const type of Object.values(channels)) {
+        expect(await sampleOf(metrics, 'herald_delivery_failures_total', { provider: type, retryable: 'false' })).toBe(
+          1,
+        );
+      }
+    }
+  });
 });
+
+/**
+ * Runs one FAILED event through a processor whose emailer (named `emailer`) and channels all
+ * refuse it, once (maxAttempts 1), and returns the metrics that watched.
+ */
+async function failEveryDelivery(emailer: string, channels: Record<string, Channel['type']>): Promise<HeraldMetrics> {
+  const config = parseConfig(
+    `notifications: {type: sandbox, emailer: {sender: herald@example.com}}
+herald:
+  processor: {maxAttempts: 1}
+  channels:
+    chat: { type: slack, webhookUrlEnvVar: SLACK_URL }
+    pager: { type: pagerduty, routingKeyEnvVar: PD_KEY }
+    hook: { type: webhook, url: "https://hooks.example.com" }
+    tickets: { type: jira, baseUrl: "https://jira.example.com", project: OPS, emailEnvVar: JIRA_EMAIL, apiTokenEnvVar: JIRA_TOKEN }
+  rules:
+    - { name: everyone, email: [oncall@example.com], notify: [${Object.keys(channels).join(', ')}] }
+`,
+    { env: {} },
+  );
+  const refusing: Emailer = {
+    name: emailer,
+    send: async () => {
+      throw new DeliveryError(emailer, 'throttled', { retryable: true });
+    },
+    close: async () => {},
+  };
+  const refusingChannel = (name: string, type: Channel['type']): Channel => ({
+    name,
+    type,
+    prepare: () => ({
+      method: 'POST',
+      url: 'https://x.example.com',
+      headers: {},
+      body: '{}',
+      preview: { url: 'https://x.example.com', headers: {}, body: {}, summary: 'FAILED' },
+    }),
+    prepareDigest: () => undefined,
+    send: async () => {
+      throw new DeliveryError(name, '400 Bad Request', { retryable: false });
+    },
+  });
+  const queue = new MemoryQueue(10);
+  const processor = createProcessor(config, {
+    memoryQueue: queue,
+    source: new MemorySource(queue),
+    emailer: refusing,
+    channels: new Map(Object.entries(channels).map(([name, type]) => [name, refusingChannel(name, type)])),
+    ledger: new MemoryLedger(100),
+  });
+  const metrics = createMetrics(processor, { defaultMetrics: false });
+  const settled = new Promise((resolve) => processor.events.on('message_settled', resolve));
+  await processor.start();
+  queue.send(encodeEvent(sampleEvent({ id: `e-${emailer}` })));
+  await settled;
+  await processor.stop();
+  return metrics;
+}
