@@ -43,8 +43,13 @@ export async function main(
 
   const logger = async () => {
     const { createLogger } = await import('./logging.js');
+    const { traceFields } = await import('./log-correlation.js');
     const { logLevel, logFormat } = program.opts<{ logLevel: string; logFormat?: LogFormat }>();
-    return createLogger(logLevel, { format: logFormat, stream: io.stderr });
+    return createLogger(logLevel, {
+      format: logFormat,
+      stream: io.stderr,
+      mixin: traceFields(logFormat ?? ((io.stderr as { isTTY?: boolean }).isTTY ? 'pretty' : 'json')),
+    });
   };
   const inputs = () => import('./inputs.js');
   const configFile = async (file: string) => (await inputs()).readConfig(file);

@@ -11,7 +11,8 @@ import { cliVersion } from './version.js';
 export async function openTracing(config: ResolvedConfig, logger: Logger): Promise<TracingSession | undefined> {
   if (!config.tracing.enabled) return undefined;
   const { startTracing } = await import('./tracing.js');
-  const session = startTracing(config.tracing, { logger, version: cliVersion() });
+  const gcpProjectId = config.type === 'gcp' ? config.gcp.projectId : process.env.GOOGLE_CLOUD_PROJECT;
+  const session = startTracing(config.tracing, { logger, version: cliVersion(), gcpProjectId });
   logger.debug({ endpoint: config.tracing.endpoint, service: config.tracing.serviceName }, 'tracing on');
   return session;
 }

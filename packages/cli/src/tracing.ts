@@ -1,6 +1,7 @@
 import type { ResolvedTracingConfig } from '@herald/core/config';
 import { createLogThrottle, type Logger } from '@herald/core/runtime';
 import { Tracing } from '@herald/core/tracing';
+import { TraceFlags, trace } from '@opentelemetry/api';
 import { setGlobalErrorHandler } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { defaultResource, detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
@@ -11,6 +12,7 @@ import {
   type SpanExporter,
   TraceIdRatioBasedSampler,
 } from '@opentelemetry/sdk-trace-node';
+import { correlateLogs } from './log-correlation.js';
 
 // This module is the only one that loads OpenTelemetry's SDK, and commands import it only when
 // tracing is on (`herald.tracing`, or the OTEL_* variables): without it a process creates no
@@ -32,6 +34,8 @@ export interface StartTracingOptions {
   version: string;
   /** Where spans go instead of the OTLP exporter the config describes (tests). */
   exporter?: SpanExporter;
+  /** The Google Cloud project the traces belong to, for Cloud Logging's trace field. */
+  gcpProjectId?: string | undefined;
 }
 
 /**
@@ -61,6 +65,12 @@ export function startTracing(config: ResolvedTracingConfig, options: StartTracin
     spanProcessors: [new BatchSpanProcessor(exporter)],
   });
   provider.register();
+  correlateLogs(() => {
+    const span = trace.getActiveSpan();
+    if (!span) return undefined;
+    const { traceId, spanId, traceFlags } = span.spanContext();
+    return { traceId, spanId, sampled: (traceFlags & TraceFlags.SAMPLED) !== 0 };
+  }, options.gcpProjectId);
   return {
     tracing: new Tracing(provider.getTracer('herald', options.version)),
     flush: () => provider.forceFlush(),

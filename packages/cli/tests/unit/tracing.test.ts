@@ -156,6 +156,28 @@ describe('tracing', () => {
     expect(new Set(all.map(traceOf)).size).toBe(1);
   });
 
+  it('reads the trace context from the SNS envelope when SQS receives one without raw delivery', async () => {
+    const config = sandboxConfig();
+    session = startTracing(config.tracing, { logger: silentLogger, version: '0.0.0-test', exporter });
+    const traceId = '0af7651916cd43dd8448eb211c80319c';
+    const body = JSON.stringify({
+      Type: 'Notification',
+      MessageId: 'sns-1',
+      Message: '{}',
+      MessageAttributes: { traceparent: { Type: 'String', Value: `00-${traceId}-b7ad6b7169203331-01` } },
+    });
+    const message = { id: 'sqs-1', body, attributes: {}, receiveCount: 2 };
+    await session.tracing.process(message, { system: 'aws_sqs', destination: 'herald' }, async () => {});
+
+    const [processSpan] = named(await spans(1), 'process herald');
+    expect(traceOf(processSpan)).toBe(traceId);
+    expect(parentOf(processSpan)).toBe('b7ad6b7169203331');
+    expect(processSpan?.attributes).toMatchObject({
+      'messaging.message.id': 'sqs-1',
+      'herald.message.receive_count': 2,
+    });
+  });
+
   it('marks the decode step failed for a message that cannot be read', async () => {
     const running = await startApp();
     const done = settled(running, 1);
