@@ -251,7 +251,7 @@ export async function main(
     .requiredOption('-c, --config <file>', 'YAML config')
     .option(
       '--match <field=pattern>',
-      'project, domain, workflow, execution, phase or destination (a channel name or an email address) = a pattern (* and ?); repeatable',
+      'project, domain, workflow, execution, phase or destination (a channel name or an email address) = a glob (*, ?, {a,b}, [abc]); repeatable',
       (value: string, all: string[]) => [...all, value],
       [] as string[],
     )

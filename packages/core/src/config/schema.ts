@@ -168,7 +168,7 @@ const ruleMatchSchema = z
     ignore_states: z.array(z.enum(PHASES)).optional(),
     project: nonEmpty.optional(),
     domain: nonEmpty.optional(),
-    /** Glob on the workflow name: `*` any run of characters, `?` one. */
+    /** Glob on the workflow name (glob.ts): `*` any run of characters, dots included. */
     workflow: nonEmpty.optional(),
     labels: z.record(nonEmpty, text).optional(),
   })
