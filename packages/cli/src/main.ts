@@ -296,6 +296,16 @@ export async function main(
     });
 
   program
+    .command('config')
+    .description('the config file itself')
+    .command('schema')
+    .description("print the config file's JSON Schema, for editors (yaml-language-server, VS Code's YAML extension)")
+    .action(async () => {
+      const { configJsonSchema } = await import('@herald/core/config');
+      io.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
+    });
+
+  program
     .command('store')
     .description('the delivery log itself')
     .command('migrate')
