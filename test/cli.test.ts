@@ -159,6 +159,15 @@ describe('herald validate', () => {
     expect(ran.stderr).toContain(message);
   });
 
+  it('exits 2 naming the key a misspelt one deep in the file most likely means', async () => {
+    const file = await sandboxConfig(
+      '  channels:\n    alerts: { type: slack, url: "http://127.0.0.1:1/x", txt: hi }\n',
+    );
+    const result = await herald(['validate', '--config', file, '--skip-secrets']);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain("herald.channels.alerts.txt: unknown key (did you mean 'text'?)");
+  });
+
   it('exits 2 when the file does not exist', async () => {
     const result = await herald(['validate', '--config', join(dir, 'missing.yaml')]);
     expect(result.status).toBe(2);

@@ -170,6 +170,15 @@ describe('herald installed from its packed tarball, started as the container sta
     expect(validated.stdout).toContain('type: sandbox');
   });
 
+  it('ships the config JSON Schema for editors, the one herald config schema prints', async () => {
+    const shipped = JSON.parse(
+      await readFile(join(prefix, 'lib/node_modules/@herald/cli/schema/herald.schema.json'), 'utf8'),
+    ) as unknown;
+    const printed = await installed(['config', 'schema']);
+    expect(printed.status).toBe(0);
+    expect(JSON.parse(printed.stdout)).toEqual(shipped);
+  });
+
   it('runs the sandbox demo: every event through the in-process queue into .eml files', async () => {
     await expectDemoRuns(join(work, 'demo'), process.execPath);
   });

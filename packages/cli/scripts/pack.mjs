@@ -105,8 +105,12 @@ const published = {
   keywords: cliPackage.keywords,
   type: 'module',
   bin: cliPackage.bin,
-  exports: { '.': './dist/index.js', './package.json': './package.json' },
-  files: ['bin', 'dist'],
+  exports: {
+    '.': './dist/index.js',
+    './package.json': './package.json',
+    './schema/herald.schema.json': './schema/herald.schema.json',
+  },
+  files: ['bin', 'dist', 'schema'],
   engines: cliPackage.engines,
   dependencies: Object.fromEntries(EXTERNAL.map((name) => [name, declaredRange(name)])),
 };
@@ -114,6 +118,9 @@ writeFileSync(join(stage, 'package.json'), `${JSON.stringify(published, null, 2)
 cpSync(join(cliDir, 'bin'), join(stage, 'bin'), { recursive: true });
 cpSync(join(cliDir, 'README.md'), join(stage, 'README.md'));
 cpSync(join(repoRoot, 'LICENSE'), join(stage, 'LICENSE'));
+// The config file's JSON Schema, where an editor can find it once installed
+// (node_modules/@herald/cli/schema/herald.schema.json); `herald config schema` prints the same.
+cpSync(join(repoRoot, 'schema/herald.schema.json'), join(stage, 'schema/herald.schema.json'));
 
 mkdirSync(outDir, { recursive: true });
 const packed = JSON.parse(

@@ -265,7 +265,7 @@ export async function main(
     .requiredOption('-c, --config <file>', 'YAML config')
     .option(
       '--match <field=pattern>',
-      'project, domain, workflow, execution, phase or destination (a channel name or an email address) = a pattern (* and ?); repeatable',
+      'project, domain, workflow, execution, phase or destination (a channel name or an email address) = a glob (*, ?, {a,b}, [abc]); repeatable',
       (value: string, all: string[]) => [...all, value],
       [] as string[],
     )
@@ -307,6 +307,16 @@ export async function main(
       const ended = await withStore(config, (store) => store.expireSilence(id));
       if (!ended) throw new UsageError(`no silence ${id} in force (herald silences list --all shows those that ended)`);
       io.stdout.write(`expired ${id}\n`);
+    });
+
+  program
+    .command('config')
+    .description('the config file itself')
+    .command('schema')
+    .description("print the config file's JSON Schema, for editors (yaml-language-server, VS Code's YAML extension)")
+    .action(async () => {
+      const { configJsonSchema } = await import('@herald/core/config');
+      io.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
     });
 
   program

@@ -177,7 +177,7 @@ export interface DigestFilter {
   limit?: number | undefined;
 }
 
-/** One condition of a silence: the event's `field` matches the glob `pattern` (`*`, `?`). */
+/** One condition of a silence: the event's `field` matches the glob `pattern` (`compileGlob` in @herald/core/config). */
 export interface SilenceMatcher {
   field: SilenceField;
   pattern: string;

@@ -1,4 +1,6 @@
 import { hostname, userInfo } from 'node:os';
+import { GlobError } from '@herald/core';
+import { compileGlob } from '@herald/core/config';
 import { SILENCE_FIELDS, type Silence, type SilenceField, type SilenceMatcher } from '@herald/store';
 import { UsageError } from '../errors.js';
 import { durationMs } from './deliveries.js';
@@ -10,8 +12,14 @@ export function parseMatcher(text: string): SilenceMatcher {
   const pattern = text.slice(at + 1).trim();
   if (at < 0 || !(SILENCE_FIELDS as readonly string[]).includes(field) || pattern === '') {
     throw new UsageError(
-      `--match: expected FIELD=PATTERN with FIELD one of ${SILENCE_FIELDS.join(', ')} and a pattern (* and ? as wildcards), got '${text}'`,
+      `--match: expected FIELD=PATTERN with FIELD one of ${SILENCE_FIELDS.join(', ')} and a glob pattern (*, ?, {a,b}, [abc]), got '${text}'`,
     );
+  }
+  try {
+    compileGlob(pattern);
+  } catch (err) {
+    if (err instanceof GlobError) throw new UsageError(`--match: ${field} pattern '${pattern}' is ${err.message}`);
+    throw err;
   }
   return { field: field as SilenceField, pattern };
 }

@@ -10,6 +10,13 @@ describe('herald silences add', () => {
     expect(() => parseMatcher('flytesnacks')).toThrow(/--match/);
   });
 
+  it('refuses a pattern that is not a valid glob, naming the option and the pattern', () => {
+    expect(parseMatcher('workflow=core.{ml,etl}.*')).toEqual({ field: 'workflow', pattern: 'core.{ml,etl}.*' });
+    expect(() => parseMatcher('workflow=core.[ml')).toThrow(
+      /^--match: workflow pattern 'core\.\[ml' is not a valid glob: Missing closing/,
+    );
+  });
+
   it('reads durations and asks for matchers and a reason', () => {
     expect(duration('90s', '--for')).toBe(90_000);
     expect(duration('2h', '--for')).toBe(7_200_000);

@@ -12,7 +12,7 @@ import type { ResolvedConfig } from './resolved.js';
 import { configFileSchema } from './schema.js';
 import { missingSecrets } from './secret-needs.js';
 import { valueAt } from './tree.js';
-import { topLevelTypoWarnings } from './typo-hints.js';
+import { topLevelTypos, unknownKeyHint } from './typo-hints.js';
 
 /*
  * Loading a config file, in order: parse the YAML, expand `${VAR}` references (env.ts), validate
@@ -87,13 +87,13 @@ export function parseConfig(
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError([{ path: '', message: 'expected a mapping at the top of the file' }], source);
   }
-  warnings.push(...topLevelTypoWarnings(raw as Record<string, unknown>));
+  problems.push(...topLevelTypos(raw as Record<string, unknown>));
 
   const { value: expanded, fromEnv } = expandEnv(raw, env, problems);
   const show = valueShower(fromEnv);
   const parsed = configFileSchema.safeParse(expanded, { reportInput: true });
   if (!parsed.success) {
-    problems.push(...describeIssues(parsed.error.issues, [], show));
+    problems.push(...describeIssues(parsed.error.issues, [], show, unknownKeyHint(configFileSchema, expanded)));
     // Templates and channel URLs are checked even when other keys are wrong, so one run lists
     // every problem.
     checkTemplateTree(expanded, problems, fromEnv);

@@ -1,12 +1,13 @@
 import { join, resolve } from 'node:path';
-import type { ConfigProblem } from '../contract/errors.js';
-import type { ValueDescriber } from '../contract/issues.js';
+import { type ConfigProblem, GlobError } from '../contract/errors.js';
+import { formatPath, type ValueDescriber } from '../contract/issues.js';
 import { isTerminalPhase } from '../contract/phases.js';
 import { httpUrlProblem } from '../contract/urls.js';
 import type { Environment } from '../runtime/secrets.js';
 import { CONFIG_DEFAULTS } from './defaults.js';
 import { parseDuration } from './durations.js';
 import { describeEnvFill, type EnvProvenance } from './env.js';
+import { compileGlob } from './glob.js';
 import type {
   ChannelConfig,
   EmailProvider,
@@ -266,7 +267,10 @@ function resolveRule(
     ignorePhases: [...(m.ignorePhases ?? []), ...(m.ignore_states ?? [])],
     project: m.project,
     domain: m.domain,
-    workflow: m.workflow === undefined ? undefined : globToRegExp(m.workflow),
+    workflow:
+      m.workflow === undefined
+        ? undefined
+        : workflowGlob(m.workflow, ['herald', 'rules', index, 'match', 'workflow'], ctx),
     labels: { ...(m.labels ?? {}) },
     notify: [...(rule.notify ?? [])],
     email: [...(rule.email ?? [])],
@@ -341,13 +345,19 @@ function requireStoreForDigests(config: ResolvedConfig, problems: ConfigProblem[
   if (config.eventNotifications.digest) problems.push({ path: 'herald.eventNotifications.digest', message: needs });
 }
 
-/** `train-*` → /^train-.*$/: `*` any run of characters, `?` exactly one. */
-export function globToRegExp(glob: string): RegExp {
-  const escaped = glob
-    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-    .replace(/\*/g, '.*')
-    .replace(/\?/g, '.');
-  return new RegExp(`^${escaped}$`);
+/** A rule's workflow glob, compiled once; one that does not compile is a problem at its key. */
+function workflowGlob(
+  pattern: string,
+  path: (string | number)[],
+  ctx: Pick<ResolveContext, 'problems' | 'show'>,
+): RegExp | undefined {
+  try {
+    return compileGlob(pattern);
+  } catch (err) {
+    if (!(err instanceof GlobError)) throw err;
+    ctx.problems.push({ path: formatPath(path), message: `${err.message}, got ${ctx.show(pattern, path)}` });
+    return undefined;
+  }
 }
 
 /**

@@ -159,7 +159,7 @@ export interface ResolvedRule {
   ignorePhases: Phase[];
   project: string | undefined;
   domain: string | undefined;
-  /** The workflow-name glob compiled to a regular expression. */
+  /** The workflow-name glob, compiled once (glob.ts says what it matches). */
   workflow: RegExp | undefined;
   labels: Record<string, string>;
   notify: string[];

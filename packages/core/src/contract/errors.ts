@@ -87,3 +87,17 @@ export class DeliveryError extends HeraldError {
 export class QueueFullError extends HeraldError {
   override name = 'QueueFullError';
 }
+
+/** A pattern that is not a glob Herald can match with (an unbalanced bracket, brace or parenthesis). */
+export class GlobError extends HeraldError {
+  override name = 'GlobError';
+  readonly pattern: string;
+  /** Why, as the glob compiler said it. */
+  readonly reason: string;
+
+  constructor(pattern: string, reason: string, options?: ErrorOptions) {
+    super(`not a valid glob: ${reason}`, options);
+    this.pattern = pattern;
+    this.reason = reason;
+  }
+}

@@ -7,7 +7,7 @@ export * from './codec.js';
 export * from './errors.js';
 export * from './event.js';
 export { canonicalJson, deriveEventId } from './event-id.js';
-export { describeIssues, describeValue, formatPath, type ValueDescriber } from './issues.js';
+export { describeIssues, describeValue, formatPath, type UnknownKeyHint, type ValueDescriber } from './issues.js';
 export * from './phases.js';
 export * from './sample-event.js';
 export { httpUrlProblem, maskUrlCredentials } from './urls.js';

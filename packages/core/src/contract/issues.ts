@@ -8,21 +8,30 @@ import { maskUrlCredentials } from './urls.js';
 export type ValueDescriber = (value: unknown, path: readonly PropertyKey[]) => string;
 
 /**
+ * Says more about an unknown key found in the mapping at `path` (for instance the key it
+ * probably misspells: `did you mean 'maxInFlight'?`); undefined when there is nothing to add.
+ */
+export type UnknownKeyHint = (path: readonly PropertyKey[], key: string) => string | undefined;
+
+/**
  * Turns schema issues into `path: what was expected, got what` lines, the form used by both
  * the event decoder and the config loader, so every validation error in Herald reads alike.
  * @param describe shows each bad value; {@link describeValue} by default.
+ * @param hint adds to `unknown key`; nothing by default.
  */
 export function describeIssues(
   issues: readonly z.core.$ZodIssue[],
   basePath: readonly PropertyKey[] = [],
   describe: ValueDescriber = describeValue,
+  hint: UnknownKeyHint = () => undefined,
 ): { path: string; message: string }[] {
   const out: { path: string; message: string }[] = [];
   for (const issue of issues) {
     const path = [...basePath, ...issue.path];
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) {
-        out.push({ path: formatPath([...path, key]), message: 'unknown key' });
+        const more = hint(path, key);
+        out.push({ path: formatPath([...path, key]), message: more ? `unknown key (${more})` : 'unknown key' });
       }
       continue;
     }
@@ -30,7 +39,7 @@ export function describeIssues(
       // Report the branch that got furthest: the one whose first issue has the longest path.
       const best = [...issue.errors].sort((a, b) => (b[0]?.path.length ?? 0) - (a[0]?.path.length ?? 0))[0];
       if (best && best.length > 0) {
-        out.push(...describeIssues(best, path, describe));
+        out.push(...describeIssues(best, path, describe, hint));
         continue;
       }
     }

@@ -153,10 +153,8 @@ notifications:
     expect(problemsOf('notifications: [unclosed')[0]).toMatch(/^: invalid YAML/);
   });
 
-  it('warns about a top-level key that looks like a typo', () => {
-    expect(parseConfig('herlad: {}', { env: {} }).warnings).toEqual([
-      "herlad: unknown top-level key ignored (did you mean 'herald'?)",
-    ]);
+  it('refuses a top-level key that looks like a typo of a section', () => {
+    expect(problemsOf('herlad: {}')).toEqual(["herlad: unknown key (did you mean 'herald'?)"]);
   });
 });
 

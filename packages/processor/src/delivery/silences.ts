@@ -1,4 +1,5 @@
-import { globToRegExp } from '@herald/core/config';
+import { GlobError } from '@herald/core';
+import { compileGlob } from '@herald/core/config';
 import type { Logger } from '@herald/core/runtime';
 import type { Silence, SilenceField } from '@herald/store';
 import type { DeliveryTarget } from './deliveries.js';
@@ -35,6 +36,8 @@ interface CompiledSilence {
 export class SilenceWatch {
   private compiled: CompiledSilence[] = [];
   private timer: NodeJS.Timeout | undefined;
+  /** Silences already reported as unusable, so a poll every 2 s does not repeat it. */
+  private readonly unusable = new Set<string>();
 
   constructor(
     private readonly store: () => SilenceStore,
@@ -65,14 +68,34 @@ export class SilenceWatch {
   }
 
   private async refresh(): Promise<void> {
+    let silences: Silence[];
     try {
-      const silences = await this.store().silences();
-      this.compiled = silences.map((silence) => ({
-        silence,
-        tests: silence.matchers.map((m) => ({ field: m.field, pattern: globToRegExp(m.pattern) })),
-      }));
+      silences = await this.store().silences();
     } catch (err) {
       this.logger.warn({ err }, 'cannot read the silences; keeping the last ones known');
+      return;
+    }
+    this.compiled = silences.flatMap((silence) => this.compile(silence));
+  }
+
+  /**
+   * A silence whose pattern does not compile (`herald silences add` refuses one, but an older
+   * version did not) mutes nothing, and is said so once, rather than keeping every other
+   * silence from being read.
+   */
+  private compile(silence: Silence): CompiledSilence[] {
+    try {
+      return [{ silence, tests: silence.matchers.map((m) => ({ field: m.field, pattern: compileGlob(m.pattern) })) }];
+    } catch (err) {
+      if (!(err instanceof GlobError)) throw err;
+      if (!this.unusable.has(silence.id)) {
+        this.unusable.add(silence.id);
+        this.logger.warn(
+          { silenceId: silence.id, pattern: err.pattern, reason: err.reason },
+          'silence ignored: a pattern is not a valid glob',
+        );
+      }
+      return [];
     }
   }
 }

@@ -66,4 +66,18 @@ describe('SilenceWatch', () => {
     await new Promise((resolve) => setTimeout(resolve, 60));
     expect(watch.match(failedMl)).toBeUndefined();
   });
+
+  it('ignores a silence whose pattern is not a valid glob, says so once, and honours the others', async () => {
+    const warnings: unknown[] = [];
+    const logger = { ...silentLogger, warn: (fields: unknown) => void warnings.push(fields) };
+    const silences = [
+      silence('broken', [{ field: 'workflow', pattern: 'core.[ml' }]),
+      silence('ml', [{ field: 'workflow', pattern: 'core.{ml,etl}.*' }]),
+    ];
+    watch = new SilenceWatch(() => ({ silences: async () => silences }), logger, 20);
+    await watch.start();
+    expect(watch.match(failedMl)?.id).toBe('ml');
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(warnings).toEqual([expect.objectContaining({ silenceId: 'broken', pattern: 'core.[ml' })]);
+  });
 });
