@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createStack, emailsFrom, eventually } from './helpers/aws.js';
 import { type CliResult, root } from './helpers/cli.js';
+import { OtlpReceiver } from './helpers/otlp-receiver.js';
 import { TestSmtpServer } from './helpers/smtp.js';
 
 const run = promisify(execFile);
@@ -208,10 +209,14 @@ describe('herald installed from its packed tarball, started as the container sta
 
   it('runs on AWS (moto): publish reaches the queue, the email goes out through SES, SIGTERM exits 0', async () => {
     const stack = await createStack({ endpoint: inject('awsEndpoint') });
+    // Traces too, exported by the bundled OpenTelemetry SDK to an OTLP receiver.
+    const otlp = new OtlpReceiver();
     const aws = {
       AWS_ACCESS_KEY_ID: 'test',
       AWS_SECRET_ACCESS_KEY: 'test',
       AWS_REGION: 'us-east-1',
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: await otlp.start(),
+      OTEL_BSP_SCHEDULE_DELAY: '200',
     };
     const eventFile = join(work, 'install-event.json');
     await writeFile(
@@ -231,8 +236,14 @@ describe('herald installed from its packed tarball, started as the container sta
       await eventually(async () =>
         expect((await emailsFrom(stack)).map((m) => m.subject)).toEqual(['installed-1 failed']),
       );
+      await eventually(async () => {
+        const send = otlp.spans.find((span) => span.name === `send ${stack.id}`);
+        const trace = otlp.trace(send?.traceId ?? '').map((span) => span.name);
+        expect(trace).toEqual(expect.arrayContaining([`process ${stack.id}`, 'deliver ses', 'render', 'send']));
+      });
     } finally {
       processor.kill('SIGTERM');
+      await otlp.stop();
     }
     await new Promise((resolve) => processor.once('close', resolve));
     expect(processor.output.status, processor.output.stderr).toBe(0);

@@ -80,3 +80,14 @@ describe('client libraries and drivers', () => {
     expect([...lazyPackages].filter(isClientLibrary).sort(), entry).toEqual([...onFirstUse].sort());
   });
 });
+
+describe('OpenTelemetry', () => {
+  it('is loaded by no package entry: only a process with tracing on loads it', () => {
+    const entries = [...Object.keys(ON_FIRST_USE), '@herald/core', '@herald/core/runtime', '@herald/channels'];
+    for (const entry of entries) {
+      const { packages } = reachOf(entry);
+      expect([...packages].filter((name) => name.startsWith('@opentelemetry/')), entry).toEqual([]);
+    }
+    expect(reachOf('@herald/core/tracing').packages).toContain('@opentelemetry/api');
+  });
+});
