@@ -86,7 +86,10 @@ describe('OpenTelemetry', () => {
     const entries = [...Object.keys(ON_FIRST_USE), '@herald/core', '@herald/core/runtime', '@herald/channels'];
     for (const entry of entries) {
       const { packages } = reachOf(entry);
-      expect([...packages].filter((name) => name.startsWith('@opentelemetry/')), entry).toEqual([]);
+      expect(
+        [...packages].filter((name) => name.startsWith('@opentelemetry/')),
+        entry,
+      ).toEqual([]);
     }
     expect(reachOf('@herald/core/tracing').packages).toContain('@opentelemetry/api');
   });
