@@ -19,17 +19,6 @@ process.on('unhandledRejection', (reason) => {
   process.exitCode ||= 1;
 });
 
-// Node sizes the heap's limit from the machine's memory, and V8 lets garbage pile up toward
-// it: draining a backlog, `herald run` reached 270 MB of RSS while keeping ~30 MB alive. Unless
-// the heap was sized by whoever started node (NODE_OPTIONS or node's own flags, as the
-// container and the Kubernetes manifests do), the heap grows by at most half at a time instead. Unlike
-// the limit, V8 reads this factor at every full collection, so setting it now takes effect.
-const heapFlags = `${process.env.NODE_OPTIONS ?? ''} ${process.execArgv.join(' ')}`;
-if (!/--(max-old-space-size|heap-growing-percent|max-heap-size)\b/.test(heapFlags)) {
-  const { setFlagsFromString } = await import('node:v8');
-  setFlagsFromString('--heap-growing-percent=50');
-}
-
 let cli;
 try {
   cli = await import('../dist/main.js');

@@ -14,6 +14,7 @@
 // bodies, prom-client for metrics): a bundler cannot see through createRequire.
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -21,6 +22,7 @@ import { build } from 'esbuild';
 
 const cliDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const repoRoot = resolve(cliDir, '../..');
+const coreDir = join(repoRoot, 'packages/core');
 const { values } = parseArgs({ options: { out: { type: 'string', default: join(repoRoot, 'build') } } });
 const outDir = resolve(values.out);
 const stage = join(repoRoot, 'build/cli-package');
@@ -55,8 +57,42 @@ execFileSync('pnpm', ['exec', 'tsc', '-b'], { cwd: repoRoot, stdio: 'inherit' })
 rmSync(stage, { recursive: true, force: true });
 mkdirSync(stage, { recursive: true });
 
+/**
+ * Two dependencies of the start-up path, trimmed for start-up's sake (every command loads them):
+ * commander loads child_process (and with it net and dgram) only to run external subcommands,
+ * which `herald` has none of: it gets child_process on first use instead. Handlebars uses the
+ * source-map library only when asked for source maps, which Herald never asks for, and falls
+ * back to its own plain code generator without it, as it does in a browser.
+ */
+const startUpTrims = {
+  name: 'start-up-trims',
+  setup(build) {
+    build.onResolve({ filter: /^(node:)?child_process$/ }, (args) =>
+      /[\\/]commander[\\/]/.test(args.importer) ? { path: 'child_process', namespace: 'on-first-use' } : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'on-first-use' }, () => ({
+      contents: "module.exports = new Proxy({}, { get: (_, name) => require('node:child_process')[name] });",
+      loader: 'js',
+    }));
+    build.onResolve({ filter: /^source-map$/ }, (args) =>
+      /[\\/]handlebars[\\/]/.test(args.importer) ? { path: 'source-map', namespace: 'left-out' } : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'left-out' }, () => ({ contents: 'module.exports = {};', loader: 'js' }));
+    // yaml's ES module build (the one its package gives bundlers for browsers; it uses nothing of
+    // Node) rather than its CommonJS one: the bundle then keeps only the parser Herald calls.
+    build.onResolve({ filter: /^yaml$/ }, () => ({
+      path: join(
+        dirname(createRequire(join(coreDir, 'package.json')).resolve('yaml/package.json')),
+        'browser/index.js',
+      ),
+    }));
+  },
+};
+
 await build({
   absWorkingDir: cliDir,
+  plugins: [startUpTrims],
+  define: { HERALD_PACKED_VERSION: JSON.stringify(cliPackage.version) },
   entryPoints: {
     main: 'dist/main.js',
     index: 'dist/index.js',

@@ -5,6 +5,7 @@ import type { Processor, ProcessorEventMap } from '@herald/processor';
 import { prepareEvents } from '@herald/publisher';
 import { HeraldApp } from '@herald/server';
 import { UsageError } from '../errors.js';
+import { limitHeapGrowth } from '../heap-growth.js';
 import { openTracing } from '../open-tracing.js';
 
 /** Options of `herald run`. */
@@ -23,6 +24,7 @@ export interface RunOptions {
  * stops, in which order) is {@link HeraldApp}; this adds signals, the logs and the summary.
  */
 export async function runProcessor(config: ResolvedConfig, logger: Logger, options: RunOptions): Promise<number> {
+  limitHeapGrowth();
   if (options.exitWhenIdle && config.type !== 'sandbox') {
     throw new UsageError('--exit-when-idle needs type sandbox: a shared queue is never known to be empty');
   }

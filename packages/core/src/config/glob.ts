@@ -12,23 +12,49 @@ const OPTIONS: picomatch.PicomatchOptions = {
   bash: true,
   // `*` and `?` match a leading dot too, as any other character.
   dot: true,
-  // An unbalanced `[`, `{` or `(` is refused; picomatch would otherwise read `{a,b` as a
+  // An unbalanced `[` or `{` is refused; picomatch would otherwise read `{a,b` as a
   // pattern that matches nothing, and a rule would go quiet without a word.
   strictBrackets: true,
+  // `@(a|b)`, `+(…)` and the like are not Herald's syntax: parentheses and bars are literal
+  // characters (see literalParentheses).
+  noextglob: true,
 };
+
+/** What a pattern of stars alone matches: every name, the empty one included (an event with no workflow). */
+const EVERYTHING = /^[\s\S]*$/;
 
 /**
  * Compiles a glob once, for matching whole names: `*` (or `**`) any run of characters, dots
  * included; `?` exactly one; `{train,eval}` either; `[abc]` / `[a-z]` / `[^abc]` one of (not)
  * these; a leading `!` negates the whole pattern. `\` escapes a special character.
- * A `*` alone needs at least one character (picomatch's rule); `**` matches the empty name too.
+ * A pattern of stars alone (`*`, `**`) matches every name, the empty one too, as `*` always has.
  * @throws GlobError when the pattern cannot be compiled.
  * @example compileGlob('core.*.my_wf').test('core.flyte_basics.hello_world.my_wf') // true
  */
 export function compileGlob(pattern: string): RegExp {
+  // picomatch's `*` alone needs one character at least; Herald's has always matched any name,
+  // and a rule `workflow: "*"` must keep hearing about events that name no workflow.
+  if (/^\*+$/.test(pattern)) return EVERYTHING;
   try {
-    return picomatch.makeRe(pattern, OPTIONS);
+    return picomatch.makeRe(literalParentheses(pattern), OPTIONS);
   } catch (err) {
     throw new GlobError(pattern, (err as Error).message, { cause: err });
   }
+}
+
+/**
+ * The pattern with its unescaped parentheses and bars escaped: picomatch passes them through as
+ * regular expression groups and alternations even without extglobs, so `proj(1)` would match
+ * `proj1` and not itself.
+ */
+function literalParentheses(pattern: string): string {
+  let out = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const char = pattern[i] as string;
+    if (char === '\\') {
+      out += char + (pattern[i + 1] ?? '');
+      i++;
+    } else out += char === '(' || char === ')' || char === '|' ? `\\${char}` : char;
+  }
+  return out;
 }

@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import { z } from 'zod';
+import * as z from 'zod';
 import { configFileSchema, writtenForms } from './schema.js';
 
 type JsonSchema = z.core.JSONSchema.BaseSchema;

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import YAML from 'yaml';
+import { parseDocument } from 'yaml';
 import { ConfigError, type ConfigProblem } from '../contract/errors.js';
 import { describeIssues, describeValue, formatPath, type ValueDescriber } from '../contract/issues.js';
 import type { Environment } from '../runtime/secrets.js';
@@ -76,7 +76,7 @@ export function parseConfig(
   const problems: ConfigProblem[] = [];
   const warnings: string[] = [];
 
-  const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(
       doc.errors.map((e) => ({ path: '', message: `invalid YAML: ${e.message.split('\n')[0]}` })),

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { emailAddressSchema } from '../contract/event.js';
 import { PHASES } from '../contract/phases.js';
 import { httpUrlProblem } from '../contract/urls.js';

@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from 'zod';
 import type { ConfigProblem } from '../contract/errors.js';
 import type { UnknownKeyHint } from '../contract/issues.js';
 import { knownKeysAt } from './schema-keys.js';

@@ -88,7 +88,7 @@ export class QueueFullError extends HeraldError {
   override name = 'QueueFullError';
 }
 
-/** A pattern that is not a glob Herald can match with (an unbalanced bracket, brace or parenthesis). */
+/** A pattern that is not a glob Herald can match with (an unbalanced bracket or brace). */
 export class GlobError extends HeraldError {
   override name = 'GlobError';
   readonly pattern: string;

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { PHASES } from './phases.js';
 
 /** Wire format version this build writes and reads. */

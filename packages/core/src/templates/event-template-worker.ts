@@ -1,4 +1,5 @@
-import { Worker } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+import type { Worker } from 'node:worker_threads';
 import { HeraldError, TemplateError } from '../contract/errors.js';
 import type { ExecutionEvent } from '../contract/event.js';
 import {
@@ -179,6 +180,9 @@ export class EventTemplateWorker {
   }
 
   private start(): Thread {
+    // Loaded by the first event that carries its own template: most processes (and every
+    // command but `herald run`) never start a worker thread.
+    const { Worker } = createRequire(import.meta.url)('node:worker_threads') as typeof import('node:worker_threads');
     const worker = new Worker(THREAD_URL, {
       workerData: { partials: this.options.partials },
       resourceLimits: { maxOldGenerationSizeMb: EVENT_TEMPLATE_LIMITS.workerHeapMb },

@@ -35,11 +35,19 @@ describe('compileGlob, as before picomatch', () => {
 });
 
 describe('compileGlob, what picomatch adds', () => {
-  it('reads ** as * does: any run of characters, and the empty name too', () => {
+  it('reads ** as * does: any run of characters; either alone matches every name, the empty one too', () => {
     expect(matches('core.**', wf)).toBe(true);
     expect(matches('**.my_wf', wf)).toBe(true);
     expect(matches('**', '')).toBe(true);
-    expect(matches('*', '')).toBe(false);
+    // An event that names no workflow is matched as the empty name: `workflow: "*"` still hears of it.
+    expect(matches('*', '')).toBe(true);
+    expect(matches('core.*', 'core.')).toBe(true);
+  });
+
+  it('keeps parentheses literal: extglobs such as @(a|b) are not Herald syntax', () => {
+    expect(matches('proj(1)', 'proj(1)')).toBe(true);
+    expect(matches('@(a|b)', 'a')).toBe(false);
+    expect(matches('@(a|b)', '@(a|b)')).toBe(true);
   });
 
   it('matches either alternative of {a,b}', () => {
@@ -67,7 +75,7 @@ describe('compileGlob, what picomatch adds', () => {
   });
 
   it('refuses an unbalanced bracket, brace or parenthesis, naming the pattern', () => {
-    for (const pattern of ['core.[ml', 'core.{ml,etl', 'core.(ml', 'core.ml]']) {
+    for (const pattern of ['core.[ml', 'core.{ml,etl', 'core.ml]']) {
       expect(() => compileGlob(pattern)).toThrow(GlobError);
     }
     expect(() => compileGlob('core.[ml')).toThrow(

@@ -1,5 +1,5 @@
 import { DecodeError, describeIssues, PHASES, type Phase } from '@herald/core';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Hand-written schemas for the protojson FlyteAdmin puts in a CloudEvent's data. The flyteidl
