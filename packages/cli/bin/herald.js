@@ -29,3 +29,7 @@ try {
   process.exit(1);
 }
 process.exitCode = await cli.main(process.argv.slice(2));
+// The command is done: it does not wait on what a library may still hold open, such as a trace
+// exporter retrying a collector that is gone. Output is written already (stdout and stderr are
+// synchronous for files and pipes on Linux and macOS).
+setTimeout(() => process.exit(), 1000).unref();

@@ -423,10 +423,6 @@ function infraSummary(counts: Record<InfraStep['action'], number>, dryRun: boole
   return `${changes}${counts.create} created, ${counts.change} changed, ${counts.keep} unchanged`;
 }
 
-/**
- * The CLI package's version, from its package.json, found by the package's own name so it
- * resolves from wherever this code sits: dist/ in the repository, a chunk of the packed bundle.
- */
 async function report(err: unknown, io: CliIo): Promise<number> {
   if (err instanceof CommanderError) {
     // Help and version exit 0 through here too.

@@ -13,6 +13,6 @@ export async function openTracing(config: ResolvedConfig, logger: Logger): Promi
   const { startTracing } = await import('./tracing.js');
   const gcpProjectId = config.type === 'gcp' ? config.gcp.projectId : process.env.GOOGLE_CLOUD_PROJECT;
   const session = startTracing(config.tracing, { logger, version: cliVersion(), gcpProjectId });
-  logger.debug({ endpoint: config.tracing.endpoint, service: config.tracing.serviceName }, 'tracing on');
+  logger.debug({ endpoint: config.tracing.endpoint }, 'tracing on');
   return session;
 }

@@ -1,8 +1,8 @@
 import type { ResolvedTracingConfig } from '@herald/core/config';
 import { createLogThrottle, type Logger } from '@herald/core/runtime';
 import { Tracing } from '@herald/core/tracing';
-import { TraceFlags, trace } from '@opentelemetry/api';
-import { setGlobalErrorHandler } from '@opentelemetry/core';
+import { DiagLogLevel, diag, TraceFlags, trace } from '@opentelemetry/api';
+import { setGlobalErrorHandler, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { defaultResource, detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import {
@@ -23,9 +23,23 @@ export interface TracingSession {
   readonly tracing: Tracing;
   /** Sends the spans ended so far. */
   flush(): Promise<void>;
-  /** Sends the spans still buffered, then stops; waits at most a few seconds for the collector. */
+  /**
+   * Sends the spans still buffered, then stops. Never throws, and waits at most
+   * {@link SHUTDOWN_WAIT_MS} for the collector: a command's end (a publish's exit status, a
+   * pod's drain) never waits on traces.
+   */
   shutdown(): Promise<void>;
 }
+
+/** The longest a command's end waits for its last spans to reach the collector. */
+export const SHUTDOWN_WAIT_MS = 3_000;
+
+/**
+ * The longest attribute value kept, unless OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT says otherwise:
+ * some values come from events (an execution's name, a destination's addresses), and one
+ * oversized event must not make a batch of spans too large for the collector.
+ */
+const ATTRIBUTE_VALUE_LENGTH_LIMIT = 256;
 
 /** Options of {@link startTracing}. */
 export interface StartTracingOptions {
@@ -48,23 +62,46 @@ export interface StartTracingOptions {
  * cannot be reached costs a throttled warning, never a delivery.
  */
 export function startTracing(config: ResolvedTracingConfig, options: StartTracingOptions): TracingSession {
-  const failures = createLogThrottle(options.logger, { intervalMs: 60_000, burst: 1 });
-  setGlobalErrorHandler((err) => {
+  const { logger } = options;
+  const failures = createLogThrottle(logger, { intervalMs: 60_000, burst: 1 });
+  let ended = false;
+  const exportFailed = (err: unknown) => {
+    // Once the command has ended and said so, an export still retrying in the background is not news.
+    if (ended) return;
     failures.warn('export', { err: err instanceof Error ? err.message : String(err) }, 'traces could not be exported');
-  });
+  };
+  setGlobalErrorHandler(exportFailed);
+  // The SDK's own complaints (an OTEL_* value it cannot read) reach the log instead of nowhere.
+  diag.setLogger(
+    {
+      error: (message) => logger.warn({ source: 'opentelemetry' }, message),
+      warn: (message) => logger.warn({ source: 'opentelemetry' }, message),
+      info: () => {},
+      debug: () => {},
+      verbose: () => {},
+    },
+    DiagLogLevel.WARN,
+  );
+  // Herald's name and version, under what OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME say,
+  // under what the file says.
   const resource = defaultResource()
+    .merge(resourceFromAttributes({ 'service.name': 'herald', 'service.version': options.version }))
     .merge(detectResources({ detectors: [envDetector] }))
-    .merge(resourceFromAttributes({ 'service.name': config.serviceName, 'service.version': options.version }));
+    .merge(resourceFromAttributes(config.serviceName ? { 'service.name': config.serviceName } : {}));
   const exporter = options.exporter ?? new OTLPTraceExporter(config.endpoint ? { url: config.endpoint } : {});
+  const limitsFromEnvironment =
+    process.env.OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT || process.env.OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT;
   const provider = new NodeTracerProvider({
     resource,
     // Undefined: the SDK reads OTEL_TRACES_SAMPLER (parent-based, always on, by default).
     ...(config.sampleRatio === undefined
       ? {}
       : { sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(config.sampleRatio) }) }),
+    ...(limitsFromEnvironment ? {} : { spanLimits: { attributeValueLengthLimit: ATTRIBUTE_VALUE_LENGTH_LIMIT } }),
     spanProcessors: [new BatchSpanProcessor(exporter)],
   });
-  provider.register();
+  // W3C Trace Context alone: a caller's baggage is not carried into the queue's messages.
+  provider.register({ propagator: new W3CTraceContextPropagator() });
   correlateLogs(() => {
     const span = trace.getActiveSpan();
     if (!span) return undefined;
@@ -75,10 +112,20 @@ export function startTracing(config: ResolvedTracingConfig, options: StartTracin
     tracing: new Tracing(provider.getTracer('herald', options.version)),
     flush: () => provider.forceFlush(),
     async shutdown() {
+      let timer: NodeJS.Timeout | undefined;
+      const gaveUp = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          exportFailed(new Error(`the last spans were not sent within ${SHUTDOWN_WAIT_MS} ms`));
+          resolve();
+        }, SHUTDOWN_WAIT_MS);
+        timer.unref();
+      });
       try {
-        await provider.shutdown();
+        await Promise.race([provider.shutdown().catch(exportFailed), gaveUp]);
       } finally {
+        clearTimeout(timer);
         failures.flush();
+        ended = true;
       }
     },
   };

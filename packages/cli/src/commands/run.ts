@@ -83,11 +83,11 @@ export async function runProcessor(config: ResolvedConfig, logger: Logger, optio
   } finally {
     // Whatever failed after start, the processor drains what it holds before the error is reported.
     await app.stop();
-    // After the processor has drained: the spans of its last messages are sent too.
-    await tracingSession?.shutdown();
     clearInterval(keepAlive);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    // After the processor has drained: the spans of its last messages are sent too.
+    await tracingSession?.shutdown();
   }
   logger.info(
     { delivered: tally.delivered, retries: tally.retries, deadLettered: tally.deadLettered },

@@ -6,7 +6,7 @@ import { parseConfig, type ResolvedConfig } from '@herald/core/config';
 import { silentLogger } from '@herald/core/runtime';
 import { HeraldApp } from '@herald/server';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-node';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startTracing, type TracingSession } from '../../src/tracing.js';
 
 // Herald's spans in one process (the sandbox: publisher, in-process queue and processor), caught
@@ -178,6 +178,47 @@ describe('tracing', () => {
     });
   });
 
+  it('carries only the trace context into the queue: no caller baggage, no empty tracestate', async () => {
+    const running = await startApp();
+    const sent: Record<string, string>[] = [];
+    const queue = running.queue as NonNullable<HeraldApp['queue']>;
+    const send = queue.send.bind(queue);
+    queue.send = (body, attributes = {}) => {
+      sent.push(attributes);
+      return send(body, attributes);
+    };
+    const done = settled(running, 1);
+    const response = await fetch(`${running.address}/v1/events`, {
+      method: 'POST',
+      headers: {
+        'Content-Type': 'application/json',
+        traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+        tracestate: 'Not A Member',
+        baggage: `secret=${'x'.repeat(2000)}`,
+      },
+      body: JSON.stringify(failedFor('clean-1', ['a@example.com'])),
+    });
+    expect(response.status).toBe(202);
+    await done;
+    expect(Object.keys(sent[0] ?? {}).sort()).toEqual(['domain', 'phase', 'project', 'traceparent']);
+    expect(sent[0]?.traceparent).toMatch(/^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/);
+  });
+
+  it('names the service from the file, over OTEL_SERVICE_NAME, and keeps long values short', async () => {
+    vi.stubEnv('OTEL_SERVICE_NAME', 'notify');
+    try {
+      const running = await startApp();
+      const done = settled(running, 1);
+      await running.publish([failedFor('x'.repeat(1000), ['a@example.com'])]);
+      await done;
+      const [processSpan] = named(await spans(1), 'process herald-sandbox');
+      expect(processSpan?.resource.attributes['service.name']).toBe('herald-test');
+      expect(String(processSpan?.attributes['herald.event.id'])).toHaveLength(256);
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+
   it('marks the decode step failed for a message that cannot be read', async () => {
     const running = await startApp();
     const done = settled(running, 1);
@@ -210,10 +251,16 @@ describe('herald.tracing with the OTEL_* variables', () => {
     expect(resolve({ OTEL_SDK_DISABLED: 'true' }, '{enabled: true}').enabled).toBe(false);
   });
 
-  it('names the service from the file, else OTEL_SERVICE_NAME, else herald', () => {
-    expect(resolve({}).serviceName).toBe('herald');
-    expect(resolve({ OTEL_SERVICE_NAME: 'notify' }).serviceName).toBe('notify');
-    expect(resolve({ OTEL_SERVICE_NAME: 'notify' }, '{serviceName: herald-eu}').serviceName).toBe('herald-eu');
+  it('is named by OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES unless the file names it', () => {
+    expect(resolve({ OTEL_SERVICE_NAME: 'notify' }).serviceName).toBeUndefined();
+    expect(resolve({}, '{serviceName: herald-eu}').serviceName).toBe('herald-eu');
+  });
+
+  it('warns of an OTLP protocol other than HTTP with JSON', () => {
+    const config = parseConfig('notifications: {type: sandbox}\n', {
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4317', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' },
+    });
+    expect(config.warnings.join('\n')).toMatch(/OTEL_EXPORTER_OTLP_PROTOCOL=grpc: Herald sends OTLP over HTTP/);
   });
 
   it('warns about an exporter Herald does not have, and refuses a ratio outside 0..1', () => {

@@ -207,6 +207,16 @@ function resolveTracing(
       `OTEL_TRACES_EXPORTER names ${others.join(', ')}: Herald exports traces by otlp only (point it at a collector)`,
     );
   }
+  // The OTLP exporter Herald carries speaks HTTP with JSON bodies; a collector's gRPC port (4317)
+  // would answer it with nothing but errors.
+  for (const name of ['OTEL_EXPORTER_OTLP_PROTOCOL', 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL']) {
+    const protocol = env[name]?.trim();
+    if (protocol && protocol !== 'http/json') {
+      ctx.warnings.push(
+        `${name}=${protocol}: Herald sends OTLP over HTTP with JSON bodies (a collector's port 4318), not ${protocol}`,
+      );
+    }
+  }
   const onByEnvironment =
     named.length > 0
       ? named.includes('otlp')
@@ -215,7 +225,7 @@ function resolveTracing(
   return {
     enabled: !sdkDisabled && (tracing?.enabled ?? onByEnvironment),
     endpoint: tracing?.endpoint,
-    serviceName: tracing?.serviceName ?? (env.OTEL_SERVICE_NAME?.trim() || 'herald'),
+    serviceName: tracing?.serviceName,
     sampleRatio: tracing?.sampleRatio,
   };
 }

@@ -143,8 +143,11 @@ export interface ResolvedTracingConfig {
    * of OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT, else localhost:4318.
    */
   endpoint: string | undefined;
-  /** `service.name` of every span: the file's, else OTEL_SERVICE_NAME, else `herald`. */
-  serviceName: string;
+  /**
+   * `service.name` of every span, as the file says it; undefined: OTEL_SERVICE_NAME, else
+   * OTEL_RESOURCE_ATTRIBUTES' service.name, else `herald`.
+   */
+  serviceName: string | undefined;
   /**
    * The share of traces Herald starts that are recorded; a trace begun upstream (a message
    * carrying `traceparent`) follows the upstream decision. Undefined: OTEL_TRACES_SAMPLER's, else all.

@@ -131,7 +131,7 @@ export class Tracing {
         const span = spans[index];
         const carrier: Record<string, string> = {};
         if (span) propagation.inject(trace.setSpan(parent, span), carrier);
-        return carrier;
+        return traceContextOf(carrier);
       },
       published(index, messageId) {
         if (messageId) spans[index]?.setAttribute('messaging.message.id', messageId);
@@ -168,7 +168,10 @@ export class Tracing {
     const upstream = propagation.extract(context.active(), headers);
     const span = this.tracer.startSpan(
       `${method} ${route}`,
-      { kind: SpanKind.SERVER, attributes: { 'http.request.method': method, 'http.route': route, 'url.path': route } },
+      {
+        kind: SpanKind.SERVER,
+        attributes: { 'http.request.method': method, 'http.route': route, 'url.path': route, 'url.scheme': 'http' },
+      },
       upstream,
     );
     return runInSpan(span, trace.setSpan(upstream, span), run, () => {
@@ -189,10 +192,13 @@ export class Tracing {
     run: (processTrace: ProcessTrace) => Promise<T>,
   ): Promise<T> {
     const upstream = propagation.extract(context.active(), carrierOf(message));
+    const created = trace.getSpanContext(upstream);
     const span = this.tracer.startSpan(
       `process ${origin.destination ?? origin.system}`,
       {
         kind: SpanKind.CONSUMER,
+        // The conventions link a message's processing to its creation; it is the parent too.
+        links: created && trace.isSpanContextValid(created) ? [{ context: created }] : [],
         attributes: {
           ...messagingAttributes(origin.system, origin.destination, 'process'),
           'messaging.message.id': message.id,
@@ -263,6 +269,19 @@ export class Tracing {
     span.end();
     return result;
   }
+}
+
+/**
+ * Only the trace context, and only what has a value: whatever else a propagator writes (a
+ * caller's baggage, say) is not the queue's to carry, and SNS and SQS refuse an empty attribute.
+ */
+function traceContextOf(carrier: Record<string, string>): Record<string, string> {
+  const context: Record<string, string> = {};
+  for (const name of TRACE_CONTEXT_ATTRIBUTES) {
+    const value = carrier[name];
+    if (value) context[name] = value;
+  }
+  return context;
 }
 
 /** The attributes OpenTelemetry's messaging conventions ask of every messaging span. */

@@ -46,7 +46,7 @@ type Outcome =
       kind: 'done';
       receipt?: DeliveryReceipt | undefined;
       /** Why nothing was sent, when nothing was: for the delivery's trace. */
-      without?: 'silenced' | 'duplicate' | 'suppressed' | 'folded';
+      without?: 'silenced' | 'duplicate' | 'suppressed' | 'folded' | 'nothing-to-send';
     }
   | {
       kind: 'retry';
@@ -107,7 +107,7 @@ export class Pipeline {
    * settled: the processor frees the message's slot then, so the settle round trip (a batched
    * delete) does not keep a new message waiting.
    */
-  handle(message: ReceivedMessage, deliveriesDone: () => void = () => {}): Promise<void> {
+  async handle(message: ReceivedMessage, deliveriesDone: () => void = () => {}): Promise<void> {
     const { tracing } = this.deps;
     if (!tracing) return this.handleMessage(message, deliveriesDone, undefined);
     return tracing.process(message, this.origin, (traced) => this.handleMessage(message, deliveriesDone, traced));
@@ -369,7 +369,7 @@ export class Pipeline {
           durationMs: performance.now() - started,
         });
       }
-      return { kind: 'done', receipt: sent };
+      return sent ? { kind: 'done', receipt: sent } : { kind: 'done', without: 'nothing-to-send' };
     } catch (err) {
       const permanent = err instanceof TemplateError || (err instanceof DeliveryError && !err.retryable);
       events.emit('delivery_failed', {
