@@ -38,11 +38,11 @@ export function validateEvent(value: unknown): ExecutionEvent {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new DecodeError([`body: expected a JSON object, got ${Array.isArray(value) ? 'a list' : typeof value}`]);
   }
-  const result = executionEventSchema.safeParse(value, { reportInput: true });
-  if (!result.success) {
-    throw new DecodeError(describeIssues(result.error.issues).map((p) => `${p.path || 'body'}: ${p.message}`));
-  }
-  return result.data;
+  const result = executionEventSchema.safeParse(value);
+  if (result.success) return result.data;
+  // Again, keeping the bad values to show them: only a refused event pays for that.
+  const issues = executionEventSchema.safeParse(value, { reportInput: true }).error?.issues ?? result.error.issues;
+  throw new DecodeError(describeIssues(issues).map((p) => `${p.path || 'body'}: ${p.message}`));
 }
 
 /** Serialises an event for the wire. */

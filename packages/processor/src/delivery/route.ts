@@ -310,6 +310,18 @@ function templateId(subject: string | undefined, body: string | undefined): stri
   return digest(`${subject ?? '\u0000'}\u0001${body ?? '\u0000'}`);
 }
 
+/** Digests already taken: most events go to the same few recipient lists and templates. */
+const digests = new Map<string, string>();
+const MAX_DIGESTS_KEPT = 4096;
+
+/** A short, stable hash of `text`: the same for the same text in every replica. */
 function digest(text: string): string {
-  return createHash('sha256').update(text).digest('hex').slice(0, 16);
+  let hashed = digests.get(text);
+  if (hashed === undefined) {
+    hashed = createHash('sha256').update(text).digest('hex').slice(0, 16);
+    // A storm of distinct lists must not grow it without bound: start over when full.
+    if (digests.size >= MAX_DIGESTS_KEPT) digests.clear();
+    digests.set(text, hashed);
+  }
+  return hashed;
 }
