@@ -71,6 +71,7 @@ export function createProcessor(config: ResolvedConfig, deps: ProcessorDependenc
           logger,
           shutdownSignal: shutdown.signal,
           random: deps.random,
+          tracing: deps.tracing,
         })
       : undefined;
   const pipeline = new Pipeline({

@@ -219,6 +219,41 @@ describe('tracing', () => {
     }
   });
 
+  it('traces a digest in a trace of its own, and the deliveries it folded as folded', async () => {
+    const running = await startApp(
+      sandboxConfig(`  rules:
+    - {name: storm, email: ["ops@example.com"], digest: {window: 1s}}
+`),
+    );
+    const sent = new Promise<void>((resolve) => running.processor.events.on('digest_sent', () => resolve()));
+    const done = settled(running, 2);
+    // Only the rule's address: the event's own notifications would not fold.
+    await running.publish(['d-1', 'd-2'].map((id) => sampleEvent({ id, notifications: [] })));
+    await done;
+    await sent;
+
+    const all = await spans(2);
+    const folded = all.filter((s) => s.attributes['herald.delivery.outcome'] === 'folded');
+    expect(folded).toHaveLength(2);
+    const digest = await (async () => {
+      for (let waited = 0; waited < 5_000; waited += 20) {
+        await session?.flush();
+        const found = exporter.getFinishedSpans().find((s) => s.attributes['herald.digest.id'] !== undefined);
+        if (found) return found;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      return undefined;
+    })();
+    expect(digest?.name).toBe('deliver outbox');
+    expect(digest?.parentSpanContext).toBeUndefined();
+    expect(digest?.attributes).toMatchObject({
+      'herald.rule': 'storm',
+      'herald.digest.count': 2,
+      'herald.delivery.outcome': 'delivered',
+    });
+    expect(new Set(folded.map(traceOf)).has(traceOf(digest))).toBe(false);
+  }, 15_000);
+
   it('marks the decode step failed for a message that cannot be read', async () => {
     const running = await startApp();
     const done = settled(running, 1);

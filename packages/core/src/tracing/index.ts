@@ -14,6 +14,7 @@ import {
   type Context,
   context,
   propagation,
+  ROOT_CONTEXT,
   type Span,
   SpanKind,
   SpanStatusCode,
@@ -217,6 +218,14 @@ export class Tracing {
       delivery: (attributes, runDelivery) => this.delivery(active, attributes, runDelivery),
     };
     return runInSpan(span, active, () => run(processTrace));
+  }
+
+  /**
+   * Runs a delivery no message asked for just now (a digest whose window ended) in a `deliver`
+   * span that starts a trace of its own.
+   */
+  detached<T>(attributes: Attributes, run: (delivery: DeliveryTrace) => Promise<T>): Promise<T> {
+    return this.delivery(ROOT_CONTEXT, attributes, run);
   }
 
   private delivery<T>(

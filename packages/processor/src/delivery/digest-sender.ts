@@ -1,9 +1,16 @@
 import { DeliveryError, type ExecutionEvent, TemplateError } from '@herald/core';
 import type { ResolvedConfig } from '@herald/core/config';
 import { backoffDelayMs, type Logger } from '@herald/core/runtime';
+import type { DeliveryTrace, Tracing } from '@herald/core/tracing';
 import type { DeliveryStore, DigestContents } from '@herald/store';
 import type { ProcessorEvents } from '../events.js';
-import { type DeliveryParts, type DigestToSend, deliveryFor, digestTemplateSources } from './deliveries.js';
+import {
+  type Delivery,
+  type DeliveryParts,
+  type DigestToSend,
+  deliveryFor,
+  digestTemplateSources,
+} from './deliveries.js';
 import type { DeliveryLedger, LedgerKey } from './ledger.js';
 import type { Destination } from './route.js';
 
@@ -28,6 +35,8 @@ export interface DigestSenderDependencies {
   shutdownSignal: AbortSignal;
   random?: (() => number) | undefined;
   pollMs?: number | undefined;
+  /** Traces each digest's send in a trace of its own; undefined: no spans. */
+  tracing?: Tracing | undefined;
 }
 
 /**
@@ -115,11 +124,34 @@ export class DigestSender {
     if (contents) await this.attempt(contents, key);
   }
 
-  private async attempt(digest: DigestContents, key: LedgerKey): Promise<void> {
-    const { ledger, events, config, parts } = this.deps;
+  /**
+   * Sends a claimed digest, in a `deliver` span of its own trace when traced: a digest is sent
+   * by a timer, not by any one message.
+   */
+  private attempt(digest: DigestContents, key: LedgerKey): Promise<void> {
+    const { tracing } = this.deps;
+    const delivery = deliveryFor(JSON.parse(digest.target) as Destination, this.deps.parts);
+    if (!tracing) return this.attemptTraced(digest, key, delivery, undefined);
+    const attributes = {
+      'herald.provider': delivery.provider,
+      'herald.destination': digest.label,
+      'herald.destination.key': digest.destination,
+      'herald.digest.id': digest.id,
+      'herald.digest.kind': digest.kind,
+      'herald.digest.count': digest.members,
+      'herald.rule': digest.rule,
+    };
+    return tracing.detached(attributes, (span) => this.attemptTraced(digest, key, delivery, span));
+  }
+
+  private async attemptTraced(
+    digest: DigestContents,
+    key: LedgerKey,
+    delivery: Delivery,
+    traced: DeliveryTrace | undefined,
+  ): Promise<void> {
+    const { ledger, events, config } = this.deps;
     const store = this.deps.store();
-    const destination = JSON.parse(digest.target) as Destination;
-    const delivery = deliveryFor(destination, parts);
     const opener = digest.openerEvent === null ? undefined : (JSON.parse(digest.openerEvent) as ExecutionEvent);
     const overdue = digest.kind === 'overdue';
     const toSend: DigestToSend = {
@@ -147,8 +179,11 @@ export class DigestSender {
     const onShutdown = () => controller.abort(this.deps.shutdownSignal.reason);
     this.deps.shutdownSignal.addEventListener('abort', onShutdown, { once: true });
     try {
-      const prepared = await delivery.prepareDigest(toSend);
-      const receipt = await prepared?.send({ signal: controller.signal });
+      const render = () => delivery.prepareDigest(toSend);
+      const prepared = traced ? await traced.part('render', {}, render) : await render();
+      const send = async () => prepared?.send({ signal: controller.signal });
+      const receipt = traced ? await traced.part('send', { 'herald.provider': delivery.provider }, send) : await send();
+      traced?.outcome('delivered');
       await ledger.delivered(key, { providerMessageId: receipt?.providerMessageId, subject: receipt?.subject });
       await store.finishDigest(digest.id, 'sent');
       events.emit('digest_sent', {
@@ -173,6 +208,7 @@ export class DigestSender {
             err instanceof DeliveryError ? (err.retryAfterMs ?? 0) : 0,
             this.deps.random,
           );
+      traced?.outcome(deadLettered ? (permanent ? 'failed' : 'attempts-exhausted') : 'retry', error);
       if (deadLettered) {
         await ledger.deadLettered(key, permanent ? error : `gave up after ${attempt} attempts: ${error}`);
         await store.finishDigest(digest.id, 'dead-lettered');
