@@ -29,12 +29,12 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function sandboxConfig(extra = ''): ResolvedConfig {
+function sandboxConfig(extra = '', ingest = '{enabled: true}'): ResolvedConfig {
   return parseConfig(
     `notifications: {type: sandbox}
 herald:
   outbox: {directory: outbox}
-  http: {listen: "127.0.0.1:0", ingest: {enabled: true}}
+  http: {listen: "127.0.0.1:0", ingest: ${ingest}}
   tracing: {enabled: true, serviceName: herald-test}
 ${extra}`,
     { env: {}, baseDir: dir },
@@ -253,6 +253,36 @@ describe('tracing', () => {
     });
     expect(new Set(folded.map(traceOf)).has(traceOf(digest))).toBe(false);
   }, 15_000);
+
+  it('does not let a caller without the ingest token continue its trace', async () => {
+    vi.stubEnv('HERALD_TEST_INGEST_TOKEN', 's3cret');
+    try {
+      const running = await startApp(sandboxConfig('', '{enabled: true, tokenEnvVar: HERALD_TEST_INGEST_TOKEN}'));
+      const callerTrace = '5bf92f3577b34da6a3ce929d0e0e4736';
+      const post = (authorization?: string) =>
+        fetch(`${running.address}/v1/events`, {
+          method: 'POST',
+          headers: {
+            'Content-Type': 'application/json',
+            traceparent: `00-${callerTrace}-00f067aa0ba902b7-01`,
+            ...(authorization ? { authorization } : {}),
+          },
+          body: JSON.stringify(failedFor(`token-${authorization ? 'yes' : 'no'}`, ['a@example.com'])),
+        });
+      const done = settled(running, 1);
+      expect((await post()).status).toBe(401);
+      expect((await post('Bearer s3cret')).status).toBe(202);
+      await done;
+      const requests = named(await spans(1), 'POST /v1/events');
+      const refused = requests.find((r) => r.attributes['http.response.status_code'] === 401);
+      const accepted = requests.find((r) => r.attributes['http.response.status_code'] === 202);
+      expect(traceOf(refused)).not.toBe(callerTrace);
+      expect(parentOf(refused)).toBeUndefined();
+      expect(traceOf(accepted)).toBe(callerTrace);
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
 
   it('marks the decode step failed for a message that cannot be read', async () => {
     const running = await startApp();

@@ -147,7 +147,9 @@ export function createIngestHandler(options: IngestOptions): IngestHandler {
         tracing.request(
           'POST',
           '/v1/events',
-          req.headers,
+          // Only a caller that may publish continues its own trace (and its sampling decision);
+          // anyone else's request starts a trace of Herald's.
+          !tokenDigest || bearerMatches(req.headers.authorization, tokenDigest) ? req.headers : {},
           () => handle(req, res, expectsContinue),
           () => res.statusCode,
         )
