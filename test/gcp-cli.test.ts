@@ -23,6 +23,10 @@ describe("FlyteAdmin's GCP + SendGrid block, unchanged", () => {
       expect(up.stdout).toMatch(
         /subscription\s+flyte-notifications-sub \(to flyte-notifications-dlq after \d+ deliveries\)/,
       );
+      // What it cannot do itself: the grants Pub/Sub's own service agent needs to dead-letter.
+      expect(up.stdout).toMatch(
+        /on Google Cloud, the Pub\/Sub service agent.*roles\/pubsub\.publisher on flyte-notifications-dlq and roles\/pubsub\.subscriber on flyte-notifications-sub/,
+      );
 
       const run = start(['run', '--config', flyteAdminGcp], undefined, env);
       try {

@@ -1,7 +1,14 @@
-import type { PubSub, SubscriptionMetadata, Topic } from '@google-cloud/pubsub';
+import type { PubSub, Subscription, SubscriptionMetadata, Topic } from '@google-cloud/pubsub';
 import type { ResolvedConfig } from '@herald/core/config';
 import { loadPubSub } from '@herald/core/runtime';
 import { type InfraOptions, InfraReporter, type InfraStep } from './steps.js';
+
+/** What Herald sets on its subscription: ack deadline, dead-letter and retry policies. */
+interface WantedSubscription {
+  ackDeadlineSeconds: number;
+  deadLetterPolicy: { deadLetterTopic: string; maxDeliveryAttempts: number };
+  retryPolicy: { minimumBackoff: { seconds: number }; maximumBackoff: { seconds: number } };
+}
 
 /** A protobuf Duration as the client library hands it over (seconds may be a string or a Long). */
 interface Duration {
@@ -52,65 +59,85 @@ export async function gcpInfraUp(
       },
     };
     const name = config.processor.queueName;
-    const described = `${name} (to ${g.deadLetterTopicName} after ${g.maxDeliveryAttempts} deliveries)`;
-    const subscription = pubsub.subscription(name);
-    const [exists] = await subscription.exists();
-    if (!exists) {
-      if (!steps.dryRun) await topic.createSubscription(name, wanted);
-      steps.created('subscription', described);
-      return;
-    }
-
-    const [current] = await subscription.getMetadata();
-    if (current.topic && current.topic !== topic.name) {
-      steps.note('warning', `${name} is attached to ${current.topic}`, `not ${topic.name}: Herald reads it as it is`);
-    }
-    if (current.pushConfig?.pushEndpoint) {
-      steps.note('warning', `${name} is a push subscription`, 'Herald pulls: change it to pull before running Herald');
-    }
-    if (current.filter) {
-      steps.note('note', `${name} has a filter`, 'only the events it lets through reach Herald');
-    }
-    const changes: { field: keyof typeof wanted; what: string }[] = [];
-    if (current.ackDeadlineSeconds !== wanted.ackDeadlineSeconds) {
-      changes.push({
-        field: 'ackDeadlineSeconds',
-        what: `ackDeadlineSeconds ${current.ackDeadlineSeconds ?? '(none)'} → ${wanted.ackDeadlineSeconds}`,
-      });
-    }
-    const deadLetter = current.deadLetterPolicy;
-    if (
-      deadLetter?.deadLetterTopic !== wanted.deadLetterPolicy.deadLetterTopic ||
-      deadLetter?.maxDeliveryAttempts !== wanted.deadLetterPolicy.maxDeliveryAttempts
-    ) {
-      changes.push({
-        field: 'deadLetterPolicy',
-        what: `deadLetterPolicy ${describeDeadLetter(deadLetter)} → ${describeDeadLetter(wanted.deadLetterPolicy)}`,
-      });
-    }
-    const retry = current.retryPolicy;
-    if (
-      seconds(retry?.minimumBackoff) !== g.minimumBackoffSeconds ||
-      seconds(retry?.maximumBackoff) !== g.maximumBackoffSeconds
-    ) {
-      changes.push({
-        field: 'retryPolicy',
-        what: `retryPolicy ${describeRetry(retry)} → ${describeRetry(wanted.retryPolicy)}`,
-      });
-    }
-    if (changes.length === 0) {
-      steps.kept('subscription', described);
-      return;
-    }
-    if (!steps.dryRun) {
-      // Only the fields named here are updated (the client sends them as the update mask).
-      const update: SubscriptionMetadata = Object.fromEntries(changes.map((c) => [c.field, wanted[c.field]]));
-      await subscription.setMetadata(update);
-    }
-    for (const change of changes) steps.changed('subscription', name, change.what);
+    await ensureProcessorSubscription(topic, pubsub.subscription(name), wanted, steps, g);
+    // The subscription's dead-letter policy (for messages Herald never settled, such as a crash
+    // loop) moves them as Pub/Sub's own service agent, which a project grants nothing by
+    // default; infra up cannot grant it without the project's number, and the emulator checks
+    // no permissions.
+    steps.note(
+      'note',
+      'on Google Cloud, the Pub/Sub service agent',
+      `service-PROJECT_NUMBER@gcp-sa-pubsub.iam.gserviceaccount.com needs roles/pubsub.publisher on ${g.deadLetterTopicName} and roles/pubsub.subscriber on ${name} for the dead-letter policy to move messages never settled (docs/deploy.md, Google Cloud)`,
+    );
   } finally {
     await pubsub.close();
   }
+}
+
+/** Creates the processor's subscription, or brings its ack deadline and policies to `wanted`. */
+async function ensureProcessorSubscription(
+  topic: Topic,
+  subscription: Subscription,
+  wanted: WantedSubscription,
+  steps: InfraReporter,
+  g: ResolvedConfig['gcpTransport'],
+): Promise<void> {
+  const name = subscription.name.split('/').at(-1) ?? subscription.name;
+  const described = `${name} (to ${g.deadLetterTopicName} after ${g.maxDeliveryAttempts} deliveries)`;
+  const [exists] = await subscription.exists();
+  if (!exists) {
+    if (!steps.dryRun) await topic.createSubscription(name, wanted);
+    steps.created('subscription', described);
+    return;
+  }
+
+  const [current] = await subscription.getMetadata();
+  if (current.topic && current.topic !== topic.name) {
+    steps.note('warning', `${name} is attached to ${current.topic}`, `not ${topic.name}: Herald reads it as it is`);
+  }
+  if (current.pushConfig?.pushEndpoint) {
+    steps.note('warning', `${name} is a push subscription`, 'Herald pulls: change it to pull before running Herald');
+  }
+  if (current.filter) {
+    steps.note('note', `${name} has a filter`, 'only the events it lets through reach Herald');
+  }
+  const changes: { field: keyof typeof wanted; what: string }[] = [];
+  if (current.ackDeadlineSeconds !== wanted.ackDeadlineSeconds) {
+    changes.push({
+      field: 'ackDeadlineSeconds',
+      what: `ackDeadlineSeconds ${current.ackDeadlineSeconds ?? '(none)'} → ${wanted.ackDeadlineSeconds}`,
+    });
+  }
+  const deadLetter = current.deadLetterPolicy;
+  if (
+    deadLetter?.deadLetterTopic !== wanted.deadLetterPolicy.deadLetterTopic ||
+    deadLetter?.maxDeliveryAttempts !== wanted.deadLetterPolicy.maxDeliveryAttempts
+  ) {
+    changes.push({
+      field: 'deadLetterPolicy',
+      what: `deadLetterPolicy ${describeDeadLetter(deadLetter)} → ${describeDeadLetter(wanted.deadLetterPolicy)}`,
+    });
+  }
+  const retry = current.retryPolicy;
+  if (
+    seconds(retry?.minimumBackoff) !== g.minimumBackoffSeconds ||
+    seconds(retry?.maximumBackoff) !== g.maximumBackoffSeconds
+  ) {
+    changes.push({
+      field: 'retryPolicy',
+      what: `retryPolicy ${describeRetry(retry)} → ${describeRetry(wanted.retryPolicy)}`,
+    });
+  }
+  if (changes.length === 0) {
+    steps.kept('subscription', described);
+    return;
+  }
+  if (!steps.dryRun) {
+    // Only the fields named here are updated (the client sends them as the update mask).
+    const update: SubscriptionMetadata = Object.fromEntries(changes.map((c) => [c.field, wanted[c.field]]));
+    await subscription.setMetadata(update);
+  }
+  for (const change of changes) steps.changed('subscription', name, change.what);
 }
 
 async function ensureTopic(pubsub: PubSub, name: string, steps: InfraReporter): Promise<Topic> {
