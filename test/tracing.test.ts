@@ -174,13 +174,18 @@ describe('one trace from publish to delivery', () => {
     expectOneTraceThroughTheQueue(ingested, ingestSend, 'aws_sqs', request);
   });
 
-  it('on Pub/Sub: herald publish → topic → subscription → herald run → SendGrid', async () => {
+  it('on Pub/Sub: herald publish → topic → subscription → herald run → SendGrid, and POST /v1/events likewise', async () => {
     const { otlp, env } = await receiver();
     const key = `SG.${randomUUID()}`;
     const sendgrid = new FakeSendGrid(key);
     const sendgridEnv = { SENDGRID_API_KEY: key, HERALD_SENDGRID_BASE_URL: await sendgrid.start() };
     cleanup.push(() => sendgrid.stop());
-    const stack = await createGcpStack('{ serviceName: sendgrid, apiKeyEnvVar: SENDGRID_API_KEY }', sendgridEnv);
+    const port = await freePort();
+    const stack = await createGcpStack(
+      '{ serviceName: sendgrid, apiKeyEnvVar: SENDGRID_API_KEY }',
+      sendgridEnv,
+      `  http: {listen: "127.0.0.1:${port}", ingest: {enabled: true}}\n`,
+    );
     await run(stack.configFile, { ...env, ...sendgridEnv });
 
     const name = `traced-${randomUUID().slice(0, 6)}`;
@@ -202,5 +207,19 @@ describe('one trace from publish to delivery', () => {
       'messaging.destination.subscription.name': stack.config.processor.queueName,
       'messaging.gcp_pubsub.message.delivery_attempt': 1,
     });
+
+    const callerTrace = randomUUID().replaceAll('-', '');
+    const response = await fetch(`http://127.0.0.1:${port}/v1/events`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', traceparent: `00-${callerTrace}-b7ad6b7169203331-01` },
+      body: JSON.stringify(FAILED_NOTICE(`${name}-http`, 'dev@example.com')),
+    });
+    expect(response.status).toBe(202);
+    const ingested = await traceWith(otlp, callerTrace, 1);
+    const request = ingested.find((s) => s.name === 'POST /v1/events');
+    const ingestSend = ingested.find((s) => s.name === `send ${stack.config.publisher.topicName}`) as ReceivedSpan;
+    expect(ingestSend.parentSpanId).toBe(request?.spanId);
+    expectOneTraceThroughTheQueue(ingested, ingestSend, 'gcp_pubsub', request);
+    await eventually(async () => expect(sendgrid.accepted.length).toBe(2));
   });
 });
