@@ -5,7 +5,14 @@ import type {
   SNSClient,
 } from '@aws-sdk/client-sns';
 import { type ExecutionEvent, type ExecutionEventInput, encodeEvent, eventAttributes } from '@herald/core';
-import { backoffDelayMs, isUnansweredAwsError, type Logger, silentLogger, withReconnect } from '@herald/core/runtime';
+import {
+  backoffDelayMs,
+  isUnansweredAwsError,
+  LazyAwsClient,
+  type Logger,
+  silentLogger,
+  withReconnect,
+} from '@herald/core/runtime';
 import type { PublishTrace, Tracing } from '@herald/core/tracing';
 import { PublishError } from './errors.js';
 import { checkMessageSizes } from './limits.js';
@@ -64,12 +71,21 @@ export class SnsPublisher implements Publisher {
   /** {@link SNS_MAX_MESSAGE_BYTES}: body and message attributes. */
   readonly maxMessageBytes = SNS_MAX_MESSAGE_BYTES;
   /** Given, or built when the publisher starts: the SDK is imported only then. */
-  private client: SNSClient | undefined;
-  private closed = false;
+  private readonly clients: LazyAwsClient<SnsModule, SNSClient>;
   private verified: Promise<void> | undefined;
 
   constructor(private readonly options: SnsPublisherOptions) {
-    this.client = options.client;
+    this.clients = new LazyAwsClient(
+      loadSns,
+      (sdk) =>
+        new sdk.SNSClient({
+          region: options.region,
+          endpoint: options.endpoint,
+          maxAttempts: 5,
+          retryMode: 'standard',
+        }),
+      options.client,
+    );
   }
 
   /**
@@ -139,23 +155,12 @@ export class SnsPublisher implements Publisher {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    this.client?.destroy();
+    this.clients.close();
   }
 
-  /**
-   * The SDK and the client, building the client (and importing the SDK) on first use. A client
-   * built after close (a start still under way) is closed at once, as it would have been had it
-   * been built up front.
-   */
-  private async sns(): Promise<{ sdk: SnsModule; client: SNSClient }> {
-    const sdk = await loadSns();
-    if (!this.client) {
-      const { region, endpoint } = this.options;
-      this.client = new sdk.SNSClient({ region, endpoint, maxAttempts: 5, retryMode: 'standard' });
-      if (this.closed) this.client.destroy();
-    }
-    return { sdk, client: this.client };
+  /** The SDK and the client, building the client (and importing the SDK) on first use. */
+  private sns(): Promise<{ sdk: SnsModule; client: SNSClient }> {
+    return this.clients.get();
   }
 
   /**

@@ -5,6 +5,7 @@
  */
 export * from './aws-errors.js';
 export * from './grpc.js';
+export * from './lazy-aws-client.js';
 export * from './log-throttle.js';
 export * from './logger.js';
 export * from './memory-queue.js';

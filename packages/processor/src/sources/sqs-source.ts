@@ -3,6 +3,7 @@ import { HeraldError } from '@herald/core';
 import {
   isNonExistentQueueError,
   isUnansweredAwsError,
+  LazyAwsClient,
   type Logger,
   settlesWithin,
   silentLogger,
@@ -60,8 +61,7 @@ export class SqsSource implements Source<SqsReceived> {
   readonly receiveConcurrency: number;
   readonly queueName: string;
   /** Given, or built when the source starts: the SDK is imported only then. */
-  private client: SQSClient | undefined;
-  private closed = false;
+  private readonly clients: LazyAwsClient<SqsModule, SQSClient>;
   private readonly logger: Logger;
   private queueUrl = '';
   private deadLetterUrl = '';
@@ -75,7 +75,17 @@ export class SqsSource implements Source<SqsReceived> {
 
   constructor(private readonly options: SqsSourceOptions) {
     this.queueName = options.queueName;
-    this.client = options.client;
+    this.clients = new LazyAwsClient(
+      loadSqs,
+      (sdk) =>
+        new sdk.SQSClient({
+          region: options.region,
+          endpoint: options.endpoint,
+          maxAttempts: 5,
+          retryMode: 'standard',
+        }),
+      options.client,
+    );
     this.logger = options.logger ?? silentLogger;
     this.receiveConcurrency = options.receiveConcurrency;
   }
@@ -184,23 +194,12 @@ export class SqsSource implements Source<SqsReceived> {
     await this.keeper?.quiesce();
     await this.deleter?.flush();
     await this.handBack(this.keeper?.receiptHandles() ?? []);
-    this.closed = true;
-    this.client?.destroy();
+    this.clients.close();
   }
 
-  /**
-   * The SDK and the client, building the client (and importing the SDK) on first use. A client
-   * built after close (a start still looking up its queues) is closed at once, as it would
-   * have been had it been built up front.
-   */
-  private async sqs(): Promise<{ sdk: SqsModule; client: SQSClient }> {
-    const sdk = await loadSqs();
-    if (!this.client) {
-      const { region, endpoint } = this.options;
-      this.client = new sdk.SQSClient({ region, endpoint, maxAttempts: 5, retryMode: 'standard' });
-      if (this.closed) this.client.destroy();
-    }
-    return { sdk, client: this.client };
+  /** The SDK and the client, building the client (and importing the SDK) on first use. */
+  private sqs(): Promise<{ sdk: SqsModule; client: SQSClient }> {
+    return this.clients.get();
   }
 
   /** Makes messages visible again at once, for another receive (or replica) to take. */
