@@ -101,6 +101,34 @@ function expectOneTraceThroughTheQueue(
   }
 }
 
+/**
+ * Posts `event` to the ingest endpoint with a caller's own trace context, and checks that trace
+ * holds the request's server span, the publish under it, and the rest through the queue.
+ */
+async function expectIngestTrace(
+  otlp: OtlpReceiver,
+  port: number,
+  event: object,
+  topic: string,
+  consumerSystem: string,
+  deliveries: number,
+): Promise<void> {
+  const callerTrace = randomUUID().replaceAll('-', '');
+  const response = await fetch(`http://127.0.0.1:${port}/v1/events`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', traceparent: `00-${callerTrace}-b7ad6b7169203331-01` },
+    body: JSON.stringify(event),
+  });
+  expect(response.status).toBe(202);
+  const ingested = await traceWith(otlp, callerTrace, deliveries);
+  const request = ingested.find((s) => s.name === 'POST /v1/events');
+  expect(request?.kind).toBe(2); // SERVER
+  expect(request?.parentSpanId).toBe('b7ad6b7169203331');
+  const send = ingested.find((s) => s.name === `send ${topic}`) as ReceivedSpan;
+  expect(send.parentSpanId).toBe(request?.spanId);
+  expectOneTraceThroughTheQueue(ingested, send, consumerSystem, request);
+}
+
 /** The JSON log lines of a process that name a trace. */
 function logLinesOf(child: ReturnType<typeof start>, traceId: string): { msg: string; span_id: string }[] {
   return child.output.stderr
@@ -158,20 +186,7 @@ describe('one trace from publish to delivery', () => {
     expect(logLinesOf(processor, send.traceId).length).toBeGreaterThan(0);
 
     // From an HTTP client that sends its own trace context.
-    const callerTrace = randomUUID().replaceAll('-', '');
-    const response = await fetch(`http://127.0.0.1:${port}/v1/events`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', traceparent: `00-${callerTrace}-b7ad6b7169203331-01` },
-      body: JSON.stringify(FAILED_NOTICE(`${name}-http`, 'dev@example.com')),
-    });
-    expect(response.status).toBe(202);
-    const ingested = await traceWith(otlp, callerTrace, 2);
-    const request = ingested.find((s) => s.name === 'POST /v1/events');
-    expect(request?.kind).toBe(2); // SERVER
-    expect(request?.parentSpanId).toBe('b7ad6b7169203331');
-    const ingestSend = ingested.find((s) => s.name === `send ${stack.id}`) as ReceivedSpan;
-    expect(ingestSend.parentSpanId).toBe(request?.spanId);
-    expectOneTraceThroughTheQueue(ingested, ingestSend, 'aws_sqs', request);
+    await expectIngestTrace(otlp, port, FAILED_NOTICE(`${name}-http`, 'dev@example.com'), stack.id, 'aws_sqs', 2);
   });
 
   it('on Pub/Sub: herald publish → topic → subscription → herald run → SendGrid, and POST /v1/events likewise', async () => {
@@ -208,18 +223,8 @@ describe('one trace from publish to delivery', () => {
       'messaging.gcp_pubsub.message.delivery_attempt': 1,
     });
 
-    const callerTrace = randomUUID().replaceAll('-', '');
-    const response = await fetch(`http://127.0.0.1:${port}/v1/events`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', traceparent: `00-${callerTrace}-b7ad6b7169203331-01` },
-      body: JSON.stringify(FAILED_NOTICE(`${name}-http`, 'dev@example.com')),
-    });
-    expect(response.status).toBe(202);
-    const ingested = await traceWith(otlp, callerTrace, 1);
-    const request = ingested.find((s) => s.name === 'POST /v1/events');
-    const ingestSend = ingested.find((s) => s.name === `send ${stack.config.publisher.topicName}`) as ReceivedSpan;
-    expect(ingestSend.parentSpanId).toBe(request?.spanId);
-    expectOneTraceThroughTheQueue(ingested, ingestSend, 'gcp_pubsub', request);
+    const event = FAILED_NOTICE(`${name}-http`, 'dev@example.com');
+    await expectIngestTrace(otlp, port, event, stack.config.publisher.topicName, 'gcp_pubsub', 1);
     await eventually(async () => expect(sendgrid.accepted.length).toBe(2));
   });
 });

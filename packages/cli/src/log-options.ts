@@ -12,6 +12,11 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', '
 export const LOG_FORMATS = ['json', 'pretty', 'gcp'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
 
+/** The format a stream gets unless one is asked for: readable lines on a terminal, JSON lines elsewhere. */
+export function logFormatFor(stream: NodeJS.WritableStream, asked?: LogFormat): LogFormat {
+  return asked ?? ((stream as { isTTY?: boolean }).isTTY === true ? 'pretty' : 'json');
+}
+
 /**
  * Fields to add to every log line, given the fields a call logs and pino's level number
  * (pino's `mixin`): the place for trace correlation fields.

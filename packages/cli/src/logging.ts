@@ -1,7 +1,7 @@
 import type { Logger } from '@herald/core/runtime';
 import pino from 'pino';
 import { gcpLogOptions } from './gcp-log-format.js';
-import type { LogFormat, LogMixin } from './log-options.js';
+import { type LogFormat, type LogMixin, logFormatFor } from './log-options.js';
 
 /** How {@link createLogger} writes. */
 export interface LogOptions {
@@ -30,7 +30,7 @@ export interface LogOptions {
 export async function createLogger(level: string, options: LogOptions = {}): Promise<Logger & pino.Logger> {
   const stream = options.stream ?? process.stderr;
   const terminal = (stream as { isTTY?: boolean }).isTTY === true;
-  const format = options.format ?? (terminal ? 'pretty' : 'json');
+  const format = logFormatFor(stream, options.format);
   const { mixin } = options;
   const common = {
     level,

@@ -3,7 +3,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import type { ListOptions } from './commands/deliveries.js';
 import { EXIT, UsageError } from './errors.js';
 import type { InfraStep } from './infra/steps.js';
-import { LOG_FORMATS, LOG_LEVELS, type LogFormat } from './log-options.js';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, logFormatFor } from './log-options.js';
 import { cliVersion } from './version.js';
 
 // Each command imports what it uses when it runs (`await import(…)` in its action), so
@@ -48,7 +48,7 @@ export async function main(
     return createLogger(logLevel, {
       format: logFormat,
       stream: io.stderr,
-      mixin: traceFields(logFormat ?? ((io.stderr as { isTTY?: boolean }).isTTY ? 'pretty' : 'json')),
+      mixin: traceFields(logFormatFor(io.stderr, logFormat)),
     });
   };
   const inputs = () => import('./inputs.js');

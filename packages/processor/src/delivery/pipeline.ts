@@ -2,7 +2,7 @@ import type { Channel } from '@herald/channels';
 import { DecodeError, DeliveryError, TemplateError } from '@herald/core';
 import type { ConfigTemplates, ResolvedConfig } from '@herald/core/config';
 import { backoffDelayMs, type Logger } from '@herald/core/runtime';
-import type { DeliveryTrace, MessageOrigin, MessagingSystem, ProcessTrace, Tracing } from '@herald/core/tracing';
+import type { DeliveryTrace, MessageOrigin, ProcessTrace, Tracing } from '@herald/core/tracing';
 import type { Emailer } from '@herald/emailer';
 import type { ProcessorEvents } from '../events.js';
 import { decodeMessage, type MessageWork, routeMessage } from '../inputs/read-message.js';
@@ -87,10 +87,7 @@ export class Pipeline {
   private readonly origin: MessageOrigin;
 
   constructor(private readonly deps: PipelineDependencies) {
-    this.origin = {
-      system: MESSAGING_SYSTEMS[deps.source.name] ?? 'herald.memory',
-      destination: deps.source.queueName,
-    };
+    this.origin = deps.source.origin ?? { system: 'herald.memory', destination: undefined };
     // One listener for all sends: adding and removing a listener on the shutdown signal for
     // every send cost more than the rest of the send's bookkeeping.
     deps.shutdownSignal.addEventListener(
@@ -548,13 +545,6 @@ export class Pipeline {
     }
   }
 }
-
-/** `messaging.system` of each source, by its name. */
-const MESSAGING_SYSTEMS: Readonly<Record<string, MessagingSystem>> = {
-  sqs: 'aws_sqs',
-  pubsub: 'gcp_pubsub',
-  memory: 'herald.memory',
-};
 
 /** Runs a step of reading a message, in a span of its own when the message is traced. */
 function step<T>(traced: ProcessTrace | undefined, name: string, run: () => T): T {

@@ -1,6 +1,7 @@
 import { appendFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { MemoryQueue, MemoryQueueMessage } from '@herald/core/runtime';
+import type { MessageOrigin } from '@herald/core/tracing';
 import type { DeadLetterRecord, ReceivedMessage, Source } from './source.js';
 
 /** A dead-lettered message as the memory source records it (one JSON line each). */
@@ -24,7 +25,7 @@ export interface MemoryReceived extends ReceivedMessage {
 /** The source of `type: sandbox`: reads the in-process {@link MemoryQueue}. */
 export class MemorySource implements Source<MemoryReceived> {
   readonly name = 'memory';
-  readonly queueName = 'herald-sandbox';
+  readonly origin: MessageOrigin = { system: 'herald.memory', destination: 'herald-sandbox' };
   readonly maxBatch = 100;
   /** Everything dead-lettered so far, in order. */
   readonly deadLettered: MemoryDeadLetter[] = [];

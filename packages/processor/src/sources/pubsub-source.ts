@@ -8,6 +8,7 @@ import {
   pubSubResourceExists,
   silentLogger,
 } from '@herald/core/runtime';
+import type { MessageOrigin } from '@herald/core/tracing';
 import { deadLetterAttributes } from './dead-letter-attributes.js';
 import type { DeadLetterRecord, ReceivedMessage, Source } from './source.js';
 
@@ -62,7 +63,7 @@ export interface PubSubReceived extends ReceivedMessage {
 export class PubSubSource implements Source<PubSubReceived> {
   readonly name = 'pubsub';
   readonly maxBatch = 100;
-  readonly queueName: string;
+  readonly origin: MessageOrigin;
   /** The injected client, or the one built on first use. */
   private readonly client: LazyPubSubClient;
   private readonly logger: Logger;
@@ -86,7 +87,7 @@ export class PubSubSource implements Source<PubSubReceived> {
   constructor(private readonly options: PubSubSourceOptions) {
     this.client = new LazyPubSubClient(options.projectId, options.client);
     this.logger = options.logger ?? silentLogger;
-    this.queueName = options.subscriptionName;
+    this.origin = { system: 'gcp_pubsub', destination: options.subscriptionName };
   }
 
   /**

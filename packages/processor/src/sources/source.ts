@@ -1,3 +1,5 @@
+import type { MessageOrigin } from '@herald/core/tracing';
+
 /** A message as a {@link Source} hands it to the pipeline. */
 export interface ReceivedMessage {
   /** The transport's id for this message (SQS MessageId, Pub/Sub id, in-memory id). */
@@ -36,8 +38,8 @@ export const DEAD_LETTER_ATTRIBUTES = {
 export interface Source<M extends ReceivedMessage = ReceivedMessage> {
   /** Transport name for logs: `memory`, `sqs`, `pubsub`. */
   readonly name: string;
-  /** The queue or subscription's name, for traces. */
-  readonly queueName?: string;
+  /** What the messages' traces call this source: its messaging system and queue or subscription. */
+  readonly origin?: MessageOrigin;
   /** Most messages one `receive` returns (SQS: 10). */
   readonly maxBatch: number;
   /** How many `receive` calls the processor keeps open at once. @defaultValue 1 */

@@ -9,6 +9,7 @@ import {
   silentLogger,
   withReconnect,
 } from '@herald/core/runtime';
+import type { MessageOrigin } from '@herald/core/tracing';
 import { deadLetterAttributes, truncateUtf8 } from './dead-letter-attributes.js';
 import type { DeadLetterRecord, ReceivedMessage, Source } from './source.js';
 import { DeleteBatcher } from './sqs-delete-batcher.js';
@@ -59,7 +60,7 @@ export class SqsSource implements Source<SqsReceived> {
    */
   readonly receiveBatch = 10;
   readonly receiveConcurrency: number;
-  readonly queueName: string;
+  readonly origin: MessageOrigin;
   /** Given, or built when the source starts: the SDK is imported only then. */
   private readonly clients: LazyAwsClient<SqsModule, SQSClient>;
   private readonly logger: Logger;
@@ -74,7 +75,7 @@ export class SqsSource implements Source<SqsReceived> {
   private readonly cutReceives = new AbortController();
 
   constructor(private readonly options: SqsSourceOptions) {
-    this.queueName = options.queueName;
+    this.origin = { system: 'aws_sqs', destination: options.queueName };
     this.clients = new LazyAwsClient(
       loadSqs,
       (sdk) =>
