@@ -14,7 +14,8 @@
  * from `herald_store_round_trips_total` once the backlog is drained.
  *
  * Usage: tsx bench/backlog.ts [--quick] [--events N]   (writes bench/results/backlog.json)
- *   HERALD_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the Herald process.
+ *   HERALD_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the Herald processes and the
+ *   raw SDK loop alike.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -49,7 +50,7 @@ const TIMEOUT_MS = 300_000;
 /** Rounds of no store / SQLite / PostgreSQL, one after the other. */
 const STORE_ROUNDS = 2;
 /** Rounds of the raw SDK loop and Herald, one after the other. */
-const CPU_ROUNDS = 2;
+const CPU_ROUNDS = 3;
 const STORES = ['no store', 'SQLite', 'PostgreSQL'] as const;
 type StoreName = (typeof STORES)[number];
 type StoreRun = { store: StoreName; round: number } & Awaited<ReturnType<typeof drain>>;
@@ -83,8 +84,11 @@ try {
 
   // CPU per event next to the raw SDK loop, alternated so drift in the machine's speed falls on
   // both alike: Herald as the bin starts it, no store.
-  const cpuRounds: { round: number; raw: Awaited<ReturnType<typeof rawDrain>>; herald: { cpuMsPer1000: number } }[] =
-    [];
+  const cpuRounds: {
+    round: number;
+    raw: Awaited<ReturnType<typeof rawDrain>>;
+    herald: { cpuMsPer1000: number; sqsCallsPer1000: number };
+  }[] = [];
   for (let round = 0; round < (runs('cpu') ? CPU_ROUNDS : 0); round++) {
     const raw = await rawDrain(`raw${round}`, EVENTS);
     const herald = await drain(`cpu${round}`, EVENTS, []);
@@ -129,14 +133,18 @@ try {
     console.log(
       `\nCPU per event next to a raw SDK loop making the same SQS and SES calls (raw-sdk-drain.mjs), ${CPU_ROUNDS} rounds alternated`,
     );
-    console.log('| round | raw SDK loop CPU ms/1000 | raw events/s | Herald CPU ms/1000 | Herald × raw |');
-    console.log('|---:|---:|---:|---:|---:|');
+    console.log(
+      '| round | raw SDK loop CPU ms/1000 | raw events/s | raw SQS calls/1000 | Herald CPU ms/1000 | Herald SQS calls/1000 | Herald × raw |',
+    );
+    console.log('|---:|---:|---:|---:|---:|---:|---:|');
     for (const r of cpuRounds) {
       console.log(
-        `| ${r.round + 1} | ${r.raw.cpuMsPer1000.toFixed(0)} | ${r.raw.eventsPerSecond.toFixed(0)} | ${r.herald.cpuMsPer1000.toFixed(0)} | ${(r.herald.cpuMsPer1000 / r.raw.cpuMsPer1000).toFixed(2)} |`,
+        `| ${r.round + 1} | ${r.raw.cpuMsPer1000.toFixed(0)} | ${r.raw.eventsPerSecond.toFixed(0)} | ${r.raw.sqsCallsPer1000.toFixed(0)} | ${r.herald.cpuMsPer1000.toFixed(0)} | ${r.herald.sqsCallsPer1000.toFixed(0)} | ${(r.herald.cpuMsPer1000 / r.raw.cpuMsPer1000).toFixed(2)} |`,
       );
     }
-    console.log(`| mean | ${rawCpu.toFixed(0)} | | ${heraldCpu.toFixed(0)} | ${(heraldCpu / rawCpu).toFixed(2)} |`);
+    const ratios = cpuRounds.map((r) => r.herald.cpuMsPer1000 / r.raw.cpuMsPer1000).sort((a, b) => a - b);
+    console.log(`| mean | ${rawCpu.toFixed(0)} | | | ${heraldCpu.toFixed(0)} | | ${(heraldCpu / rawCpu).toFixed(2)} |`);
+    console.log(`| median of rounds | | | | | | ${ratios[Math.floor(ratios.length / 2)]?.toFixed(2)} |`);
   }
   if (storeRuns.length > 0) {
     console.log(
@@ -274,8 +282,11 @@ function preload(queueUrl: string, n: number): void {
 async function rawDrain(queue: string, n: number) {
   const queueUrl = served.queueUrl(queue);
   const emailsBefore = served.emailsSent();
+  const callsBefore = served.sqs.totalCalls();
   preload(queueUrl, n);
-  const child = spawn(process.execPath, [RAW_DRAIN, served.endpoint, queueUrl], {
+  // The same profiling flags as the Herald process, so the two profiles compare.
+  const nodeArgs = (process.env.HERALD_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, RAW_DRAIN, served.endpoint, queueUrl], {
     env: { ...process.env, AWS_ACCESS_KEY_ID: 'bench', AWS_SECRET_ACCESS_KEY: 'bench', NODE_OPTIONS: '' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -296,7 +307,12 @@ async function rawDrain(queue: string, n: number) {
     }
     const seconds = (performance.now() - startedAt) / 1000;
     const cpu = cpuMs(child.pid as number) - cpuAtStart;
-    return { seconds, eventsPerSecond: n / seconds, cpuMsPer1000: (cpu / n) * 1000 };
+    return {
+      seconds,
+      eventsPerSecond: n / seconds,
+      cpuMsPer1000: (cpu / n) * 1000,
+      sqsCallsPer1000: ((served.sqs.totalCalls() - callsBefore) / n) * 1000,
+    };
   } finally {
     child.kill('SIGTERM');
     await exited;

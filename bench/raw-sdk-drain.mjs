@@ -29,16 +29,21 @@ async function roomForBatch() {
 async function deliver(message) {
   const event = JSON.parse(message.Body);
   const recipients = event.notifications.flatMap((n) => n.email?.recipients ?? []);
+  // What Herald's default subject and body come to, written out by hand rather than rendered.
+  const { name, domain } = event.execution;
+  const sentence = `Execution "${name}" has ${event.phase} in "${domain}".`;
+  const link = event.url ? ` View details at <a href="${event.url}">${event.url}</a>.` : '';
+  const error = event.error?.message ?? '';
   await ses.send(
     new SendEmailCommand({
       FromEmailAddress: 'herald@example.com',
       Destination: { ToAddresses: recipients },
       Content: {
         Simple: {
-          Subject: { Data: `${event.execution.name} ${event.phase}` },
+          Subject: { Data: `Notice: ${sentence}`, Charset: 'UTF-8' },
           Body: {
-            Html: { Data: `<p>${event.execution.name} ${event.phase}</p>` },
-            Text: { Data: `${event.execution.name} ${event.phase}` },
+            Html: { Data: `${sentence}${link}${error}`, Charset: 'UTF-8' },
+            Text: { Data: `${sentence}${event.url ? ` View details at ${event.url}.` : ''}${error}`, Charset: 'UTF-8' },
           },
         },
       },

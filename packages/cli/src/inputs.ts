@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import type { ExecutionEvent } from '@herald/core';
 import {
   EMBEDDED_SANDBOX_CONFIG,
   type LoadOptions,
@@ -7,8 +5,9 @@ import {
   parseConfig,
   type ResolvedConfig,
 } from '@herald/core/config';
-import { EventInputError, parseEvents } from '@herald/publisher';
-import { UsageError } from './errors.js';
+
+// Only the config's reading: `herald validate` imports this and nothing of the publisher, whose
+// event parsing is in event-files.ts.
 
 /**
  * The config from `--config`, or the embedded sandbox default when none is given (it names no
@@ -16,25 +15,4 @@ import { UsageError } from './errors.js';
  */
 export function readConfig(file: string | undefined, options: LoadOptions = {}): ResolvedConfig {
   return file ? loadConfigFile(file, process.env, options) : parseConfig(EMBEDDED_SANDBOX_CONFIG);
-}
-
-/**
- * Reads events from a file (`-` is stdin): one JSON event, a JSON array of events, or JSON
- * lines. Missing `version`, `id`, `time` and `source` are filled in.
- * @throws UsageError when the file cannot be read, or naming the line of a bad event.
- */
-export function readEvents(file: string): ExecutionEvent[] {
-  let text: string;
-  try {
-    text = readFileSync(file === '-' ? 0 : file, 'utf8');
-  } catch (err) {
-    throw new UsageError(`cannot read events from ${file}: ${(err as Error).message}`);
-  }
-  try {
-    return parseEvents(text, file);
-  } catch (err) {
-    // A bad event in a file the user handed in is bad usage: exit 2, naming the line.
-    if (err instanceof EventInputError) throw new UsageError(err.message, { cause: err });
-    throw err;
-  }
 }

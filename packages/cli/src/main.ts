@@ -41,7 +41,8 @@ export async function main(
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
     .showHelpAfterError('(run herald --help for usage)');
 
-  const logger = async () => {
+  /** @param buffered for the processor, which logs a line per delivery (see LogOptions). */
+  const logger = async (buffered = false) => {
     const { createLogger } = await import('./logging.js');
     const { traceFields } = await import('./log-correlation.js');
     const { logLevel, logFormat } = program.opts<{ logLevel: string; logFormat?: LogFormat }>();
@@ -49,9 +50,11 @@ export async function main(
       format: logFormat,
       stream: io.stderr,
       mixin: traceFields(logFormatFor(io.stderr, logFormat)),
+      buffered,
     });
   };
   const inputs = () => import('./inputs.js');
+  const eventFiles = () => import('./event-files.js');
   const configFile = async (file: string) => (await inputs()).readConfig(file);
   const store = () => import('./commands/deliveries.js');
 
@@ -63,11 +66,16 @@ export async function main(
     .option('--exit-when-idle', 'stop once every published event is settled (sandbox)', false)
     .action(async (opts: { config?: string; publish?: string[]; exitWhenIdle: boolean }) => {
       // Every missing secret is listed at once, as `herald validate` lists them.
-      const { readConfig, readEvents } = await inputs();
+      const { readConfig } = await inputs();
+      const { readEvents } = await eventFiles();
       const config = readConfig(opts.config, { checkSecrets: true });
       const publish = (opts.publish ?? []).flatMap((file) => readEvents(file));
       const { runProcessor } = await import('./commands/run.js');
-      status = await runProcessor(config, await logger(), { publish, exitWhenIdle: opts.exitWhenIdle, out: io.stdout });
+      status = await runProcessor(config, await logger(true), {
+        publish,
+        exitWhenIdle: opts.exitWhenIdle,
+        out: io.stdout,
+      });
     });
 
   program
@@ -76,7 +84,8 @@ export async function main(
     .requiredOption('-c, --config <file>', 'YAML config')
     .requiredOption('-e, --event <file>', "event file: JSON, JSON array or JSON lines; '-' reads stdin")
     .action(async (opts: { config: string; event: string }) => {
-      const { readConfig, readEvents } = await inputs();
+      const { readConfig } = await inputs();
+      const { readEvents } = await eventFiles();
       const config = readConfig(opts.config);
       const events = readEvents(opts.event);
       const { publishEvents } = await import('./commands/publish.js');
@@ -90,7 +99,8 @@ export async function main(
     .requiredOption('-e, --event <file>', "event file: JSON, JSON array or JSON lines; '-' reads stdin")
     .option('--json', 'print a JSON array, one element per delivery', false)
     .action(async (opts: { config?: string; event: string; json: boolean }) => {
-      const { readConfig, readEvents } = await inputs();
+      const { readConfig } = await inputs();
+      const { readEvents } = await eventFiles();
       const config = readConfig(opts.config);
       const events = readEvents(opts.event);
       const { formatDeliveries, renderDeliveries } = await import('./commands/render.js');

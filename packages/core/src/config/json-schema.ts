@@ -1,4 +1,9 @@
-import { isDeepStrictEqual } from 'node:util';
+import { createRequire } from 'node:module';
+
+// node:util on first use (only `herald config schema` builds the schema): imported as an ES
+// module, a built-in has all of its exports built, which every command would pay at start-up.
+const loadBuiltin = createRequire(import.meta.url);
+
 import * as z from 'zod';
 import { configFileSchema, writtenForms } from './schema.js';
 
@@ -68,6 +73,7 @@ function offer(json: JsonSchema, alternatives: JsonSchema[]): void {
   const keys = Object.keys(own);
   const branches = keys.length === 1 && own.anyOf ? [...own.anyOf] : [own];
   for (const alternative of alternatives) {
+    const { isDeepStrictEqual } = loadBuiltin('node:util') as typeof import('node:util');
     if (!branches.some((branch) => isDeepStrictEqual(branch, alternative))) branches.push(alternative);
   }
   for (const key of Object.keys(json)) delete json[key];

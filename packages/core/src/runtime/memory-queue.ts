@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { QueueFullError } from '../contract/errors.js';
 
 /** A message as the in-memory queue holds it. */
@@ -41,7 +40,13 @@ export class MemoryQueue {
         `in-memory queue is full (${this.capacity} messages); raise herald.sandbox.queueCapacity`,
       );
     }
-    const message: MemoryQueueMessage = { id: randomUUID(), body, attributes: { ...attributes }, receiveCount: 0 };
+    const message: MemoryQueueMessage = {
+      // Web Crypto's, global: importing node:crypto would cost every command's start-up.
+      id: globalThis.crypto.randomUUID(),
+      body,
+      attributes: { ...attributes },
+      receiveCount: 0,
+    };
     this.held++;
     this.makeVisible(message);
     return message.id;
