@@ -65,6 +65,8 @@ export async function main(
     .option('--publish <files...>', 'publish these event files once running (JSON or JSON lines)')
     .option('--exit-when-idle', 'stop once every published event is settled (sandbox)', false)
     .action(async (opts: { config?: string; publish?: string[]; exitWhenIdle: boolean }) => {
+      const { holdYoungGenerationWhileStarting } = await import('./heap-growth.js');
+      const startedUp = holdYoungGenerationWhileStarting();
       // Every missing secret is listed at once, as `herald validate` lists them.
       const { readConfig } = await inputs();
       const { readEvents } = await eventFiles();
@@ -75,6 +77,7 @@ export async function main(
         publish,
         exitWhenIdle: opts.exitWhenIdle,
         out: io.stdout,
+        started: startedUp,
       });
     });
 

@@ -16,6 +16,8 @@ export interface RunOptions {
   exitWhenIdle: boolean;
   /** Where the end-of-run summary goes. */
   out: NodeJS.WritableStream;
+  /** Called once the processor has started (see holdYoungGenerationWhileStarting). */
+  started?: (() => void) | undefined;
 }
 
 /**
@@ -60,6 +62,7 @@ export async function runProcessor(config: ResolvedConfig, logger: Logger, optio
 
   try {
     await app.start();
+    options.started?.();
     if (toPublish.length > 0) {
       const results = await app.publish(toPublish);
       for (const [i, result] of results.entries()) {
