@@ -50,7 +50,7 @@ const TIMEOUT_MS = 300_000;
 /** Rounds of no store / SQLite / PostgreSQL, one after the other. */
 const STORE_ROUNDS = 2;
 /** Rounds of the raw SDK loop and Herald, one after the other. */
-const CPU_ROUNDS = 3;
+const CPU_ROUNDS = Number(process.env.CPU_ROUNDS ?? 3);
 const STORES = ['no store', 'SQLite', 'PostgreSQL'] as const;
 type StoreName = (typeof STORES)[number];
 type StoreRun = { store: StoreName; round: number } & Awaited<ReturnType<typeof drain>>;

@@ -11,7 +11,9 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { sleep } from './simulated-sqs.js';
 
-export const HERALD = fileURLToPath(new URL('../packages/cli/bin/herald.js', import.meta.url));
+// HERALD_BENCH_BIN: another build's bin (to compare two builds on one machine).
+export const HERALD =
+  process.env.HERALD_BENCH_BIN ?? fileURLToPath(new URL('../packages/cli/bin/herald.js', import.meta.url));
 
 export interface HeraldProcess {
   child: ChildProcess;

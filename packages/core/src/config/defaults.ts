@@ -26,7 +26,7 @@ export const CONFIG_DEFAULTS = {
   processor: {
     /** Messages handled at once; receiving pauses when this many are in flight. */
     maxInFlight: 64,
-    /** One delivery attempt is aborted after this long and counts as a transient failure. */
+    /** One delivery attempt is aborted after this long (at most a second more) and counts as a transient failure. */
     deliveryTimeoutMs: 30_000,
     /** Deliveries of a message are attempted this many times before it is dead-lettered. */
     maxAttempts: 8,

@@ -338,7 +338,7 @@ export const heraldSchema = z
           .describe('Messages handled at once; receiving pauses when this many are in flight. Default: 64.'),
         deliveryTimeoutMs: intLike(1, MAX_TIMER_MS)
           .optional()
-          .describe('One send is aborted after this and retried. Default: 30000.'),
+          .describe('One send is aborted after this (at most a second later) and retried. Default: 30000.'),
         maxAttempts: intLike(1, 99)
           .optional()
           .describe('Receives of a message before its still-failing destinations are dead-lettered. Default: 8.'),

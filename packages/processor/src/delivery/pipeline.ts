@@ -7,6 +7,7 @@ import type { Emailer } from '@herald/emailer';
 import type { ProcessorEvents } from '../events.js';
 import { decodeMessage, type MessageWork, routeMessage } from '../inputs/read-message.js';
 import type { ReceivedMessage, Source } from '../sources/source.js';
+import { AttemptSignals } from './attempt-signals.js';
 import type { CodeRule } from './code-rules.js';
 import type { BoundDelivery, DeliveryReceipt } from './deliveries.js';
 import type { DeliveryLedger, LedgerEntry, LedgerKey } from './ledger.js';
@@ -31,14 +32,6 @@ export interface PipelineDependencies {
   random?: () => number;
   /** Traces each message in a span continuing the trace it carries; undefined: no spans. */
   tracing?: Tracing | undefined;
-}
-
-/** The reason a delivery's signal is aborted with when it runs out of time. */
-class DeliveryTimeoutError extends Error {
-  override name = 'TimeoutError';
-  constructor(ms: number) {
-    super(`delivery timed out after ${ms} ms`);
-  }
 }
 
 type Outcome =
@@ -81,22 +74,14 @@ interface DeliveryDeadLetter {
  * - Never throws: a failure to settle leaves the message with the source, which redelivers it.
  */
 export class Pipeline {
-  /** The controllers of the sends under way, aborted together when shutdown's grace period ends. */
-  private readonly sending = new Set<AbortController>();
+  /** What cancels an attempt: the delivery timeout, or the end of shutdown's grace period. */
+  private readonly signals: AttemptSignals;
   /** Where messages come from, as the messages' traces name it. */
   private readonly origin: MessageOrigin;
 
   constructor(private readonly deps: PipelineDependencies) {
     this.origin = deps.source.origin ?? { system: 'herald.memory', destination: undefined };
-    // One listener for all sends: adding and removing a listener on the shutdown signal for
-    // every send cost more than the rest of the send's bookkeeping.
-    deps.shutdownSignal.addEventListener(
-      'abort',
-      () => {
-        for (const controller of this.sending) controller.abort(deps.shutdownSignal.reason);
-      },
-      { once: true },
-    );
+    this.signals = new AttemptSignals(deps.config.processing.deliveryTimeoutMs, deps.shutdownSignal);
   }
 
   /**
@@ -337,19 +322,9 @@ export class Pipeline {
     destination: BoundDelivery,
     traced: DeliveryTrace | undefined,
   ): Promise<Outcome> {
-    const { events, config, shutdownSignal } = this.deps;
+    const { events } = this.deps;
     const started = performance.now();
-    // One controller per attempt, aborted by the delivery timeout or by shutdown, and both
-    // released afterwards: AbortSignal.timeout/any would leave a 30 s timer and a listener on
-    // the shutdown signal behind for every delivery.
-    const controller = new AbortController();
-    const timer = setTimeout(
-      () => controller.abort(new DeliveryTimeoutError(config.processing.deliveryTimeoutMs)),
-      config.processing.deliveryTimeoutMs,
-    );
-    if (shutdownSignal.aborted) controller.abort(shutdownSignal.reason);
-    else this.sending.add(controller);
-    const signal = controller.signal;
+    const signal = this.signals.next();
     try {
       const prepared = traced
         ? await traced.part('render', {}, () => destination.prepare({ signal }))
@@ -386,9 +361,6 @@ export class Pipeline {
         error: err instanceof Error ? err.message : String(err),
         retryAfterMs: err instanceof DeliveryError ? (err.retryAfterMs ?? 0) : 0,
       };
-    } finally {
-      clearTimeout(timer);
-      this.sending.delete(controller);
     }
   }
 

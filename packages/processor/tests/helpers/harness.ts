@@ -30,6 +30,7 @@ export function makeHarness(
     maxInFlight?: number;
     maxAttempts?: number;
     eventTemplateBudgetMs?: number;
+    deliveryTimeoutMs?: number;
     /** The ledger to use; default one in memory, so each harness starts with nothing delivered. */
     ledger?: DeliveryLedger;
   } = {},
@@ -37,7 +38,7 @@ export function makeHarness(
   const config = parseConfig(
     `notifications: {type: sandbox, emailer: {sender: "herald@example.com", subject: "{{ name }} {{ phase }}", body: "<p>{{ name }}</p>"}}
 herald:
-  processor: {retryBaseDelayMs: 10, retryMaxDelayMs: 40, maxAttempts: ${options.maxAttempts ?? 3}, maxInFlight: ${options.maxInFlight ?? 8}, shutdownGraceMs: 50, eventTemplateBudgetMs: ${options.eventTemplateBudgetMs ?? 1000}}
+  processor: {retryBaseDelayMs: 10, retryMaxDelayMs: 40, maxAttempts: ${options.maxAttempts ?? 3}, maxInFlight: ${options.maxInFlight ?? 8}, shutdownGraceMs: 50, eventTemplateBudgetMs: ${options.eventTemplateBudgetMs ?? 1000}, deliveryTimeoutMs: ${options.deliveryTimeoutMs ?? 30000}}
 ${herald}`,
     { env: {} },
   );

@@ -204,6 +204,19 @@ describe('processor', () => {
     expect(h.emailer.maxActive).toBe(8);
   });
 
+  it('cancels a send that runs past the delivery timeout and retries it, emailing once', async () => {
+    h = makeHarness('', { deliveryTimeoutMs: 100 });
+    h.emailer.script.push('hang');
+    h.processor.start();
+    h.publish(failedEvent('slow'));
+    await h.acked(1);
+    expect(h.seen.retry_scheduled).toEqual([
+      expect.objectContaining({ eventId: 'slow', error: expect.stringContaining('aborted') }),
+    ]);
+    expect(h.emailer.sent).toHaveLength(1);
+    expect(h.emailer.active).toBe(0);
+  });
+
   it('on stop, cancels deliveries still running after the grace period and records what is left', async () => {
     h = makeHarness();
     h.emailer.fallback = 'hang';
