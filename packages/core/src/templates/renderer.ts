@@ -287,7 +287,8 @@ export class TemplateRenderer {
     }
     const withPartials = usesPartials(ast);
     if (withPartials) for (const helper of this.partialHelpers) used.add(helper);
-    const fn = this.environment(mode, used, withPartials).compile(source, {
+    // The tree read above, not the source: Handlebars would parse the source a second time.
+    const fn = this.environment(mode, used, withPartials).compile(ast, {
       noEscape: mode === 'plain',
       // Every helper is known up front, so `{{ name }}` compiles to a plain property read
       // instead of a run-time "is this a helper?" check.
@@ -339,9 +340,13 @@ export class TemplateRenderer {
   }
 }
 
+/**
+ * The template's tree as written, before Handlebars strips whitespace around `~` and standalone
+ * blocks: what compiling it then does once (compiling a tree already stripped would strip again).
+ */
 function parse(source: string, where: string): hbs.AST.Program {
   try {
-    return Handlebars.parse(source);
+    return Handlebars.parseWithoutProcessing(source);
   } catch (err) {
     throw new TemplateError(where, `template does not parse: ${describeParseError((err as Error).message)}`, {
       cause: err,

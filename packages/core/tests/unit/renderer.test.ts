@@ -8,6 +8,7 @@ import {
   TemplateRenderer,
   templateHelpers,
 } from '@herald/core/templates';
+import Handlebars from 'handlebars';
 import { describe, expect, it } from 'vitest';
 
 const flyteSubject = 'Notice: Execution "{{ workflow.name }}" has {{ phase }} in "{{ domain }}".';
@@ -135,6 +136,20 @@ describe('templates', () => {
       expect(() => new TemplateRenderer().compileEmail({ subject: 'x', html }, 'notifications.emailer')).toThrow(
         "notifications.emailer.body: {{log}} is not available in Herald's templates",
       );
+    }
+  });
+
+  it('strip whitespace exactly as Handlebars does when it compiles the source itself', () => {
+    const context = { ...buildTemplateContext(sampleEvent()), items: ['a', 'b'] };
+    for (const html of [
+      '<p>\n  {{#if url}}\n    <a href="{{url}}">x</a>\n  {{/if}}\n</p>',
+      '{{~ name ~}}   |   {{~phase}}  \n  {{domain~}}\n\n end',
+      '<ul>\n{{#each items}}\n  <li>{{this}}</li>\n{{/each}}\n</ul>\n',
+      '  {{#if x}}\n  yes\n  {{else}}\n  no\n  {{/if}}  \n{{! a comment }}\nafter',
+      '{{#with execution}}\r\n {{name}}\r\n{{/with}}\r\n',
+    ]) {
+      const rendered = new TemplateRenderer().compileEmail({ subject: 'x', html }, 'test').render(context);
+      expect(rendered.html, html).toBe(Handlebars.compile(html)(context));
     }
   });
 
