@@ -21,22 +21,7 @@ export interface LogOptions {
   mixin?: LogMixin | undefined;
   /** @defaultValue process.stderr: stdout is kept for command output */
   stream?: NodeJS.WritableStream | undefined;
-  /**
-   * Lines are gathered and written a few kilobytes at a time, at most {@link BUFFERED_FLUSH_MS}
-   * after they were logged, and whatever is left when the process exits (normally, on a fatal
-   * error or a signal it handles). For a long-running processor: one write per line was one
-   * system call per delivery, about a tenth of its CPU while draining a backlog. A process killed
-   * with SIGKILL loses the last fraction of a second of lines; the delivery log keeps the truth.
-   * Only for a stream with a file descriptor (stderr); any other is written as is.
-   * @defaultValue false: every line is written before the call returns
-   */
-  buffered?: boolean | undefined;
 }
-
-/** The longest a buffered line waits before it is written. */
-export const BUFFERED_FLUSH_MS = 100;
-/** A buffered logger writes once this many characters are waiting. */
-const BUFFERED_MIN_LENGTH = 4096;
 
 /**
  * The CLI's logger: JSON lines on stderr, or readable lines when stderr is a terminal.
@@ -70,19 +55,14 @@ export async function createLogger(level: string, options: LogOptions = {}): Pro
   }
   const shape =
     format === 'gcp' ? gcpLogOptions(mixin) : { formatters: { level: (label: string) => ({ level: label }) } };
-  return pino({ ...common, ...shape }, destinationOf(stream, options.buffered === true));
+  return pino({ ...common, ...shape }, destinationOf(stream));
 }
 
 /**
- * A stream with a file descriptor (stderr) is written through pino's own destination:
- * synchronously, so the last lines before an exit are not lost, or buffered, and then pino
- * writes what is left synchronously when the process exits. Any other stream (a test's) is
- * written as is.
+ * A stream with a file descriptor (stderr) is written through pino's synchronous destination,
+ * so the last lines before an exit are not lost; any other stream (a test's) is written as is.
  */
-function destinationOf(stream: NodeJS.WritableStream, buffered: boolean): pino.DestinationStream {
+function destinationOf(stream: NodeJS.WritableStream): pino.DestinationStream {
   const { fd } = stream as { fd?: unknown };
-  if (typeof fd !== 'number') return stream as pino.DestinationStream;
-  return buffered
-    ? pino.destination({ fd, sync: false, minLength: BUFFERED_MIN_LENGTH, periodicFlush: BUFFERED_FLUSH_MS })
-    : pino.destination({ fd, sync: true });
+  return typeof fd === 'number' ? pino.destination({ fd, sync: true }) : (stream as pino.DestinationStream);
 }

@@ -41,8 +41,7 @@ export async function main(
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
     .showHelpAfterError('(run herald --help for usage)');
 
-  /** @param buffered for the processor, which logs a line per delivery (see LogOptions). */
-  const logger = async (buffered = false) => {
+  const logger = async () => {
     const { createLogger } = await import('./logging.js');
     const { traceFields } = await import('./log-correlation.js');
     const { logLevel, logFormat } = program.opts<{ logLevel: string; logFormat?: LogFormat }>();
@@ -50,7 +49,6 @@ export async function main(
       format: logFormat,
       stream: io.stderr,
       mixin: traceFields(logFormatFor(io.stderr, logFormat)),
-      buffered,
     });
   };
   const inputs = () => import('./inputs.js');
@@ -73,7 +71,7 @@ export async function main(
       const config = readConfig(opts.config, { checkSecrets: true });
       const publish = (opts.publish ?? []).flatMap((file) => readEvents(file));
       const { runProcessor } = await import('./commands/run.js');
-      status = await runProcessor(config, await logger(true), {
+      status = await runProcessor(config, await logger(), {
         publish,
         exitWhenIdle: opts.exitWhenIdle,
         out: io.stdout,

@@ -1,13 +1,8 @@
-import { execFile } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
-import { promisify, stripVTControlCharacters } from 'node:util';
+import { stripVTControlCharacters } from 'node:util';
 import { describe, expect, it, vi } from 'vitest';
 import { reachOf } from '../../../../test/helpers/import-graph.js';
-import { BUFFERED_FLUSH_MS, createLogger } from '../../src/logging.js';
+import { createLogger } from '../../src/logging.js';
 
 /** A stream that keeps what is written to it, and can pass for a terminal. */
 function capture(options: { isTTY?: boolean } = {}) {
@@ -125,48 +120,4 @@ describe('createLogger', () => {
     expect(packages).not.toContain('pino-pretty');
     expect(lazyPackages).toContain('pino-pretty');
   });
-});
-
-describe('a buffered logger (herald run)', () => {
-  const logging = fileURLToPath(new URL('../../src/logging.ts', import.meta.url));
-
-  /** Runs `script` (with `createLogger` in scope) in a node process of its own; resolves to what it wrote to stderr. */
-  async function stderrOf(script: string): Promise<string> {
-    const dir = mkdtempSync(join(tmpdir(), 'herald-log-'));
-    try {
-      const file = join(dir, 'child.mts');
-      writeFileSync(file, `import { createLogger } from ${JSON.stringify(logging)};\n${script}\n`);
-      const { stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', file], { timeout: 20_000 });
-      return stderr;
-    } catch (err) {
-      // A process ended by a signal still wrote what it wrote.
-      return (err as { stderr?: string }).stderr ?? '';
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }
-
-  it('writes lines a moment after they are logged, not one system call each', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'herald-log-'));
-    try {
-      const path = join(dir, 'log');
-      const fd = openSync(path, 'w');
-      const logger = await createLogger('info', { format: 'json', stream: { fd } as never, buffered: true });
-      logger.info({ eventId: 'e-1' }, 'email delivered');
-      expect(readFileSync(path, 'utf8')).toBe('');
-      await new Promise((resolve) => setTimeout(resolve, BUFFERED_FLUSH_MS * 4));
-      expect(readFileSync(path, 'utf8')).toContain('"eventId":"e-1"');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-
-  it('writes every line logged before an exit, whether the process ends, exits or throws', async () => {
-    const lines = (n: number) => `for (let i = 0; i < ${n}; i++) logger.info({ i }, 'email delivered');`;
-    const make = "const logger = await createLogger('info', { format: 'json', buffered: true });";
-    const count = (stderr: string) => stderr.split('\n').filter((line) => line.includes('email delivered')).length;
-    expect(count(await stderrOf(`${make}\n${lines(500)}`))).toBe(500);
-    expect(count(await stderrOf(`${make}\n${lines(500)}\nprocess.exit(3);`))).toBe(500);
-    expect(count(await stderrOf(`${make}\n${lines(500)}\nthrow new Error('boom');`))).toBe(500);
-  }, 60_000);
 });
