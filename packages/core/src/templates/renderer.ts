@@ -287,8 +287,10 @@ export class TemplateRenderer {
     }
     const withPartials = usesPartials(ast);
     if (withPartials) for (const helper of this.partialHelpers) used.add(helper);
-    // The tree read above, not the source: Handlebars would parse the source a second time.
-    const fn = this.environment(mode, used, withPartials).compile(ast, {
+    // The source, not the tree read above: a compiled template keeps what it was compiled from
+    // for as long as it lives, and a tree (with every node's location) is many times the size
+    // of its source. Templates are cached (rules', events'), so parsing twice costs less.
+    const fn = this.environment(mode, used, withPartials).compile(source, {
       noEscape: mode === 'plain',
       // Every helper is known up front, so `{{ name }}` compiles to a plain property read
       // instead of a run-time "is this a helper?" check.
@@ -340,13 +342,9 @@ export class TemplateRenderer {
   }
 }
 
-/**
- * The template's tree as written, before Handlebars strips whitespace around `~` and standalone
- * blocks: what compiling it then does once (compiling a tree already stripped would strip again).
- */
 function parse(source: string, where: string): hbs.AST.Program {
   try {
-    return Handlebars.parseWithoutProcessing(source);
+    return Handlebars.parse(source);
   } catch (err) {
     throw new TemplateError(where, `template does not parse: ${describeParseError((err as Error).message)}`, {
       cause: err,

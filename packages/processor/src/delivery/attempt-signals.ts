@@ -10,6 +10,8 @@ export class DeliveryTimeoutError extends Error {
 
 /** The longest slice of time whose attempts share one signal. */
 const MAX_SLICE_MS = 1_000;
+/** The longest delay a Node timer keeps; a longer one fires after 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 interface Slice {
   controller: AbortController;
@@ -27,6 +29,10 @@ interface Slice {
  * attempt gets at least the timeout, and at most one slice more. A signal and a timer of its own
  * for every attempt were a tenth of the processor's own CPU per message, and garbage for the
  * collector on every delivery.
+ *
+ * A shared signal is aborted when its slice ends even if all of its attempts are done, and
+ * listeners left on it stay until then: Herald's own senders remove theirs (or check `aborted`
+ * only). Code written by users gets a signal of its own ({@link attemptSignal}).
  */
 export class AttemptSignals {
   private readonly sliceMs: number;
@@ -39,6 +45,8 @@ export class AttemptSignals {
     private readonly shutdown: AbortSignal,
   ) {
     this.sliceMs = Math.max(1, Math.min(MAX_SLICE_MS, Math.floor(timeoutMs / 20)));
+    // Attempts starting after shutdown are handed the shutdown signal itself.
+    setMaxListeners(0, shutdown);
     shutdown.addEventListener(
       'abort',
       () => {
@@ -64,7 +72,10 @@ export class AttemptSignals {
     const slice: Slice = {
       controller,
       openUntil: now + this.sliceMs,
-      timer: setTimeout(() => this.end(slice, new DeliveryTimeoutError(this.timeoutMs)), this.sliceMs + this.timeoutMs),
+      timer: setTimeout(
+        () => this.end(slice, new DeliveryTimeoutError(this.timeoutMs)),
+        Math.min(MAX_TIMER_MS, this.sliceMs + this.timeoutMs),
+      ),
     };
     // An attempt still running keeps the process alive by itself; an expired slice must not.
     slice.timer.unref();
@@ -77,5 +88,22 @@ export class AttemptSignals {
     this.live.delete(slice);
     if (this.current === slice) this.current = undefined;
     slice.controller.abort(reason);
+  }
+}
+
+/**
+ * Runs `work` with a signal of its own that follows `shared` only while `work` runs: for code
+ * written by users (code rules), which may set `onabort` or leave listeners behind, neither of
+ * which may reach the other attempts sharing a signal, nor fire after the attempt is done.
+ */
+export async function attemptSignal<T>(shared: AbortSignal, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const own = new AbortController();
+  if (shared.aborted) own.abort(shared.reason);
+  const follow = () => own.abort(shared.reason);
+  shared.addEventListener('abort', follow, { once: true });
+  try {
+    return await work(own.signal);
+  } finally {
+    shared.removeEventListener('abort', follow);
   }
 }

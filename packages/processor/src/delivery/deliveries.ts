@@ -19,6 +19,7 @@ import {
 } from '@herald/core/templates';
 import type { Emailer, EmailMessage } from '@herald/emailer';
 import type { DigestJoin, OnceKey } from '@herald/store';
+import { attemptSignal } from './attempt-signals.js';
 import type { CodeRule } from './code-rules.js';
 import { composeEmail } from './compose.js';
 import type { Destination } from './route.js';
@@ -182,7 +183,7 @@ export function deliveryFor(destination: Destination, parts: DeliveryParts): Del
             describe: () => ({ channel: 'code', name: rule.name, to: [rule.name] }),
             describeLines: () => [],
             send: async ({ signal }) => {
-              await rule.deliver(event, { signal });
+              await attemptSignal(signal, (own) => rule.deliver(event, { signal: own }));
               return {
                 channel: 'code',
                 provider: 'code',

@@ -205,7 +205,7 @@ describe('processor', () => {
   });
 
   it('cancels a send that runs past the delivery timeout and retries it, emailing once', async () => {
-    h = makeHarness('', { deliveryTimeoutMs: 100 });
+    h = makeHarness('', { deliveryTimeoutMs: 400 });
     h.emailer.script.push('hang');
     h.processor.start();
     h.publish(failedEvent('slow'));
