@@ -1,8 +1,11 @@
 import { setFlagsFromString } from 'node:v8';
 
-/** Heap flags given to node by whoever started it (NODE_OPTIONS or node's own arguments). */
+/**
+ * Heap flags given to node by whoever started it (NODE_OPTIONS or node's own arguments), with
+ * V8's other spelling (`--max_old_space_size`) written as the one matched below.
+ */
 function heapFlagsGiven(env: NodeJS.ProcessEnv, execArgv: readonly string[]): string {
-  return `${env.NODE_OPTIONS ?? ''} ${execArgv.join(' ')}`;
+  return `${env.NODE_OPTIONS ?? ''} ${execArgv.join(' ')}`.replaceAll('_', '-');
 }
 
 /**

@@ -115,7 +115,7 @@ export class SnsPublisher implements Publisher {
     );
     try {
       await this.start();
-      const { sdk, client } = await this.sns();
+      const { sdk, client } = await this.clients.get();
       if (complete.length === 1) {
         const event = complete[0] as ExecutionEvent;
         const out = await client.send(
@@ -156,11 +156,6 @@ export class SnsPublisher implements Publisher {
 
   async close(): Promise<void> {
     this.clients.close();
-  }
-
-  /** The SDK and the client, building the client (and importing the SDK) on first use. */
-  private sns(): Promise<{ sdk: SnsModule; client: SNSClient }> {
-    return this.clients.get();
   }
 
   /**
@@ -213,7 +208,7 @@ export class SnsPublisher implements Publisher {
 
   private async verifyTopic(): Promise<void> {
     try {
-      const { sdk, client } = await this.sns();
+      const { sdk, client } = await this.clients.get();
       await withReconnect(
         'SNS',
         { attempts: this.options.reconnectAttempts, delaySeconds: this.options.reconnectDelaySeconds },

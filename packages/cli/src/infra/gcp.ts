@@ -59,7 +59,7 @@ export async function gcpInfraUp(
       },
     };
     const name = config.processor.queueName;
-    await ensureProcessorSubscription(topic, pubsub.subscription(name), wanted, steps, g);
+    await ensureProcessorSubscription(topic, name, pubsub.subscription(name), wanted, steps, g);
     // The subscription's dead-letter policy (for messages Herald never settled, such as a crash
     // loop) moves them as Pub/Sub's own service agent, which a project grants nothing by
     // default; infra up cannot grant it without the project's number, and the emulator checks
@@ -77,12 +77,12 @@ export async function gcpInfraUp(
 /** Creates the processor's subscription, or brings its ack deadline and policies to `wanted`. */
 async function ensureProcessorSubscription(
   topic: Topic,
+  name: string,
   subscription: Subscription,
   wanted: WantedSubscription,
   steps: InfraReporter,
   g: ResolvedConfig['gcpTransport'],
 ): Promise<void> {
-  const name = subscription.name.split('/').at(-1) ?? subscription.name;
   const described = `${name} (to ${g.deadLetterTopicName} after ${g.maxDeliveryAttempts} deliveries)`;
   const [exists] = await subscription.exists();
   if (!exists) {

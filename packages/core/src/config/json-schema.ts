@@ -1,10 +1,5 @@
-import { createRequire } from 'node:module';
-
-// node:util on first use (only `herald config schema` builds the schema): imported as an ES
-// module, a built-in has all of its exports built, which every command would pay at start-up.
-const loadBuiltin = createRequire(import.meta.url);
-
 import * as z from 'zod';
+import { nodeUtil } from '../contract/node-builtin.js';
 import { configFileSchema, writtenForms } from './schema.js';
 
 type JsonSchema = z.core.JSONSchema.BaseSchema;
@@ -72,8 +67,8 @@ function offer(json: JsonSchema, alternatives: JsonSchema[]): void {
   const { description, ...own } = json;
   const keys = Object.keys(own);
   const branches = keys.length === 1 && own.anyOf ? [...own.anyOf] : [own];
+  const { isDeepStrictEqual } = nodeUtil();
   for (const alternative of alternatives) {
-    const { isDeepStrictEqual } = loadBuiltin('node:util') as typeof import('node:util');
     if (!branches.some((branch) => isDeepStrictEqual(branch, alternative))) branches.push(alternative);
   }
   for (const key of Object.keys(json)) delete json[key];

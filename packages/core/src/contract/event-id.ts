@@ -1,9 +1,4 @@
-import { createRequire } from 'node:module';
-
-// node:crypto is loaded on the first id derived, not when this module is: importing a built-in
-// as an ES module builds all of its exports (Web Crypto's included), which every command paid
-// at start-up, `herald validate` too, though only a publisher derives ids.
-const loadBuiltin = createRequire(import.meta.url);
+import { nodeCrypto } from './node-builtin.js';
 
 /**
  * JSON with the keys of every object sorted, so two values that are equal as JSON have one
@@ -45,8 +40,7 @@ export function canonicalJson(value: unknown): string {
  */
 export function deriveEventId(event: Record<string, unknown>): string {
   const { id: _, ...content } = event;
-  const { createHash } = loadBuiltin('node:crypto') as typeof import('node:crypto');
-  const digest = createHash('sha256').update(canonicalJson(content), 'utf8').digest();
+  const digest = nodeCrypto().createHash('sha256').update(canonicalJson(content), 'utf8').digest();
   digest[6] = ((digest[6] as number) & 0x0f) | 0x80;
   digest[8] = ((digest[8] as number) & 0x3f) | 0x80;
   const hex = digest.subarray(0, 16).toString('hex');

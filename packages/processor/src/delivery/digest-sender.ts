@@ -4,6 +4,7 @@ import { backoffDelayMs, type Logger } from '@herald/core/runtime';
 import type { DeliveryTrace, Tracing } from '@herald/core/tracing';
 import type { DeliveryStore, DigestContents } from '@herald/store';
 import type { ProcessorEvents } from '../events.js';
+import { AttemptSignals } from './attempt-signals.js';
 import {
   type Delivery,
   type DeliveryParts,
@@ -52,7 +53,12 @@ export class DigestSender {
   private polling: Promise<void> | undefined;
   private stopped = false;
 
-  constructor(private readonly deps: DigestSenderDependencies) {}
+  /** What cancels a send: the delivery timeout, or the end of shutdown's grace period. */
+  private readonly signals: AttemptSignals;
+
+  constructor(private readonly deps: DigestSenderDependencies) {
+    this.signals = new AttemptSignals(deps.config.processing.deliveryTimeoutMs, deps.shutdownSignal);
+  }
 
   /** Starts polling, the first time at once: digests that fell due while no replica ran go out first. */
   async start(): Promise<void> {
@@ -171,17 +177,11 @@ export class DigestSender {
     };
     const common = { digestId: digest.id, rule: digest.rule, destination: digest.destination, label: digest.label };
     const started = performance.now();
-    const controller = new AbortController();
-    const timer = setTimeout(
-      () => controller.abort(new Error('digest send timed out')),
-      config.processing.deliveryTimeoutMs,
-    );
-    const onShutdown = () => controller.abort(this.deps.shutdownSignal.reason);
-    this.deps.shutdownSignal.addEventListener('abort', onShutdown, { once: true });
+    const signal = this.signals.next();
     try {
       const render = () => delivery.prepareDigest(toSend);
       const prepared = traced ? await traced.part('render', {}, render) : await render();
-      const send = async () => prepared?.send({ signal: controller.signal });
+      const send = async () => prepared?.send({ signal });
       const receipt = traced ? await traced.part('send', { 'herald.provider': delivery.provider }, send) : await send();
       traced?.outcome('delivered');
       await ledger.delivered(key, { providerMessageId: receipt?.providerMessageId, subject: receipt?.subject });
@@ -225,9 +225,6 @@ export class DigestSender {
         deadLettered,
         delayMs,
       });
-    } finally {
-      clearTimeout(timer);
-      this.deps.shutdownSignal.removeEventListener('abort', onShutdown);
     }
   }
 }

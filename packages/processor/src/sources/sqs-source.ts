@@ -104,7 +104,7 @@ export class SqsSource implements Source<SqsReceived> {
 
   async receive(max: number, signal: AbortSignal): Promise<SqsReceived[]> {
     await this.start();
-    const { sdk, client } = await this.sqs();
+    const { sdk, client } = await this.clients.get();
     if (signal.aborted) return [];
     // The caller's signal stops the wait, never the request: SQS may already have handed out
     // messages to a long poll that is cut, and they would stay invisible for a whole
@@ -151,7 +151,7 @@ export class SqsSource implements Source<SqsReceived> {
   async retryLater({ receiptHandle }: SqsReceived, delayMs: number): Promise<void> {
     this.keeper?.untrack(receiptHandle);
     await this.keeper?.quiesce();
-    const { sdk, client } = await this.sqs();
+    const { sdk, client } = await this.clients.get();
     await client.send(
       new sdk.ChangeMessageVisibilityCommand({
         QueueUrl: this.queueUrl,
@@ -171,7 +171,7 @@ export class SqsSource implements Source<SqsReceived> {
       attributes,
       Object.keys(message.attributes),
     );
-    const { sdk, client } = await this.sqs();
+    const { sdk, client } = await this.clients.get();
     await client.send(
       new sdk.SendMessageCommand({
         QueueUrl: this.deadLetterUrl,
@@ -198,15 +198,10 @@ export class SqsSource implements Source<SqsReceived> {
     this.clients.close();
   }
 
-  /** The SDK and the client, building the client (and importing the SDK) on first use. */
-  private sqs(): Promise<{ sdk: SqsModule; client: SQSClient }> {
-    return this.clients.get();
-  }
-
   /** Makes messages visible again at once, for another receive (or replica) to take. */
   private async handBack(receiptHandles: string[]): Promise<void> {
     if (receiptHandles.length === 0) return;
-    const { sdk, client } = await this.sqs();
+    const { sdk, client } = await this.clients.get();
     for (let i = 0; i < receiptHandles.length; i += 10) {
       const group = receiptHandles.slice(i, i + 10);
       try {
@@ -225,7 +220,7 @@ export class SqsSource implements Source<SqsReceived> {
 
   private async resolveQueues(): Promise<void> {
     const { queueName, accountId, deadLetterQueueName } = this.options;
-    const { sdk, client } = await this.sqs();
+    const { sdk, client } = await this.clients.get();
     this.queueUrl = await this.lookup(sdk, client, queueName, accountId);
     this.deadLetterUrl = await this.lookup(sdk, client, deadLetterQueueName, accountId);
     this.keeper = new VisibilityKeeper(client, this.queueUrl, this.options.visibilityTimeoutSeconds, this.logger);
