@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { type Kysely, type RawBuilder, type Selectable, sql } from 'kysely';
 import { TickBatcher } from './batcher.js';
+import { ATTENTION_STATUSES_SQL, ROUTINE_STATUSES } from './migrations/0005-lean-delivery-indexes.js';
 import type { Database, DeliveriesTable, DigestsTable, SilencesTable } from './schema.js';
 import type {
   AttemptRow,
@@ -402,7 +403,13 @@ export class KyselyDeliveryStore implements DeliveryStore {
         query = query.where('name', '=', filter.execution);
       }
     }
-    if (filter.status !== undefined) query = query.where('status', '=', filter.status);
+    if (filter.status !== undefined) {
+      query = query.where('status', '=', filter.status);
+      // Repeated word for word, so both planners see that `deliveries_attention` holds the rows.
+      if (!(ROUTINE_STATUSES as readonly string[]).includes(filter.status)) {
+        query = query.where(sql<boolean>`${sql.raw(ATTENTION_STATUSES_SQL)}`);
+      }
+    }
     if (filter.destination !== undefined && filter.destination !== '') {
       // Case-insensitive in both backends (SQLite's LIKE is, PostgreSQL's is not), and the
       // operator's text is matched literally.
@@ -474,8 +481,10 @@ export class KyselyDeliveryStore implements DeliveryStore {
     const batch = PURGE_BATCH;
     let total = 0;
     total += await this.inBatches(
+      // By `deliveries_time`: a row not updated since the cutoff was not attempted since either.
       () => sql`delete from deliveries where (event_id, destination) in (
-        select event_id, destination from deliveries where updated_at < ${cutoff} limit ${batch})`,
+        select event_id, destination from deliveries
+        where last_attempt_at < ${cutoff} and updated_at < ${cutoff} limit ${batch})`,
     );
     total += await this.inBatches(
       () => sql`delete from messages where event_id in (

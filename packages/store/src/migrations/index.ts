@@ -9,12 +9,14 @@ import * as v0001 from './0001-delivery-log.js';
 import * as v0002 from './0002-messages.js';
 import * as v0003 from './0003-silences.js';
 import * as v0004 from './0004-storm-control.js';
+import * as v0005 from './0005-lean-delivery-indexes.js';
 
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001-delivery-log': v0001,
   '0002-messages': v0002,
   '0003-silences': v0003,
   '0004-storm-control': v0004,
+  '0005-lean-delivery-indexes': v0005,
 };
 
 export const migrationProvider: MigrationProvider = {

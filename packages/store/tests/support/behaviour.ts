@@ -742,6 +742,42 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
       expect(await b.undecodableMessages({})).toEqual([]);
     });
 
+    it('lists each status, routine ones by time and the others by their own index', async () => {
+      const [a, b] = await pair();
+      const claimed = (id: string) => outcomeOf(a.claim(delivery(id), LONG));
+      await Promise.all(['st-pending', 'st-delivered', 'st-retrying', 'st-dead'].map(claimed));
+      await a.delivered('st-delivered', 'channel:oncall', {});
+      await a.failed('st-retrying', 'channel:oncall', 'slack answered 503');
+      await a.deadLettered('st-dead', 'channel:oncall', 'gone');
+      await a.silenced(delivery('st-silenced'), 'sil-1');
+      const ids = async (status: string) => (await b.list({ status })).map((r) => r.eventId);
+      expect(await ids('pending')).toEqual(['st-pending']);
+      expect(await ids('delivered')).toEqual(['st-delivered']);
+      expect(await ids('retrying')).toEqual(['st-retrying']);
+      expect(await ids('dead-lettered')).toEqual(['st-dead']);
+      expect(await ids('silenced')).toEqual(['st-silenced']);
+      // A delivery leaves the partial index when it is delivered at last.
+      expect((await b.claim(delivery('st-retrying'), LONG)).outcome).toBe('claimed');
+      await b.delivered('st-retrying', 'channel:oncall', {});
+      expect((await ids('delivered')).sort()).toEqual(['st-delivered', 'st-retrying']);
+      expect(await ids('retrying')).toEqual([]);
+    });
+
+    it('purges by the last write, not the last attempt: a row settled after the cutoff stays', async () => {
+      const [a] = await pair();
+      const d = delivery('settled-late');
+      expect((await a.claim(d, LONG)).outcome).toBe('claimed');
+      const [claimedRow] = await a.list({ eventId: 'settled-late' });
+      const cutoff = await waitFor(
+        async () => (claimedRow && Date.now() > claimedRow.lastAttemptAt.getTime() + 5 ? new Date() : undefined),
+        'time to pass the attempt',
+      );
+      await waitFor(async () => (Date.now() > cutoff.getTime() + 5 ? true : undefined), 'time to pass the cutoff');
+      await a.deadLettered(d.eventId, d.destination, 'gone');
+      expect(await a.purge(cutoff)).toBe(0);
+      expect(await a.list({ eventId: 'settled-late' })).toHaveLength(1);
+    });
+
     it('purges what is older than the cutoff, attempts with it, in batches', async () => {
       const [a, b] = await pair();
       const count = 1_234;
@@ -781,6 +817,7 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
         '0002-messages',
         '0003-silences',
         '0004-storm-control',
+        '0005-lean-delivery-indexes',
       ]);
       expect(await migrateStore(url)).toEqual([]);
       const [a, b] = await Promise.all([open(url, 'replica-a'), open(url, 'replica-b')]);

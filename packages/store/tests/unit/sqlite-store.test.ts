@@ -57,3 +57,33 @@ describe('SQLite store files', () => {
     expect(() => parseStoreUrl('sqlite:')).toThrow(/no file path/);
   });
 });
+
+describe('SQLite query plans', () => {
+  it('reads a status that needs attention through its partial index, and purges by time', async () => {
+    const path = join(dir, 'plans', 'herald.db');
+    const { default: Sqlite } = await import('libsql');
+    // The statements the store prepares, to ask SQLite how it runs them.
+    const prepared: string[] = [];
+    const prepare = Sqlite.prototype.prepare;
+    Sqlite.prototype.prepare = function (this: InstanceType<typeof Sqlite>, source: string) {
+      prepared.push(source);
+      return prepare.call(this, source);
+    };
+    const store = await openStore({ url: path });
+    try {
+      await store.list({ status: 'dead-lettered' });
+      await store.purge(new Date());
+    } finally {
+      Sqlite.prototype.prepare = prepare;
+      await store.close();
+    }
+    const db = new Sqlite(path);
+    const plan = (source: string, params: unknown[]) =>
+      (db.prepare(`explain query plan ${source}`).all(params) as { detail: string }[]).map((r) => r.detail).join('\n');
+    const list = prepared.find((s) => /^select .* from "deliveries" where "status" = \?/.test(s));
+    const purge = prepared.find((s) => s.startsWith('delete from deliveries'));
+    expect(plan(list ?? '', ['dead-lettered', 100])).toMatch(/USING INDEX deliveries_attention/);
+    expect(plan(purge ?? '', [0, 0, 500])).toMatch(/USING INDEX deliveries_time/);
+    db.close();
+  });
+});
