@@ -192,6 +192,21 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
       ]);
     });
 
+    it('keeps an attempt abandoned before a redelivery released its lease', async () => {
+      const [a, b] = await pair();
+      const d = delivery('ev-4r');
+      expect((await a.claim(d, SHORT)).outcome).toBe('claimed');
+      // Under way: read from the delivery's row until it ends.
+      expect(await b.attempts('ev-4r')).toMatchObject([{ attempt: 1, owner: 'replica-a', outcome: 'started' }]);
+      await waitFor(async () => ((await b.reopen('ev-4r', {})).length === 1 ? true : undefined), 'the lease to expire');
+      expect((await b.claim(d, LONG)).outcome).toBe('claimed');
+      await b.delivered(d.eventId, d.destination, { providerMessageId: 'T9' });
+      expect(await a.attempts('ev-4r')).toMatchObject([
+        { attempt: 1, owner: 'replica-a', outcome: 'abandoned', finishedAt: null },
+        { attempt: 2, owner: 'replica-b', outcome: 'delivered', providerMessageId: 'T9' },
+      ]);
+    });
+
     it('dead-letters with the reason, and never turns a delivered destination into a dead letter', async () => {
       const [a, b] = await pair();
       const slack = delivery('ev-5', 'channel:oncall');
