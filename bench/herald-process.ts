@@ -150,6 +150,45 @@ export interface DrainMeasure {
   cpuMs: number;
   /** The larger of the kernel's peak (VmHWM) and the RSS sampled every 50 ms. */
   peakRssKb: number;
+  /** The CPU of the events after the warm-up, when one was asked for. */
+  steady?: SteadyMeasure;
+}
+
+/** CPU over the part of a drain after its first events: the cost per event once warm. */
+export interface SteadyMeasure {
+  /** Events done in the window. */
+  events: number;
+  cpuMs: number;
+}
+
+/**
+ * A steady-state window: opened once `done()` events are done (SDKs loaded on first use, code
+ * compiled by the JIT), so a lazily loaded process and one that loads everything before it
+ * starts are compared on the same work. `total` is the drain's size.
+ */
+export interface WarmUp {
+  after: number;
+  done: () => number;
+  total: number;
+}
+
+/**
+ * Watches a drain for its warm-up: call `poll` every few ms; `finish` (at the drain's end)
+ * gives the window's CPU and events, or undefined when the drain ended before it opened.
+ */
+export function steadyWindow(pid: number, warmUp: WarmUp | undefined) {
+  let opened: { cpuMs: number; doneBefore: number } | undefined;
+  return {
+    poll(): void {
+      if (!warmUp || opened) return;
+      const done = warmUp.done();
+      if (done >= warmUp.after) opened = { cpuMs: cpuMs(pid), doneBefore: done };
+    },
+    finish(): SteadyMeasure | undefined {
+      if (!warmUp || !opened) return undefined;
+      return { events: warmUp.total - opened.doneBefore, cpuMs: cpuMs(pid) - opened.cpuMs };
+    },
+  };
 }
 
 /**
@@ -162,10 +201,12 @@ export async function measureDrain(
   done: () => boolean | Promise<boolean>,
   progress: () => string,
   timeoutMs: number,
+  warmUp?: WarmUp,
 ): Promise<DrainMeasure> {
   const pid = herald.child.pid as number;
   const startedAt = await herald.startedAt;
   const cpuAtStart = cpuMs(pid);
+  const window = steadyWindow(pid, warmUp);
   let peakSampledKb = 0;
   const sampler = setInterval(() => {
     peakSampledKb = Math.max(peakSampledKb, statusKb(pid, 'VmRSS'));
@@ -175,12 +216,19 @@ export async function measureDrain(
     while (!(await done())) {
       if (Date.now() > deadline) throw new Error(`${progress()} in ${timeoutMs} ms`);
       if (herald.child.exitCode !== null) throw new Error(`herald exited with ${herald.child.exitCode}`);
+      window.poll();
       await sleep(20);
     }
     const seconds = (performance.now() - startedAt) / 1000;
     const cpuUsed = cpuMs(pid) - cpuAtStart;
+    const steady = window.finish();
     clearInterval(sampler);
-    return { seconds, cpuMs: cpuUsed, peakRssKb: Math.max(statusKb(pid, 'VmHWM'), peakSampledKb) };
+    return {
+      seconds,
+      cpuMs: cpuUsed,
+      peakRssKb: Math.max(statusKb(pid, 'VmHWM'), peakSampledKb),
+      ...(steady ? { steady } : {}),
+    };
   } finally {
     clearInterval(sampler);
   }

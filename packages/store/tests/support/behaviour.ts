@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import {
   type Claim,
   type DeliveryIdentity,
+  type DeliveryStatus,
   type DeliveryStore,
   type DigestJoin,
   type ExecutionWatch,
@@ -765,7 +766,7 @@ export function describeDeliveryStore(backend: string, fixture: StoreFixture): v
       await a.failed('st-retrying', 'channel:oncall', 'slack answered 503');
       await a.deadLettered('st-dead', 'channel:oncall', 'gone');
       await a.silenced(delivery('st-silenced'), 'sil-1');
-      const ids = async (status: string) => (await b.list({ status })).map((r) => r.eventId);
+      const ids = async (status: DeliveryStatus) => (await b.list({ status })).map((r) => r.eventId);
       expect(await ids('pending')).toEqual(['st-pending']);
       expect(await ids('delivered')).toEqual(['st-delivered']);
       expect(await ids('retrying')).toEqual(['st-retrying']);

@@ -64,8 +64,9 @@ describe('SQLite query plans', () => {
     const { default: Sqlite } = await import('libsql');
     // The statements the store prepares, to ask SQLite how it runs them.
     const prepared: string[] = [];
-    const prepare = Sqlite.prototype.prepare;
-    Sqlite.prototype.prepare = function (this: InstanceType<typeof Sqlite>, source: string) {
+    const prototype = Sqlite.prototype as { prepare: (source: string) => unknown };
+    const prepare = prototype.prepare;
+    prototype.prepare = function (this: unknown, source: string) {
       prepared.push(source);
       return prepare.call(this, source);
     };
@@ -74,7 +75,7 @@ describe('SQLite query plans', () => {
       await store.list({ status: 'dead-lettered' });
       await store.purge(new Date());
     } finally {
-      Sqlite.prototype.prepare = prepare;
+      prototype.prepare = prepare;
       await store.close();
     }
     const db = new Sqlite(path);
