@@ -2,11 +2,13 @@
  * The delivery store on SQLite (libsql): files in a temporary directory, two stores on one
  * file standing for two processes, and a real second process racing for claims.
  */
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openStore, parseStoreUrl } from '@herald/store';
+import { type DeliveryStatus, openStore, parseStoreUrl } from '@herald/store';
+import { Kysely, Migrator, SqliteDialect } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MIGRATIONS } from '../../src/migrations/index.js';
 import { describeDeliveryStore } from '../support/behaviour.js';
 
 let dir = '';
@@ -86,5 +88,48 @@ describe('SQLite query plans', () => {
     expect(plan(list ?? '', ['dead-lettered', 100])).toMatch(/USING INDEX deliveries_attention/);
     expect(plan(purge ?? '', [0, 0, 500])).toMatch(/USING INDEX deliveries_time/);
     db.close();
+  });
+});
+
+describe('SQLite upgrade to version 5', () => {
+  it('keeps a populated delivery log listable by status and purgeable after its indexes change', async () => {
+    const path = join(dir, 'upgrade', 'herald.db');
+    await mkdir(join(dir, 'upgrade'), { recursive: true });
+    const { default: Sqlite } = await import('libsql');
+    const database = new Sqlite(path);
+    const db = new Kysely<unknown>({ dialect: new SqliteDialect({ database }) });
+    const upToFour = Object.fromEntries(Object.entries(MIGRATIONS).filter(([name]) => name < '0005'));
+    const { error } = await new Migrator({ db, provider: { getMigrations: async () => upToFour } }).migrateToLatest();
+    expect(error).toBeUndefined();
+    // Rows as version 4 wrote them: one old and delivered, one dead-lettered, one pending.
+    const old = Date.now() - 30 * 24 * 60 * 60 * 1000;
+    const now = Date.now();
+    const row = database.prepare(`insert into deliveries (event_id, destination, label, status, attempts,
+        first_attempt_at, last_attempt_at, updated_at) values (?, 'channel:oncall', 'slack ''oncall''', ?, 1, ?, ?, ?)`);
+    row.run(['up-old', 'delivered', old, old, old]);
+    row.run(['up-dead', 'dead-lettered', now, now, now]);
+    row.run(['up-pending', 'pending', now, now, now]);
+    await db.destroy();
+
+    const store = await openStore({ url: path });
+    try {
+      const ids = async (status: DeliveryStatus) => (await store.list({ status })).map((r) => r.eventId);
+      expect(await ids('dead-lettered')).toEqual(['up-dead']);
+      expect(await ids('pending')).toEqual(['up-pending']);
+      expect(await ids('delivered')).toEqual(['up-old']);
+      expect(await store.purge(new Date(now - 24 * 60 * 60 * 1000))).toBe(1);
+      expect((await store.list({})).map((r) => r.eventId).sort()).toEqual(['up-dead', 'up-pending']);
+    } finally {
+      await store.close();
+    }
+    const check = new Sqlite(path);
+    const indexes = (
+      check
+        .prepare(`select name from sqlite_master where type = 'index' and tbl_name = 'deliveries'
+      and name not like 'sqlite_%' order by name`)
+        .all() as { name: string }[]
+    ).map((r) => r.name);
+    check.close();
+    expect(indexes).toEqual(['deliveries_attention', 'deliveries_execution', 'deliveries_time']);
   });
 });
