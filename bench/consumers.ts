@@ -11,10 +11,14 @@
  * throwaway local cluster, fsync off), next to no store, with the store's round trips per event.
  *
  * Usage: tsx bench/consumers.ts [--quick] [--store-only]   (writes bench/results/consumers.json)
+ *   STORE_ROUNDS=N alternates the three store runs N times (default 2); each round's ratios are
+ *   printed with their median, as one drain's CPU moves by ±15 % on a small machine.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { decodeEvent, encodeEvent, sampleEvent } from '@herald/core';
 import { parseConfig } from '@herald/core/config';
@@ -30,6 +34,8 @@ const quick = process.argv.includes('--quick');
 const storeOnly = process.argv.includes('--store-only');
 const QUEUE = 'https://sqs.local/bench';
 const SQS_LATENCY_MS = 5;
+/** Rounds of the delivery-log comparison, each running no store, SQLite and PostgreSQL in turn. */
+const STORE_ROUNDS = Math.max(1, Number(process.env.STORE_ROUNDS ?? 2));
 
 /** An emailer that takes `latencyMs` per email and records when each event's email went out. */
 class LatencyEmailer implements Emailer {
@@ -180,6 +186,12 @@ interface Measurement {
   duplicates: number;
 }
 
+/** A full collection, without node having been started with --expose-gc. */
+function collectGarbage(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
+
 /** Drains a preloaded backlog of `n` events; latency is from enqueue to email. */
 async function measure(name: string, design: Design, emailLatencyMs: number, n: number): Promise<Measurement> {
   const sqs = new SimulatedSqs(SQS_LATENCY_MS);
@@ -189,6 +201,10 @@ async function measure(name: string, design: Design, emailLatencyMs: number, n: 
     sqs.enqueue(QUEUE, event.body);
     enqueuedAt.set(event.id, performance.now());
   }
+  // Each run pays for its own garbage, all of it: the garbage of preloading and of the run
+  // before is collected before the CPU is read, and what this run left is collected before it
+  // is read again (otherwise the next run, in the middle of its drain, would pay for it).
+  collectGarbage();
   let peakRss = process.memoryUsage().rss;
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
@@ -198,6 +214,7 @@ async function measure(name: string, design: Design, emailLatencyMs: number, n: 
   const run = await design(sqs, emailer);
   while (sqs.size(QUEUE) > 0) await sleep(5);
   const elapsed = (performance.now() - started) / 1000;
+  collectGarbage();
   const cpuUsed = process.cpuUsage(cpu);
   await run.stop();
   clearInterval(sampler);
@@ -304,7 +321,7 @@ const postgres = await startPostgres();
 const storeResults: (Measurement & { tripsPerEvent: number; claimWaits: number[] })[] = [];
 try {
   const backlog = Math.round(64 * 20 * 3 * scale);
-  for (let round = 0; round < 2; round++) {
+  for (let round = 0; round < STORE_ROUNDS; round++) {
     for (const [name, url] of [
       ['no store', undefined],
       ['SQLite', () => `sqlite:${join(storeDir, `bench-${round}-${Math.random().toString(36).slice(2)}.db`)}`],
@@ -348,7 +365,7 @@ for (const r of results) {
     `| ${r.emailLatencyMs} | ${r.design} | ${r.events} | ${r.eventsPerSecond.toFixed(1)} | ${(r.eventsPerSecond / peer('sqs-consumer')).toFixed(1)} | ${(r.eventsPerSecond / peer('FlyteAdmin')).toFixed(1)} | ${bound} | ${r.p50LatencyMs.toFixed(0)} | ${r.p99LatencyMs.toFixed(0)} | ${r.cpuMsPer1000.toFixed(0)} | ${r.peakRssMb.toFixed(0)} | ${r.apiCallsPer1000.toFixed(0)} |`,
   );
 }
-console.log('\ndelivery log: Herald at 50 ms per email, no store / SQLite / PostgreSQL, two rounds each');
+console.log(`\ndelivery log: Herald at 50 ms per email, no store / SQLite / PostgreSQL, ${STORE_ROUNDS} rounds each`);
 console.log(
   '| store | events | events/s | × no store | CPU ms/1000 | CPU × no store | store round trips/event | claim p50 ms | claim p99 ms |',
 );
@@ -372,6 +389,26 @@ for (const name of ['no store', 'SQLite', 'PostgreSQL']) {
   const t = totals(name);
   console.log(
     `| ${name} | ${t.events} | ${t.eventsPerSecond.toFixed(1)} | ${(t.eventsPerSecond / none.eventsPerSecond).toFixed(2)} | ${t.cpuMsPer1000.toFixed(0)} | ${(t.cpuMsPer1000 / none.cpuMsPer1000).toFixed(2)} | ${name === 'no store' ? '' : t.tripsPerEvent.toFixed(2)} | ${claimPercentile(t.claimWaits, 0.5)} | ${claimPercentile(t.claimWaits, 0.99)} |`,
+  );
+}
+// Each round's ratios to the no-store run next to it, and their median.
+const perRound = (name: string) =>
+  Array.from({ length: STORE_ROUNDS }, (_, round) => {
+    const rows = storeResults.filter((r) => r.design === `Herald, ${name}` || r.design === 'Herald, no store');
+    const [base, store] = [rows[round * 2], rows[round * 2 + 1]];
+    return base && store
+      ? { throughput: store.eventsPerSecond / base.eventsPerSecond, cpu: store.cpuMsPer1000 / base.cpuMsPer1000 }
+      : undefined;
+  }).filter((r) => r !== undefined);
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
+console.log('\n| store | throughput × no store, by round | median | CPU × no store, by round | median |');
+console.log('|---|---|---:|---|---:|');
+for (const name of ['SQLite', 'PostgreSQL']) {
+  const rounds = perRound(name);
+  const throughput = rounds.map((r) => r.throughput);
+  const cpu = rounds.map((r) => r.cpu);
+  console.log(
+    `| ${name} | ${throughput.map((v) => v.toFixed(2)).join(', ')} | ${median(throughput).toFixed(2)} | ${cpu.map((v) => v.toFixed(2)).join(', ')} | ${median(cpu).toFixed(2)} |`,
   );
 }
 if (steadyResults.length > 0) {
