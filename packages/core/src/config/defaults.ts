@@ -60,7 +60,7 @@ export const CONFIG_DEFAULTS = {
     max: 1_000,
   },
   store: {
-    /** How long the delivery log keeps a delivery after its last attempt. */
+    /** How long the delivery log keeps a delivery after it last changed (an attempt, its settlement). */
     retentionDays: 14,
     /** The sandbox's delivery log, in its outbox directory: removing the outbox starts afresh. */
     sandboxFile: 'herald.db',
