@@ -418,7 +418,9 @@ export const heraldSchema = z
         urlFile: secretFile('the URL'),
         retentionDays: intLike(1, 3650)
           .optional()
-          .describe('How long a delivery stays in the log after it last changed (an attempt, or how it ended). Default: 14.'),
+          .describe(
+            'How long a delivery stays in the log after it last changed (an attempt, or how it ended). Default: 14.',
+          ),
       })
       .strict()
       .optional()
