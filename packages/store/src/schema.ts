@@ -1,6 +1,15 @@
 /** The tables as Kysely sees them. Times are epoch milliseconds (bigint in PostgreSQL, integer in SQLite). */
 import type { AttemptOutcome, DeliveryStatus, DigestKind, DigestStatus } from './types.js';
 
+/** Statuses left out of the partial index `deliveries_attention`: those of every delivery that goes well. */
+export const ROUTINE_STATUSES: readonly DeliveryStatus[] = ['pending', 'delivered'];
+
+/**
+ * The condition of `deliveries_attention` (migration 0005), which a query must repeat word for
+ * word for either planner to use the index.
+ */
+export const ATTENTION_STATUSES_SQL = `status not in (${ROUTINE_STATUSES.map((s) => `'${s}'`).join(', ')})`;
+
 export interface DeliveriesTable {
   event_id: string;
   destination: string;

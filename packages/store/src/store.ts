@@ -7,8 +7,14 @@
 import { randomBytes } from 'node:crypto';
 import { type Kysely, type RawBuilder, type Selectable, sql } from 'kysely';
 import { TickBatcher } from './batcher.js';
-import { ATTENTION_STATUSES_SQL, ROUTINE_STATUSES } from './migrations/0005-lean-delivery-indexes.js';
-import type { Database, DeliveriesTable, DigestsTable, SilencesTable } from './schema.js';
+import {
+  ATTENTION_STATUSES_SQL,
+  type Database,
+  type DeliveriesTable,
+  type DigestsTable,
+  ROUTINE_STATUSES,
+  type SilencesTable,
+} from './schema.js';
 import type {
   AttemptRow,
   Claim,
@@ -406,7 +412,7 @@ export class KyselyDeliveryStore implements DeliveryStore {
     if (filter.status !== undefined) {
       query = query.where('status', '=', filter.status);
       // Repeated word for word, so both planners see that `deliveries_attention` holds the rows.
-      if (!(ROUTINE_STATUSES as readonly string[]).includes(filter.status)) {
+      if (!ROUTINE_STATUSES.includes(filter.status)) {
         query = query.where(sql<boolean>`${sql.raw(ATTENTION_STATUSES_SQL)}`);
       }
     }
