@@ -35,7 +35,7 @@ const storeOnly = process.argv.includes('--store-only');
 const QUEUE = 'https://sqs.local/bench';
 const SQS_LATENCY_MS = 5;
 /** Rounds of the delivery-log comparison, each running no store, SQLite and PostgreSQL in turn. */
-const STORE_ROUNDS = Math.max(1, Number(process.env.STORE_ROUNDS ?? 2));
+const STORE_ROUNDS = Math.max(1, Number.parseInt(process.env.STORE_ROUNDS ?? '', 10) || 2);
 
 /** An emailer that takes `latencyMs` per email and records when each event's email went out. */
 class LatencyEmailer implements Emailer {
@@ -187,10 +187,10 @@ interface Measurement {
 }
 
 /** A full collection, without node having been started with --expose-gc. */
-function collectGarbage(): void {
+const collectGarbage: () => void = (() => {
   setFlagsFromString('--expose-gc');
-  (runInNewContext('gc') as () => void)();
-}
+  return runInNewContext('gc') as () => void;
+})();
 
 /** Drains a preloaded backlog of `n` events; latency is from enqueue to email. */
 async function measure(name: string, design: Design, emailLatencyMs: number, n: number): Promise<Measurement> {
@@ -321,11 +321,16 @@ const postgres = await startPostgres();
 const storeResults: (Measurement & { tripsPerEvent: number; claimWaits: number[] })[] = [];
 try {
   const backlog = Math.round(64 * 20 * 3 * scale);
+  // A fresh database each round, as SQLite gets a fresh file: no round writes into the rows of another.
+  const postgresUrls: string[] = [];
+  for (let round = 0; round < STORE_ROUNDS; round++) {
+    postgresUrls.push(await postgres.createDatabase(`herald_consumers_${round}_${process.pid}`));
+  }
   for (let round = 0; round < STORE_ROUNDS; round++) {
     for (const [name, url] of [
       ['no store', undefined],
       ['SQLite', () => `sqlite:${join(storeDir, `bench-${round}-${Math.random().toString(36).slice(2)}.db`)}`],
-      ['PostgreSQL', () => postgres.url],
+      ['PostgreSQL', () => postgresUrls[round] as string],
     ] as const) {
       storeTrips = 0;
       claimWaits = [];
@@ -400,7 +405,13 @@ const perRound = (name: string) =>
       ? { throughput: store.eventsPerSecond / base.eventsPerSecond, cpu: store.cpuMsPer1000 / base.cpuMsPer1000 }
       : undefined;
   }).filter((r) => r !== undefined);
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[middle] ?? Number.NaN)
+    : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
+};
 console.log('\n| store | throughput × no store, by round | median | CPU × no store, by round | median |');
 console.log('|---|---|---:|---|---:|');
 for (const name of ['SQLite', 'PostgreSQL']) {

@@ -5,8 +5,10 @@
  * answer), and settled as delivered 50 ms later. Three ledgers take turns, so drift in the
  * machine's speed falls on all alike: the in-memory ledger (no store, the baseline), SQLite (a
  * fresh file each run) and PostgreSQL (a fresh database each run on a throwaway local cluster,
- * fsync off). Each run starts and ends with a full garbage collection inside its CPU reading,
- * so it pays for its own garbage and none of another's.
+ * fsync off). A full garbage collection runs just before each run's CPU is read at its start
+ * and just before it is read at its end, so a run pays for all its own garbage and none of
+ * another's. The CPU is this process's: SQLite's engine runs in it, PostgreSQL's server does
+ * not, so the two stores' figures are Herald's side of each, not the same thing.
  *
  * It reports each ledger's CPU per delivery (the median of its rounds) and what a store adds
  * to the in-memory ledger's, round by round: the figure to watch when working on the store,
@@ -94,12 +96,18 @@ async function drive(name: string, ledger: DeliveryLedger & { roundTrips?: numbe
 }
 
 /** A full collection, without node having been started with --expose-gc. */
-function collectGarbage(): void {
+const collectGarbage: () => void = (() => {
   setFlagsFromString('--expose-gc');
-  (runInNewContext('gc') as () => void)();
-}
+  return runInNewContext('gc') as () => void;
+})();
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[middle] ?? Number.NaN)
+    : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
+};
 
 const dir = mkdtempSync(join(tmpdir(), 'herald-store-writes-'));
 const postgres = await startPostgres();
@@ -112,15 +120,20 @@ try {
   };
   // Warm-up: every module loaded and the JIT settled before anything is measured.
   await drive('warm-up', new MemoryLedger(DELIVERIES), 1_000);
-  const warm = await opened(`sqlite:${join(dir, 'warm-up.db')}`);
-  await drive('warm-up', warm, 1_000);
-  await warm.close();
+  for (const url of [
+    `sqlite:${join(dir, 'warm-up.db')}`,
+    await postgres.createDatabase(`herald_store_writes_warm_${process.pid}`),
+  ]) {
+    const warm = await opened(url);
+    await drive('warm-up', warm, 1_000);
+    await warm.close();
+  }
   for (let round = 0; round < ROUNDS; round++) {
     const memory = await drive('memory', new MemoryLedger(DELIVERIES), DELIVERIES);
     const sqlite = await opened(`sqlite:${join(dir, `round-${round}.db`)}`);
     const onSqlite = await drive('SQLite', sqlite, DELIVERIES);
     await sqlite.close();
-    const pg = await opened(postgres.url);
+    const pg = await opened(await postgres.createDatabase(`herald_store_writes_${round}_${process.pid}`));
     const onPostgres = await drive('PostgreSQL', pg, DELIVERIES);
     await pg.close();
     runs.push([memory, onSqlite, onPostgres]);

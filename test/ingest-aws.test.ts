@@ -142,11 +142,15 @@ describe('POST /v1/events on SNS', () => {
       ...outcome.failed.map((f) => f.eventId),
     ]);
 
-    // 26 messages reach the queue (10 twice); each of the 16 events is emailed once.
-    await eventually(async () => expect(counts.acked).toBe(26), 90_000);
+    // 26 messages reach the queue (10 twice), or more: a queue delivers at least once, so a
+    // message may come back (a receive whose visibility ran out on a loaded machine). Each of
+    // the 16 events is handled once and emailed once; every other message is a known copy.
+    await eventually(async () => {
+      expect(counts.acked).toBeGreaterThanOrEqual(26);
+      expect(counts.acked - counts.duplicates).toBe(16);
+    }, 90_000);
     const sent = await emailsFrom(stack);
     expect(sent.map((m) => m.subject).sort()).toEqual(events.map((e) => `${e.execution.name} failed`).sort());
-    expect(counts.duplicates).toBe(10);
   });
 });
 

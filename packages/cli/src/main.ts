@@ -160,7 +160,10 @@ export async function main(
     .option('--execution <name>', "an execution's name, or project/domain/name")
     .option('--event <id>', 'one event')
     .option('--digest <id>', 'the deliveries folded into one digest')
-    .option('--status <status>', 'pending, delivered, retrying, dead-lettered, silenced or folded')
+    .option(
+      '--status <status>',
+      'pending, delivered, retrying, dead-lettered, silenced, folded or suppressed (pending and delivered are read by time: add --since on a large log)',
+    )
     .option('--destination <text>', 'part of an address, a channel name or a destination key')
     .option('--since <time>', 'last attempt at or after: ISO 8601, or 30m / 2h / 7d ago')
     .option('--until <time>', 'last attempt before: ISO 8601, or 30m / 2h / 7d ago')

@@ -487,7 +487,8 @@ export class KyselyDeliveryStore implements DeliveryStore {
     const batch = PURGE_BATCH;
     let total = 0;
     total += await this.inBatches(
-      // By `deliveries_time`: a row not updated since the cutoff was not attempted since either.
+      // By `deliveries_time`: a row not updated since the cutoff was not attempted since either
+      // (migration 0005 says when `updated_at` can trail `last_attempt_at`, and why that is safe).
       () => sql`delete from deliveries where (event_id, destination) in (
         select event_id, destination from deliveries
         where last_attempt_at < ${cutoff} and updated_at < ${cutoff} limit ${batch})`,

@@ -3,15 +3,19 @@
  * then settled), and every index on a column either write changes costs a B-tree delete and
  * insert each time; two of version 1's indexes were on such columns and served no delivery.
  *
- * - `deliveries_updated` (retention's batches) goes: a row's `updated_at` is never earlier
- *   than its `last_attempt_at` (every write that sets the one sets the other to the same now,
- *   or only moves `updated_at` on), so retention looks rows up by `deliveries_time` and keeps
- *   the `updated_at` condition: the same rows go.
+ * - `deliveries_updated` (retention's batches) goes: retention looks rows up by
+ *   `deliveries_time` and keeps its `updated_at` condition. Every write that sets
+ *   `last_attempt_at` sets `updated_at` to the same now, and the others only set `updated_at`,
+ *   so `updated_at` is not earlier than `last_attempt_at` but by a few milliseconds (a late
+ *   settlement whose statement began before another replica's claim; a clock stepped back).
+ *   Such a row is kept a little longer; no row goes earlier than before.
  * - `deliveries_status_time` becomes partial, without the two statuses every delivery passes
  *   through (`pending`, then `delivered`): settling a delivery then touches no status index,
  *   and `list --status dead-lettered` (or retrying, silenced, …) is still one index range.
  *   A query uses it only when it repeats the index's condition word for word (schema.ts's
- *   `ATTENTION_STATUSES_SQL`); `pending` and `delivered` are read by time.
+ *   `ATTENTION_STATUSES_SQL`). `pending` and `delivered` are read by time: a list of pending
+ *   deliveries (few, and recent) walks the time index from the newest row, to its end when
+ *   fewer than the limit are pending, so `--since` keeps it short on a large log.
  */
 import { type Kysely, sql } from 'kysely';
 
