@@ -17,8 +17,6 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { decodeEvent, encodeEvent, sampleEvent } from '@herald/core';
 import { parseConfig } from '@herald/core/config';
@@ -28,6 +26,7 @@ import { createProcessor, type DeliveryLedger, SqsSource, StoreLedger } from '@h
 import { Consumer } from 'sqs-consumer';
 import { startPostgres } from '../test/support/processes.js';
 import { SimulatedSqs, sleep } from './simulated-sqs.js';
+import { collectGarbage, median } from './stats.js';
 
 const quick = process.argv.includes('--quick');
 /** Only the delivery-log comparison (and the warm-up), for working on the store. */
@@ -185,12 +184,6 @@ interface Measurement {
   /** Emails sent more than once (must be 0). */
   duplicates: number;
 }
-
-/** A full collection, without node having been started with --expose-gc. */
-const collectGarbage: () => void = (() => {
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
-})();
 
 /** Drains a preloaded backlog of `n` events; latency is from enqueue to email. */
 async function measure(name: string, design: Design, emailLatencyMs: number, n: number): Promise<Measurement> {
@@ -405,13 +398,6 @@ const perRound = (name: string) =>
       ? { throughput: store.eventsPerSecond / base.eventsPerSecond, cpu: store.cpuMsPer1000 / base.cpuMsPer1000 }
       : undefined;
   }).filter((r) => r !== undefined);
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1
-    ? (sorted[middle] ?? Number.NaN)
-    : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
-};
 console.log('\n| store | throughput × no store, by round | median | CPU × no store, by round | median |');
 console.log('|---|---|---:|---|---:|');
 for (const name of ['SQLite', 'PostgreSQL']) {

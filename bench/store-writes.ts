@@ -20,13 +20,12 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { encodeEvent, sampleEvent } from '@herald/core';
 import { silentLogger } from '@herald/core/runtime';
 import { type DeliveryLedger, MemoryLedger, StoreLedger } from '@herald/processor';
 import { startPostgres } from '../test/support/processes.js';
 import { sleep } from './simulated-sqs.js';
+import { collectGarbage, median } from './stats.js';
 
 const quick = process.argv.includes('--quick');
 const option = (name: string, fallback: number) => {
@@ -94,20 +93,6 @@ async function drive(name: string, ledger: DeliveryLedger & { roundTrips?: numbe
     ...(ledger.roundTrips === undefined ? {} : { roundTripsPerDelivery: (ledger.roundTrips - tripsBefore) / n }),
   };
 }
-
-/** A full collection, without node having been started with --expose-gc. */
-const collectGarbage: () => void = (() => {
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
-})();
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1
-    ? (sorted[middle] ?? Number.NaN)
-    : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
-};
 
 const dir = mkdtempSync(join(tmpdir(), 'herald-store-writes-'));
 const postgres = await startPostgres();
