@@ -27,6 +27,7 @@ import { encodeEvent, sampleEvent } from '@herald/core';
 import { freePort, type StartedPostgres, startPostgres } from '../test/support/processes.js';
 import {
   cpuMs,
+  cpuMsPer1000,
   type HeraldExtras,
   killLeftovers,
   measureDrain,
@@ -39,6 +40,7 @@ import {
 } from './herald-process.js';
 import { serveSimulatedAws } from './simulated-aws-server.js';
 import { sleep } from './simulated-sqs.js';
+import { median } from './stats.js';
 
 const quick = process.argv.includes('--quick');
 /** --only memory|cpu|stores: one part of the run (for working on it). */
@@ -147,11 +149,7 @@ try {
         `| ${r.round + 1} | ${r.raw.cpuMsPer1000.toFixed(0)} | ${r.raw.steadyCpuMsPer1000.toFixed(0)} | ${r.raw.eventsPerSecond.toFixed(0)} | ${r.raw.sqsCallsPer1000.toFixed(0)} | ${r.herald.cpuMsPer1000.toFixed(0)} | ${r.herald.steadyCpuMsPer1000.toFixed(0)} | ${r.herald.sqsCallsPer1000.toFixed(0)} | ${(r.herald.cpuMsPer1000 / r.raw.cpuMsPer1000).toFixed(2)} | ${(r.herald.steadyCpuMsPer1000 / r.raw.steadyCpuMsPer1000).toFixed(2)} |`,
       );
     }
-    const medianOf = (ratio: (r: (typeof cpuRounds)[number]) => number) =>
-      cpuRounds
-        .map(ratio)
-        .sort((a, b) => a - b)
-        [Math.floor(cpuRounds.length / 2)]?.toFixed(2);
+    const medianOf = (ratio: (r: (typeof cpuRounds)[number]) => number) => median(cpuRounds.map(ratio)).toFixed(2);
     console.log(
       `| mean | ${rawCpu.toFixed(0)} | | | | ${heraldCpu.toFixed(0)} | | | ${(heraldCpu / rawCpu).toFixed(2)} | |`,
     );
@@ -272,7 +270,7 @@ async function drain(queue: string, n: number, nodeArgs: string[], extras: Heral
     duplicates,
     peakRssMb: measured.peakRssKb / 1024,
     cpuMsPer1000: (measured.cpuMs / n) * 1000,
-    steadyCpuMsPer1000: measured.steady ? (measured.steady.cpuMs / measured.steady.events) * 1000 : Number.NaN,
+    steadyCpuMsPer1000: cpuMsPer1000(measured.steady),
     sqsCallsPer1000: ((served.sqs.totalCalls() - callsBefore) / n) * 1000,
     storeRoundTrips,
   };
@@ -336,12 +334,11 @@ async function rawDrain(queue: string, n: number) {
     }
     const seconds = (performance.now() - startedAt) / 1000;
     const cpu = cpuMs(child.pid as number) - cpuAtStart;
-    const steady = window.finish();
     return {
       seconds,
       eventsPerSecond: n / seconds,
       cpuMsPer1000: (cpu / n) * 1000,
-      steadyCpuMsPer1000: steady ? (steady.cpuMs / steady.events) * 1000 : Number.NaN,
+      steadyCpuMsPer1000: cpuMsPer1000(window.finish()),
       sqsCallsPer1000: ((served.sqs.totalCalls() - callsBefore) / n) * 1000,
     };
   } finally {

@@ -390,14 +390,16 @@ for (const name of ['no store', 'SQLite', 'PostgreSQL']) {
   );
 }
 // Each round's ratios to the no-store run next to it, and their median.
-const perRound = (name: string) =>
-  Array.from({ length: STORE_ROUNDS }, (_, round) => {
-    const rows = storeResults.filter((r) => r.design === `Herald, ${name}` || r.design === 'Herald, no store');
-    const [base, store] = [rows[round * 2], rows[round * 2 + 1]];
+const perRound = (name: string) => {
+  const bases = storeResults.filter((r) => r.design === 'Herald, no store');
+  const stores = storeResults.filter((r) => r.design === `Herald, ${name}`);
+  return Array.from({ length: STORE_ROUNDS }, (_, round) => {
+    const [base, store] = [bases[round], stores[round]];
     return base && store
       ? { throughput: store.eventsPerSecond / base.eventsPerSecond, cpu: store.cpuMsPer1000 / base.cpuMsPer1000 }
       : undefined;
   }).filter((r) => r !== undefined);
+};
 console.log('\n| store | throughput × no store, by round | median | CPU × no store, by round | median |');
 console.log('|---|---|---:|---|---:|');
 for (const name of ['SQLite', 'PostgreSQL']) {

@@ -161,6 +161,11 @@ export interface SteadyMeasure {
   cpuMs: number;
 }
 
+/** A window's CPU per 1,000 events; NaN when the window never opened. */
+export function cpuMsPer1000(window: SteadyMeasure | undefined): number {
+  return window ? (window.cpuMs / window.events) * 1000 : Number.NaN;
+}
+
 /**
  * A steady-state window: opened once `done()` events are done (SDKs loaded on first use, code
  * compiled by the JIT), so a lazily loaded process and one that loads everything before it

@@ -98,30 +98,28 @@ const dir = mkdtempSync(join(tmpdir(), 'herald-store-writes-'));
 const postgres = await startPostgres();
 const runs: Run[][] = [];
 try {
-  const opened = async (url: string) => {
+  /** `n` deliveries through a store opened at `url` for this run alone, closed after it. */
+  const onStore = async (name: string, url: string, n: number) => {
     const ledger = new StoreLedger({ url, leaseMs: 60_000, retentionDays: 14, logger: silentLogger });
     await ledger.start();
-    return ledger;
+    try {
+      return await drive(name, ledger, n);
+    } finally {
+      await ledger.close();
+    }
   };
+  const sqliteUrl = (run: string) => `sqlite:${join(dir, `${run}.db`)}`;
+  const postgresUrl = (run: string) => postgres.createDatabase(`herald_store_writes_${run}_${process.pid}`);
   // Warm-up: every module loaded and the JIT settled before anything is measured.
   await drive('warm-up', new MemoryLedger(DELIVERIES), 1_000);
-  for (const url of [
-    `sqlite:${join(dir, 'warm-up.db')}`,
-    await postgres.createDatabase(`herald_store_writes_warm_${process.pid}`),
-  ]) {
-    const warm = await opened(url);
-    await drive('warm-up', warm, 1_000);
-    await warm.close();
-  }
+  await onStore('warm-up', sqliteUrl('warm'), 1_000);
+  await onStore('warm-up', await postgresUrl('warm'), 1_000);
   for (let round = 0; round < ROUNDS; round++) {
-    const memory = await drive('memory', new MemoryLedger(DELIVERIES), DELIVERIES);
-    const sqlite = await opened(`sqlite:${join(dir, `round-${round}.db`)}`);
-    const onSqlite = await drive('SQLite', sqlite, DELIVERIES);
-    await sqlite.close();
-    const pg = await opened(await postgres.createDatabase(`herald_store_writes_${round}_${process.pid}`));
-    const onPostgres = await drive('PostgreSQL', pg, DELIVERIES);
-    await pg.close();
-    runs.push([memory, onSqlite, onPostgres]);
+    runs.push([
+      await drive('memory', new MemoryLedger(DELIVERIES), DELIVERIES),
+      await onStore('SQLite', sqliteUrl(`round_${round}`), DELIVERIES),
+      await onStore('PostgreSQL', await postgresUrl(`round_${round}`), DELIVERIES),
+    ]);
   }
 } finally {
   await postgres.stop();
