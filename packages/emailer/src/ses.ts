@@ -1,7 +1,13 @@
 import type { SESClient } from '@aws-sdk/client-ses';
 import type { SESv2Client } from '@aws-sdk/client-sesv2';
 import { DeliveryError } from '@herald/core';
-import { isAbortError } from '@herald/core/runtime';
+import {
+  abortableBy,
+  acceptAbortSignals,
+  CACHED_AWS_HANDLERS,
+  isAbortError,
+  rejectWhenAborted,
+} from '@herald/core/runtime';
 import type { Emailer, EmailMessage, SendOptions, SendResult } from './emailer.js';
 
 type SesV2Module = typeof import('@aws-sdk/client-sesv2');
@@ -61,37 +67,39 @@ export class SesEmailer implements Emailer {
   readonly name = 'ses';
   private v2: SESv2Client | undefined;
   private v1: SESClient | undefined;
-  private readonly clientConfig: { region: string; endpoint: string | undefined };
+  private readonly clientConfig: { region: string; endpoint: string | undefined; cacheMiddleware: true };
   private api: 'auto' | 'v2' | 'v1';
 
   constructor(options: SesEmailerOptions) {
-    this.clientConfig = { region: options.region, endpoint: options.endpoint };
-    this.v2 = options.v2Client;
-    this.v1 = options.v1Client;
+    this.clientConfig = { region: options.region, endpoint: options.endpoint, ...CACHED_AWS_HANDLERS };
+    this.v2 = options.v2Client && acceptAbortSignals(options.v2Client);
+    this.v1 = options.v1Client && acceptAbortSignals(options.v1Client);
     this.api = options.api ?? 'auto';
   }
 
   async send(message: EmailMessage, options: SendOptions = {}): Promise<SendResult> {
     if (this.api !== 'v1') {
       const { SESv2Client, SendEmailCommand } = await loadSesV2();
-      this.v2 ??= new SESv2Client(this.clientConfig);
+      this.v2 ??= acceptAbortSignals(new SESv2Client(this.clientConfig));
       try {
-        const out = await this.v2.send(
-          new SendEmailCommand({
-            FromEmailAddress: message.from,
-            Destination: { ToAddresses: message.to },
-            Content: {
-              Simple: {
-                Subject: { Data: message.subject, Charset: 'UTF-8' },
-                Body: {
-                  Html: { Data: message.html, Charset: 'UTF-8' },
-                  Text: { Data: message.text, Charset: 'UTF-8' },
+        const sending = this.v2.send(
+          new SendEmailCommand(
+            abortableBy(options.signal, {
+              FromEmailAddress: message.from,
+              Destination: { ToAddresses: message.to },
+              Content: {
+                Simple: {
+                  Subject: { Data: message.subject, Charset: 'UTF-8' },
+                  Body: {
+                    Html: { Data: message.html, Charset: 'UTF-8' },
+                    Text: { Data: message.text, Charset: 'UTF-8' },
+                  },
                 },
               },
-            },
-          }),
-          { abortSignal: options.signal },
+            }),
+          ),
         );
+        const out = await rejectWhenAborted(sending, options.signal);
         this.api = 'v2';
         return { messageId: out.MessageId ?? '' };
       } catch (err) {
@@ -100,19 +108,21 @@ export class SesEmailer implements Emailer {
       }
     }
     const { SESClient, SendEmailCommand: SendEmailV1Command } = await loadSesV1();
-    this.v1 ??= new SESClient(this.clientConfig);
+    this.v1 ??= acceptAbortSignals(new SESClient(this.clientConfig));
     try {
-      const out = await this.v1.send(
-        new SendEmailV1Command({
-          Source: message.from,
-          Destination: { ToAddresses: message.to },
-          Message: {
-            Subject: { Data: message.subject, Charset: 'UTF-8' },
-            Body: { Html: { Data: message.html, Charset: 'UTF-8' }, Text: { Data: message.text, Charset: 'UTF-8' } },
-          },
-        }),
-        { abortSignal: options.signal },
+      const sending = this.v1.send(
+        new SendEmailV1Command(
+          abortableBy(options.signal, {
+            Source: message.from,
+            Destination: { ToAddresses: message.to },
+            Message: {
+              Subject: { Data: message.subject, Charset: 'UTF-8' },
+              Body: { Html: { Data: message.html, Charset: 'UTF-8' }, Text: { Data: message.text, Charset: 'UTF-8' } },
+            },
+          }),
+        ),
       );
+      const out = await rejectWhenAborted(sending, options.signal);
       return { messageId: out.MessageId ?? '' };
     } catch (err) {
       throw classify(err);

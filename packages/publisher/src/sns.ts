@@ -7,6 +7,7 @@ import type {
 import { type ExecutionEvent, type ExecutionEventInput, encodeEvent, eventAttributes } from '@herald/core';
 import {
   backoffDelayMs,
+  CACHED_AWS_HANDLERS,
   isUnansweredAwsError,
   LazyAwsClient,
   type Logger,
@@ -83,6 +84,7 @@ export class SnsPublisher implements Publisher {
           endpoint: options.endpoint,
           maxAttempts: 5,
           retryMode: 'standard',
+          ...CACHED_AWS_HANDLERS,
         }),
       options.client,
     );

@@ -4,6 +4,7 @@
  * the in-process queue, and the checks for AWS and gRPC errors.
  */
 export * from './aws-errors.js';
+export * from './aws-sends.js';
 export * from './grpc.js';
 export * from './lazy-aws-client.js';
 export * from './log-throttle.js';

@@ -1,6 +1,9 @@
 import type { MessageAttributeValue, SQSClient } from '@aws-sdk/client-sqs';
 import { HeraldError } from '@herald/core';
 import {
+  abortableBy,
+  acceptAbortSignals,
+  CACHED_AWS_HANDLERS,
   isNonExistentQueueError,
   isUnansweredAwsError,
   LazyAwsClient,
@@ -79,13 +82,16 @@ export class SqsSource implements Source<SqsReceived> {
     this.clients = new LazyAwsClient(
       loadSqs,
       (sdk) =>
-        new sdk.SQSClient({
-          region: options.region,
-          endpoint: options.endpoint,
-          maxAttempts: 5,
-          retryMode: 'standard',
-        }),
-      options.client,
+        acceptAbortSignals(
+          new sdk.SQSClient({
+            region: options.region,
+            endpoint: options.endpoint,
+            maxAttempts: 5,
+            retryMode: 'standard',
+            ...CACHED_AWS_HANDLERS,
+          }),
+        ),
+      options.client && acceptAbortSignals(options.client),
     );
     this.logger = options.logger ?? silentLogger;
     this.receiveConcurrency = options.receiveConcurrency;
@@ -111,15 +117,16 @@ export class SqsSource implements Source<SqsReceived> {
     // visibility timeout. A request the caller stopped waiting for finishes on its own and
     // what it brings goes straight back to the queue (see close).
     const request = client.send(
-      new sdk.ReceiveMessageCommand({
-        QueueUrl: this.queueUrl,
-        MaxNumberOfMessages: Math.max(1, Math.min(this.maxBatch, max)),
-        WaitTimeSeconds: this.options.waitTimeSeconds,
-        VisibilityTimeout: this.options.visibilityTimeoutSeconds,
-        MessageSystemAttributeNames: ['ApproximateReceiveCount'],
-        MessageAttributeNames: ['All'],
-      }),
-      { abortSignal: this.cutReceives.signal },
+      new sdk.ReceiveMessageCommand(
+        abortableBy(this.cutReceives.signal, {
+          QueueUrl: this.queueUrl,
+          MaxNumberOfMessages: Math.max(1, Math.min(this.maxBatch, max)),
+          WaitTimeSeconds: this.options.waitTimeSeconds,
+          VisibilityTimeout: this.options.visibilityTimeoutSeconds,
+          MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+          MessageAttributeNames: ['All'],
+        }),
+      ),
     );
     const out = await untilAborted(request, signal);
     if (out === ABANDONED) {

@@ -1,0 +1,106 @@
+/**
+ * How Herald's hot-path AWS clients (the SQS source, the SES emailer, the SNS publisher) send
+ * their commands cheaply and still cancel them.
+ *
+ * The AWS SDK builds a command's whole middleware stack on every `send`: sorting the stack,
+ * binding each middleware, copying the client's configuration. Measured here, that was about a
+ * quarter of the CPU of an SESv2 SendEmail (1.28 ms against 0.97 ms per call). The SDK's
+ * `cacheMiddleware` option builds it once per command class, but only for a `send` given no
+ * options, so an abort signal passed the usual way (`send(command, { abortSignal })`) would turn
+ * the cache off for that call. Herald hands a command its signal on the command's input
+ * instead (under a symbol, which no serializer reads), and a middleware of its own, innermost
+ * in the stack, gives that signal to the HTTP handler, which cuts the request when it aborts.
+ */
+
+/** Client settings for Herald's hot-path AWS clients (see the module's comment). */
+export const CACHED_AWS_HANDLERS = { cacheMiddleware: true } as const;
+
+const ABORT_SIGNAL = Symbol('herald.abortSignal');
+
+type SignalledInput = { [ABORT_SIGNAL]?: AbortSignal };
+
+/** The parts of an AWS SDK v3 client that {@link acceptAbortSignals} uses. */
+interface AwsClientParts {
+  middlewareStack?: { add?(middleware: unknown, options: object): void };
+  config?: { requestHandler?: unknown };
+}
+
+interface HttpHandler {
+  handle(request: unknown, options: { abortSignal: AbortSignal }): Promise<unknown>;
+}
+
+type Next = (args: { input: object; request: unknown }) => Promise<unknown>;
+
+const accepting = new WeakSet<object>();
+
+/**
+ * Has `client` honour the signals given with {@link abortableBy}: installs, once, a middleware
+ * that sends a request carrying a signal through the client's HTTP handler with that signal.
+ * Call it before the client's first request: with `cacheMiddleware`, a command class already
+ * sent keeps the stack it was first sent with. A stand-in without a middleware stack (a test's
+ * stub) is left as it is.
+ * @returns the client.
+ */
+export function acceptAbortSignals<Client extends object>(client: Client): Client {
+  const { middlewareStack, config } = client as AwsClientParts;
+  if (accepting.has(client) || typeof middlewareStack?.add !== 'function') return client;
+  accepting.add(client);
+  const middleware = (next: Next) => (args: { input: object; request: unknown }) => {
+    const signal = (args.input as SignalledInput)[ABORT_SIGNAL];
+    const handler = config?.requestHandler as HttpHandler | undefined;
+    if (signal === undefined || handler === undefined) return next(args);
+    // What the stack's own last step does (the client's handler, with the request as signed),
+    // with the signal added: the response goes back up through the deserializer as usual.
+    return handler.handle(args.request, { abortSignal: signal });
+  };
+  // Innermost: the deserialize step runs after signing and retries, next to the HTTP handler.
+  middlewareStack.add(middleware, { step: 'deserialize', priority: 'low', name: 'heraldAbortSignal' });
+  return client;
+}
+
+/**
+ * Marks a command's input so that `signal` cancels its request, on a client that
+ * {@link acceptAbortSignals}. An aborted request fails with the SDK's `AbortError`, which the
+ * SDK does not retry; a signal that aborts while the SDK waits to retry stops the next attempt
+ * before it is sent (see {@link rejectWhenAborted} to stop waiting at once).
+ * @returns the input.
+ */
+export function abortableBy<Input extends object>(signal: AbortSignal | undefined, input: Input): Input {
+  if (signal !== undefined) (input as SignalledInput)[ABORT_SIGNAL] = signal;
+  return input;
+}
+
+/**
+ * The answer of `work`, or an `AbortError` as soon as `signal` aborts, whichever comes first:
+ * a cancelled send whose SDK is waiting to retry does not keep its caller waiting. What `work`
+ * settles with later is ignored.
+ */
+export function rejectWhenAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return work;
+  if (signal.aborted) {
+    work.catch(() => {});
+    return Promise.reject(abortError(signal));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      work.catch(() => {});
+      reject(abortError(signal));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+function abortError(signal: AbortSignal): Error {
+  const reason = signal.reason instanceof Error ? `: ${signal.reason.message}` : '';
+  return Object.assign(new Error(`request aborted${reason}`), { name: 'AbortError', cause: signal.reason });
+}
