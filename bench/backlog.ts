@@ -87,17 +87,20 @@ try {
   }
 
   // CPU per event next to the raw SDK loop, alternated so drift in the machine's speed falls on
-  // both alike: Herald as the bin starts it, no store.
+  // all alike: the loop with the SDK's default client settings, the loop with Herald's client
+  // setting (cacheMiddleware), and Herald as the bin starts it, no store.
   const cpuRounds: {
     round: number;
     raw: Awaited<ReturnType<typeof rawDrain>>;
+    rawCached: Awaited<ReturnType<typeof rawDrain>>;
     herald: { cpuMsPer1000: number; steadyCpuMsPer1000: number; sqsCallsPer1000: number };
   }[] = [];
   for (let round = 0; round < (runs('cpu') ? CPU_ROUNDS : 0); round++) {
     const raw = await rawDrain(`raw${round}`, EVENTS);
+    const rawCached = await rawDrain(`rawcached${round}`, EVENTS, ['--cached-handlers']);
     const herald = await drain(`cpu${round}`, EVENTS, [], {}, true);
     if (!exactlyOnce(herald)) process.exitCode = 1;
-    cpuRounds.push({ round, raw, herald });
+    cpuRounds.push({ round, raw, rawCached, herald });
   }
 
   // The delivery log: node's defaults, each Herald process serving its metrics (no store too,
@@ -116,6 +119,7 @@ try {
     }
   }
   const rawCpu = cpuRounds.reduce((a, r) => a + r.raw.cpuMsPer1000, 0) / cpuRounds.length;
+  const rawCachedCpu = cpuRounds.reduce((a, r) => a + r.rawCached.cpuMsPer1000, 0) / cpuRounds.length;
   const heraldCpu = cpuRounds.reduce((a, r) => a + r.herald.cpuMsPer1000, 0) / cpuRounds.length;
   const storeTotals = STORES.map((store) => totals(store, storeRuns));
   const none = storeTotals[0] as ReturnType<typeof totals>;
@@ -141,20 +145,24 @@ try {
       "Whole drain: from each process's start line to the end. Steady: after the first tenth of the events (at most 2,000), once both have loaded their SDKs.",
     );
     console.log(
-      '| round | raw CPU ms/1000, whole | raw, steady | raw events/s | raw SQS calls/1000 | Herald CPU ms/1000, whole | Herald, steady | Herald SQS calls/1000 | Herald × raw, whole | Herald × raw, steady |',
+      "Raw: the loop with the SDK's default client settings. Raw, cached: the same loop with the SDK's cacheMiddleware, as Herald's clients have.",
     );
-    console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-    for (const r of cpuRounds) {
+    console.log(
+      '| round | raw CPU ms/1000, whole | raw, steady | raw, cached, whole | raw, cached, steady | raw SQS calls/1000 | Herald CPU ms/1000, whole | Herald, steady | Herald SQS calls/1000 | Herald × raw, whole | Herald × raw, steady | Herald × raw cached, whole | Herald × raw cached, steady |',
+    );
+    console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    const ratio = (herald: number, raw: number) => (herald / raw).toFixed(2);
+    for (const { round, raw, rawCached, herald } of cpuRounds) {
       console.log(
-        `| ${r.round + 1} | ${r.raw.cpuMsPer1000.toFixed(0)} | ${r.raw.steadyCpuMsPer1000.toFixed(0)} | ${r.raw.eventsPerSecond.toFixed(0)} | ${r.raw.sqsCallsPer1000.toFixed(0)} | ${r.herald.cpuMsPer1000.toFixed(0)} | ${r.herald.steadyCpuMsPer1000.toFixed(0)} | ${r.herald.sqsCallsPer1000.toFixed(0)} | ${(r.herald.cpuMsPer1000 / r.raw.cpuMsPer1000).toFixed(2)} | ${(r.herald.steadyCpuMsPer1000 / r.raw.steadyCpuMsPer1000).toFixed(2)} |`,
+        `| ${round + 1} | ${raw.cpuMsPer1000.toFixed(0)} | ${raw.steadyCpuMsPer1000.toFixed(0)} | ${rawCached.cpuMsPer1000.toFixed(0)} | ${rawCached.steadyCpuMsPer1000.toFixed(0)} | ${raw.sqsCallsPer1000.toFixed(0)} | ${herald.cpuMsPer1000.toFixed(0)} | ${herald.steadyCpuMsPer1000.toFixed(0)} | ${herald.sqsCallsPer1000.toFixed(0)} | ${ratio(herald.cpuMsPer1000, raw.cpuMsPer1000)} | ${ratio(herald.steadyCpuMsPer1000, raw.steadyCpuMsPer1000)} | ${ratio(herald.cpuMsPer1000, rawCached.cpuMsPer1000)} | ${ratio(herald.steadyCpuMsPer1000, rawCached.steadyCpuMsPer1000)} |`,
       );
     }
     const medianOf = (ratio: (r: (typeof cpuRounds)[number]) => number) => median(cpuRounds.map(ratio)).toFixed(2);
     console.log(
-      `| mean | ${rawCpu.toFixed(0)} | | | | ${heraldCpu.toFixed(0)} | | | ${(heraldCpu / rawCpu).toFixed(2)} | |`,
+      `| mean | ${rawCpu.toFixed(0)} | | ${rawCachedCpu.toFixed(0)} | | | ${heraldCpu.toFixed(0)} | | | ${ratio(heraldCpu, rawCpu)} | | ${ratio(heraldCpu, rawCachedCpu)} | |`,
     );
     console.log(
-      `| median of rounds | | | | | | | | ${medianOf((r) => r.herald.cpuMsPer1000 / r.raw.cpuMsPer1000)} | ${medianOf((r) => r.herald.steadyCpuMsPer1000 / r.raw.steadyCpuMsPer1000)} |`,
+      `| median of rounds | | | | | | | | | ${medianOf((r) => r.herald.cpuMsPer1000 / r.raw.cpuMsPer1000)} | ${medianOf((r) => r.herald.steadyCpuMsPer1000 / r.raw.steadyCpuMsPer1000)} | ${medianOf((r) => r.herald.cpuMsPer1000 / r.rawCached.cpuMsPer1000)} | ${medianOf((r) => r.herald.steadyCpuMsPer1000 / r.rawCached.steadyCpuMsPer1000)} |`,
     );
   }
   if (storeRuns.length > 0) {
@@ -182,7 +190,7 @@ try {
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
   writeFileSync(
     new URL('./results/backlog.json', import.meta.url),
-    `${JSON.stringify({ benchmark: 'backlog', node: process.version, sqsLatencyMs: SQS_LATENCY_MS, events: EVENTS, quick, results, cpu: { rounds: cpuRounds, rawCpuMsPer1000: rawCpu, heraldCpuMsPer1000: heraldCpu }, store: { rounds: STORE_ROUNDS, totals: storeTotals, runs: storeRuns }, time: new Date().toISOString() }, null, 2)}\n`,
+    `${JSON.stringify({ benchmark: 'backlog', node: process.version, sqsLatencyMs: SQS_LATENCY_MS, events: EVENTS, quick, results, cpu: { rounds: cpuRounds, rawCpuMsPer1000: rawCpu, rawCachedCpuMsPer1000: rawCachedCpu, heraldCpuMsPer1000: heraldCpu }, store: { rounds: STORE_ROUNDS, totals: storeTotals, runs: storeRuns }, time: new Date().toISOString() }, null, 2)}\n`,
   );
 } finally {
   await killLeftovers();
@@ -301,14 +309,14 @@ function preload(queueUrl: string, n: number): void {
  * The same backlog drained by raw-sdk-drain.mjs: the SQS and SES calls alone, measured as
  * Herald is, from its start line until every event was emailed and the queue is empty.
  */
-async function rawDrain(queue: string, n: number) {
+async function rawDrain(queue: string, n: number, flags: string[] = []) {
   const queueUrl = served.queueUrl(queue);
   const emailsBefore = served.emailsSent();
   const callsBefore = served.sqs.totalCalls();
   preload(queueUrl, n);
   // The same profiling flags as the Herald process, so the two profiles compare.
   const nodeArgs = (process.env.HERALD_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, RAW_DRAIN, served.endpoint, queueUrl], {
+  const child = spawn(process.execPath, [...nodeArgs, RAW_DRAIN, served.endpoint, queueUrl, ...flags], {
     env: { ...process.env, AWS_ACCESS_KEY_ID: 'bench', AWS_SECRET_ACCESS_KEY: 'bench', NODE_OPTIONS: '' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

@@ -5,14 +5,22 @@
 // Herald's default email (at most 64 in flight, as Herald's maxInFlight), and one
 // DeleteMessageBatch per batch received once its emails are sent. No routing, templates,
 // retries, ledger or logging. Plain JavaScript run by node, so no transpiler sits in its CPU.
-//   node bench/raw-sdk-drain.mjs ENDPOINT QUEUE_URL     (prints "started" on stderr when ready)
+// With --cached-handlers its clients are built with the SDK's cacheMiddleware, as Herald's are,
+// so each command's middleware stack is built once rather than on every send.
+//   node bench/raw-sdk-drain.mjs ENDPOINT QUEUE_URL [--cached-handlers]   (prints "started" on stderr when ready)
 import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 
-const [endpoint, queueUrl] = process.argv.slice(2);
+const [endpoint, queueUrl, ...flags] = process.argv.slice(2);
 const RECEIVERS = 4;
 const MAX_IN_FLIGHT = 64;
-const clientConfig = { region: 'us-east-1', endpoint, maxAttempts: 5, retryMode: 'standard' };
+const clientConfig = {
+  region: 'us-east-1',
+  endpoint,
+  maxAttempts: 5,
+  retryMode: 'standard',
+  cacheMiddleware: flags.includes('--cached-handlers'),
+};
 const sqs = new SQSClient(clientConfig);
 const ses = new SESv2Client(clientConfig);
 
