@@ -194,7 +194,15 @@ export class Pipeline {
   ): Promise<Outcome> {
     const { ledger, events } = this.deps;
     const key: LedgerKey = { eventId: work.id, destination: destination.key };
-    const entry = { ...key, label: destination.label, execution: work.execution, phase: work.phase };
+    // Written out rather than spread from key: this runs for every delivery, and a spread is a
+    // generic copy where a literal is one allocation of a known shape.
+    const entry = {
+      eventId: work.id,
+      destination: destination.key,
+      label: destination.label,
+      execution: work.execution,
+      phase: work.phase,
+    };
     const silence = this.deps.silences?.match({ ...work, target: destination.target });
     if (silence && ledger.silenced) {
       try {
@@ -333,8 +341,15 @@ export class Pipeline {
         ? await traced.part('send', { 'herald.provider': destination.provider }, async () => prepared?.send({ signal }))
         : await prepared?.send({ signal });
       if (sent) {
+        // The receipt's fields written out, not spread (see deliver): one per delivery.
         events.emit('delivered', {
-          ...sent,
+          channel: sent.channel,
+          provider: sent.provider,
+          providerMessageId: sent.providerMessageId,
+          location: sent.location,
+          to: sent.to,
+          subject: sent.subject,
+          text: sent.text,
           messageId: message.id,
           eventId: work.id,
           destination: destination.key,
