@@ -133,7 +133,7 @@ export class KyselyDeliveryStore implements DeliveryStore {
   delivered(
     eventId: string,
     destination: string,
-    info: { providerMessageId?: string; subject?: string },
+    info: { providerMessageId?: string | undefined; subject?: string | undefined },
   ): Promise<void> {
     this.assertOpen();
     return this.settle({

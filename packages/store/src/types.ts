@@ -331,7 +331,7 @@ export interface DeliveryStore {
   delivered(
     eventId: string,
     destination: string,
-    info: { providerMessageId?: string; subject?: string },
+    info: { providerMessageId?: string | undefined; subject?: string | undefined },
   ): Promise<void>;
   /**
    * A failed attempt that will be retried: `retrying`, lease released, last error kept. Only

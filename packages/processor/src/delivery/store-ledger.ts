@@ -63,11 +63,7 @@ export class StoreLedger implements DeliveryLedger {
     key: LedgerKey,
     info: { providerMessageId?: string | undefined; subject?: string | undefined },
   ): Promise<void> {
-    const { providerMessageId, subject } = info;
-    return this.opened().delivered(key.eventId, key.destination, {
-      ...(providerMessageId === undefined ? {} : { providerMessageId }),
-      ...(subject === undefined ? {} : { subject }),
-    });
+    return this.opened().delivered(key.eventId, key.destination, info);
   }
 
   failed(key: LedgerKey, error: string): Promise<void> {
