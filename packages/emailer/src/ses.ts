@@ -1,13 +1,7 @@
 import type { SESClient } from '@aws-sdk/client-ses';
 import type { SESv2Client } from '@aws-sdk/client-sesv2';
 import { DeliveryError } from '@herald/core';
-import {
-  abortableBy,
-  acceptAbortSignals,
-  CACHED_AWS_HANDLERS,
-  isAbortError,
-  rejectWhenAborted,
-} from '@herald/core/runtime';
+import { acceptAbortSignals, CACHED_AWS_HANDLERS, isAbortError, sendAbortable } from '@herald/core/runtime';
 import type { Emailer, EmailMessage, SendOptions, SendResult } from './emailer.js';
 
 type SesV2Module = typeof import('@aws-sdk/client-sesv2');
@@ -81,25 +75,19 @@ export class SesEmailer implements Emailer {
     if (this.api !== 'v1') {
       const { SESv2Client, SendEmailCommand } = await loadSesV2();
       this.v2 ??= acceptAbortSignals(new SESv2Client(this.clientConfig));
+      const v2 = this.v2;
       try {
-        const sending = this.v2.send(
-          new SendEmailCommand(
-            abortableBy(options.signal, {
-              FromEmailAddress: message.from,
-              Destination: { ToAddresses: message.to },
-              Content: {
-                Simple: {
-                  Subject: { Data: message.subject, Charset: 'UTF-8' },
-                  Body: {
-                    Html: { Data: message.html, Charset: 'UTF-8' },
-                    Text: { Data: message.text, Charset: 'UTF-8' },
-                  },
-                },
-              },
-            }),
-          ),
-        );
-        const out = await rejectWhenAborted(sending, options.signal);
+        const input = {
+          FromEmailAddress: message.from,
+          Destination: { ToAddresses: message.to },
+          Content: {
+            Simple: {
+              Subject: { Data: message.subject, Charset: 'UTF-8' },
+              Body: { Html: { Data: message.html, Charset: 'UTF-8' }, Text: { Data: message.text, Charset: 'UTF-8' } },
+            },
+          },
+        };
+        const out = await sendAbortable(options.signal, input, (tagged) => v2.send(new SendEmailCommand(tagged)));
         this.api = 'v2';
         return { messageId: out.MessageId ?? '' };
       } catch (err) {
@@ -109,20 +97,17 @@ export class SesEmailer implements Emailer {
     }
     const { SESClient, SendEmailCommand: SendEmailV1Command } = await loadSesV1();
     this.v1 ??= acceptAbortSignals(new SESClient(this.clientConfig));
+    const v1 = this.v1;
     try {
-      const sending = this.v1.send(
-        new SendEmailV1Command(
-          abortableBy(options.signal, {
-            Source: message.from,
-            Destination: { ToAddresses: message.to },
-            Message: {
-              Subject: { Data: message.subject, Charset: 'UTF-8' },
-              Body: { Html: { Data: message.html, Charset: 'UTF-8' }, Text: { Data: message.text, Charset: 'UTF-8' } },
-            },
-          }),
-        ),
-      );
-      const out = await rejectWhenAborted(sending, options.signal);
+      const input = {
+        Source: message.from,
+        Destination: { ToAddresses: message.to },
+        Message: {
+          Subject: { Data: message.subject, Charset: 'UTF-8' },
+          Body: { Html: { Data: message.html, Charset: 'UTF-8' }, Text: { Data: message.text, Charset: 'UTF-8' } },
+        },
+      };
+      const out = await sendAbortable(options.signal, input, (tagged) => v1.send(new SendEmailV1Command(tagged)));
       return { messageId: out.MessageId ?? '' };
     } catch (err) {
       throw classify(err);

@@ -588,18 +588,8 @@ export class KyselyDeliveryStore implements DeliveryStore {
         const { eventId, body, attributes } = write.message;
         if (!kept.has(eventId)) kept.set(eventId, keptRow(eventId, body, attributes));
       } else if (write.kind === 'settle') {
-        const { eventId, destination, status, error, providerMessageId, subject } = write.settlement;
-        const key = keyOf(eventId, destination);
-        // Written out rather than spread: one per delivery, and a literal is one allocation.
-        settlements.push({
-          eventId,
-          destination,
-          attempt: this.held.get(key) ?? null,
-          status,
-          error,
-          providerMessageId,
-          subject,
-        });
+        const key = keyOf(write.settlement.eventId, write.settlement.destination);
+        settlements.push({ ...write.settlement, attempt: this.held.get(key) ?? null });
         this.held.delete(key);
       } else {
         const key = keyOf(write.request.delivery.eventId, write.request.delivery.destination);

@@ -62,7 +62,7 @@ export function acceptAbortSignals<Client extends object>(client: Client): Clien
  * Marks a command's input so that `signal` cancels its request, on a client that
  * {@link acceptAbortSignals}. An aborted request fails with the SDK's `AbortError`, which the
  * SDK does not retry; a signal that aborts while the SDK waits to retry stops the next attempt
- * before it is sent (see {@link rejectWhenAborted} to stop waiting at once).
+ * before it is sent.
  * @returns the input.
  */
 export function abortableBy<Input extends object>(signal: AbortSignal | undefined, input: Input): Input {
@@ -71,22 +71,23 @@ export function abortableBy<Input extends object>(signal: AbortSignal | undefine
 }
 
 /**
- * The answer of `work`, or an `AbortError` as soon as `signal` aborts, whichever comes first:
- * a cancelled send whose SDK is waiting to retry does not keep its caller waiting. What `work`
- * settles with later is ignored.
+ * Sends `input` (through `send`, which builds the command and hands it to the client) so that
+ * `signal` cancels it: the request is cut ({@link abortableBy}), and the caller stops waiting
+ * at once, also while the SDK sleeps before a retry. A signal already aborted sends nothing.
+ * @throws an `AbortError` when `signal` aborts first; what the send settles with later is ignored.
  */
-export function rejectWhenAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return work;
-  if (signal.aborted) {
-    work.catch(() => {});
-    return Promise.reject(abortError(signal));
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => {
-      work.catch(() => {});
-      reject(abortError(signal));
-    };
+export function sendAbortable<Input extends object, Output>(
+  signal: AbortSignal | undefined,
+  input: Input,
+  send: (input: Input) => Promise<Output>,
+): Promise<Output> {
+  if (signal === undefined) return send(input);
+  if (signal.aborted) return Promise.reject(abortError(signal));
+  const work = send(abortableBy(signal, input));
+  return new Promise<Output>((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal));
     signal.addEventListener('abort', onAbort, { once: true });
+    // Also the handler of a rejection that comes after the abort: reject is then a no-op.
     work.then(
       (value) => {
         signal.removeEventListener('abort', onAbort);
