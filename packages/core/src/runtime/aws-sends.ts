@@ -31,6 +31,9 @@ interface HttpHandler {
 
 type Next = (args: { input: object; request: unknown }) => Promise<unknown>;
 
+/** Where the SDK keeps its own part of a handler's context (`SMITHY_CONTEXT_KEY` in `@smithy/types`). */
+const SMITHY_CONTEXT = '__smithy_context';
+
 const accepting = new WeakSet<object>();
 
 /**
@@ -45,7 +48,11 @@ export function acceptAbortSignals<Client extends object>(client: Client): Clien
   const { middlewareStack, config } = client as AwsClientParts;
   if (accepting.has(client) || typeof middlewareStack?.add !== 'function') return client;
   accepting.add(client);
-  const middleware = (next: Next) => (args: { input: object; request: unknown }) => {
+  const middleware = (next: Next, context: object) => {
+    forgetCommand(context);
+    return (args: { input: object; request: unknown }) => sendWithSignal(next, args);
+  };
+  const sendWithSignal = (next: Next, args: { input: object; request: unknown }) => {
     const signal = (args.input as SignalledInput)[ABORT_SIGNAL];
     const handler = config?.requestHandler as HttpHandler | undefined;
     if (signal === undefined || handler === undefined) return next(args);
@@ -56,6 +63,19 @@ export function acceptAbortSignals<Client extends object>(client: Client): Clien
   // Innermost: the deserialize step runs after signing and retries, next to the HTTP handler.
   middlewareStack.add(middleware, { step: 'deserialize', priority: 'low', name: 'heraldAbortSignal' });
   return client;
+}
+
+/**
+ * A handler's context names the command it was built for, and with `cacheMiddleware` that
+ * handler, and so that first command with its input (an email's recipients, subject and
+ * body), lives as long as the client. The SDK reads only the command's class from it (to
+ * choose how to sign), so the context keeps an empty instance of the same class instead.
+ */
+function forgetCommand(context: object): void {
+  const smithy = (context as Record<string, unknown>)[SMITHY_CONTEXT] as { commandInstance?: unknown } | undefined;
+  const command = smithy?.commandInstance;
+  if (typeof command !== 'object' || command === null) return;
+  (smithy as { commandInstance: object }).commandInstance = Object.create(Object.getPrototypeOf(command) as object);
 }
 
 /**

@@ -1,6 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
 import { DeliveryError } from '@herald/core';
+import { abortableBy, acceptAbortSignals, CACHED_AWS_HANDLERS } from '@herald/core/runtime';
 import { type EmailMessage, SesEmailer } from '@herald/emailer';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
@@ -115,6 +119,56 @@ describe('SES sends with cached middleware and per-delivery signals', () => {
     }
   });
 });
+
+describe('a client with cached middleware', () => {
+  it('does not keep the first email it sent', async () => {
+    // The SESv2 client as the SES emailer builds it, sending one email the way it does.
+    const client = acceptAbortSignals(
+      new SESv2Client({
+        region: 'us-east-1',
+        endpoint,
+        credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+        ...CACHED_AWS_HANDLERS,
+      }),
+    );
+    try {
+      const first = await sendFirst(client);
+      const second = client.send(new SendEmailCommand(sendEmailInput('second')));
+      await requestsArrived(2);
+      answer(held[1] as Held, 'm-2');
+      await second;
+      collectGarbage();
+      // The cached handler still serves the class; the first email's input is gone with it.
+      expect(first.deref()).toBeUndefined();
+    } finally {
+      client.destroy();
+    }
+  });
+});
+
+/** Sends the first email on `client` and answers it; returns a weak reference to its input. */
+async function sendFirst(client: SESv2Client): Promise<WeakRef<object>> {
+  const input = sendEmailInput('first');
+  const sent = client.send(new SendEmailCommand(abortableBy(new AbortController().signal, input)));
+  await requestsArrived(1);
+  answer(held[0] as Held, 'm-1');
+  await sent;
+  return new WeakRef(input);
+}
+
+function sendEmailInput(subject: string) {
+  return {
+    FromEmailAddress: 'herald@example.com',
+    Destination: { ToAddresses: ['oncall@example.com'] },
+    Content: { Simple: { Subject: { Data: subject }, Body: { Text: { Data: 'run failed' } } } },
+  };
+}
+
+/** A full collection, without node started with --expose-gc. */
+function collectGarbage(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
 
 async function bodyOf(request: IncomingMessage): Promise<string> {
   let text = '';
