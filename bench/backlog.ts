@@ -13,7 +13,7 @@
  * fsync off). Those Herald processes serve their metrics, and the store's round trips are read
  * from `herald_store_round_trips_total` once the backlog is drained.
  *
- * Usage: tsx bench/backlog.ts [--quick] [--events N]   (writes bench/results/backlog.json)
+ * Usage: tsx bench/backlog.ts [--quick] [--events N] [--ses-latency-ms N]   (writes bench/results/backlog.json)
  *   HERALD_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the Herald processes and the
  *   raw SDK loop alike.
  */
@@ -49,10 +49,16 @@ const runs = (part: 'memory' | 'cpu' | 'stores') => only === undefined || only =
 const eventsArg = process.argv.indexOf('--events');
 const EVENTS = eventsArg > 0 ? Number(process.argv[eventsArg + 1]) : quick ? 2_500 : 50_000;
 const SQS_LATENCY_MS = 5;
+/**
+ * --ses-latency-ms N: SES answers after N ms instead of the queue's 5 (with --only stores, the
+ * delivery log's comparison at a real provider's pace, such as 50 ms per email).
+ */
+const sesLatencyArg = process.argv.indexOf('--ses-latency-ms');
+const SES_LATENCY_MS = sesLatencyArg > 0 ? Number(process.argv[sesLatencyArg + 1]) : SQS_LATENCY_MS;
 const RAW_DRAIN = fileURLToPath(new URL('./raw-sdk-drain.mjs', import.meta.url));
 const TIMEOUT_MS = 300_000;
-/** Rounds of no store / SQLite / PostgreSQL, one after the other. */
-const STORE_ROUNDS = 2;
+/** Rounds of no store / SQLite / PostgreSQL, one after the other (STORE_ROUNDS=N for more). */
+const STORE_ROUNDS = Math.max(1, Number.parseInt(process.env.STORE_ROUNDS ?? '', 10) || 2);
 /** Rounds of the raw SDK loop and Herald, one after the other. */
 const CPU_ROUNDS = Number(process.env.CPU_ROUNDS ?? 3);
 const STORES = ['no store', 'SQLite', 'PostgreSQL'] as const;
@@ -73,7 +79,7 @@ const VARIANTS: { label: string; nodeArgs: string[] }[] = [
   { label: "V8's default growth", nodeArgs: ['--heap-growing-percent=0'] },
 ];
 
-const served = await serveSimulatedAws(SQS_LATENCY_MS);
+const served = await serveSimulatedAws(SQS_LATENCY_MS, SES_LATENCY_MS);
 const work = mkdtempSync(join(tmpdir(), 'herald-backlog-'));
 let postgres: StartedPostgres | undefined;
 try {
@@ -125,7 +131,7 @@ try {
   const none = storeTotals[0] as ReturnType<typeof totals>;
   if (results.length > 0) {
     console.log(
-      `backlog: ${EVENTS} events preloaded in a simulated SQS (${SQS_LATENCY_MS} ms per call), drained by \`herald run\` (SQS → SES)`,
+      `backlog: ${EVENTS} events preloaded in a simulated SQS (${SQS_LATENCY_MS} ms per call), drained by \`herald run\` (SQS → SES, ${SES_LATENCY_MS} ms per email)`,
     );
     console.log(
       '| Herald process | drain s | events/s | lost | emailed twice | peak RSS MB | idle RSS MB | CPU ms/1000 | SQS calls/1000 |',
@@ -167,7 +173,7 @@ try {
   }
   if (storeRuns.length > 0) {
     console.log(
-      `\ndelivery log: the same backlog drained with no store / SQLite / PostgreSQL, node defaults, ${STORE_ROUNDS} rounds alternated (totals)`,
+      `\ndelivery log: the same backlog drained with no store / SQLite / PostgreSQL, node defaults, ${SES_LATENCY_MS} ms per email, ${STORE_ROUNDS} rounds alternated (totals)`,
     );
     console.log(
       '| store | events | events/s | × no store | CPU ms/1000 | CPU × no store | peak RSS MB | store round trips/event | lost | emailed twice |',
@@ -190,7 +196,7 @@ try {
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
   writeFileSync(
     new URL('./results/backlog.json', import.meta.url),
-    `${JSON.stringify({ benchmark: 'backlog', node: process.version, sqsLatencyMs: SQS_LATENCY_MS, events: EVENTS, quick, results, cpu: { rounds: cpuRounds, rawCpuMsPer1000: rawCpu, rawCachedCpuMsPer1000: rawCachedCpu, heraldCpuMsPer1000: heraldCpu }, store: { rounds: STORE_ROUNDS, totals: storeTotals, runs: storeRuns }, time: new Date().toISOString() }, null, 2)}\n`,
+    `${JSON.stringify({ benchmark: 'backlog', node: process.version, sqsLatencyMs: SQS_LATENCY_MS, sesLatencyMs: SES_LATENCY_MS, events: EVENTS, quick, results, cpu: { rounds: cpuRounds, rawCpuMsPer1000: rawCpu, rawCachedCpuMsPer1000: rawCachedCpu, heraldCpuMsPer1000: heraldCpu }, store: { rounds: STORE_ROUNDS, totals: storeTotals, runs: storeRuns }, time: new Date().toISOString() }, null, 2)}\n`,
   );
 } finally {
   await killLeftovers();

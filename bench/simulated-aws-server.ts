@@ -1,7 +1,7 @@
 /**
  * Serves a {@link SimulatedSqs} on loopback over SQS's own wire protocol (AWS JSON 1.0, the
  * `X-Amz-Target: AmazonSQS.<Operation>` requests @aws-sdk/client-sqs sends), plus SESv2's
- * SendEmail (`POST /v2/email/outbound-emails`), both with the same fixed latency per call. A
+ * SendEmail (`POST /v2/email/outbound-emails`), each with a fixed latency per call. A
  * Herald process of its own drains the queue and sends its emails through the real AWS SDK
  * while the queue's memory stays in this process.
  */
@@ -19,7 +19,8 @@ export interface ServedAws {
   close(): Promise<void>;
 }
 
-export async function serveSimulatedAws(latencyMs: number): Promise<ServedAws> {
+/** `sesLatencyMs`: how long SendEmail takes, when not the queue's `latencyMs`. */
+export async function serveSimulatedAws(latencyMs: number, sesLatencyMs = latencyMs): Promise<ServedAws> {
   let sqs: SimulatedSqs | undefined;
   let emails = 0;
   const server = createServer((req, res) => {
@@ -33,7 +34,7 @@ export async function serveSimulatedAws(latencyMs: number): Promise<ServedAws> {
         if (req.method === 'POST' && req.url === '/v2/email/outbound-emails') {
           const email = JSON.parse(await body(req)) as { FromEmailAddress?: string; Destination?: unknown };
           if (!email.FromEmailAddress || !email.Destination) throw new Error('SendEmail needs a sender and recipients');
-          await sleep(latencyMs);
+          await sleep(sesLatencyMs);
           emails++;
           res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ MessageId: randomUUID() }));
           return;
