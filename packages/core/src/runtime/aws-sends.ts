@@ -23,6 +23,8 @@ type SignalledInput = { [ABORT_SIGNAL]?: AbortSignal };
 interface AwsClientParts {
   middlewareStack?: { add?(middleware: unknown, options: object): void };
   config?: { requestHandler?: unknown };
+  /** The handlers `cacheMiddleware` keeps, per command class (`Client.handlers` in `@smithy/core`). */
+  handlers?: unknown;
 }
 
 interface HttpHandler {
@@ -39,9 +41,10 @@ const accepting = new WeakSet<object>();
 /**
  * Has `client` honour the signals given with {@link abortableBy}: installs, once, a middleware
  * that sends a request carrying a signal through the client's HTTP handler with that signal.
- * Call it before the client's first request: with `cacheMiddleware`, a command class already
- * sent keeps the stack it was first sent with. A stand-in without a middleware stack (a test's
- * stub) is left as it is.
+ * A client that has sent commands already (one an embedding program hands Herald) drops the
+ * handlers it cached with `cacheMiddleware`, as the SDK itself does when a send turns the cache
+ * off, so its next send of each class is built with the middleware. A stand-in without a
+ * middleware stack (a test's stub) is left as it is.
  * @returns the client.
  */
 export function acceptAbortSignals<Client extends object>(client: Client): Client {
@@ -62,6 +65,8 @@ export function acceptAbortSignals<Client extends object>(client: Client): Clien
   };
   // Innermost: the deserialize step runs after signing and retries, next to the HTTP handler.
   middlewareStack.add(middleware, { step: 'deserialize', priority: 'low', name: 'heraldAbortSignal' });
+  // Handlers cached before this were built without the middleware: the next sends rebuild them.
+  delete (client as AwsClientParts).handlers;
   return client;
 }
 

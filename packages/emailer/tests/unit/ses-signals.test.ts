@@ -123,14 +123,7 @@ describe('SES sends with cached middleware and per-delivery signals', () => {
 describe('a client with cached middleware', () => {
   it('does not keep the first email it sent', async () => {
     // The SESv2 client as the SES emailer builds it, sending one email the way it does.
-    const client = acceptAbortSignals(
-      new SESv2Client({
-        region: 'us-east-1',
-        endpoint,
-        credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-        ...CACHED_AWS_HANDLERS,
-      }),
-    );
+    const client = acceptAbortSignals(cachedClient());
     try {
       const first = await sendFirst(client);
       const second = client.send(new SendEmailCommand(sendEmailInput('second')));
@@ -145,6 +138,39 @@ describe('a client with cached middleware', () => {
     }
   });
 });
+
+describe('a client that sent commands before it was given to Herald', () => {
+  it('has its requests cut by their signals from then on', async () => {
+    const client = cachedClient();
+    try {
+      // The embedding program's own send: its handler is cached without Herald's middleware.
+      const own = client.send(new SendEmailCommand(sendEmailInput('own')));
+      await requestsArrived(1);
+      answer(held[0] as Held, 'm-1');
+      await own;
+
+      acceptAbortSignals(client);
+      const cut = new AbortController();
+      const send = client.send(new SendEmailCommand(abortableBy(cut.signal, sendEmailInput('cut'))));
+      await requestsArrived(2);
+      cut.abort(new Error('delivery timed out'));
+      await expect(send).rejects.toThrow();
+      await (held[1] as Held).closed;
+    } finally {
+      client.destroy();
+    }
+  });
+});
+
+/** An SESv2 client with the settings of the SES emailer's: cached middleware. */
+function cachedClient(): SESv2Client {
+  return new SESv2Client({
+    region: 'us-east-1',
+    endpoint,
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    ...CACHED_AWS_HANDLERS,
+  });
+}
 
 /** Sends the first email on `client` and answers it; returns a weak reference to its input. */
 async function sendFirst(client: SESv2Client): Promise<WeakRef<object>> {
