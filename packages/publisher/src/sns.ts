@@ -7,10 +7,10 @@ import type {
 import { type ExecutionEvent, type ExecutionEventInput, encodeEvent, eventAttributes } from '@herald/core';
 import {
   backoffDelayMs,
-  CACHED_AWS_HANDLERS,
   isUnansweredAwsError,
   LazyAwsClient,
   type Logger,
+  queueClientSettings,
   silentLogger,
   withReconnect,
 } from '@herald/core/runtime';
@@ -76,18 +76,7 @@ export class SnsPublisher implements Publisher {
   private verified: Promise<void> | undefined;
 
   constructor(private readonly options: SnsPublisherOptions) {
-    this.clients = new LazyAwsClient(
-      loadSns,
-      (sdk) =>
-        new sdk.SNSClient({
-          region: options.region,
-          endpoint: options.endpoint,
-          maxAttempts: 5,
-          retryMode: 'standard',
-          ...CACHED_AWS_HANDLERS,
-        }),
-      options.client,
-    );
+    this.clients = new LazyAwsClient(loadSns, (sdk) => new sdk.SNSClient(queueClientSettings(options)), options.client);
   }
 
   /**

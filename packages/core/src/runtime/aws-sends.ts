@@ -15,6 +15,20 @@
 /** Client settings for Herald's hot-path AWS clients (see the module's comment). */
 export const CACHED_AWS_HANDLERS = { cacheMiddleware: true } as const;
 
+/**
+ * The settings of the queue-side clients (the SQS source's, the SNS publisher's): five attempts
+ * with the SDK's standard retries, and cached middleware.
+ */
+export function queueClientSettings(options: { region: string; endpoint?: string | undefined }) {
+  return {
+    region: options.region,
+    endpoint: options.endpoint,
+    maxAttempts: 5,
+    retryMode: 'standard',
+    ...CACHED_AWS_HANDLERS,
+  } as const;
+}
+
 const ABORT_SIGNAL = Symbol('herald.abortSignal');
 
 type SignalledInput = { [ABORT_SIGNAL]?: AbortSignal };

@@ -2,12 +2,11 @@ import type { MessageAttributeValue, SQSClient } from '@aws-sdk/client-sqs';
 import { HeraldError } from '@herald/core';
 import {
   abortableBy,
-  acceptAbortSignals,
-  CACHED_AWS_HANDLERS,
   isNonExistentQueueError,
   isUnansweredAwsError,
   LazyAwsClient,
   type Logger,
+  queueClientSettings,
   settlesWithin,
   silentLogger,
   withReconnect,
@@ -79,20 +78,7 @@ export class SqsSource implements Source<SqsReceived> {
 
   constructor(private readonly options: SqsSourceOptions) {
     this.origin = { system: 'aws_sqs', destination: options.queueName };
-    this.clients = new LazyAwsClient(
-      loadSqs,
-      (sdk) =>
-        acceptAbortSignals(
-          new sdk.SQSClient({
-            region: options.region,
-            endpoint: options.endpoint,
-            maxAttempts: 5,
-            retryMode: 'standard',
-            ...CACHED_AWS_HANDLERS,
-          }),
-        ),
-      options.client && acceptAbortSignals(options.client),
-    );
+    this.clients = new LazyAwsClient(loadSqs, (sdk) => new sdk.SQSClient(queueClientSettings(options)), options.client);
     this.logger = options.logger ?? silentLogger;
     this.receiveConcurrency = options.receiveConcurrency;
   }
